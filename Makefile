@@ -1,0 +1,101 @@
+# Makefile — builds libprefork, the prefork CLI, examples, tests and benchmarks.
+#
+#   make            build/prefork, build/libprefork.a, build/examples/*
+#   make serve      build, then serve the current folder on http://127.0.0.1:8000
+#   make test       install what the tests need (if missing), run every test
+#   make test-san   the whole suite again under ASan + UBSan (build/san/)
+#   make fuzz       run each libFuzzer target (FUZZ_SECONDS, default 60)
+#   make bench      run the benchmarks (bench/README.md)
+#
+# Layout: one directory per role. Every .c under src/lib is the library,
+# src/http the HTTP server (built on the library's public API only),
+# src/cli the prefork command; each examples/X.c, tests/*/X.c and bench/X.c
+# is one program. Adding a file needs no change here.
+
+CC      ?= cc
+SAN     ?=
+B       := build$(if $(SAN),/san)
+CSTD    := -std=c17 -D_GNU_SOURCE
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+OPT     := $(if $(SAN),-O1 -g -fno-omit-frame-pointer $(SANFLAGS),-O2 -g)
+CFLAGS  += $(CSTD) $(WARN) $(OPT) -Iinclude -MMD -MP
+LDFLAGS += $(if $(SAN),$(SANFLAGS))
+
+LIB_SRC  := $(wildcard src/lib/*.c)
+HTTP_SRC := $(wildcard src/http/*.c)
+CLI_SRC  := $(wildcard src/cli/*.c)
+LIB      := $(B)/libprefork.a
+HTTPLIB  := $(B)/libpfhttp.a
+EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
+UNIT     := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
+INTEG    := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildcard tests/integration/*.c))
+HELPERS  := $(patsubst tests/helpers/%.c,$(B)/tests/helpers/%,$(wildcard tests/helpers/*.c))
+BENCH    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
+TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
+
+.PHONY: all serve test test-san check deps fuzz bench clean
+all: $(B)/prefork $(LIB) $(EXAMPLES)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_SRC:%.c=$(B)/%.o)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(HTTPLIB): $(HTTP_SRC:%.c=$(B)/%.o)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(B)/prefork: $(CLI_SRC:%.c=$(B)/%.o) $(HTTPLIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(B)/examples/%: $(B)/examples/%.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(B)/tests/helpers/%: $(B)/tests/helpers/%.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(B)/tests/unit/%: $(B)/tests/unit/%.o $(HTTPLIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
+
+$(B)/tests/integration/%: $(B)/tests/integration/%.o $(B)/tests/integration/support.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out %/support.o,$(filter %.o,$^)) $(B)/tests/integration/support.o $(LIB) $(TEST_LIBS)
+
+$(B)/bench/%: $(B)/bench/%.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# tests/integration/support.{c,h} is shared by the integration tests, not a test.
+INTEG := $(filter-out %/support,$(INTEG))
+$(B)/tests/integration/support.o: tests/integration/support.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+check: all $(UNIT) $(INTEG) $(HELPERS) $(BENCH)
+
+deps:
+	@tests/deps.sh
+
+test: deps
+	$(MAKE) check
+	tests/run.sh $(B)
+
+test-san: deps
+	$(MAKE) SAN=1 check
+	tests/run.sh build/san
+
+serve: all
+	$(B)/prefork serve .
+
+fuzz: deps
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+bench: all $(BENCH)
+	bench/run.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,370 @@
+/* prefork.h — libprefork: run a network service on a supervised pool of worker processes. */
+#ifndef PREFORK_H
+#define PREFORK_H
+
+/*
+ * The model (see README.md and DESIGN.md):
+ *
+ *   master (supervisor): binds the listeners once, forks N workers, reaps and
+ *   respawns them, stops them gracefully. It never runs service code.
+ *
+ *   worker: either the library runs its epoll loop and hands each accepted
+ *   connection to your on_conn callback, or your own main takes over.
+ *
+ * Conventions, everywhere in this header:
+ *   - a call returns 0 (or a count, or an fd) on success and a negative errno
+ *     on failure; there is no global error state;
+ *   - the library never exits the process nor writes to stderr, except through
+ *     the log sink (pf_log_set_sink) which defaults to stderr;
+ *   - the caller owns what it allocates; each type says who frees what;
+ *   - every descriptor the library creates is non-blocking and close-on-exec.
+ */
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PF_VERSION "0.1.0"
+
+/* Hard limits, each checked and reported as a usage error. */
+#define PF_MAX_WORKERS 1024   /* workers in one pool */
+#define PF_MAX_LISTENERS 64   /* listening sockets in one pool */
+#define PF_MAX_CONNS 1000000  /* connections per worker */
+
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                  */
+/* ------------------------------------------------------------------------ */
+
+enum pf_log_level { PF_LOG_ERROR, PF_LOG_WARN, PF_LOG_INFO, PF_LOG_DEBUG };
+
+/* A log sink receives one finished message (no trailing newline), its level
+ * and its source ("master" or "worker 2 (pid 4711)"). */
+typedef void pf_log_fn(void *ud, enum pf_log_level level, const char *source,
+                       const char *msg);
+
+/* Log a line in the pool's error log, tagged with this process's role.
+ * Lines above the configured level are dropped. Async-signal-unsafe. */
+void pf_log(enum pf_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void pf_vlog(enum pf_log_level level, const char *fmt, va_list ap);
+
+/* Replace the sink (NULL restores the default: DESIGN §4 lines on the error
+ * log, "2026-11-25T16:30:00.123Z master  info  started ..."). */
+void pf_log_set_sink(pf_log_fn *fn, void *ud);
+void pf_log_set_level(enum pf_log_level max);
+
+/* Send the default sink's lines to PATH (appended, created 0644), or back to
+ * stderr for NULL or "-". Returns 0 or -errno; on failure nothing changes. */
+int pf_log_open(const char *path);
+
+/* ------------------------------------------------------------------------ */
+/* Addresses and listeners                                                  */
+/* ------------------------------------------------------------------------ */
+
+enum pf_addr_kind { PF_ADDR_TCP, PF_ADDR_UNIX, PF_ADDR_FD };
+
+/* A parsed listen address. Plain data: no resources, nothing to free. */
+struct pf_addr {
+    enum pf_addr_kind kind;
+    struct sockaddr_storage ss; /* TCP and UNIX: the address to bind */
+    socklen_t len;
+    bool any;                   /* ":PORT": every interface, IPv6 and IPv4 */
+    int fd;                     /* FD: the inherited descriptor */
+};
+
+/* Parse a listen address:
+ *   "HOST:PORT"   IPv4 literal or "localhost" (127.0.0.1), e.g. 127.0.0.1:8000
+ *   "[V6]:PORT"   IPv6 literal, e.g. [::1]:8000 (bound IPv6-only)
+ *   ":PORT"       all interfaces (dual-stack [::], or 0.0.0.0 without IPv6)
+ *   "unix:PATH"   a Unix stream socket (PATH at most 107 bytes)
+ *   "unix:@NAME"  a Linux abstract Unix socket (nothing on disk)
+ *   "fd:N"        an already-listening descriptor N >= 0
+ * PORT is 0..65535; 0 asks the kernel for a free port.
+ * Returns 0, or -EINVAL with *why (if why is not NULL) set to a static
+ * one-line reason. Never resolves names, never touches the network. */
+int pf_addr_parse(const char *spec, struct pf_addr *out, const char **why);
+
+/* Format a socket address as "127.0.0.1:8000", "[::1]:8000" or "unix:PATH"
+ * into buf (always terminated). Returns 0 or -ENOSPC / -EAFNOSUPPORT. */
+int pf_addr_format(const struct sockaddr *sa, socklen_t len, char *buf,
+                   size_t size);
+
+/* Flags for pf_listen_open. */
+#define PF_LISTEN_REUSEPORT 0x1 /* set SO_REUSEPORT before bind */
+
+/* Bind and listen on a parsed address. backlog <= 0 means the kernel's
+ * net.core.somaxconn. A Unix socket path left by a dead server is replaced;
+ * one a live server answers on is -EADDRINUSE; a path that is not a socket
+ * is -EEXIST. For PF_ADDR_FD the descriptor is checked to be a listening
+ * stream socket (-ENOTSOCK / -EINVAL otherwise), made non-blocking and
+ * close-on-exec, and returned as is. PF_LISTEN_REUSEPORT applies to TCP only.
+ * Returns the listening fd or -errno. */
+int pf_listen_open(const struct pf_addr *a, int backlog, int flags);
+
+/* Read net.core.somaxconn (4096 if it cannot be read). */
+int pf_listen_somaxconn(void);
+
+/* Sockets passed by systemd socket activation (LISTEN_PID, LISTEN_FDS,
+ * LISTEN_FDNAMES). Fills fds[] (and names[], each at most 63 bytes, which may
+ * be NULL) with up to max descriptors starting at 3, makes them close-on-exec,
+ * and unsets the three variables so children do not see them. Returns the
+ * count (0 when the variables are absent or meant for another pid), -EINVAL
+ * when they are malformed, -EBADF when a passed descriptor is not open, or
+ * -E2BIG when more than max were passed (the first max are stored). Without
+ * LISTEN_FDNAMES each name is "unknown". */
+int pf_listen_systemd(int *fds, char (*names)[64], int max);
+
+/* ------------------------------------------------------------------------ */
+/* Descriptor passing (SCM_RIGHTS)                                          */
+/* ------------------------------------------------------------------------ */
+
+#define PF_FD_MAX_PASS 16 /* descriptors in one message */
+
+/* Meant for SOCK_SEQPACKET or SOCK_DGRAM sockets, which keep message
+ * boundaries; on SOCK_STREAM a short send is -EMSGSIZE (the descriptors went).
+ *
+ * Send n (1..PF_FD_MAX_PASS) descriptors and len (>= 1) bytes of data over
+ * the Unix socket sock in one message. The caller keeps its copies.
+ * Returns 0, -EAGAIN if sock is non-blocking and full, -EPIPE if the peer
+ * has closed, or another -errno. Never raises SIGPIPE. */
+int pf_fd_send(int sock, const int *fds, int n, const void *data, size_t len);
+
+/* Receive one message: up to len bytes into data and up to max descriptors
+ * into fds (each close-on-exec). *n is set to how many arrived. Descriptors
+ * beyond max, or in a truncated message, are closed, never leaked.
+ * Returns the number of data bytes (0 means the peer closed), or -errno
+ * (-EAGAIN on a non-blocking socket with nothing to read, -EMSGSIZE for a
+ * truncated message); *n is 0 on any failure. */
+ssize_t pf_fd_recv(int sock, int *fds, int max, int *n, void *data,
+                   size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Event loop                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Event bits: equal to the epoll ones, so they can be passed either way. */
+#define PF_EV_READ 0x001u   /* EPOLLIN */
+#define PF_EV_WRITE 0x004u  /* EPOLLOUT */
+#define PF_EV_ERROR 0x008u  /* EPOLLERR (always reported) */
+#define PF_EV_HUP 0x010u    /* EPOLLHUP (always reported) */
+#define PF_EV_RDHUP 0x2000u /* EPOLLRDHUP: the peer shut down its writing */
+#define PF_EV_EDGE (1u << 31) /* EPOLLET: edge-triggered */
+
+typedef struct pf_loop pf_loop;
+
+/* Called with the events that fired on fd. */
+typedef void pf_io_fn(pf_loop *loop, int fd, unsigned events, void *ud);
+
+/* Create and free a loop (epoll, a timer heap). pf_loop_free does not close
+ * the descriptors that were added. */
+int pf_loop_new(pf_loop **out);
+void pf_loop_free(pf_loop *loop);
+
+/* Watch fd for events (PF_EV_*). One watcher per fd; adding a watched fd is
+ * -EEXIST. A callback may add, modify or delete any fd, including its own. */
+int pf_loop_add(pf_loop *loop, int fd, unsigned events, pf_io_fn *cb, void *ud);
+int pf_loop_mod(pf_loop *loop, int fd, unsigned events);
+int pf_loop_del(pf_loop *loop, int fd);
+
+/* Run until pf_loop_stop is called (from a callback). Returns 0 or -errno
+ * if epoll_wait failed for a reason other than EINTR. */
+int pf_loop_run(pf_loop *loop);
+void pf_loop_stop(pf_loop *loop);
+
+/* The monotonic clock in milliseconds, read once per loop iteration. */
+uint64_t pf_loop_now(const pf_loop *loop);
+
+/* A one-shot timer. The caller owns the struct and keeps it alive while it
+ * is active; initialise it once with pf_timer_init. Starting an active timer
+ * moves it. Each operation is O(log n) in the number of active timers. */
+typedef struct pf_timer pf_timer;
+typedef void pf_timer_fn(pf_loop *loop, pf_timer *t, void *ud);
+struct pf_timer {
+    uint64_t due;     /* private */
+    size_t slot;      /* private: heap index + 1, 0 when inactive */
+    pf_timer_fn *cb;
+    void *ud;
+};
+void pf_timer_init(pf_timer *t, pf_timer_fn *cb, void *ud);
+int pf_timer_start(pf_loop *loop, pf_timer *t, uint64_t ms);
+void pf_timer_stop(pf_loop *loop, pf_timer *t);
+static inline bool pf_timer_active(const pf_timer *t) { return t->slot != 0; }
+
+/* ------------------------------------------------------------------------ */
+/* Worker side                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* The worker's context, owned by the library, valid inside the worker. */
+typedef struct pf_worker pf_worker;
+
+int pf_worker_index(const pf_worker *w);          /* 0 .. workers-1 */
+unsigned pf_worker_generation(const pf_worker *w); /* 1, then +1 a reload */
+
+/* The listening descriptors this worker holds; *fds stays owned by the
+ * library. Returns the count. */
+int pf_worker_listeners(const pf_worker *w, const int **fds);
+
+/* The worker's event loop (also usable from a worker main of your own). */
+pf_loop *pf_worker_loop(pf_worker *w);
+
+/* Own-main workers: tell the master the worker is ready to serve (the
+ * library's loop does it by itself), tick the liveness heartbeat (at least
+ * once per second; the library's loop ticks it), and learn about draining:
+ * pf_worker_drain_fd becomes readable when the master asks this worker to
+ * stop accepting and finish (then pf_worker_draining returns true after
+ * pf_worker_poll_control has been called on it). */
+void pf_worker_ready(pf_worker *w);
+void pf_worker_heartbeat(pf_worker *w);
+int pf_worker_drain_fd(const pf_worker *w);
+bool pf_worker_poll_control(pf_worker *w);
+bool pf_worker_draining(const pf_worker *w);
+
+/* A connection handed to on_conn belongs to the service until it passes it
+ * here: the fd is removed from the loop if watched, closed, and the worker's
+ * connection count drops (a draining worker exits when it reaches 0). */
+void pf_worker_close_conn(pf_worker *w, int fd);
+
+/* Scoreboard counters and the activity line shown by `prefork status`
+ * (for example the request line being served; NULL clears it). */
+void pf_worker_count(pf_worker *w, uint64_t requests, uint64_t bytes);
+void pf_worker_set_activity(pf_worker *w, const char *what);
+
+/* Stop the library's loop: the worker exits with status as soon as the
+ * current callback returns, without waiting for connections. */
+void pf_worker_exit(pf_worker *w, int status);
+
+/* What a service provides. All callbacks are optional except that one of
+ * on_conn and main must be set. They run in the worker process. */
+struct pf_service {
+    /* After fork, before serving. A negative return makes the worker exit
+     * with status 1 (a start failure, respawned with back-off). */
+    int (*init)(pf_worker *w, void *ud);
+    /* Library loop: a connection was accepted (non-blocking, close-on-exec). */
+    void (*on_conn)(pf_worker *w, int fd, void *ud);
+    /* Library loop: the master asked to drain. Listeners are already closed;
+     * close idle connections, finish the others. */
+    void (*on_drain)(pf_worker *w, void *ud);
+    /* Own main: runs instead of the library loop; returns the exit status. */
+    int (*main)(pf_worker *w, void *ud);
+    /* Before the worker exits normally (flush buffers). */
+    void (*fini)(pf_worker *w, void *ud);
+    void *ud;
+};
+
+/* A worker exit status meaning "do not respawn: stop the pool" (a permanent
+ * error such as a bad configuration), as s6's 100. */
+#define PF_EXIT_FATAL 100
+
+/* ------------------------------------------------------------------------ */
+/* Master side                                                              */
+/* ------------------------------------------------------------------------ */
+
+enum pf_mode { PF_MODE_SHARED, PF_MODE_REUSEPORT, PF_MODE_DISPATCH };
+
+/* Pool options. Fill with pf_config_init, then change what you need. */
+struct pf_config {
+    int workers;                  /* 1..PF_MAX_WORKERS; default: online CPUs */
+    enum pf_mode mode;            /* default PF_MODE_SHARED */
+    int backlog;                  /* <= 0: net.core.somaxconn */
+    int max_conns;                /* per worker; default 10000 */
+    unsigned accept_batch;        /* accepts per wake-up; default 16 */
+    unsigned graceful_timeout_ms; /* TERM: drain deadline; default 60000 */
+    unsigned max_start_failures;  /* give up after this many; default 5 */
+    unsigned min_uptime_ms;       /* a death sooner is "young"; default 1000 */
+    unsigned backoff_max_ms;      /* back-off cap; default 30000 */
+    enum pf_log_level log_level;  /* default PF_LOG_INFO */
+    const char *name;             /* shown in logs and status; default "prefork" */
+};
+void pf_config_init(struct pf_config *cfg);
+
+/* Check a configuration: 0, or -EINVAL with *why set to a static reason. */
+int pf_config_check(const struct pf_config *cfg, const char **why);
+
+/* Set one option from text, by its command-line long name, so that every
+ * service built on the library parses the common options alike:
+ *   workers N (1..PF_MAX_WORKERS)     mode shared|reuseport|dispatch
+ *   backlog N (1..65535)              max-conns N (1..PF_MAX_CONNS)
+ *   accept-batch N (1..1024)          graceful-timeout SEC (0..86400, e.g. 2.5)
+ *   max-start-failures N (1..1000)    min-uptime SEC (0..3600)
+ * Returns 0; -ENOENT for an unknown name; -EINVAL with *why set to a static
+ * reason ("must be a whole number from 1 to 1024") for a bad value. */
+int pf_config_set(struct pf_config *cfg, const char *name, const char *value,
+                  const char **why);
+
+/* "shared", "reuseport" or "dispatch". */
+const char *pf_mode_name(enum pf_mode mode);
+
+/* The pool. Created by pf_pool_new, freed by pf_pool_free (which closes the
+ * listeners). cfg and svc are copied. */
+typedef struct pf_pool pf_pool;
+int pf_pool_new(pf_pool **out, const struct pf_config *cfg,
+                const struct pf_service *svc);
+void pf_pool_free(pf_pool *pool);
+
+/* Add a listener: parse spec (pf_addr_parse) and bind it now, in the master.
+ * Returns 0 or -errno (-EINVAL for a bad spec, -EADDRINUSE, -EACCES, ...). */
+int pf_pool_listen(pf_pool *pool, const char *spec);
+
+/* Adopt the sockets systemd passed (pf_listen_systemd). Returns the count. */
+int pf_pool_listen_systemd(pf_pool *pool);
+
+/* The bound address of listener i ("127.0.0.1:41234" when port 0 was asked),
+ * for the start-up line. Returns 0, or -ENOENT past the last listener. */
+int pf_pool_listener_name(const pf_pool *pool, int i, char *buf, size_t size);
+int pf_pool_listener_count(const pf_pool *pool);
+
+/* Run the pool: fork the workers and supervise them until a stop signal
+ * (TERM, INT, QUIT) has been handled. Returns 0 after a clean stop, -ECHILD
+ * when a worker kept failing to start (or exited PF_EXIT_FATAL), or -errno
+ * if the master could not set itself up. Returns in the master only. */
+int pf_pool_run(pf_pool *pool);
+
+/* ------------------------------------------------------------------------ */
+/* Scoreboard (read side, for status tools and tests)                       */
+/* ------------------------------------------------------------------------ */
+
+enum pf_state {
+    PF_STATE_EMPTY,    /* slot unused */
+    PF_STATE_STARTING, /* forked, not ready yet */
+    PF_STATE_IDLE,     /* ready, no connection */
+    PF_STATE_BUSY,     /* ready, at least one connection */
+    PF_STATE_DRAINING, /* told to stop: not accepting, finishing */
+};
+
+/* A copy of one worker's slot. */
+struct pf_slot_info {
+    pid_t pid;
+    int index;
+    unsigned generation;
+    enum pf_state state;
+    uint64_t started_ms;   /* wall clock, ms since the epoch */
+    uint64_t heartbeat_ms; /* age of the last heartbeat, ms */
+    uint64_t accepted;     /* connections accepted */
+    uint64_t wakeups;      /* times a listener woke this worker */
+    uint64_t requests;     /* as counted by the service */
+    uint64_t bytes;        /* bytes sent, as counted by the service */
+    uint64_t active;       /* open connections */
+    char activity[128];    /* what it is doing (service-defined) */
+};
+
+/* Attach read-only to the scoreboard of the running master `pid` (same user
+ * or root). Returns 0 or -errno (-ESRCH: no such process; -ENOENT: not a
+ * prefork master). Free with pf_scoreboard_close. */
+typedef struct pf_scoreboard pf_scoreboard;
+int pf_scoreboard_open(pid_t pid, pf_scoreboard **out);
+void pf_scoreboard_close(pf_scoreboard *sb);
+/* Copy the used slots (state != EMPTY) into out (up to max). Returns the
+ * count. */
+int pf_scoreboard_read(pf_scoreboard *sb, struct pf_slot_info *out, int max);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PREFORK_H */

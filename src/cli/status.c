@@ -1,0 +1,120 @@
+/* status.c — `prefork status`: print the scoreboard of a running pool as a table or JSON. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "prefork.h"
+
+static const char *state_name(enum pf_state s)
+{
+    static const char *const names[] = {"empty", "starting", "idle", "busy", "draining"};
+    return (unsigned)s <= PF_STATE_DRAINING ? names[s] : "?";
+}
+
+static uint64_t now_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void print_table(const struct pf_slot_info *s, int n)
+{
+    uint64_t now = now_wall_ms();
+    printf("%-6s %-8s %-4s %-9s %9s %8s %10s %8s %10s %12s  %s\n", "WORKER", "PID",
+           "GEN", "STATE", "UPTIME", "BEAT", "ACCEPTED", "ACTIVE", "REQUESTS",
+           "BYTES", "ACTIVITY");
+    for (int i = 0; i < n; i++) {
+        double up = s[i].started_ms && now > s[i].started_ms
+                        ? (double)(now - s[i].started_ms) / 1000.0 : 0.0;
+        printf("%-6d %-8d %-4u %-9s %8.1fs %7.1fs %10llu %8llu %10llu %12llu  %s\n",
+               s[i].index, (int)s[i].pid, s[i].generation, state_name(s[i].state), up,
+               (double)s[i].heartbeat_ms / 1000.0, (unsigned long long)s[i].accepted,
+               (unsigned long long)s[i].active, (unsigned long long)s[i].requests,
+               (unsigned long long)s[i].bytes, s[i].activity);
+    }
+}
+
+/* Activity text comes from clients (a request line): escape it for JSON. */
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void print_json(const struct pf_slot_info *s, int n)
+{
+    printf("{\"workers\":[");
+    for (int i = 0; i < n; i++) {
+        printf("%s{\"index\":%d,\"pid\":%d,\"generation\":%u,\"state\":\"%s\","
+               "\"started_ms\":%llu,\"heartbeat_age_ms\":%llu,\"accepted\":%llu,"
+               "\"wakeups\":%llu,\"active\":%llu,\"requests\":%llu,\"bytes\":%llu,"
+               "\"activity\":",
+               i ? "," : "", s[i].index, (int)s[i].pid, s[i].generation,
+               state_name(s[i].state), (unsigned long long)s[i].started_ms,
+               (unsigned long long)s[i].heartbeat_ms, (unsigned long long)s[i].accepted,
+               (unsigned long long)s[i].wakeups, (unsigned long long)s[i].active,
+               (unsigned long long)s[i].requests, (unsigned long long)s[i].bytes);
+        json_string(s[i].activity);
+        putchar('}');
+    }
+    printf("]}\n");
+}
+
+static int parse_pid(const char *arg, pid_t *pid)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (errno || *end || end == arg || v <= 0 || v > 4194304)
+        return -1;
+    *pid = (pid_t)v;
+    return 0;
+}
+
+int cli_status(int argc, char **argv)
+{
+    const char *pidarg = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (argv[i][0] == '-')
+            return cli_error(CLI_USAGE, "status: unknown option '%s'", argv[i]);
+        else if (pidarg)
+            return cli_error(CLI_USAGE, "status: unexpected argument '%s'", argv[i]);
+        else
+            pidarg = argv[i];
+    }
+    pid_t pid;
+    if (!pidarg)
+        return cli_error(CLI_USAGE, "status: which pool? give the master's PID");
+    if (parse_pid(pidarg, &pid) < 0)
+        return cli_error(CLI_USAGE, "status: '%s' is not a process id", pidarg);
+    pf_scoreboard *sb;
+    int err = pf_scoreboard_open(pid, &sb);
+    if (err == -ENOENT)
+        return cli_error(CLI_FAIL, "status: process %d is not a prefork master", (int)pid);
+    if (err < 0)
+        return cli_error(CLI_FAIL, "status: process %d: %s", (int)pid, strerror(-err));
+    static struct pf_slot_info slots[2 * PF_MAX_WORKERS];
+    int n = pf_scoreboard_read(sb, slots, (int)(sizeof slots / sizeof slots[0]));
+    pf_scoreboard_close(sb);
+    if (json)
+        print_json(slots, n);
+    else
+        print_table(slots, n);
+    return CLI_OK;
+}

@@ -1,0 +1,80 @@
+/* internal.h — declarations shared between libprefork's files (pf__ names); never installed. */
+#ifndef PF_INTERNAL_H
+#define PF_INTERNAL_H
+
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "prefork.h"
+
+/* clock.c */
+uint64_t pf__mono_ms(void); /* CLOCK_MONOTONIC, for every timeout */
+uint64_t pf__wall_ms(void); /* CLOCK_REALTIME, for display only */
+
+/* log.c: the source tag of this process's lines ("master", "worker 2 (pid 4711)"). */
+void pf__log_set_source(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* scoreboard.c: the shared-memory table, one slot per worker process. Each
+ * field is written by one process only: the master resets a slot before it
+ * forks into it and after it has reaped its worker; in between, the worker
+ * alone writes it. Readers copy fields with relaxed atomic loads. */
+#define PF__BOARD_MAGIC 0x70666b62u /* "pfkb" */
+#define PF__BOARD_VERSION 1u
+#define PF__BOARD_SLOTS (2 * PF_MAX_WORKERS) /* room for two generations */
+
+struct pf__score {
+    _Atomic int32_t pid;
+    _Atomic uint32_t state; /* enum pf_state */
+    _Atomic uint32_t index;
+    _Atomic uint32_t generation;
+    _Atomic uint64_t started_ms;   /* wall clock */
+    _Atomic uint64_t heartbeat_ms; /* monotonic clock */
+    _Atomic uint64_t accepted;
+    _Atomic uint64_t wakeups;
+    _Atomic uint64_t requests;
+    _Atomic uint64_t bytes;
+    _Atomic uint64_t active;
+    _Atomic uint32_t activity_seq; /* odd while activity is being written */
+    char activity[128];
+} __attribute__((aligned(64)));
+
+struct pf__board {
+    uint32_t magic;
+    uint32_t version;
+    uint32_t nslots;
+    int32_t master_pid;
+    struct pf__score slot[];
+};
+
+/* Relaxed is enough: each field has one writer and readers only display or
+ * compare counters; nothing else is published through them. */
+#define PF__PUT(field, v) atomic_store_explicit(&(field), (v), memory_order_relaxed)
+#define PF__GET(field) atomic_load_explicit(&(field), memory_order_relaxed)
+#define PF__ADD(field, v) atomic_fetch_add_explicit(&(field), (v), memory_order_relaxed)
+
+int pf__board_create(struct pf__board **out, int *memfd);
+void pf__board_destroy(struct pf__board *b, int memfd);
+void pf__score_reset(struct pf__score *s, int index, unsigned generation);
+void pf__score_set_activity(struct pf__score *s, const char *what);
+
+/* worker.c: what the master hands a freshly forked worker. */
+struct pf__worker_spec {
+    int index;
+    unsigned generation;
+    pid_t master;
+    int ctl; /* the worker's end of its control socketpair */
+    const int *listeners;
+    int nlisteners;
+    struct pf__score *score;
+    const struct pf_config *cfg;
+    const struct pf_service *svc;
+};
+_Noreturn void pf__worker_run(const struct pf__worker_spec *spec);
+
+/* Messages a worker sends its master on the control socket (one byte each). */
+#define PF__MSG_READY 'R'
+
+/* The signals the master handles; workers reset them. */
+int pf__signals_master(sigset_t *set);
+
+#endif

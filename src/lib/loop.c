@@ -1,0 +1,267 @@
+/* loop.c — the event loop: epoll for descriptors, a binary min-heap for timers. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* The watcher of one fd. The table is indexed by fd, like the kernel's own
+ * descriptor table, so a lookup is one load. `gen` changes every time the
+ * slot is reused: an event already fetched by epoll_wait for an fd that a
+ * callback closed and reopened in the same batch is recognised as stale. */
+struct watch {
+    pf_io_fn *cb;
+    void *ud;
+    unsigned events;
+    uint32_t gen;
+    bool used;
+};
+
+struct pf_loop {
+    int epfd;
+    struct watch *w;
+    size_t nw;
+    pf_timer **heap;
+    size_t nheap, capheap;
+    uint64_t now;
+    bool stop;
+};
+
+#define LOOP_BATCH 256
+
+int pf_loop_new(pf_loop **out)
+{
+    pf_loop *l = calloc(1, sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (l->epfd < 0) {
+        int err = -errno;
+        free(l);
+        return err;
+    }
+    l->now = pf__mono_ms();
+    *out = l;
+    return 0;
+}
+
+void pf_loop_free(pf_loop *l)
+{
+    if (!l)
+        return;
+    close(l->epfd);
+    free(l->w);
+    free(l->heap);
+    free(l);
+}
+
+uint64_t pf_loop_now(const pf_loop *l) { return l->now; }
+
+void pf_loop_stop(pf_loop *l) { l->stop = true; }
+
+/* Grow the watcher table to hold fd; amortised doubling. */
+static int watch_reserve(pf_loop *l, int fd)
+{
+    if ((size_t)fd < l->nw)
+        return 0;
+    size_t n = l->nw ? l->nw : 64;
+    while (n <= (size_t)fd)
+        n *= 2;
+    struct watch *w = realloc(l->w, n * sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    memset(w + l->nw, 0, (n - l->nw) * sizeof *w);
+    l->w = w;
+    l->nw = n;
+    return 0;
+}
+
+static struct watch *watch_get(pf_loop *l, int fd)
+{
+    if (fd < 0 || (size_t)fd >= l->nw || !l->w[fd].used)
+        return NULL;
+    return &l->w[fd];
+}
+
+static int ctl(pf_loop *l, int op, int fd, unsigned events, uint32_t gen)
+{
+    struct epoll_event ev = {.events = events,
+                             .data.u64 = (uint64_t)gen << 32 | (uint32_t)fd};
+    return epoll_ctl(l->epfd, op, fd, &ev) < 0 ? -errno : 0;
+}
+
+int pf_loop_add(pf_loop *l, int fd, unsigned events, pf_io_fn *cb, void *ud)
+{
+    if (fd < 0 || !cb)
+        return -EINVAL;
+    if (watch_get(l, fd))
+        return -EEXIST;
+    int err = watch_reserve(l, fd);
+    if (err < 0)
+        return err;
+    struct watch *w = &l->w[fd];
+    err = ctl(l, EPOLL_CTL_ADD, fd, events, w->gen + 1);
+    if (err < 0)
+        return err;
+    w->gen++;
+    w->cb = cb;
+    w->ud = ud;
+    w->events = events;
+    w->used = true;
+    return 0;
+}
+
+int pf_loop_mod(pf_loop *l, int fd, unsigned events)
+{
+    struct watch *w = watch_get(l, fd);
+    if (!w)
+        return -ENOENT;
+    if (w->events == events)
+        return 0;
+    int err = ctl(l, EPOLL_CTL_MOD, fd, events, w->gen);
+    if (err == 0)
+        w->events = events;
+    return err;
+}
+
+int pf_loop_del(pf_loop *l, int fd)
+{
+    struct watch *w = watch_get(l, fd);
+    if (!w)
+        return -ENOENT;
+    w->used = false;
+    w->gen++;
+    /* The fd may already be closed (then the kernel dropped it itself). */
+    int err = ctl(l, EPOLL_CTL_DEL, fd, 0, 0);
+    return err == -EBADF || err == -ENOENT ? 0 : err;
+}
+
+/* ---- timers: a min-heap on `due`; t->slot is the heap index + 1 ---- */
+
+static void heap_set(pf_loop *l, size_t i, pf_timer *t)
+{
+    l->heap[i] = t;
+    t->slot = i + 1;
+}
+
+static void heap_up(pf_loop *l, size_t i)
+{
+    pf_timer *t = l->heap[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (l->heap[parent]->due <= t->due)
+            break;
+        heap_set(l, i, l->heap[parent]);
+        i = parent;
+    }
+    heap_set(l, i, t);
+}
+
+static void heap_down(pf_loop *l, size_t i)
+{
+    pf_timer *t = l->heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= l->nheap)
+            break;
+        if (c + 1 < l->nheap && l->heap[c + 1]->due < l->heap[c]->due)
+            c++;
+        if (t->due <= l->heap[c]->due)
+            break;
+        heap_set(l, i, l->heap[c]);
+        i = c;
+    }
+    heap_set(l, i, t);
+}
+
+void pf_timer_init(pf_timer *t, pf_timer_fn *cb, void *ud)
+{
+    t->due = 0;
+    t->slot = 0;
+    t->cb = cb;
+    t->ud = ud;
+}
+
+void pf_timer_stop(pf_loop *l, pf_timer *t)
+{
+    if (!t->slot)
+        return;
+    size_t i = t->slot - 1;
+    t->slot = 0;
+    pf_timer *last = l->heap[--l->nheap];
+    if (i == l->nheap)
+        return;
+    heap_set(l, i, last);
+    heap_up(l, i);
+    heap_down(l, last->slot - 1);
+}
+
+int pf_timer_start(pf_loop *l, pf_timer *t, uint64_t ms)
+{
+    pf_timer_stop(l, t);
+    if (l->nheap == l->capheap) {
+        size_t n = l->capheap ? 2 * l->capheap : 16;
+        pf_timer **h = realloc(l->heap, n * sizeof *h);
+        if (!h)
+            return -ENOMEM;
+        l->heap = h;
+        l->capheap = n;
+    }
+    t->due = l->now + ms;
+    heap_set(l, l->nheap++, t);
+    heap_up(l, l->nheap - 1);
+    return 0;
+}
+
+/* Milliseconds epoll_wait may sleep: until the first timer, or for ever. */
+static int next_timeout(const pf_loop *l)
+{
+    if (l->nheap == 0)
+        return -1;
+    uint64_t due = l->heap[0]->due;
+    if (due <= l->now)
+        return 0;
+    return due - l->now > INT_MAX ? INT_MAX : (int)(due - l->now);
+}
+
+/* Fire the timers due now. A callback that starts a timer for 0 ms gets it
+ * on the next turn, not in this one: at most the timers present when the
+ * run began are fired, so the loop cannot spin inside itself. */
+static void run_timers(pf_loop *l)
+{
+    size_t budget = l->nheap;
+    while (budget-- > 0 && l->nheap > 0 && l->heap[0]->due <= l->now &&
+           !l->stop) {
+        pf_timer *t = l->heap[0];
+        pf_timer_stop(l, t);
+        t->cb(l, t, t->ud);
+    }
+}
+
+static void dispatch(pf_loop *l, const struct epoll_event *ev)
+{
+    int fd = (int)(uint32_t)ev->data.u64;
+    uint32_t gen = (uint32_t)(ev->data.u64 >> 32);
+    struct watch *w = watch_get(l, fd);
+    if (w && w->gen == gen)
+        w->cb(l, fd, ev->events, w->ud);
+}
+
+int pf_loop_run(pf_loop *l)
+{
+    struct epoll_event evs[LOOP_BATCH];
+    l->stop = false;
+    while (!l->stop) {
+        int n = epoll_wait(l->epfd, evs, LOOP_BATCH, next_timeout(l));
+        if (n < 0 && errno != EINTR)
+            return -errno;
+        l->now = pf__mono_ms();
+        for (int i = 0; i < n && !l->stop; i++)
+            dispatch(l, &evs[i]);
+        run_timers(l);
+    }
+    return 0;
+}

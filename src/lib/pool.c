@@ -1,0 +1,116 @@
+/* pool.c — the pool object: options, the service, and the listeners it binds before forking. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "pool.h"
+
+int pf_pool_new(pf_pool **out, const struct pf_config *cfg,
+                const struct pf_service *svc)
+{
+    if (!svc || (!svc->on_conn && !svc->main) || pf_config_check(cfg, NULL) < 0)
+        return -EINVAL;
+    if (cfg->mode != PF_MODE_SHARED)
+        return -ENOTSUP; /* reuseport and dispatch: not built yet */
+    pf_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->cfg = *cfg;
+    p->svc = *svc;
+    p->sigfd = -1;
+    p->boardfd = -1;
+    *out = p;
+    return 0;
+}
+
+void pf_pool_free(pf_pool *p)
+{
+    if (!p)
+        return;
+    pf__pool_close_listeners(p);
+    free(p);
+}
+
+/* Remember a Unix socket file we created, to remove it at the end, but only
+ * if it is still ours: a newer server may have replaced it meanwhile. */
+static void remember_path(struct pf__listener *l, const struct pf_addr *a)
+{
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&a->ss;
+    struct stat st;
+    if (un->sun_path[0] == '\0' || stat(un->sun_path, &st) < 0)
+        return; /* abstract socket: nothing on disk */
+    snprintf(l->path, sizeof l->path, "%s", un->sun_path);
+    l->dev = st.st_dev;
+    l->ino = st.st_ino;
+}
+
+static int add_listener(pf_pool *p, int fd, const char *fdname)
+{
+    struct pf__listener *l = &p->ls[p->nls];
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    memset(l, 0, sizeof *l);
+    l->fd = fd;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+        pf_addr_format((struct sockaddr *)&ss, len, l->name, sizeof l->name) < 0)
+        snprintf(l->name, sizeof l->name, "fd:%d", fd);
+    snprintf(l->fdname, sizeof l->fdname, "%s", fdname);
+    p->lfd[p->nls++] = fd;
+    return 0;
+}
+
+int pf_pool_listen(pf_pool *p, const char *spec)
+{
+    struct pf_addr a;
+    if (p->nls >= PF_MAX_LISTENERS)
+        return -E2BIG;
+    int err = pf_addr_parse(spec, &a, NULL);
+    if (err < 0)
+        return err;
+    int fd = pf_listen_open(&a, p->cfg.backlog, 0);
+    if (fd < 0)
+        return fd;
+    add_listener(p, fd, "listen");
+    if (a.kind == PF_ADDR_UNIX)
+        remember_path(&p->ls[p->nls - 1], &a);
+    return 0;
+}
+
+int pf_pool_listen_systemd(pf_pool *p)
+{
+    int fds[PF_MAX_LISTENERS];
+    char names[PF_MAX_LISTENERS][64];
+    int max = PF_MAX_LISTENERS - p->nls;
+    int n = pf_listen_systemd(fds, names, max);
+    /* -E2BIG: the first max were stored; take them and say so. */
+    int take = n == -E2BIG ? max : n;
+    for (int i = 0; i < take; i++)
+        add_listener(p, fds[i], names[i]);
+    return n;
+}
+
+int pf_pool_listener_count(const pf_pool *p) { return p->nls; }
+
+int pf_pool_listener_name(const pf_pool *p, int i, char *buf, size_t size)
+{
+    if (i < 0 || i >= p->nls)
+        return -ENOENT;
+    snprintf(buf, size, "%s", p->ls[i].name);
+    return 0;
+}
+
+void pf__pool_close_listeners(pf_pool *p)
+{
+    for (int i = 0; i < p->nls; i++) {
+        struct pf__listener *l = &p->ls[i];
+        struct stat st;
+        if (l->path[0] && stat(l->path, &st) == 0 && st.st_dev == l->dev &&
+            st.st_ino == l->ino)
+            unlink(l->path);
+        close(l->fd);
+    }
+    p->nls = 0;
+}

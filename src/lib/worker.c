@@ -1,0 +1,378 @@
+/* worker.c — a worker process: its event loop, accepting, draining, and the scoreboard slot it writes. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define HEARTBEAT_MS 500
+#define ACCEPT_PAUSE_MS 100     /* after EMFILE and friends */
+#define ACCEPT_WARN_EVERY_MS 10000
+
+struct pf_worker {
+    int index;
+    unsigned generation;
+    int ctl;   /* to the master; EOF means the master is gone */
+    int sigfd; /* TERM: drain */
+    int lfd[PF_MAX_LISTENERS];
+    int nl;
+    bool listening, paused, draining;
+    int status;
+    uint64_t active;
+    uint64_t resume_below; /* re-arm accepting under this many conns */
+    uint64_t warned_at;
+    pf_loop *loop;
+    struct pf__score *score;
+    const struct pf_config *cfg;
+    const struct pf_service *svc;
+    pf_timer beat, resume;
+};
+
+int pf_worker_index(const pf_worker *w) { return w->index; }
+unsigned pf_worker_generation(const pf_worker *w) { return w->generation; }
+pf_loop *pf_worker_loop(pf_worker *w) { return w->loop; }
+int pf_worker_drain_fd(const pf_worker *w) { return w->sigfd; }
+bool pf_worker_draining(const pf_worker *w) { return w->draining; }
+
+int pf_worker_listeners(const pf_worker *w, const int **fds)
+{
+    *fds = w->lfd;
+    return w->nl;
+}
+
+void pf_worker_heartbeat(pf_worker *w)
+{
+    PF__PUT(w->score->heartbeat_ms, pf__mono_ms());
+}
+
+void pf_worker_count(pf_worker *w, uint64_t requests, uint64_t bytes)
+{
+    if (requests)
+        PF__ADD(w->score->requests, requests);
+    if (bytes)
+        PF__ADD(w->score->bytes, bytes);
+}
+
+void pf_worker_set_activity(pf_worker *w, const char *what)
+{
+    pf__score_set_activity(w->score, what);
+}
+
+void pf_worker_exit(pf_worker *w, int status)
+{
+    w->status = status;
+    pf_loop_stop(w->loop);
+}
+
+void pf_worker_ready(pf_worker *w)
+{
+    char msg = PF__MSG_READY;
+    PF__PUT(w->score->state, w->active ? PF_STATE_BUSY : PF_STATE_IDLE);
+    if (send(w->ctl, &msg, 1, MSG_NOSIGNAL) < 0)
+        pf_log(PF_LOG_WARN, "send(ready) to master: %s", strerror(errno));
+}
+
+static void set_state(pf_worker *w)
+{
+    enum pf_state st = w->draining ? PF_STATE_DRAINING
+                       : w->active ? PF_STATE_BUSY
+                                   : PF_STATE_IDLE;
+    PF__PUT(w->score->state, st);
+    PF__PUT(w->score->active, w->active);
+}
+
+/* ---- accepting ---- */
+
+static pf_io_fn on_listener;
+
+/* EPOLLEXCLUSIVE: of all the workers waiting on a listener, the kernel wakes
+ * one (or a few) per connection, not all of them: no thundering herd. It
+ * cannot be changed with EPOLL_CTL_MOD, so pausing deletes and re-adds. */
+static void listeners_on(pf_worker *w)
+{
+    if (w->listening || w->draining)
+        return;
+    for (int i = 0; i < w->nl; i++) {
+        int err = pf_loop_add(w->loop, w->lfd[i], EPOLLIN | EPOLLEXCLUSIVE,
+                              on_listener, w);
+        if (err < 0)
+            pf_log(PF_LOG_ERROR, "epoll_ctl(add listener): %s", strerror(-err));
+    }
+    w->listening = true;
+}
+
+static void listeners_off(pf_worker *w)
+{
+    if (!w->listening)
+        return;
+    for (int i = 0; i < w->nl; i++)
+        pf_loop_del(w->loop, w->lfd[i]);
+    w->listening = false;
+}
+
+static void on_resume(pf_loop *loop, pf_timer *t, void *ud)
+{
+    (void)loop, (void)t;
+    pf_worker *w = ud;
+    w->paused = false;
+    if (w->active < w->resume_below)
+        listeners_on(w);
+}
+
+/* Out of descriptors or memory: the connection stays queued in the kernel.
+ * Spinning on a level-triggered listener would burn the CPU, so stop polling
+ * it for a moment; in shared mode other workers take the queue meanwhile. */
+static void accept_pause(pf_worker *w, int err)
+{
+    uint64_t now = pf_loop_now(w->loop);
+    if (!w->warned_at || now - w->warned_at >= ACCEPT_WARN_EVERY_MS) {
+        pf_log(PF_LOG_WARN, "accept4: %s; pausing accepts for %d ms",
+               strerror(err), ACCEPT_PAUSE_MS);
+        w->warned_at = now;
+    }
+    listeners_off(w);
+    w->paused = true;
+    pf_timer_start(w->loop, &w->resume, ACCEPT_PAUSE_MS);
+}
+
+static void accept_failed(pf_worker *w, int err)
+{
+    switch (err) {
+    case EAGAIN:
+    case EINTR:
+    /* accept(2): errors of the connection itself, already gone. */
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+        return;
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+        accept_pause(w, err);
+        return;
+    default:
+        pf_log(PF_LOG_ERROR, "accept4: %s; this worker stops accepting",
+               strerror(err));
+        listeners_off(w);
+    }
+}
+
+static void conn_opened(pf_worker *w, int fd)
+{
+    w->active++;
+    PF__ADD(w->score->accepted, 1);
+    set_state(w);
+    w->svc->on_conn(w, fd, w->svc->ud);
+}
+
+static void on_listener(pf_loop *loop, int fd, unsigned events, void *ud)
+{
+    (void)loop, (void)events;
+    pf_worker *w = ud;
+    PF__ADD(w->score->wakeups, 1);
+    for (unsigned i = 0; i < w->cfg->accept_batch && w->listening; i++) {
+        if (w->active >= (uint64_t)w->cfg->max_conns) {
+            listeners_off(w);
+            return;
+        }
+        int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) {
+            accept_failed(w, errno);
+            return;
+        }
+        conn_opened(w, c);
+    }
+}
+
+void pf_worker_close_conn(pf_worker *w, int fd)
+{
+    pf_loop_del(w->loop, fd);
+    close(fd);
+    if (w->active > 0)
+        w->active--;
+    set_state(w);
+    if (w->draining && w->active == 0)
+        pf_worker_exit(w, 0);
+    else if (!w->paused && w->active < w->resume_below)
+        listeners_on(w);
+}
+
+/* ---- draining and control ---- */
+
+/* Stop accepting at once and close this worker's copies of the listeners:
+ * the master keeps its own, so in shared mode nothing queued is lost. */
+static void drain(pf_worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    listeners_off(w);
+    for (int i = 0; i < w->nl; i++)
+        close(w->lfd[i]);
+    w->nl = 0;
+    set_state(w);
+    pf_log(PF_LOG_DEBUG, "draining %llu connections",
+           (unsigned long long)w->active);
+    if (w->svc->on_drain)
+        w->svc->on_drain(w, w->svc->ud);
+    if (w->active == 0)
+        pf_worker_exit(w, 0);
+}
+
+static bool term_pending(pf_worker *w)
+{
+    struct signalfd_siginfo si;
+    bool term = false;
+    while (read(w->sigfd, &si, sizeof si) == (ssize_t)sizeof si)
+        term |= si.ssi_signo == SIGTERM;
+    return term;
+}
+
+bool pf_worker_poll_control(pf_worker *w)
+{
+    if (term_pending(w) && !w->draining) {
+        w->draining = true;
+        set_state(w);
+    }
+    return w->draining;
+}
+
+static void on_signal(pf_loop *loop, int fd, unsigned events, void *ud)
+{
+    (void)loop, (void)fd, (void)events;
+    if (term_pending(ud))
+        drain(ud);
+}
+
+/* The master never writes to a library-loop worker yet; readable means the
+ * master has gone (its end closed), and a worker never outlives it. */
+static void on_ctl(pf_loop *loop, int fd, unsigned events, void *ud)
+{
+    (void)loop, (void)events;
+    char buf[64];
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        pf_log(PF_LOG_WARN, "master has gone; exiting");
+        pf_worker_exit(ud, 1);
+    }
+}
+
+static void on_beat(pf_loop *loop, pf_timer *t, void *ud)
+{
+    PF__PUT(((pf_worker *)ud)->score->heartbeat_ms, pf_loop_now(loop));
+    pf_timer_start(loop, t, HEARTBEAT_MS);
+}
+
+/* ---- set-up ---- */
+
+/* Workers leave the pool's signals to the master (a Ctrl-C reaches the whole
+ * process group), except TERM, which means "drain" even when it comes from
+ * elsewhere, such as systemd's KillMode=control-group. */
+static int worker_signals(pf_worker *w)
+{
+    static const int ignored[] = {SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN,
+                                  SIGTTOU, SIGPIPE};
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+        signal(ignored[i], SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    if (sigprocmask(SIG_SETMASK, &set, NULL) < 0)
+        return -errno;
+    w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return w->sigfd < 0 ? -errno : 0;
+}
+
+static int run_library_loop(pf_worker *w)
+{
+    int err = pf_loop_add(w->loop, w->sigfd, EPOLLIN, on_signal, w);
+    if (err == 0)
+        err = pf_loop_add(w->loop, w->ctl, EPOLLIN, on_ctl, w);
+    if (err < 0) {
+        pf_log(PF_LOG_ERROR, "epoll_ctl: %s", strerror(-err));
+        return 1;
+    }
+    pf_timer_init(&w->beat, on_beat, w);
+    pf_timer_init(&w->resume, on_resume, w);
+    pf_timer_start(w->loop, &w->beat, HEARTBEAT_MS);
+    listeners_on(w);
+    pf_worker_ready(w);
+    err = pf_loop_run(w->loop);
+    if (err < 0) {
+        pf_log(PF_LOG_ERROR, "epoll_wait: %s", strerror(-err));
+        return 1;
+    }
+    return w->status;
+}
+
+static int serve(pf_worker *w)
+{
+    const struct pf_service *svc = w->svc;
+    if (svc->init) {
+        int err = svc->init(w, svc->ud);
+        if (err < 0) {
+            pf_log(PF_LOG_ERROR, "service start-up failed: %s", strerror(-err));
+            return 1;
+        }
+    }
+    int status = svc->main ? svc->main(w, svc->ud) : run_library_loop(w);
+    if (svc->fini)
+        svc->fini(w, svc->ud);
+    return status;
+}
+
+static int setup(pf_worker *w, const struct pf__worker_spec *spec)
+{
+    uint64_t max = (uint64_t)spec->cfg->max_conns;
+    w->index = spec->index;
+    w->generation = spec->generation;
+    w->ctl = spec->ctl;
+    w->nl = spec->nlisteners;
+    memcpy(w->lfd, spec->listeners, (size_t)w->nl * sizeof(int));
+    w->score = spec->score;
+    w->cfg = spec->cfg;
+    w->svc = spec->svc;
+    w->resume_below = max - max / 16;
+    PF__PUT(w->score->pid, getpid());
+    PF__PUT(w->score->started_ms, pf__wall_ms());
+    PF__PUT(w->score->heartbeat_ms, pf__mono_ms());
+    PF__PUT(w->score->state, PF_STATE_STARTING);
+    int err = worker_signals(w);
+    if (err == 0)
+        err = pf_loop_new(&w->loop);
+    if (err < 0)
+        pf_log(PF_LOG_ERROR, "worker set-up: %s", strerror(-err));
+    return err;
+}
+
+/* Runs in the child right after fork; never returns. The worker exits with
+ * _exit, after flushing its own stdio: exit() would also run atexit handlers
+ * that the master's program registered (deleting a pidfile, say). */
+_Noreturn void pf__worker_run(const struct pf__worker_spec *spec)
+{
+    pf_worker w = {.sigfd = -1};
+    pf__log_set_source("worker %d (pid %d)", spec->index, (int)getpid());
+    /* A worker never outlives its master: the kernel kills it when the
+     * master dies, and the check closes the race with a master that died
+     * before the prctl. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != spec->master)
+        _exit(1);
+    int status = setup(&w, spec) < 0 ? 1 : serve(&w);
+    fflush(NULL);
+    _exit(status);
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# deps.sh — install the Debian packages the tests, fuzzers and benchmarks need, if any is missing.
+set -euo pipefail
+
+# Criterion: the unit and integration test framework (each test in its own
+# process, with timeouts). clang + libclang-rt: libFuzzer and sanitizers.
+# curl, wrk: real HTTP clients. nginx, lighttpd: benchmark peers.
+packages=(build-essential pkg-config libcriterion-dev clang libclang-rt-14-dev curl wrk
+          python3 nginx-light lighttpd)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+    sudo=sudo
+    command -v sudo >/dev/null || { echo "deps: run as root: apt-get install ${missing[*]}" >&2; exit 1; }
+else
+    sudo=
+fi
+export DEBIAN_FRONTEND=noninteractive
+# The package lists may be missing or stale on a fresh machine.
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+    $sudo apt-get update -q >/dev/null
+    $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+# The benchmark peers must not keep running as system services.
+for svc in nginx lighttpd; do
+    if [[ " ${missing[*]} " == *" $svc"* ]] && command -v systemctl >/dev/null; then
+        $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    fi
+done
+echo "deps: done"
