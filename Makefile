@@ -19,7 +19,7 @@ CSTD    := -std=c17 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 OPT     := $(if $(SAN),-O1 -g -fno-omit-frame-pointer $(SANFLAGS),-O2 -g)
-CFLAGS  += $(CSTD) $(WARN) $(OPT) -Iinclude -MMD -MP
+CFLAGS  += $(CSTD) $(WARN) $(OPT) -Iinclude -Isrc -MMD -MP
 LDFLAGS += $(if $(SAN),$(SANFLAGS))
 
 LIB_SRC  := $(wildcard src/lib/*.c)

@@ -64,9 +64,10 @@ static void conn_io(pf_loop *loop, int fd, unsigned events, void *ud)
     conn_close(c, fd);
 }
 
-static void on_conn(pf_worker *w, int fd, void *ud)
+static void on_conn(pf_worker *w, int fd, const struct sockaddr *peer,
+                    socklen_t peerlen, void *ud)
 {
-    (void)ud;
+    (void)peer, (void)peerlen, (void)ud;
     struct conn *c = malloc(sizeof *c);
     if (!c) {
         pf_worker_close_conn(w, fd);
@@ -97,6 +98,28 @@ static int usage_error(const char *name, const char *value, const char *why)
 {
     fprintf(stderr, "echo: --%s '%s': %s\n", name, value, why);
     return 2;
+}
+
+/* Bind every -l address; with none, take systemd's sockets or the default. */
+static int listen_all(pf_pool *pool, const char **addrs, int n)
+{
+    static const char *const fallback = "127.0.0.1:7000";
+    if (n == 0 && pf_pool_listen_systemd(pool) > 0)
+        return 0;
+    if (n == 0)
+        addrs = (const char **)&fallback, n = 1;
+    for (int i = 0; i < n; i++) {
+        const char *why;
+        struct pf_addr a;
+        if (pf_addr_parse(addrs[i], &a, &why) < 0)
+            return usage_error("listen", addrs[i], why);
+        int err = pf_pool_listen(pool, addrs[i]);
+        if (err < 0) {
+            fprintf(stderr, "echo: cannot listen on %s: %s\n", addrs[i], strerror(-err));
+            return 1;
+        }
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -157,8 +180,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "echo: unexpected argument '%s' (see --help)\n", argv[optind]);
         return 2;
     }
-    if (nlisten == 0)
-        listen[nlisten++] = "127.0.0.1:7000";
     pf_log_set_level(cfg.log_level);
     int err = pf_log_open(error_log);
     if (err < 0) {
@@ -171,17 +192,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "echo: %s\n", strerror(-err));
         return 1;
     }
-    for (int i = 0; i < nlisten; i++) {
-        const char *bad;
-        struct pf_addr a;
-        if (pf_addr_parse(listen[i], &a, &bad) < 0)
-            return pf_pool_free(pool), usage_error("listen", listen[i], bad);
-        err = pf_pool_listen(pool, listen[i]);
-        if (err < 0) {
-            fprintf(stderr, "echo: cannot listen on %s: %s\n", listen[i], strerror(-err));
-            pf_pool_free(pool);
-            return 1;
-        }
+    int status = listen_all(pool, listen, nlisten);
+    if (status != 0) {
+        pf_pool_free(pool);
+        return status;
     }
     err = pf_pool_run(pool);
     pf_pool_free(pool);

@@ -246,8 +246,10 @@ struct pf_service {
     /* After fork, before serving. A negative return makes the worker exit
      * with status 1 (a start failure, respawned with back-off). */
     int (*init)(pf_worker *w, void *ud);
-    /* Library loop: a connection was accepted (non-blocking, close-on-exec). */
-    void (*on_conn)(pf_worker *w, int fd, void *ud);
+    /* Library loop: a connection was accepted (non-blocking, close-on-exec)
+     * from peer (valid during the call only; peerlen 0 if unknown). */
+    void (*on_conn)(pf_worker *w, int fd, const struct sockaddr *peer,
+                    socklen_t peerlen, void *ud);
     /* Library loop: the master asked to drain. Listeners are already closed;
      * close idle connections, finish the others. */
     void (*on_drain)(pf_worker *w, void *ud);

@@ -9,6 +9,12 @@
 
 /* Each subcommand gets argv from its own name on, and returns an exit status. */
 int cli_status(int argc, char **argv);
+int cli_serve(int argc, char **argv);
+
+/* The argv the subcommand's getopt_long is walking, and the option it has
+ * just read (for messages). */
+extern char **cli_argv;
+const char *cli_argv_current(void);
 
 /* Print "prefork: " and the message on stderr, then return status. */
 int cli_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,5 +1,6 @@
 /* main.c — the prefork command: global options and dispatch to a subcommand. */
 #include <stdarg.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@ static const char usage_text[] =
     "Scale a network service across every core with a pool of worker processes.\n"
     "\n"
     "Commands:\n"
+    "  serve [DIR]           serve the files under DIR over HTTP/1.1 (see serve --help)\n"
     "  status PID [--json]   the workers of a running pool: pid, generation, state,\n"
     "                        uptime, heartbeat age, connections, requests, bytes\n"
     "\n"
@@ -36,8 +38,16 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"serve", cli_serve},
     {"status", cli_status},
 };
+
+char **cli_argv;
+
+const char *cli_argv_current(void)
+{
+    return optind > 0 ? cli_argv[optind - 1] : "";
+}
 
 int main(int argc, char **argv)
 {
@@ -50,7 +60,7 @@ int main(int argc, char **argv)
         return printf("prefork %s\n", PF_VERSION), CLI_OK;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+            return cli_argv = argv + 1, commands[i].run(argc - 1, argv + 1);
     if (cmd[0] == '-')
         return cli_error(CLI_USAGE, "unknown option '%s' (see prefork --help)", cmd);
     return cli_error(CLI_USAGE, "unknown command '%s' (see prefork --help)", cmd);

@@ -172,12 +172,13 @@ static void accept_failed(pf_worker *w, int err)
     }
 }
 
-static void conn_opened(pf_worker *w, int fd)
+static void conn_opened(pf_worker *w, int fd, const struct sockaddr_storage *peer,
+                        socklen_t len)
 {
     w->active++;
     PF__ADD(w->score->accepted, 1);
     set_state(w);
-    w->svc->on_conn(w, fd, w->svc->ud);
+    w->svc->on_conn(w, fd, (const struct sockaddr *)peer, len, w->svc->ud);
 }
 
 static void on_listener(pf_loop *loop, int fd, unsigned events, void *ud)
@@ -190,12 +191,15 @@ static void on_listener(pf_loop *loop, int fd, unsigned events, void *ud)
             listeners_off(w);
             return;
         }
-        int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof peer;
+        int c = accept4(fd, (struct sockaddr *)&peer, &len,
+                        SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0) {
             accept_failed(w, errno);
             return;
         }
-        conn_opened(w, c);
+        conn_opened(w, c, &peer, len);
     }
 }
 

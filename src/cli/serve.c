@@ -1,0 +1,182 @@
+/* serve.c — `prefork serve [DIR]`: the static HTTP/1.1 server on a worker pool. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "http/server.h"
+#include "options.h"
+
+static const char serve_usage[] =
+    "usage: prefork serve [DIR] [options]\n"
+    "Serve the files under DIR (default: the current folder) over HTTP/1.1.\n"
+    "\n"
+    "Pool options:\n"
+    "  -l, --listen ADDR            HOST:PORT, [V6]:PORT, :PORT, unix:PATH, fd:N\n"
+    "                               (repeatable; default 127.0.0.1:8000)\n"
+    "  -w, --workers N              worker processes (default: online CPUs)\n"
+    "      --mode shared            how connections reach workers\n"
+    "      --backlog N              listen backlog (default: net.core.somaxconn)\n"
+    "      --max-conns N            connections per worker (default 10000)\n"
+    "      --graceful-timeout SEC   drain deadline on TERM (default 60)\n"
+    "      --max-start-failures N   give up after N failed starts (default 5)\n"
+    "      --error-log FILE|-       where log lines go (default: stderr)\n"
+    "  -q, --quiet / -v, --verbose  fewer / more log lines\n"
+    "\n"
+    "HTTP options:\n"
+    "      --access-log FILE|-|off  Combined Log Format + worker + microseconds\n"
+    "                               (default: - for stdout)\n"
+    "      --index NAME             file served for a directory (default index.html)\n"
+    "      --no-listing             403 for directories without an index\n"
+    "      --dotfiles               serve names that start with '.'\n"
+    "      --follow-symlinks        follow symlinks that leave DIR\n"
+    "      --header-timeout SEC     a request head must arrive within (default 10)\n"
+    "      --keepalive-timeout SEC  idle keep-alive connections close after (15)\n"
+    "      --send-timeout SEC       a stalled response is dropped after (30)\n"
+    "      --keepalive-requests N   requests per connection, 0 = no limit (1000)\n"
+    "      --max-header-bytes N     request head limit, else 431 (16384)\n"
+    "      --max-uri-bytes N        request target limit, else 414 (8192)\n"
+    "      --max-headers N          header fields limit, else 431 (100)\n"
+    "  -h, --help\n";
+
+enum { OPT_HTTP = 0x200, OPT_ACCESS_LOG, OPT_INDEX, OPT_NO_LISTING, OPT_DOTFILES,
+       OPT_SYMLINKS };
+
+static const struct option serve_options[] = {
+    {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"index", required_argument, NULL, OPT_INDEX},
+    {"no-listing", no_argument, NULL, OPT_NO_LISTING},
+    {"dotfiles", no_argument, NULL, OPT_DOTFILES},
+    {"follow-symlinks", no_argument, NULL, OPT_SYMLINKS},
+    {"header-timeout", required_argument, NULL, OPT_HTTP},
+    {"keepalive-timeout", required_argument, NULL, OPT_HTTP},
+    {"send-timeout", required_argument, NULL, OPT_HTTP},
+    {"keepalive-requests", required_argument, NULL, OPT_HTTP},
+    {"max-header-bytes", required_argument, NULL, OPT_HTTP},
+    {"max-uri-bytes", required_argument, NULL, OPT_HTTP},
+    {"max-headers", required_argument, NULL, OPT_HTTP},
+    {"help", no_argument, NULL, 'h'},
+};
+
+struct serve {
+    struct cli_pool pool;
+    struct http_config http;
+    const char *access_log;
+};
+
+static int set_http(struct serve *s, const char *arg)
+{
+    const char *text = cli_argv[optind - 1] + 2, *why = "bad value";
+    char name[32];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(text, "="), text);
+    if (http_config_set(&s->http, name, arg, &why) < 0)
+        return cli_error(CLI_USAGE, "--%s '%s': %s", name, arg, why);
+    return 0;
+}
+
+static int serve_option(struct serve *s, int opt, const char *arg)
+{
+    switch (opt) {
+    case OPT_HTTP:
+        return set_http(s, arg);
+    case OPT_ACCESS_LOG:
+        s->access_log = arg;
+        return 0;
+    case OPT_INDEX:
+        if (!*arg || strchr(arg, '/'))
+            return cli_error(CLI_USAGE, "--index '%s': must be a file name", arg);
+        s->http.index = arg;
+        return 0;
+    case OPT_NO_LISTING:
+        s->http.listing = false;
+        return 0;
+    case OPT_DOTFILES:
+        s->http.dotfiles = true;
+        return 0;
+    case OPT_SYMLINKS:
+        s->http.follow_symlinks = true;
+        return 0;
+    default:
+        return cli_error(CLI_USAGE, "serve: unknown option '%s' (see prefork serve --help)",
+                         cli_argv_current());
+    }
+}
+
+static int parse(struct serve *s, int argc, char **argv)
+{
+    struct option all[CLI_POOL_OPTIONS + sizeof serve_options / sizeof serve_options[0] + 1];
+    memcpy(all, cli_pool_options, sizeof cli_pool_options);
+    memcpy(all + CLI_POOL_OPTIONS, serve_options, sizeof serve_options);
+    memset(&all[sizeof all / sizeof all[0] - 1], 0, sizeof all[0]);
+    int opt;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":" CLI_POOL_SHORT "h", all, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(serve_usage, stdout);
+            return -1;
+        }
+        if (opt == ':')
+            return cli_error(CLI_USAGE, "serve: option '%s' needs a value", cli_argv_current());
+        int r = cli_pool_option(&s->pool, opt, optarg);
+        if (r == 0)
+            r = serve_option(s, opt, optarg);
+        else if (r == 1)
+            r = 0;
+        if (r)
+            return r;
+    }
+    if (optind < argc)
+        s->http.root = argv[optind++];
+    if (optind < argc)
+        return cli_error(CLI_USAGE, "serve: unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+/* The root and the access log are opened once, in the master, before the
+ * workers fork; each worker inherits the descriptors. */
+static int open_files(struct serve *s)
+{
+    s->http.rootfd = open(s->http.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (s->http.rootfd < 0)
+        return cli_error(errno == ENOENT || errno == ENOTDIR ? CLI_USAGE : CLI_FAIL,
+                         "serve: '%s': %s", s->http.root, strerror(errno));
+    if (!s->access_log || strcmp(s->access_log, "-") == 0) {
+        s->http.access_log_fd = STDOUT_FILENO;
+    } else if (strcmp(s->access_log, "off") != 0) {
+        s->http.access_log_fd =
+            open(s->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (s->http.access_log_fd < 0)
+            return cli_error(CLI_FAIL, "cannot open access log %s: %s", s->access_log,
+                             strerror(errno));
+    }
+    return 0;
+}
+
+int cli_serve(int argc, char **argv)
+{
+    struct serve s = {0};
+    cli_pool_init(&s.pool);
+    http_config_init(&s.http);
+    int status = parse(&s, argc, argv);
+    if (status)
+        return status < 0 ? CLI_OK : status;
+    if ((status = open_files(&s)) != 0)
+        return status;
+    struct pf_service svc;
+    http_service(&s.http, &svc);
+    pf_pool *pool;
+    if ((status = cli_pool_start(&s.pool, &svc, "127.0.0.1:8000", &pool)) != 0)
+        return status;
+    char where[1024];
+    cli_pool_where(pool, "http://", where, sizeof where);
+    printf("prefork: serving %s on %s (%d worker%s, %s)\n", s.http.root, where,
+           s.pool.cfg.workers, s.pool.cfg.workers == 1 ? "" : "s",
+           pf_mode_name(s.pool.cfg.mode));
+    fflush(stdout);
+    int err = pf_pool_run(pool);
+    pf_pool_free(pool);
+    return err < 0 ? CLI_FAIL : CLI_OK;
+}
