@@ -181,12 +181,28 @@ static void conn_opened(pf_worker *w, int fd, const struct sockaddr_storage *pee
     w->svc->on_conn(w, fd, (const struct sockaddr *)peer, len, w->svc->ud);
 }
 
+/* EPOLLEXCLUSIVE wakes the first idle waiter in the listener's wait queue,
+ * so one worker would take a whole burst of connections while the others
+ * sleep: fine for short requests, bad for long-lived ones (keep-alive, a
+ * download). After a batch, a worker that took something goes to the back
+ * of the queue (delete and add again): idle workers take turns. Two
+ * epoll_ctl calls per batch, not per connection. */
+static void requeue(pf_worker *w, int fd)
+{
+    if (w->cfg->workers < 2 || !w->listening)
+        return;
+    pf_loop_del(w->loop, fd);
+    if (pf_loop_add(w->loop, fd, EPOLLIN | EPOLLEXCLUSIVE, on_listener, w) < 0)
+        pf_log(PF_LOG_ERROR, "epoll_ctl(re-add listener): %s", strerror(errno));
+}
+
 static void on_listener(pf_loop *loop, int fd, unsigned events, void *ud)
 {
     (void)loop, (void)events;
     pf_worker *w = ud;
+    unsigned got = 0;
     PF__ADD(w->score->wakeups, 1);
-    for (unsigned i = 0; i < w->cfg->accept_batch && w->listening; i++) {
+    for (; got < w->cfg->accept_batch && w->listening; got++) {
         if (w->active >= (uint64_t)w->cfg->max_conns) {
             listeners_off(w);
             return;
@@ -197,10 +213,12 @@ static void on_listener(pf_loop *loop, int fd, unsigned events, void *ud)
                         SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0) {
             accept_failed(w, errno);
-            return;
+            break;
         }
         conn_opened(w, c, &peer, len);
     }
+    if (got)
+        requeue(w, fd);
 }
 
 void pf_worker_close_conn(pf_worker *w, int fd)
