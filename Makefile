@@ -37,9 +37,13 @@ TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion
 .PHONY: all serve test test-san check deps fuzz bench clean
 all: $(B)/prefork $(LIB) $(EXAMPLES)
 
+# V=1 shows the commands.
+Q := $(if $(V),,@)
+
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_SRC:%.c=$(B)/%.o)
 	@mkdir -p $(@D)
@@ -71,7 +75,7 @@ $(B)/bench/%: $(B)/bench/%.o $(LIB)
 INTEG := $(filter-out %/support,$(INTEG))
 $(B)/tests/integration/support.o: tests/integration/support.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 check: all $(UNIT) $(INTEG) $(HELPERS) $(BENCH)
 

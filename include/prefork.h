@@ -168,7 +168,9 @@ int pf_loop_new(pf_loop **out);
 void pf_loop_free(pf_loop *loop);
 
 /* Watch fd for events (PF_EV_*). One watcher per fd; adding a watched fd is
- * -EEXIST. A callback may add, modify or delete any fd, including its own. */
+ * -EEXIST. A callback may add, modify or delete any fd, including its own.
+ * Delete an fd before closing it: if another descriptor shares the open file
+ * (a dup, a forked child's copy), epoll keeps reporting it after close. */
 int pf_loop_add(pf_loop *loop, int fd, unsigned events, pf_io_fn *cb, void *ud);
 int pf_loop_mod(pf_loop *loop, int fd, unsigned events);
 int pf_loop_del(pf_loop *loop, int fd);
@@ -183,7 +185,9 @@ uint64_t pf_loop_now(const pf_loop *loop);
 
 /* A one-shot timer. The caller owns the struct and keeps it alive while it
  * is active; initialise it once with pf_timer_init. Starting an active timer
- * moves it. Each operation is O(log n) in the number of active timers. */
+ * moves it. ms counts from pf_loop_now (the loop's clock, read once per
+ * iteration); a 0 ms timer started from a timer callback fires on the next
+ * iteration. Each operation is O(log n) in the number of active timers. */
 typedef struct pf_timer pf_timer;
 typedef void pf_timer_fn(pf_loop *loop, pf_timer *t, void *ud);
 struct pf_timer {
@@ -282,7 +286,6 @@ struct pf_config {
     unsigned min_uptime_ms;       /* a death sooner is "young"; default 1000 */
     unsigned backoff_max_ms;      /* back-off cap; default 30000 */
     enum pf_log_level log_level;  /* default PF_LOG_INFO */
-    const char *name;             /* shown in logs and status; default "prefork" */
 };
 void pf_config_init(struct pf_config *cfg);
 

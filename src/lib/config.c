@@ -36,7 +36,6 @@ void pf_config_init(struct pf_config *cfg)
     cfg->min_uptime_ms = 1000;
     cfg->backoff_max_ms = 30000;
     cfg->log_level = PF_LOG_INFO;
-    cfg->name = "prefork";
 }
 
 int pf_config_check(const struct pf_config *cfg, const char **why)
@@ -52,8 +51,14 @@ int pf_config_check(const struct pf_config *cfg, const char **why)
         bad = "max-conns must be from 1 to 1000000";
     else if (cfg->accept_batch < 1 || cfg->accept_batch > 1024)
         bad = "accept-batch must be from 1 to 1024";
-    else if (cfg->max_start_failures < 1)
-        bad = "max-start-failures must be at least 1";
+    else if (cfg->max_start_failures < 1 || cfg->max_start_failures > 1000)
+        bad = "max-start-failures must be from 1 to 1000";
+    else if (cfg->graceful_timeout_ms > 86400000u)
+        bad = "graceful-timeout must be at most 86400 s";
+    else if (cfg->min_uptime_ms > 3600000u)
+        bad = "min-uptime must be at most 3600 s";
+    else if ((unsigned)cfg->log_level > PF_LOG_DEBUG)
+        bad = "unknown log level";
     else if (cfg->backoff_max_ms < 100)
         bad = "back-off cap must be at least 100 ms";
     if (bad && why)

@@ -28,6 +28,7 @@ struct pf_loop {
     size_t nheap, capheap;
     uint64_t now;
     bool stop;
+    bool firing; /* inside run_timers */
 };
 
 #define LOOP_BATCH 256
@@ -134,7 +135,8 @@ int pf_loop_del(pf_loop *l, int fd)
         return -ENOENT;
     w->used = false;
     w->gen++;
-    /* The fd may already be closed (then the kernel dropped it itself). */
+    /* The fd may already be closed; then the kernel dropped it itself,
+     * unless another descriptor shares the open file (see prefork.h). */
     int err = ctl(l, EPOLL_CTL_DEL, fd, 0, 0);
     return err == -EBADF || err == -ENOENT ? 0 : err;
 }
@@ -210,7 +212,11 @@ int pf_timer_start(pf_loop *l, pf_timer *t, uint64_t ms)
         l->heap = h;
         l->capheap = n;
     }
-    t->due = l->now + ms;
+    /* While timers fire, a 0 ms timer must wait for the next turn, or a
+     * callback restarting itself would keep the loop inside run_timers. */
+    if (ms == 0 && l->firing)
+        ms = 1;
+    t->due = ms > UINT64_MAX - l->now ? UINT64_MAX : l->now + ms;
     heap_set(l, l->nheap++, t);
     heap_up(l, l->nheap - 1);
     return 0;
@@ -227,18 +233,17 @@ static int next_timeout(const pf_loop *l)
     return due - l->now > INT_MAX ? INT_MAX : (int)(due - l->now);
 }
 
-/* Fire the timers due now. A callback that starts a timer for 0 ms gets it
- * on the next turn, not in this one: at most the timers present when the
- * run began are fired, so the loop cannot spin inside itself. */
+/* Fire the timers due now. A timer (re)started from a callback is due
+ * later than now (see pf_timer_start), so this ends. */
 static void run_timers(pf_loop *l)
 {
-    size_t budget = l->nheap;
-    while (budget-- > 0 && l->nheap > 0 && l->heap[0]->due <= l->now &&
-           !l->stop) {
+    l->firing = true;
+    while (l->nheap > 0 && l->heap[0]->due <= l->now && !l->stop) {
         pf_timer *t = l->heap[0];
         pf_timer_stop(l, t);
         t->cb(l, t, t->ud);
     }
+    l->firing = false;
 }
 
 static void dispatch(pf_loop *l, const struct epoll_event *ev)
@@ -254,6 +259,7 @@ int pf_loop_run(pf_loop *l)
 {
     struct epoll_event evs[LOOP_BATCH];
     l->stop = false;
+    l->now = pf__mono_ms();
     while (!l->stop) {
         int n = epoll_wait(l->epfd, evs, LOOP_BATCH, next_timeout(l));
         if (n < 0 && errno != EINTR)

@@ -85,6 +85,9 @@ void pf__score_set_activity(struct pf__score *s, const char *what)
     atomic_store_explicit(&s->activity_seq, seq + 2, memory_order_release);
 }
 
+/* A writer killed in the middle leaves the count odd for ever, and a busy
+ * one may keep a reader from a clean copy: then the reader reports nothing
+ * rather than a torn mix of two strings. */
 static void read_activity(const struct pf__score *s, char *out, size_t size)
 {
     for (int tries = 0; tries < 100; tries++) {
@@ -93,10 +96,12 @@ static void read_activity(const struct pf__score *s, char *out, size_t size)
             continue;
         memcpy(out, s->activity, size);
         atomic_thread_fence(memory_order_acquire);
-        if (PF__GET(s->activity_seq) == a)
-            break;
+        if (PF__GET(s->activity_seq) == a) {
+            out[size - 1] = '\0';
+            return;
+        }
     }
-    out[size - 1] = '\0';
+    out[0] = '\0';
 }
 
 /* ---- the read side ---- */
