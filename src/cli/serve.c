@@ -40,6 +40,9 @@ static const char serve_usage[] =
     "      --max-header-bytes N     request head limit, else 431 (16384)\n"
     "      --max-uri-bytes N        request target limit, else 414 (8192)\n"
     "      --max-headers N          header fields limit, else 431 (100)\n"
+    "      --cache-ttl MS           small files and listings are reused for up to\n"
+    "                               MS before being checked again (1000; 0: off)\n"
+    "      --cache-size MIB         cache budget per worker (8)\n"
     "  -h, --help\n";
 
 enum { OPT_HTTP = 0x200, OPT_ACCESS_LOG, OPT_INDEX, OPT_NO_LISTING, OPT_DOTFILES,
@@ -58,6 +61,8 @@ static const struct option serve_options[] = {
     {"max-header-bytes", required_argument, NULL, OPT_HTTP},
     {"max-uri-bytes", required_argument, NULL, OPT_HTTP},
     {"max-headers", required_argument, NULL, OPT_HTTP},
+    {"cache-ttl", required_argument, NULL, OPT_HTTP},
+    {"cache-size", required_argument, NULL, OPT_HTTP},
     {"help", no_argument, NULL, 'h'},
 };
 

@@ -16,6 +16,7 @@
 #define BACKOFF_FIRST_MS 100
 
 static void spawn(struct pf__slot *s);
+static pf_timer_fn on_respawn;
 
 int pf__signals_master(sigset_t *set)
 {
@@ -51,7 +52,8 @@ static void signal_all(pf_pool *p, int sig)
 static void cancel_respawns(pf_pool *p)
 {
     for (int i = 0; i < p->nslots; i++)
-        pf_timer_stop(p->loop, &p->slots[i].respawn);
+        if (p->slots[i].pool)
+            pf_timer_stop(p->loop, &p->slots[i].respawn);
 }
 
 /* ---- stopping ---- */
@@ -263,6 +265,19 @@ static int watch_child(struct pf__slot *s, pid_t pid, int ctl)
     return err;
 }
 
+/* Slot i, set up on first use (see master_setup). */
+static struct pf__slot *slot_at(pf_pool *p, int i)
+{
+    struct pf__slot *s = &p->slots[i];
+    if (!s->pool) {
+        s->pool = p;
+        s->index = i;
+        s->pidfd = s->ctl = -1;
+        pf_timer_init(&s->respawn, on_respawn, s);
+    }
+    return s;
+}
+
 static void spawn(struct pf__slot *s)
 {
     pf_pool *p = s->pool;
@@ -374,17 +389,12 @@ static int master_setup(pf_pool *p, sigset_t *old)
         err = pf_loop_add(p->loop, p->sigfd, EPOLLIN, on_signal, p);
     if (err < 0)
         return err;
+    /* Room for every slot, but a slot's page is touched only once used:
+     * each worker inherits the master's dirty pages in its RSS. */
     p->nslots = PF__BOARD_SLOTS;
     p->slots = calloc((size_t)p->nslots, sizeof *p->slots);
     if (!p->slots)
         return -ENOMEM;
-    for (int i = 0; i < p->nslots; i++) {
-        struct pf__slot *s = &p->slots[i];
-        s->pool = p;
-        s->index = i;
-        s->pidfd = s->ctl = -1;
-        pf_timer_init(&s->respawn, on_respawn, s);
-    }
     pf_timer_init(&p->grace, on_grace, p);
     return 0;
 }
@@ -418,7 +428,7 @@ int pf_pool_run(pf_pool *p)
     int err = master_setup(p, &old);
     if (err == 0) {
         for (int i = 0; i < p->cfg.workers; i++)
-            spawn(&p->slots[i]);
+            spawn(slot_at(p, i));
         log_started(p);
         err = pf_loop_run(p->loop);
         if (err < 0)
