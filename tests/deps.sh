@@ -5,8 +5,9 @@ set -euo pipefail
 # Criterion: the unit and integration test framework (each test in its own
 # process, with timeouts). clang + libclang-rt: libFuzzer and sanitizers.
 # curl, wrk: real HTTP clients. nginx, lighttpd: benchmark peers.
+# chromium: a real browser loads the directory listing.
 packages=(build-essential pkg-config libcriterion-dev clang libclang-rt-14-dev curl wrk
-          python3 nginx-light lighttpd)
+          python3 nginx-light lighttpd chromium)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,481 @@
+/* conn.c — one HTTP connection: read, parse, answer, send (sendfile), keep-alive, pipelining, timeouts. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/alog.h"
+#include "http/conn.h"
+#include "http/handler.h"
+
+#define SMALL_BODY (16 * 1024)   /* file bodies up to this go out with the head */
+#define SENDFILE_CHUNK (1 << 20) /* per call, so one client cannot hog the loop */
+#define LINGER_MS 2000           /* reading leftovers before a close, at most */
+#define LINGER_BYTES (64 * 1024)
+#define IN_FIRST 1024            /* first size of a connection's own buffer */
+
+enum conn_state { C_READ, C_WRITE, C_LINGER };
+
+/* What a connection costs at rest (keep-alive, nothing pending) is this
+ * struct and nothing else: input is read into the worker's scratch and only
+ * copied into a buffer of the connection's own when a request is split
+ * across reads, and output likewise only when the socket is full. */
+struct http_conn {
+    struct http_worker *hw;
+    struct http_conn *prev, *next;
+    int fd;
+    enum conn_state state;
+    bool close_after;  /* the next response ends the connection */
+    bool closing;      /* the response being sent ends the connection */
+    bool served;       /* has answered a request: idle waits use keepalive */
+    unsigned requests;
+    char *in;          /* own buffer; NULL when nothing is buffered */
+    size_t in_len, in_cap;
+    struct http_scan scan;
+    char *out;         /* unsent head and small body; NULL when none */
+    size_t out_len, out_off;
+    int file;          /* file body still to send, -1 when none */
+    uint64_t file_off, file_left, body_sent;
+    uint64_t started_us;
+    struct http_alog_entry *entry; /* the access-log line of a response in flight */
+    pf_timer timer;
+    char peer[46];
+};
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- life and death ---- */
+
+static void conn_free(struct http_conn *c)
+{
+    struct http_worker *hw = c->hw;
+    pf_timer_stop(hw->loop, &c->timer);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        hw->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->file >= 0)
+        close(c->file);
+    free(c->in);
+    free(c->out);
+    free(c->entry);
+    pf_worker_close_conn(hw->w, c->fd);
+    free(c);
+}
+
+static void arm(struct http_conn *c, unsigned ms)
+{
+    pf_timer_start(c->hw->loop, &c->timer, ms);
+}
+
+/* Closing with unread request bytes in the socket makes the kernel send a
+ * reset, which can destroy the response still in flight to the client. So
+ * after a response that ends the connection: shut our side, then read and
+ * discard what the client still sends, for a short while. */
+static void linger(struct http_conn *c)
+{
+    if (shutdown(c->fd, SHUT_WR) < 0) {
+        conn_free(c);
+        return;
+    }
+    c->state = C_LINGER;
+    c->file_left = 0;
+    c->body_sent = 0; /* counts discarded bytes from here on */
+    arm(c, LINGER_MS);
+}
+
+static void linger_read(struct http_conn *c)
+{
+    char *buf = c->hw->in;
+    for (;;) {
+        ssize_t n = read(c->fd, buf, c->hw->in_cap);
+        if (n > 0 && (c->body_sent += (uint64_t)n) < LINGER_BYTES)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        conn_free(c);
+        return;
+    }
+}
+
+/* ---- input ---- */
+
+/* Where the unparsed bytes are: the connection's own buffer, or the scratch
+ * (filled by this very callback, never shared across callbacks). */
+struct input {
+    char *p;
+    size_t len;
+    bool scratch;
+};
+
+/* Keep unparsed bytes past this callback: the scratch belongs to whichever
+ * connection runs next. */
+static int stash(struct http_conn *c, const struct input *in)
+{
+    if (!in->scratch || in->len == 0)
+        return 0;
+    size_t cap = IN_FIRST;
+    while (cap < in->len)
+        cap *= 2;
+    c->in = malloc(cap);
+    if (!c->in)
+        return -ENOMEM;
+    memcpy(c->in, in->p, in->len);
+    c->in_len = in->len;
+    c->in_cap = cap;
+    return 0;
+}
+
+/* Drop n consumed bytes from the front of the input. */
+static void consume(struct http_conn *c, struct input *in, size_t n)
+{
+    in->p += n;
+    in->len -= n;
+    if (in->scratch)
+        return;
+    memmove(c->in, c->in + n, c->in_len - n);
+    c->in_len -= n;
+    in->p = c->in;
+    if (c->in_len == 0) {
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+        in->p = NULL;
+    }
+}
+
+/* Read more bytes: 1 got some, 0 would block, -1 end of stream or error.
+ * A partial head in the scratch moves to the connection's own buffer
+ * first, so that the new bytes land after it. */
+static int fill(struct http_conn *c, struct input *in)
+{
+    size_t max = c->hw->cfg->limits.max_head;
+    ssize_t n;
+    if (in->scratch && in->len) {
+        if (stash(c, in) < 0)
+            return -1;
+        *in = (struct input){c->in, c->in_len, false};
+    }
+    if (!c->in) {
+        do
+            n = read(c->fd, c->hw->in, c->hw->in_cap);
+        while (n < 0 && errno == EINTR);
+        if (n > 0)
+            *in = (struct input){c->hw->in, (size_t)n, true};
+    } else {
+        if (c->in_len == c->in_cap) {
+            size_t cap = c->in_cap * 2 > max ? max : c->in_cap * 2;
+            char *p = cap > c->in_cap ? realloc(c->in, cap) : NULL;
+            if (!p)
+                return -1; /* the parser answers 431 before this happens */
+            c->in = p;
+            c->in_cap = cap;
+        }
+        do
+            n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+        while (n < 0 && errno == EINTR);
+        if (n > 0) {
+            c->in_len += (size_t)n;
+            *in = (struct input){c->in, c->in_len, false};
+        }
+    }
+    if (n > 0)
+        return 1;
+    return n < 0 && errno == EAGAIN ? 0 : -1;
+}
+
+/* ---- output ---- */
+
+/* Send what is pending: 1 all sent, 0 the socket is full, -1 failed. */
+static int flush(struct http_conn *c)
+{
+    while (c->out && c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n < 0)
+            return errno == EAGAIN ? 0 : errno == EINTR ? 0 : -1;
+        c->out_off += (size_t)n;
+    }
+    free(c->out);
+    c->out = NULL;
+    while (c->file_left > 0) {
+        off_t off = (off_t)c->file_off;
+        size_t chunk = c->file_left < SENDFILE_CHUNK ? c->file_left : SENDFILE_CHUNK;
+        ssize_t n = sendfile(c->fd, c->file, &off, chunk);
+        if (n < 0)
+            return errno == EAGAIN || errno == EINTR ? 0 : -1;
+        if (n == 0)
+            return -1; /* the file shrank under us: the length we promised is a lie */
+        c->file_off += (uint64_t)n;
+        c->file_left -= (uint64_t)n;
+        c->body_sent += (uint64_t)n;
+    }
+    return 1;
+}
+
+static void log_done(struct http_conn *c, struct http_alog_entry *e)
+{
+    if (c->hw->alog && e)
+        http_alog_add(c->hw->alog, e, c->body_sent, now_us() - c->started_us);
+}
+
+/* The response went out whole. */
+static void response_done(struct http_conn *c, struct http_alog_entry *e)
+{
+    log_done(c, e);
+    pf_worker_count(c->hw->w, 1, c->body_sent);
+    pf_worker_set_activity(c->hw->w, NULL);
+    if (c->file >= 0)
+        close(c->file);
+    c->file = -1;
+    c->state = C_READ;
+    c->served = true;
+    c->requests++;
+}
+
+/* Queue the head (and a small body) in the scratch and try to send it all
+ * at once; whatever does not go is copied into the connection. */
+static int send_reply(struct http_conn *c, const struct http_reply *r, int minor)
+{
+    struct http_buf *out = &c->hw->out;
+    bool body = !r->head_only && r->length > 0;
+    c->file = r->fd; /* from here the connection owns (and closes) it */
+    if (http_reply_head(r, minor, out) < 0)
+        return -1;
+    size_t head_len = out->len;
+    c->file_off = r->offset;
+    c->file_left = body && r->fd >= 0 ? r->length : 0;
+    c->body_sent = 0;
+    if (body && r->body && http_buf_append(out, r->body, r->length) < 0)
+        return -1;
+    if (c->file_left && c->file_left <= SMALL_BODY &&
+        http_buf_reserve(out, c->file_left) == 0) {
+        ssize_t n = pread(c->file, out->p + out->len, c->file_left, (off_t)c->file_off);
+        if (n == (ssize_t)c->file_left) {
+            out->len += (size_t)n;
+            c->file_left = 0;
+        }
+    }
+    c->body_sent = out->len - head_len; /* counted as if sent; corrected below */
+    ssize_t n = send(c->fd, out->p, out->len, MSG_NOSIGNAL | (c->file_left ? MSG_MORE : 0));
+    if (n < 0 && errno != EAGAIN && errno != EINTR)
+        return -1;
+    size_t sent = n > 0 ? (size_t)n : 0;
+    if (sent < out->len) {
+        c->out = malloc(out->len - sent);
+        if (!c->out)
+            return -1;
+        memcpy(c->out, out->p + sent, out->len - sent);
+        c->out_len = out->len - sent;
+        c->out_off = 0;
+    }
+    return 0;
+}
+
+/* ---- requests ---- */
+
+static void begin_request(struct http_conn *c)
+{
+    c->started_us = now_us();
+    c->close_after = c->close_after || c->hw->draining ||
+                     (c->hw->cfg->max_keepalive_requests &&
+                      c->requests + 1 >= c->hw->cfg->max_keepalive_requests);
+}
+
+/* Answer one parsed (or refused) request: the reply is decided, its log
+ * line prepared, and sending starts. Returns -1 if the connection failed. */
+static int answer(struct http_conn *c, const struct http_request *req, int parsed)
+{
+    struct http_worker *hw = c->hw;
+    struct http_reply r;
+    http_reply_init(&r);
+    begin_request(c);
+    if (parsed == HTTP_PARSE_INVALID) {
+        r.close = true;
+        http_reply_error(&r, req->status, &hw->body);
+    } else {
+        http_handle(hw, req, &r);
+    }
+    if (c->close_after)
+        r.close = true;
+    c->closing = r.close;
+    http_buf_reset(&hw->out);
+    struct http_alog_entry entry;
+    if (hw->alog)
+        http_alog_format(&entry, c->peer, parsed > 0 ? req : NULL, r.status);
+    if (send_reply(c, &r, parsed > 0 ? req->version_minor : 1) < 0)
+        return -1;
+    int done = flush(c);
+    if (done < 0)
+        return -1;
+    if (done == 1) {
+        response_done(c, hw->alog ? &entry : NULL);
+        return 0;
+    }
+    /* The client reads slower than we write: keep the log line for later. */
+    c->state = C_WRITE;
+    if (hw->alog && (c->entry = malloc(sizeof entry)) != NULL)
+        memcpy(c->entry, &entry, sizeof entry);
+    return 0;
+}
+
+static void set_activity(struct http_conn *c, const struct http_request *req)
+{
+    char line[128];
+    snprintf(line, sizeof line, "%.*s %.*s", (int)req->method_len, req->method_name,
+             (int)(req->target_len > 100 ? 100 : req->target_len), req->target);
+    pf_worker_set_activity(c->hw->w, line);
+}
+
+/* Parse and answer what is buffered: 1 answered one, 0 needs more bytes,
+ * -1 the connection is done for. */
+static int next_request(struct http_conn *c, struct input *in)
+{
+    struct http_request req;
+    struct http_header hdrs[HTTP_MAX_HEADERS];
+    if (in->len == 0)
+        return 0;
+    int n = http_parse_request(in->p, in->len, &c->hw->cfg->limits, &req, hdrs,
+                               HTTP_MAX_HEADERS, &c->scan);
+    if (n == HTTP_PARSE_INCOMPLETE)
+        return 0;
+    if (n > 0)
+        set_activity(c, &req);
+    if (answer(c, &req, n) < 0)
+        return -1;
+    consume(c, in, n > 0 ? (size_t)n : in->len);
+    return 1;
+}
+
+/* Serve until the socket would block or the connection ends. */
+static void run(struct http_conn *c)
+{
+    struct input in = {c->in, c->in_len, false};
+    for (;;) {
+        if (c->state == C_WRITE)
+            break;
+        if (c->closing) {
+            linger(c);
+            return;
+        }
+        int r = next_request(c, &in);
+        if (r < 0)
+            goto dead;
+        if (r > 0)
+            continue;
+        r = fill(c, &in);
+        if (r < 0)
+            goto dead;
+        if (r == 0)
+            break;
+    }
+    if (stash(c, &in) < 0)
+        goto dead;
+    if (c->state == C_WRITE)
+        arm(c, c->hw->cfg->send_timeout_ms);
+    else if (c->in_len || !c->served)
+        arm(c, c->hw->cfg->header_timeout_ms);
+    else
+        arm(c, c->hw->cfg->keepalive_timeout_ms);
+    return;
+dead:
+    conn_free(c);
+}
+
+static void on_io(pf_loop *loop, int fd, unsigned events, void *ud)
+{
+    (void)loop, (void)fd;
+    struct http_conn *c = ud;
+    if (c->state == C_LINGER) {
+        linger_read(c);
+        return;
+    }
+    if (c->state == C_WRITE) {
+        int done = flush(c);
+        if (done < 0 || (events & PF_EV_ERROR)) {
+            conn_free(c);
+            return;
+        }
+        if (done == 0) {
+            arm(c, c->hw->cfg->send_timeout_ms); /* progress restarts the clock */
+            return;
+        }
+        response_done(c, c->entry);
+        free(c->entry);
+        c->entry = NULL;
+    }
+    run(c);
+}
+
+/* A timeout: the head was too slow (408 if part of one came), the
+ * connection idle too long, or the client stopped reading. */
+static void on_timer(pf_loop *loop, pf_timer *t, void *ud)
+{
+    (void)loop, (void)t;
+    struct http_conn *c = ud;
+    if (c->state == C_READ && c->in_len > 0) {
+        struct http_reply r;
+        http_reply_init(&r);
+        r.close = true;
+        http_reply_error(&r, 408, &c->hw->body);
+        http_buf_reset(&c->hw->out);
+        if (http_reply_head(&r, 1, &c->hw->out) == 0 &&
+            http_buf_append(&c->hw->out, r.body, r.length) == 0) {
+            ssize_t n = send(c->fd, c->hw->out.p, c->hw->out.len, MSG_NOSIGNAL);
+            (void)n; /* best effort: the connection closes either way */
+        }
+        linger(c);
+        return;
+    }
+    conn_free(c);
+}
+
+void http_conn_open(struct http_worker *hw, int fd, const struct sockaddr *peer,
+                    socklen_t peerlen)
+{
+    struct http_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        pf_worker_close_conn(hw->w, fd);
+        return;
+    }
+    c->hw = hw;
+    c->fd = fd;
+    c->file = -1;
+    c->next = hw->conns;
+    if (hw->conns)
+        hw->conns->prev = c;
+    hw->conns = c;
+    pf_timer_init(&c->timer, on_timer, c);
+    if (hw->alog)
+        http_alog_peer(peer, peerlen, c->peer, sizeof c->peer);
+    /* Edge-triggered, both directions, registered once: no epoll_ctl per
+     * request. A socket that is readable already reports at once. */
+    if (pf_loop_add(hw->loop, fd, PF_EV_READ | PF_EV_WRITE | PF_EV_RDHUP | PF_EV_EDGE,
+                    on_io, c) < 0) {
+        conn_free(c);
+        return;
+    }
+    arm(c, hw->cfg->header_timeout_ms);
+}
+
+void http_conn_drain_all(struct http_worker *hw)
+{
+    struct http_conn *c = hw->conns, *next;
+    for (; c; c = next) {
+        next = c->next;
+        if (c->state == C_READ && c->in_len == 0)
+            conn_free(c);
+        else
+            c->close_after = true;
+    }
+}
