@@ -28,21 +28,16 @@ void cli_pool_init(struct cli_pool *pool)
     pf_config_init(&pool->cfg);
 }
 
-/* getopt_long leaves the long option's name nowhere handy for OPT_POOL; the
- * option text is argv[optind - 1] ("--mode" or "--mode=x"). */
-static int set_pool(struct cli_pool *pool, const char *arg)
+/* OPT_POOL options carry the name pf_config_set knows them by. */
+static int set_pool(struct cli_pool *pool, const char *name, const char *arg)
 {
-    const char *text = cli_argv[optind - 1] + 2;
-    char name[32];
-    size_t n = strcspn(text, "=");
     const char *why = "bad value";
-    snprintf(name, sizeof name, "%.*s", (int)n, text);
     if (pf_config_set(&pool->cfg, name, arg, &why) < 0)
         return cli_error(CLI_USAGE, "--%s '%s': %s", name, arg, why);
     return 1;
 }
 
-int cli_pool_option(struct cli_pool *pool, int opt, const char *arg)
+int cli_pool_option(struct cli_pool *pool, int opt, const char *name, const char *arg)
 {
     const char *why;
     switch (opt) {
@@ -61,7 +56,7 @@ int cli_pool_option(struct cli_pool *pool, int opt, const char *arg)
             return cli_error(CLI_USAGE, "--workers '%s': %s", arg, why);
         return 1;
     case OPT_POOL:
-        return set_pool(pool, arg);
+        return set_pool(pool, name, arg);
     case OPT_ERROR_LOG:
         pool->error_log = arg;
         return 1;

@@ -22,9 +22,10 @@ extern const struct option cli_pool_options[CLI_POOL_OPTIONS];
 
 void cli_pool_init(struct cli_pool *pool);
 
-/* Handle one getopt_long result. Returns 1 if it was a common option and was
- * fine, 0 if it is not one, or CLI_USAGE after printing the one-line error. */
-int cli_pool_option(struct cli_pool *pool, int opt, const char *arg);
+/* Handle one getopt_long result (opt, the long option's name or NULL for a
+ * short one, its value). Returns 1 if it was a common option and was fine,
+ * 0 if it is not one, or CLI_USAGE after printing the one-line error. */
+int cli_pool_option(struct cli_pool *pool, int opt, const char *name, const char *arg);
 
 /* Open the error log, create the pool, bind its listeners (systemd's when no
  * -l was given, else the default address). Prints the error and returns an

@@ -72,21 +72,19 @@ struct serve {
     const char *access_log;
 };
 
-static int set_http(struct serve *s, const char *arg)
+static int set_http(struct serve *s, const char *name, const char *arg)
 {
-    const char *text = cli_argv[optind - 1] + 2, *why = "bad value";
-    char name[32];
-    snprintf(name, sizeof name, "%.*s", (int)strcspn(text, "="), text);
+    const char *why = "bad value";
     if (http_config_set(&s->http, name, arg, &why) < 0)
         return cli_error(CLI_USAGE, "--%s '%s': %s", name, arg, why);
     return 0;
 }
 
-static int serve_option(struct serve *s, int opt, const char *arg)
+static int serve_option(struct serve *s, int opt, const char *name, const char *arg)
 {
     switch (opt) {
     case OPT_HTTP:
-        return set_http(s, arg);
+        return set_http(s, name, arg);
     case OPT_ACCESS_LOG:
         s->access_log = arg;
         return 0;
@@ -116,18 +114,20 @@ static int parse(struct serve *s, int argc, char **argv)
     memcpy(all, cli_pool_options, sizeof cli_pool_options);
     memcpy(all + CLI_POOL_OPTIONS, serve_options, sizeof serve_options);
     memset(&all[sizeof all / sizeof all[0] - 1], 0, sizeof all[0]);
-    int opt;
+    int opt, idx = -1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":" CLI_POOL_SHORT "h", all, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":" CLI_POOL_SHORT "h", all, &idx)) != -1) {
+        const char *name = idx >= 0 ? all[idx].name : NULL;
+        idx = -1;
         if (opt == 'h') {
             fputs(serve_usage, stdout);
             return -1;
         }
         if (opt == ':')
             return cli_error(CLI_USAGE, "serve: option '%s' needs a value", cli_argv_current());
-        int r = cli_pool_option(&s->pool, opt, optarg);
+        int r = cli_pool_option(&s->pool, opt, name, optarg);
         if (r == 0)
-            r = serve_option(s, opt, optarg);
+            r = serve_option(s, opt, name, optarg);
         else if (r == 1)
             r = 0;
         if (r)

@@ -20,6 +20,9 @@
 
 enum conn_state { C_READ, C_WRITE, C_LINGER };
 
+/* What the connection's one timer is counting. */
+enum conn_wait { W_NONE, W_HEAD, W_IDLE, W_SEND, W_LINGER };
+
 /* What a connection costs at rest (keep-alive, nothing pending) is this
  * struct and nothing else: input is read into the worker's scratch and only
  * copied into a buffer of the connection's own when a request is split
@@ -29,6 +32,7 @@ struct http_conn {
     struct http_conn *prev, *next;
     int fd;
     enum conn_state state;
+    enum conn_wait wait;
     bool close_after;  /* the next response ends the connection */
     bool closing;      /* the response being sent ends the connection */
     bool served;       /* has answered a request: idle waits use keepalive */
@@ -74,9 +78,23 @@ static void conn_free(struct http_conn *c)
     free(c);
 }
 
-static void arm(struct http_conn *c, unsigned ms)
+static void arm(struct http_conn *c, enum conn_wait wait, unsigned ms)
 {
+    c->wait = wait;
     pf_timer_start(c->hw->loop, &c->timer, ms);
+}
+
+/* The header timeout runs from the first byte of a request (or from the
+ * connection's start) to the end of its head, whatever the client sends in
+ * between: a client trickling bytes cannot hold a connection for ever. */
+static void arm_reading(struct http_conn *c)
+{
+    if (c->in_len || !c->served) {
+        if (c->wait != W_HEAD)
+            arm(c, W_HEAD, c->hw->cfg->header_timeout_ms);
+    } else {
+        arm(c, W_IDLE, c->hw->cfg->keepalive_timeout_ms);
+    }
 }
 
 /* Closing with unread request bytes in the socket makes the kernel send a
@@ -92,7 +110,7 @@ static void linger(struct http_conn *c)
     c->state = C_LINGER;
     c->file_left = 0;
     c->body_sent = 0; /* counts discarded bytes from here on */
-    arm(c, LINGER_MS);
+    arm(c, W_LINGER, LINGER_MS);
 }
 
 static void linger_read(struct http_conn *c)
@@ -100,9 +118,10 @@ static void linger_read(struct http_conn *c)
     char *buf = c->hw->in;
     for (;;) {
         ssize_t n = read(c->fd, buf, c->hw->in_cap);
-        if (n > 0 && (c->body_sent += (uint64_t)n) < LINGER_BYTES)
+        if ((n > 0 && (c->body_sent += (uint64_t)n) < LINGER_BYTES) ||
+            (n < 0 && errno == EINTR))
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        if (n < 0 && errno == EAGAIN)
             return;
         conn_free(c);
         return;
@@ -197,13 +216,24 @@ static int fill(struct http_conn *c, struct input *in)
 
 /* ---- output ---- */
 
+/* send(2), retried on EINTR: with edge-triggered epoll, giving up on a
+ * socket that is not full would wait for an edge that never comes. */
+static ssize_t send_some(int fd, const void *p, size_t n, int flags)
+{
+    ssize_t r;
+    do
+        r = send(fd, p, n, MSG_NOSIGNAL | flags);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
 /* Send what is pending: 1 all sent, 0 the socket is full, -1 failed. */
 static int flush(struct http_conn *c)
 {
     while (c->out && c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = send_some(c->fd, c->out + c->out_off, c->out_len - c->out_off, 0);
         if (n < 0)
-            return errno == EAGAIN ? 0 : errno == EINTR ? 0 : -1;
+            return errno == EAGAIN ? 0 : -1;
         c->out_off += (size_t)n;
     }
     free(c->out);
@@ -212,8 +242,10 @@ static int flush(struct http_conn *c)
         off_t off = (off_t)c->file_off;
         size_t chunk = c->file_left < SENDFILE_CHUNK ? c->file_left : SENDFILE_CHUNK;
         ssize_t n = sendfile(c->fd, c->file, &off, chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n < 0)
-            return errno == EAGAIN || errno == EINTR ? 0 : -1;
+            return errno == EAGAIN ? 0 : -1;
         if (n == 0)
             return -1; /* the file shrank under us: the length we promised is a lie */
         c->file_off += (uint64_t)n;
@@ -239,6 +271,7 @@ static void response_done(struct http_conn *c, struct http_alog_entry *e)
         close(c->file);
     c->file = -1;
     c->state = C_READ;
+    c->wait = W_NONE; /* the next request's head gets a clock of its own */
     c->served = true;
     c->requests++;
 }
@@ -266,9 +299,9 @@ static int send_reply(struct http_conn *c, const struct http_reply *r, int minor
             c->file_left = 0;
         }
     }
-    c->body_sent = out->len - head_len; /* counted as if sent; corrected below */
-    ssize_t n = send(c->fd, out->p, out->len, MSG_NOSIGNAL | (c->file_left ? MSG_MORE : 0));
-    if (n < 0 && errno != EAGAIN && errno != EINTR)
+    c->body_sent = out->len - head_len; /* memory bodies count once queued */
+    ssize_t n = send_some(c->fd, out->p, out->len, c->file_left ? MSG_MORE : 0);
+    if (n < 0 && errno != EAGAIN)
         return -1;
     size_t sent = n > 0 ? (size_t)n : 0;
     if (sent < out->len) {
@@ -382,11 +415,9 @@ static void run(struct http_conn *c)
     if (stash(c, &in) < 0)
         goto dead;
     if (c->state == C_WRITE)
-        arm(c, c->hw->cfg->send_timeout_ms);
-    else if (c->in_len || !c->served)
-        arm(c, c->hw->cfg->header_timeout_ms);
+        arm(c, W_SEND, c->hw->cfg->send_timeout_ms);
     else
-        arm(c, c->hw->cfg->keepalive_timeout_ms);
+        arm_reading(c);
     return;
 dead:
     conn_free(c);
@@ -407,7 +438,7 @@ static void on_io(pf_loop *loop, int fd, unsigned events, void *ud)
             return;
         }
         if (done == 0) {
-            arm(c, c->hw->cfg->send_timeout_ms); /* progress restarts the clock */
+            arm(c, W_SEND, c->hw->cfg->send_timeout_ms); /* progress restarts it */
             return;
         }
         response_done(c, c->entry);
@@ -423,7 +454,7 @@ static void on_timer(pf_loop *loop, pf_timer *t, void *ud)
 {
     (void)loop, (void)t;
     struct http_conn *c = ud;
-    if (c->state == C_READ && c->in_len > 0) {
+    if (c->wait == W_HEAD && c->in_len > 0) {
         struct http_reply r;
         http_reply_init(&r);
         r.close = true;
@@ -465,7 +496,7 @@ void http_conn_open(struct http_worker *hw, int fd, const struct sockaddr *peer,
         conn_free(c);
         return;
     }
-    arm(c, hw->cfg->header_timeout_ms);
+    arm(c, W_HEAD, hw->cfg->header_timeout_ms);
 }
 
 void http_conn_drain_all(struct http_worker *hw)
