@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "prefork.h"
@@ -67,7 +70,7 @@ static void conn_io(pf_loop *loop, int fd, unsigned events, void *ud)
 static void on_conn(pf_worker *w, int fd, const struct sockaddr *peer,
                     socklen_t peerlen, void *ud)
 {
-    (void)peer, (void)peerlen, (void)ud;
+    (void)peerlen, (void)ud;
     struct conn *c = malloc(sizeof *c);
     if (!c) {
         pf_worker_close_conn(w, fd);
@@ -75,6 +78,11 @@ static void on_conn(pf_worker *w, int fd, const struct sockaddr *peer,
     }
     c->w = w;
     c->off = c->len = 0;
+    /* A reply may go out in two writes (a full buffer, then the rest): with
+     * Nagle the second would wait for the client's delayed ACK. */
+    int one = 1;
+    if (peer && peer->sa_family != AF_UNIX)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (pf_loop_add(pf_worker_loop(w), fd, PF_EV_READ, conn_io, c) < 0)
         conn_close(c, fd);
 }

@@ -352,7 +352,10 @@ struct pf_slot_info {
     uint64_t started_ms;   /* wall clock, ms since the epoch */
     uint64_t heartbeat_ms; /* age of the last heartbeat, ms */
     uint64_t accepted;     /* connections accepted */
-    uint64_t wakeups;      /* times a listener woke this worker */
+    uint64_t wakeups;      /* listener events this worker handled (a wake-up
+                              the kernel absorbs inside epoll_wait is not
+                              seen; bench/wakeups also counts context
+                              switches for that) */
     uint64_t requests;     /* as counted by the service */
     uint64_t bytes;        /* bytes sent, as counted by the service */
     uint64_t active;       /* open connections */
