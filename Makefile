@@ -35,6 +35,8 @@ BENCH    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
 
 .PHONY: all serve test test-san check deps fuzz bench clean
+# Objects of single-file programs are kept, so a second make builds nothing.
+.SECONDARY:
 all: $(B)/prefork $(LIB) $(EXAMPLES)
 
 # V=1 shows the commands.
