@@ -261,6 +261,9 @@ struct pf_service {
     int (*main)(pf_worker *w, void *ud);
     /* Before the worker exits normally (flush buffers). */
     void (*fini)(pf_worker *w, void *ud);
+    /* The master got USR1: reopen log files (the library reopens its own
+     * error log first). Library loop only. */
+    void (*on_reopen)(pf_worker *w, void *ud);
     void *ud;
 };
 
@@ -286,6 +289,20 @@ struct pf_config {
     unsigned min_uptime_ms;       /* a death sooner is "young"; default 1000 */
     unsigned backoff_max_ms;      /* back-off cap; default 30000 */
     enum pf_log_level log_level;  /* default PF_LOG_INFO */
+    /* Lifecycle (all 0 = off unless said otherwise): */
+    unsigned max_requests;        /* recycle a worker after this many requests */
+    unsigned max_requests_jitter; /* ... plus a random 0..jitter, per worker */
+    unsigned timeout_ms;          /* a worker whose heartbeat is older is hung */
+    unsigned hung_grace_ms;       /* then killed after this; default 5000 */
+    unsigned ready_timeout_ms;    /* a reload's workers must be ready by; 60000 */
+    unsigned pre_stop_delay_ms;   /* TERM: keep serving this long first */
+    unsigned max_generations;     /* alive at once (draining included); 3 */
+    bool drop_privileges;         /* workers switch to uid/gid after fork */
+    uid_t uid;
+    gid_t gid;
+    const char *pidfile;          /* written atomically once ready; NULL none */
+    const char *error_log;        /* the path pf_log_open was given, reopened
+                                     on USR1; NULL: stderr */
 };
 void pf_config_init(struct pf_config *cfg);
 
@@ -298,6 +315,9 @@ int pf_config_check(const struct pf_config *cfg, const char **why);
  *   backlog N (1..65535)              max-conns N (1..PF_MAX_CONNS)
  *   accept-batch N (1..1024)          graceful-timeout SEC (0..86400, e.g. 2.5)
  *   max-start-failures N (1..1000)    min-uptime SEC (0..3600)
+ *   max-requests N (0..10^9, 0 off)   max-requests-jitter N (0..10^9)
+ *   timeout SEC (0..86400, 0 off)     ready-timeout SEC (1..86400)
+ *   pre-stop-delay SEC (0..3600)      max-generations N (2..16)
  * Returns 0; -ENOENT for an unknown name; -EINVAL with *why set to a static
  * reason ("must be a whole number from 1 to 1024") for a bad value. */
 int pf_config_set(struct pf_config *cfg, const char *name, const char *value,
@@ -326,10 +346,24 @@ int pf_pool_listener_name(const pf_pool *pool, int i, char *buf, size_t size);
 int pf_pool_listener_count(const pf_pool *pool);
 
 /* Run the pool: fork the workers and supervise them until a stop signal
- * (TERM, INT, QUIT) has been handled. Returns 0 after a clean stop, -ECHILD
- * when a worker kept failing to start (or exited PF_EXIT_FATAL), or -errno
- * if the master could not set itself up. Returns in the master only. */
+ * (TERM, INT, QUIT) has been handled, or until a new master started by USR2
+ * has taken over. Returns 0 after a clean stop, -ECHILD when a worker kept
+ * failing to start (or exited PF_EXIT_FATAL), or -errno if the master could
+ * not set itself up. Returns in the master only.
+ *
+ * Signals (DESIGN.md §2): TERM graceful stop, INT the same (a second INT:
+ * fast), QUIT fast stop, HUP rolling reload (a new generation of workers,
+ * then the old one drains), USR1 reopen logs (master and workers), USR2
+ * upgrade (exec the program anew as a new master that inherits the
+ * listeners; once it is ready this master drains and returns 0), TTIN / TTOU
+ * one worker more / fewer. Under systemd (NOTIFY_SOCKET) the master reports
+ * READY=1, RELOADING=1, STOPPING=1 and MAINPID=. */
 int pf_pool_run(pf_pool *pool);
+
+/* The program a USR2 upgrade runs: path and argv (NULL-terminated; both
+ * must outlive the pool). Without it, USR2 is refused with a log line.
+ * Typically the caller's own /proc/self/exe (resolved at start) and argv. */
+void pf_pool_set_upgrade(pf_pool *pool, const char *path, char *const *argv);
 
 /* ------------------------------------------------------------------------ */
 /* Scoreboard (read side, for status tools and tests)                       */
@@ -359,6 +393,7 @@ struct pf_slot_info {
     uint64_t requests;     /* as counted by the service */
     uint64_t bytes;        /* bytes sent, as counted by the service */
     uint64_t active;       /* open connections */
+    uint64_t activity_ms;  /* how long it has been doing it, ms */
     char activity[128];    /* what it is doing (service-defined) */
 };
 

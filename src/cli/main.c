@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 #include "prefork.h"
 
 static const char usage_text[] =
@@ -60,7 +61,8 @@ int main(int argc, char **argv)
         return printf("prefork %s\n", PF_VERSION), CLI_OK;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
-            return cli_argv = argv + 1, commands[i].run(argc - 1, argv + 1);
+            return cli_main_argv = argv, cli_argv = argv + 1,
+                   commands[i].run(argc - 1, argv + 1);
     if (cmd[0] == '-')
         return cli_error(CLI_USAGE, "unknown option '%s' (see prefork --help)", cmd);
     return cli_error(CLI_USAGE, "unknown command '%s' (see prefork --help)", cmd);

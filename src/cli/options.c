@@ -1,15 +1,20 @@
 /* options.c — the pool options every prefork command shares (-l, -w, --mode, ...), parsed alike. */
 #include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "options.h"
 
-enum { OPT_POOL = 0x100, OPT_ERROR_LOG };
+enum { OPT_POOL = 0x100, OPT_ERROR_LOG, OPT_PIDFILE, OPT_USER, OPT_GROUP };
 
 /* Long options whose value pf_config_set parses, by the same name. */
-const struct option cli_pool_options[CLI_POOL_OPTIONS] = {
+const struct option cli_pool_options[] = {
     {"listen", required_argument, NULL, 'l'},
     {"workers", required_argument, NULL, 'w'},
     {"mode", required_argument, NULL, OPT_POOL},
@@ -17,10 +22,45 @@ const struct option cli_pool_options[CLI_POOL_OPTIONS] = {
     {"max-conns", required_argument, NULL, OPT_POOL},
     {"graceful-timeout", required_argument, NULL, OPT_POOL},
     {"max-start-failures", required_argument, NULL, OPT_POOL},
+    {"max-requests", required_argument, NULL, OPT_POOL},
+    {"max-requests-jitter", required_argument, NULL, OPT_POOL},
+    {"timeout", required_argument, NULL, OPT_POOL},
+    {"ready-timeout", required_argument, NULL, OPT_POOL},
+    {"pre-stop-delay", required_argument, NULL, OPT_POOL},
+    {"max-generations", required_argument, NULL, OPT_POOL},
     {"error-log", required_argument, NULL, OPT_ERROR_LOG},
+    {"pidfile", required_argument, NULL, OPT_PIDFILE},
+    {"user", required_argument, NULL, OPT_USER},
+    {"group", required_argument, NULL, OPT_GROUP},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
 };
+
+_Static_assert(sizeof cli_pool_options / sizeof cli_pool_options[0] == CLI_POOL_OPTIONS,
+               "CLI_POOL_OPTIONS must count cli_pool_options");
+
+const char cli_pool_help[] =
+    "Pool options:\n"
+    "  -l, --listen ADDR            HOST:PORT, [V6]:PORT, :PORT, unix:PATH, fd:N\n"
+    "                               (repeatable; default 127.0.0.1:8000)\n"
+    "  -w, --workers N              worker processes (default: online CPUs)\n"
+    "      --mode shared            how connections reach workers\n"
+    "      --backlog N              listen backlog (default: net.core.somaxconn)\n"
+    "      --max-conns N            connections per worker (default 10000)\n"
+    "      --graceful-timeout SEC   drain deadline on TERM and reloads (default 60)\n"
+    "      --max-start-failures N   give up after N failed starts (default 5)\n"
+    "      --max-requests N         recycle a worker after N requests (0: never)\n"
+    "      --max-requests-jitter N  ... plus a random 0..N per worker\n"
+    "      --timeout SEC            replace a worker whose heartbeat is older (0: off)\n"
+    "      --ready-timeout SEC      a reload's or upgrade's workers must be ready (60)\n"
+    "      --pre-stop-delay SEC     on TERM keep serving SEC before stopping (0)\n"
+    "      --max-generations N      generations alive at once, draining ones too (3)\n"
+    "      --user USER, --group GROUP  workers run as USER/GROUP (bind as root first)\n"
+    "      --pidfile FILE           written once ready, replaced on upgrade\n"
+    "      --error-log FILE|-       where log lines go (default: stderr; USR1 reopens)\n"
+    "  -q, --quiet / -v, --verbose  fewer / more log lines\n";
+
+char **cli_main_argv;
 
 void cli_pool_init(struct cli_pool *pool)
 {
@@ -60,6 +100,15 @@ int cli_pool_option(struct cli_pool *pool, int opt, const char *name, const char
     case OPT_ERROR_LOG:
         pool->error_log = arg;
         return 1;
+    case OPT_PIDFILE:
+        pool->cfg.pidfile = arg;
+        return 1;
+    case OPT_USER:
+        pool->user = arg;
+        return 1;
+    case OPT_GROUP:
+        pool->group = arg;
+        return 1;
     case 'q':
         pool->cfg.log_level = PF_LOG_WARN;
         return 1;
@@ -86,9 +135,54 @@ static int bind_all(struct cli_pool *pool, pf_pool *p, const char *fallback)
     return 0;
 }
 
+/* --user NAME (its primary group unless --group) or a numeric id. Workers
+ * switch after fork; the master keeps root to bind and supervise. */
+static int resolve_user(struct cli_pool *pool)
+{
+    struct pf_config *cfg = &pool->cfg;
+    if (pool->user) {
+        struct passwd *pw = getpwnam(pool->user);
+        if (!pw)
+            return cli_error(CLI_USAGE, "--user '%s': no such user", pool->user);
+        cfg->uid = pw->pw_uid;
+        cfg->gid = pw->pw_gid;
+        cfg->drop_privileges = true;
+    }
+    if (pool->group) {
+        struct group *gr = getgrnam(pool->group);
+        if (!gr)
+            return cli_error(CLI_USAGE, "--group '%s': no such group", pool->group);
+        cfg->gid = gr->gr_gid;
+        if (!pool->user)
+            cfg->uid = geteuid();
+        cfg->drop_privileges = true;
+    }
+    if (cfg->drop_privileges && geteuid() != 0)
+        return cli_error(CLI_USAGE, "--user/--group need the master to run as root");
+    if (!cfg->drop_privileges && geteuid() == 0)
+        fprintf(stderr, "prefork: warning: workers run as root; use --user to drop privileges\n");
+    return 0;
+}
+
+/* An upgrade execs the program found at this path now, which is where a
+ * new version is installed; /proc/self/exe would name the old, deleted one. */
+static void set_upgrade(pf_pool *p)
+{
+    static char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || !cli_main_argv)
+        return;
+    self[n] = '\0';
+    pf_pool_set_upgrade(p, self, cli_main_argv);
+}
+
 int cli_pool_start(struct cli_pool *pool, const struct pf_service *svc,
                    const char *fallback, pf_pool **out)
 {
+    int status = resolve_user(pool);
+    if (status)
+        return status;
+    pool->cfg.error_log = pool->error_log;
     pf_log_set_level(pool->cfg.log_level);
     int err = pf_log_open(pool->error_log);
     if (err < 0)
@@ -100,12 +194,14 @@ int cli_pool_start(struct cli_pool *pool, const struct pf_service *svc,
                          pf_mode_name(pool->cfg.mode));
     if (err < 0)
         return cli_error(CLI_FAIL, "cannot create the pool: %s", strerror(-err));
-    int status = bind_all(pool, *out, fallback);
+    status = bind_all(pool, *out, fallback);
     if (status) {
         pf_pool_free(*out);
         *out = NULL;
+        return status;
     }
-    return status;
+    set_upgrade(*out);
+    return 0;
 }
 
 void cli_pool_where(const pf_pool *p, const char *scheme, char *buf, size_t size)

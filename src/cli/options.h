@@ -12,11 +12,12 @@ struct cli_pool {
     const char *listen[PF_MAX_LISTENERS];
     int nlisten;
     const char *error_log; /* NULL: stderr */
+    const char *user, *group; /* --user / --group, resolved at start */
 };
 
 /* getopt_long entries of the common options, ending with a zero entry;
  * a command copies them in front of its own. Their `val`s are >= 0x100. */
-#define CLI_POOL_OPTIONS 10
+#define CLI_POOL_OPTIONS 19
 extern const struct option cli_pool_options[CLI_POOL_OPTIONS];
 #define CLI_POOL_SHORT "l:w:qv"
 
@@ -32,6 +33,12 @@ int cli_pool_option(struct cli_pool *pool, int opt, const char *name, const char
  * exit status (0 on success). */
 int cli_pool_start(struct cli_pool *pool, const struct pf_service *svc,
                    const char *fallback, pf_pool **out);
+
+/* The text of the pool options for a command's --help. */
+extern const char cli_pool_help[];
+
+/* The whole command line, for an upgrade to exec again (set by main). */
+extern char **cli_main_argv;
 
 /* "127.0.0.1:8000, [::1]:8000" into buf. */
 void cli_pool_where(const pf_pool *p, const char *scheme, char *buf, size_t size);

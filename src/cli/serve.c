@@ -14,18 +14,6 @@ static const char serve_usage[] =
     "usage: prefork serve [DIR] [options]\n"
     "Serve the files under DIR (default: the current folder) over HTTP/1.1.\n"
     "\n"
-    "Pool options:\n"
-    "  -l, --listen ADDR            HOST:PORT, [V6]:PORT, :PORT, unix:PATH, fd:N\n"
-    "                               (repeatable; default 127.0.0.1:8000)\n"
-    "  -w, --workers N              worker processes (default: online CPUs)\n"
-    "      --mode shared            how connections reach workers\n"
-    "      --backlog N              listen backlog (default: net.core.somaxconn)\n"
-    "      --max-conns N            connections per worker (default 10000)\n"
-    "      --graceful-timeout SEC   drain deadline on TERM (default 60)\n"
-    "      --max-start-failures N   give up after N failed starts (default 5)\n"
-    "      --error-log FILE|-       where log lines go (default: stderr)\n"
-    "  -q, --quiet / -v, --verbose  fewer / more log lines\n"
-    "\n"
     "HTTP options:\n"
     "      --access-log FILE|-|off  Combined Log Format + worker + microseconds\n"
     "                               (default: - for stdout)\n"
@@ -43,7 +31,8 @@ static const char serve_usage[] =
     "      --cache-ttl MS           small files and listings are reused for up to\n"
     "                               MS before being checked again (1000; 0: off)\n"
     "      --cache-size MIB         cache budget per worker (8)\n"
-    "  -h, --help\n";
+    "  -h, --help\n"
+    "\n";
 
 enum { OPT_HTTP = 0x200, OPT_ACCESS_LOG, OPT_INDEX, OPT_NO_LISTING, OPT_DOTFILES,
        OPT_SYMLINKS };
@@ -121,6 +110,7 @@ static int parse(struct serve *s, int argc, char **argv)
         idx = -1;
         if (opt == 'h') {
             fputs(serve_usage, stdout);
+            fputs(cli_pool_help, stdout);
             return -1;
         }
         if (opt == ':')

@@ -238,9 +238,16 @@ static struct http_cache_entry *cache_file(struct http_worker *hw, const struct 
                                            int fd, const struct stat *st, const char *src)
 {
     size_t size = (size_t)st->st_size;
+    struct stat after;
     http_buf_reset(&hw->body);
     if (!http_cache_wants(hw->cache, size) || http_buf_reserve(&hw->body, size) < 0 ||
         pread(fd, hw->body.p, size, 0) != (ssize_t)size)
+        return NULL;
+    /* A write between the stat and the read would pair these bytes with
+     * the old validators: cache only what was read from an unchanged file. */
+    if (fstat(fd, &after) < 0 || after.st_size != st->st_size ||
+        after.st_mtim.tv_sec != st->st_mtim.tv_sec ||
+        after.st_mtim.tv_nsec != st->st_mtim.tv_nsec)
         return NULL;
     struct http_cache_entry *e =
         http_cache_put(hw->cache, t->key, t->key_len, HTTP_CACHE_FILE, hw->body.p, size,

@@ -36,6 +36,9 @@ void pf_config_init(struct pf_config *cfg)
     cfg->min_uptime_ms = 1000;
     cfg->backoff_max_ms = 30000;
     cfg->log_level = PF_LOG_INFO;
+    cfg->hung_grace_ms = 5000;
+    cfg->ready_timeout_ms = 60000;
+    cfg->max_generations = 3;
 }
 
 int pf_config_check(const struct pf_config *cfg, const char **why)
@@ -59,6 +62,14 @@ int pf_config_check(const struct pf_config *cfg, const char **why)
         bad = "min-uptime must be at most 3600 s";
     else if ((unsigned)cfg->log_level > PF_LOG_DEBUG)
         bad = "unknown log level";
+    else if (cfg->max_requests > 1000000000u || cfg->max_requests_jitter > 1000000000u)
+        bad = "max-requests and its jitter must be at most 10^9";
+    else if (cfg->timeout_ms > 86400000u || cfg->pre_stop_delay_ms > 3600000u)
+        bad = "timeout is at most 86400 s, pre-stop-delay at most 3600 s";
+    else if (cfg->ready_timeout_ms < 1000 || cfg->ready_timeout_ms > 86400000u)
+        bad = "ready-timeout must be from 1 to 86400 s";
+    else if (cfg->max_generations < 2 || cfg->max_generations > 16)
+        bad = "max-generations must be from 2 to 16";
     else if (cfg->backoff_max_ms < 100)
         bad = "back-off cap must be at least 100 ms";
     if (bad && why)
@@ -167,6 +178,36 @@ static int set_seconds(unsigned *field, const char *value, long max,
     return 0;
 }
 
+static int set_lifecycle(struct pf_config *cfg, const char *name, const char *value,
+                         const char **why)
+{
+    if (strcmp(name, "max-requests") == 0)
+        return set_unsigned(&cfg->max_requests, value, 0, 1000000000, why,
+                            "must be a whole number from 0 (off) to 10^9");
+    if (strcmp(name, "max-requests-jitter") == 0)
+        return set_unsigned(&cfg->max_requests_jitter, value, 0, 1000000000, why,
+                            "must be a whole number from 0 to 10^9");
+    if (strcmp(name, "timeout") == 0)
+        return set_seconds(&cfg->timeout_ms, value, 86400, why,
+                           "must be seconds from 0 (off) to 86400");
+    if (strcmp(name, "ready-timeout") == 0) {
+        unsigned ms;
+        if (parse_seconds(value, 86400, &ms) < 0 || ms < 1000) {
+            *why = "must be seconds from 1 to 86400";
+            return -EINVAL;
+        }
+        cfg->ready_timeout_ms = ms;
+        return 0;
+    }
+    if (strcmp(name, "pre-stop-delay") == 0)
+        return set_seconds(&cfg->pre_stop_delay_ms, value, 3600, why,
+                           "must be seconds from 0 to 3600");
+    if (strcmp(name, "max-generations") == 0)
+        return set_unsigned(&cfg->max_generations, value, 2, 16, why,
+                            "must be a whole number from 2 to 16");
+    return -ENOENT;
+}
+
 int pf_config_set(struct pf_config *cfg, const char *name, const char *value,
                   const char **why)
 {
@@ -199,5 +240,5 @@ int pf_config_set(struct pf_config *cfg, const char *name, const char *value,
     if (strcmp(name, "min-uptime") == 0)
         return set_seconds(&cfg->min_uptime_ms, value, 3600, why,
                            "must be seconds from 0 to 3600 (e.g. 1 or 0.5)");
-    return -ENOENT;
+    return set_lifecycle(cfg, name, value, why);
 }

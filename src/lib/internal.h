@@ -34,6 +34,7 @@ struct pf__score {
     _Atomic uint64_t requests;
     _Atomic uint64_t bytes;
     _Atomic uint64_t active;
+    _Atomic uint64_t activity_ms;  /* monotonic clock, when it began */
     _Atomic uint32_t activity_seq; /* odd while activity is being written */
     char activity[128];
 } __attribute__((aligned(64)));
@@ -61,6 +62,7 @@ void pf__score_set_activity(struct pf__score *s, const char *what);
 struct pf__worker_spec {
     int index;
     unsigned generation;
+    uint64_t max_requests; /* recycle after this many; 0 never */
     pid_t master;
     int ctl; /* the worker's end of its control socketpair */
     const int *listeners;
@@ -73,6 +75,16 @@ _Noreturn void pf__worker_run(const struct pf__worker_spec *spec);
 
 /* Messages a worker sends its master on the control socket (one byte each). */
 #define PF__MSG_READY 'R'
+#define PF__MSG_RECYCLE 'M' /* served its max-requests: replace me */
+
+/* log.c: reopen the error log at the path it was opened with (USR1). */
+int pf__log_reopen(void);
+
+/* notify.c: systemd's sd_notify protocol (a no-op without NOTIFY_SOCKET),
+ * and the pidfile. */
+void pf__notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int pf__pidfile_write(const char *path, pid_t pid);
+void pf__pidfile_remove(const char *path, pid_t pid);
 
 /* The signals the master handles; workers reset them. */
 int pf__signals_master(sigset_t *set);

@@ -15,6 +15,7 @@ static pf_log_fn *log_sink;
 static void *log_ud;
 static int log_fd = STDERR_FILENO;
 static char log_source[64] = "master";
+static char log_path[4096]; /* "" for stderr */
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -45,6 +46,21 @@ int pf_log_open(const char *path)
     if (log_fd != STDERR_FILENO)
         close(log_fd);
     log_fd = fd;
+    snprintf(log_path, sizeof log_path, "%s", fd == STDERR_FILENO ? "" : path);
+    return 0;
+}
+
+/* logrotate moved the file away: open the path again, keep the old
+ * descriptor if that fails (lines still go somewhere). */
+int pf__log_reopen(void)
+{
+    if (!log_path[0])
+        return 0;
+    int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    dup2(fd, log_fd); /* same descriptor number: nothing else to update */
+    close(fd);
     return 0;
 }
 

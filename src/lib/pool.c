@@ -22,8 +22,16 @@ int pf_pool_new(pf_pool **out, const struct pf_config *cfg,
     p->svc = *svc;
     p->sigfd = -1;
     p->boardfd = -1;
+    p->heir_pidfd = p->heir_pipe = -1;
+    pf__inherit(p);
     *out = p;
     return 0;
+}
+
+void pf_pool_set_upgrade(pf_pool *p, const char *path, char *const *argv)
+{
+    p->upgrade_path = path;
+    p->upgrade_argv = argv;
 }
 
 void pf_pool_free(pf_pool *p)
@@ -31,6 +39,10 @@ void pf_pool_free(pf_pool *p)
     if (!p)
         return;
     pf__pool_close_listeners(p);
+    for (int i = 0; i < p->ninherited; i++)
+        close(p->inherited[i]);
+    if (p->upgrade_fd >= 0)
+        close(p->upgrade_fd);
     free(p);
 }
 
@@ -70,7 +82,11 @@ int pf_pool_listen(pf_pool *p, const char *spec)
     int err = pf_addr_parse(spec, &a, NULL);
     if (err < 0)
         return err;
-    int fd = pf_listen_open(&a, p->cfg.backlog, 0);
+    /* A socket inherited from the previous master (USR2) or from systemd
+     * is taken as it is: binding again would fail, or drop its queue. */
+    int fd = pf__adopt(p, &a);
+    if (fd < 0)
+        fd = pf_listen_open(&a, p->cfg.backlog, 0);
     if (fd < 0)
         return fd;
     add_listener(p, fd, "listen");
@@ -79,16 +95,15 @@ int pf_pool_listen(pf_pool *p, const char *spec)
     return 0;
 }
 
+/* The sockets were collected when the pool was made (pf__inherit), before
+ * anything could bind: adopt the ones no address has claimed. */
 int pf_pool_listen_systemd(pf_pool *p)
 {
-    int fds[PF_MAX_LISTENERS];
-    char names[PF_MAX_LISTENERS][64];
-    int max = PF_MAX_LISTENERS - p->nls;
-    int n = pf_listen_systemd(fds, names, max);
-    /* -E2BIG: the first max were stored; take them and say so. */
-    int take = n == -E2BIG ? max : n;
-    for (int i = 0; i < take; i++)
-        add_listener(p, fds[i], names[i]);
+    int n = 0;
+    while (p->ninherited > 0 && p->nls < PF_MAX_LISTENERS) {
+        add_listener(p, p->inherited[--p->ninherited], "listen");
+        n++;
+    }
     return n;
 }
 
@@ -102,13 +117,15 @@ int pf_pool_listener_name(const pf_pool *p, int i, char *buf, size_t size)
     return 0;
 }
 
+/* After an upgrade the socket files belong to the new master as well (the
+ * same sockets): they stay. */
 void pf__pool_close_listeners(pf_pool *p)
 {
     for (int i = 0; i < p->nls; i++) {
         struct pf__listener *l = &p->ls[i];
         struct stat st;
-        if (l->path[0] && stat(l->path, &st) == 0 && st.st_dev == l->dev &&
-            st.st_ino == l->ino)
+        if (l->path[0] && !p->handed_over && stat(l->path, &st) == 0 &&
+            st.st_dev == l->dev && st.st_ino == l->ino)
             unlink(l->path);
         close(l->fd);
     }

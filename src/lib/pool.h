@@ -1,10 +1,20 @@
-/* pool.h — the pool object, shared by pool.c (set-up, listeners) and master.c (supervision). */
+/* pool.h — the pool object and the master's state, shared by the master's files. */
 #ifndef PF_POOL_H
 #define PF_POOL_H
 
 #include <sys/stat.h>
 
 #include "internal.h"
+
+/*
+ * The master is split by job:
+ *   pool.c         the pool object, its listeners (bound, inherited, adopted)
+ *   master.c       pf_pool_run: set-up, signals, stopping
+ *   spawn.c        the slot table: fork, reap, respawn with back-off
+ *   generations.c  readiness, HUP reloads, TTIN/TTOU, recycling, hung workers
+ *   upgrade.c      USR2: exec a new master that inherits the listeners
+ *   notify.c       sd_notify and the pidfile
+ */
 
 struct pf__listener {
     int fd;
@@ -17,16 +27,21 @@ struct pf__listener {
 
 /* One supervised process. Slot i of the table uses scoreboard slot i. */
 struct pf__slot {
-    struct pf_pool *pool;
-    pid_t pid;          /* 0 when no process */
-    int pidfd;          /* -1 when none */
-    int ctl;            /* master's end of the control socketpair */
-    int index;
+    struct pf_pool *pool;    /* NULL until the slot is first used */
+    pid_t pid;               /* 0 when no process */
+    int pidfd;               /* -1 when none */
+    int ctl;                 /* master's end of the control socketpair */
+    int index;               /* worker index within its generation */
     unsigned generation;
-    bool ready;         /* said READY */
-    uint64_t started;   /* monotonic ms */
-    unsigned quick;     /* consecutive quick deaths: the back-off level */
-    unsigned failed;    /* consecutive deaths before READY */
+    bool ready;              /* said READY */
+    bool retiring;           /* told to drain: never respawned */
+    bool waiting;            /* a respawn is scheduled (respawn timer) */
+    bool killed;             /* sent SIGKILL, not reaped yet */
+    struct pf__slot *succeeds; /* recycling: retire that one once ready */
+    uint64_t started;        /* monotonic ms */
+    uint64_t hung_at;        /* the watchdog's soft signal, 0 if none */
+    unsigned quick;          /* consecutive quick deaths: the back-off level */
+    unsigned failed;         /* consecutive deaths before READY */
     pf_timer respawn;
 };
 
@@ -38,6 +53,10 @@ struct pf_pool {
     struct pf__listener ls[PF_MAX_LISTENERS];
     int lfd[PF_MAX_LISTENERS];
     int nls;
+    int inherited[PF_MAX_LISTENERS]; /* from a previous master, not yet adopted */
+    int ninherited;
+    const char *upgrade_path;        /* pf_pool_set_upgrade */
+    char *const *upgrade_argv;
     /* master state, while pf_pool_run runs */
     pf_loop *loop;
     int sigfd;
@@ -45,15 +64,59 @@ struct pf_pool {
     int boardfd;
     struct pf__slot *slots;
     int nslots;
-    int running; /* processes alive */
-    unsigned generation;
+    int running;          /* processes alive */
+    int workers;          /* the size of the current generation (TTIN/TTOU) */
+    unsigned generation;  /* the current generation: serving, or starting */
+    unsigned serving;     /* the last generation that was all ready */
+    unsigned gen_seq;     /* numbers generations: only goes up */
+    bool reloading;       /* the newest generation is not all ready yet */
+    bool reload_pending;  /* a HUP came during a reload */
+    bool started;         /* the first generation has been all ready */
     enum pf__phase phase;
     bool fast;
     int sigints;
     int result;
-    pf_timer grace;
+    pf_timer grace, reload_timer, watchdog, prestop;
+    /* USR2, old master's side */
+    pid_t heir;           /* the new master, 0 if none */
+    int heir_pidfd, heir_pipe;
+    pf_timer heir_timer;
+    bool handed_over;     /* the heir is serving: leave the socket files */
+    /* USR2, new master's side: where to say "ready" (-1: not an heir) */
+    int upgrade_fd;
 };
 
+/* pool.c */
 void pf__pool_close_listeners(pf_pool *p);
+
+/* spawn.c */
+struct pf__slot *pf__slot_free(pf_pool *p);
+void pf__spawn(struct pf__slot *s, int index, unsigned generation);
+void pf__slot_signal(struct pf__slot *s, int sig);
+void pf__signal_all(pf_pool *p, int sig);
+void pf__retire(struct pf__slot *s);
+void pf__cancel_respawns(pf_pool *p);
+int pf__count(const pf_pool *p, unsigned generation, bool ready_only);
+struct pf__score *pf__score_of(const struct pf__slot *s);
+void pf__close_slot_fds(pf_pool *p, const struct pf__slot *keep);
+
+/* master.c */
+void pf__stop_graceful(pf_pool *p, const char *why);
+void pf__give_up(pf_pool *p);
+void pf__finish_if_done(pf_pool *p);
+
+/* generations.c */
+void pf__on_ready(struct pf__slot *s);
+bool pf__on_death(struct pf__slot *s, int status); /* true: handled, no respawn */
+void pf__reload(pf_pool *p);
+void pf__resize(pf_pool *p, int delta);
+void pf__recycle(struct pf__slot *s);
+void pf__watchdog_start(pf_pool *p);
+
+/* upgrade.c */
+void pf__upgrade(pf_pool *p);
+void pf__upgrade_ready(pf_pool *p); /* new master: tell the old one */
+void pf__inherit(pf_pool *p);       /* new master: take the old one's listeners */
+int pf__adopt(pf_pool *p, const struct pf_addr *a);
 
 #endif

@@ -68,6 +68,7 @@ void pf__score_reset(struct pf__score *s, int index, unsigned generation)
     PF__PUT(s->requests, 0);
     PF__PUT(s->bytes, 0);
     PF__PUT(s->active, 0);
+    PF__PUT(s->activity_ms, 0);
     pf__score_set_activity(s, NULL);
 }
 
@@ -82,6 +83,7 @@ void pf__score_set_activity(struct pf__score *s, const char *what)
     if (n)
         memcpy(s->activity, what, n);
     s->activity[n] = '\0';
+    PF__PUT(s->activity_ms, n ? pf__mono_ms() : 0);
     atomic_store_explicit(&s->activity_seq, seq + 2, memory_order_release);
 }
 
@@ -195,6 +197,8 @@ static void copy_slot(const struct pf__score *s, struct pf_slot_info *o,
     o->requests = PF__GET(s->requests);
     o->bytes = PF__GET(s->bytes);
     o->active = PF__GET(s->active);
+    uint64_t since = PF__GET(s->activity_ms);
+    o->activity_ms = since && now > since ? now - since : 0;
     read_activity(s, o->activity, sizeof o->activity);
 }
 

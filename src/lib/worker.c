@@ -26,6 +26,8 @@ struct pf_worker {
     bool listening, paused, draining;
     int status;
     uint64_t active;
+    uint64_t requests, max_requests; /* recycling: ask once past the limit */
+    bool recycle_asked;
     uint64_t resume_below; /* re-arm accepting under this many conns */
     uint64_t warned_at;
     pf_loop *loop;
@@ -52,10 +54,24 @@ void pf_worker_heartbeat(pf_worker *w)
     PF__PUT(w->score->heartbeat_ms, pf__mono_ms());
 }
 
+/* Past --max-requests the worker asks to be replaced, once; it keeps
+ * serving until the master has its successor ready and tells it to drain. */
+static void ask_recycle(pf_worker *w)
+{
+    char msg = PF__MSG_RECYCLE;
+    w->recycle_asked = true;
+    if (send(w->ctl, &msg, 1, MSG_NOSIGNAL) < 0)
+        pf_log(PF_LOG_WARN, "send(recycle) to master: %s", strerror(errno));
+}
+
 void pf_worker_count(pf_worker *w, uint64_t requests, uint64_t bytes)
 {
-    if (requests)
+    if (requests) {
         PF__ADD(w->score->requests, requests);
+        w->requests += requests;
+        if (w->max_requests && w->requests >= w->max_requests && !w->recycle_asked)
+            ask_recycle(w);
+    }
     if (bytes)
         PF__ADD(w->score->bytes, bytes);
 }
@@ -256,12 +272,25 @@ static void drain(pf_worker *w)
         pf_worker_exit(w, 0);
 }
 
+/* USR1 from the master: logrotate moved the logs away. */
+static void reopen(pf_worker *w)
+{
+    int err = pf__log_reopen();
+    if (err < 0)
+        pf_log(PF_LOG_ERROR, "reopening the error log: %s", strerror(-err));
+    if (w->svc->on_reopen)
+        w->svc->on_reopen(w, w->svc->ud);
+}
+
 static bool term_pending(pf_worker *w)
 {
     struct signalfd_siginfo si;
     bool term = false;
-    while (read(w->sigfd, &si, sizeof si) == (ssize_t)sizeof si)
+    while (read(w->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
         term |= si.ssi_signo == SIGTERM;
+        if (si.ssi_signo == SIGUSR1)
+            reopen(w);
+    }
     return term;
 }
 
@@ -304,16 +333,17 @@ static void on_beat(pf_loop *loop, pf_timer *t, void *ud)
 
 /* Workers leave the pool's signals to the master (a Ctrl-C reaches the whole
  * process group), except TERM, which means "drain" even when it comes from
- * elsewhere, such as systemd's KillMode=control-group. */
+ * elsewhere, such as systemd's KillMode=control-group, and USR1, which the
+ * master forwards: reopen the logs. */
 static int worker_signals(pf_worker *w)
 {
-    static const int ignored[] = {SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN,
-                                  SIGTTOU, SIGPIPE};
+    static const int ignored[] = {SIGINT, SIGHUP, SIGUSR2, SIGTTIN, SIGTTOU, SIGPIPE};
     for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
         signal(ignored[i], SIG_IGN);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
     if (sigprocmask(SIG_SETMASK, &set, NULL) < 0)
         return -errno;
     w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -370,6 +400,7 @@ static int setup(pf_worker *w, const struct pf__worker_spec *spec)
     w->cfg = spec->cfg;
     w->svc = spec->svc;
     w->resume_below = max - max / 16;
+    w->max_requests = spec->max_requests;
     PF__PUT(w->score->pid, getpid());
     PF__PUT(w->score->started_ms, pf__wall_ms());
     PF__PUT(w->score->heartbeat_ms, pf__mono_ms());
@@ -388,7 +419,6 @@ static int setup(pf_worker *w, const struct pf__worker_spec *spec)
 _Noreturn void pf__worker_run(const struct pf__worker_spec *spec)
 {
     pf_worker w = {.sigfd = -1};
-    pf__log_set_source("worker %d (pid %d)", spec->index, (int)getpid());
     /* A worker never outlives its master: the kernel kills it when the
      * master dies, and the check closes the race with a master that died
      * before the prctl. */

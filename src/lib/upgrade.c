@@ -1,0 +1,261 @@
+/* upgrade.c — USR2: exec the program anew as a new master that inherits the listeners; hand over once it is ready. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pool.h"
+
+/*
+ * The protocol between the two masters:
+ *  - the old master forks; the child puts the listeners at fds 3, 4, ... and
+ *    execs the program with LISTEN_FDS / LISTEN_PID / LISTEN_FDNAMES (as
+ *    systemd would), plus PREFORK_UPGRADE_FD, the write end of a pipe;
+ *  - the new master adopts the sockets whose addresses it was asked to
+ *    listen on, starts its workers, and once they are all ready writes "R"
+ *    on the pipe;
+ *  - then the old master says MAINPID= to systemd and stops gracefully,
+ *    leaving the socket files and the pidfile to the new one. If the new
+ *    master exits or is not ready in time, the old one keeps serving.
+ */
+
+#define FD_PARK 512 /* descriptors are moved above this while being placed */
+
+static void heir_done(pf_pool *p)
+{
+    pf_timer_stop(p->loop, &p->heir_timer);
+    if (p->heir_pipe >= 0) {
+        pf_loop_del(p->loop, p->heir_pipe);
+        close(p->heir_pipe);
+    }
+    if (p->heir_pidfd >= 0) {
+        pf_loop_del(p->loop, p->heir_pidfd);
+        close(p->heir_pidfd);
+    }
+    p->heir_pipe = p->heir_pidfd = -1;
+    p->heir = 0;
+}
+
+static void heir_failed(pf_pool *p, const char *why)
+{
+    pf_log(PF_LOG_ERROR, "upgrade failed: new master (pid %d) %s; still serving", (int)p->heir,
+           why);
+    heir_done(p);
+}
+
+static void on_heir_exit(pf_loop *loop, int fd, unsigned events, void *ud)
+{
+    (void)loop, (void)fd, (void)events;
+    pf_pool *p = ud;
+    int status;
+    if (waitpid(p->heir, &status, WNOHANG) <= 0)
+        return;
+    char why[64];
+    if (WIFSIGNALED(status))
+        snprintf(why, sizeof why, "was killed by SIG%s", sigabbrev_np(WTERMSIG(status)));
+    else
+        snprintf(why, sizeof why, "exited with status %d", WEXITSTATUS(status));
+    heir_failed(p, why);
+}
+
+static void on_heir_timeout(pf_loop *loop, pf_timer *t, void *ud)
+{
+    (void)loop, (void)t;
+    pf_pool *p = ud;
+    kill(p->heir, SIGQUIT); /* it is not serving yet: nothing to drain */
+    waitpid(p->heir, NULL, 0);
+    heir_failed(p, "was not ready in time and was stopped");
+}
+
+static void on_heir_pipe(pf_loop *loop, int fd, unsigned events, void *ud)
+{
+    (void)loop, (void)events;
+    pf_pool *p = ud;
+    char c;
+    ssize_t n = read(fd, &c, 1);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n != 1 || c != 'R') { /* closed without a word: its pidfd will say why */
+        pf_loop_del(p->loop, p->heir_pipe);
+        return;
+    }
+    pid_t heir = p->heir;
+    pf_log(PF_LOG_INFO, "upgrade: new master (pid %d) is ready; this one drains and exits",
+           (int)heir);
+    pf__notify("MAINPID=%d", (int)heir);
+    p->handed_over = true;
+    heir_done(p); /* the heir lives on, reparented when this master exits */
+    pf__stop_graceful(p, "upgraded");
+}
+
+/* In the child: listeners to 3..3+n-1 and the pipe after them, none
+ * close-on-exec; parked high first so that no dup2 clobbers a source. */
+static int place_fds(pf_pool *p, int pipe_w)
+{
+    int parked[PF_MAX_LISTENERS + 1];
+    for (int i = 0; i < p->nls; i++)
+        if ((parked[i] = fcntl(p->lfd[i], F_DUPFD_CLOEXEC, FD_PARK)) < 0)
+            return -1;
+    if ((parked[p->nls] = fcntl(pipe_w, F_DUPFD_CLOEXEC, FD_PARK)) < 0)
+        return -1;
+    for (int i = 0; i <= p->nls; i++)
+        if (dup2(parked[i], 3 + i) < 0)
+            return -1;
+    return 0;
+}
+
+static void set_env(pf_pool *p)
+{
+    char num[16], names[PF_MAX_LISTENERS * 64] = "";
+    size_t n = 0;
+    for (int i = 0; i < p->nls && n < sizeof names; i++)
+        n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ":" : "",
+                              p->ls[i].fdname[0] ? p->ls[i].fdname : "listen");
+    snprintf(num, sizeof num, "%d", p->nls);
+    setenv("LISTEN_FDS", num, 1);
+    setenv("LISTEN_FDNAMES", names, 1);
+    snprintf(num, sizeof num, "%d", (int)getpid());
+    setenv("LISTEN_PID", num, 1);
+    snprintf(num, sizeof num, "%d", 3 + p->nls);
+    setenv("PREFORK_UPGRADE_FD", num, 1);
+}
+
+_Noreturn static void exec_heir(pf_pool *p, int pipe_w)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    if (place_fds(p, pipe_w) < 0) {
+        pf_log(PF_LOG_ERROR, "upgrade: placing descriptors: %s", strerror(errno));
+        _exit(127);
+    }
+    set_env(p);
+    execv(p->upgrade_path, p->upgrade_argv);
+    pf_log(PF_LOG_ERROR, "upgrade: exec %s: %s", p->upgrade_path, strerror(errno));
+    _exit(127);
+}
+
+static int watch_heir(pf_pool *p, pid_t pid, int pipe_r)
+{
+    p->heir = pid;
+    p->heir_pipe = pipe_r;
+    p->heir_pidfd = pidfd_open(pid, 0);
+    if (p->heir_pidfd < 0)
+        return -errno;
+    int err = pf_loop_add(p->loop, p->heir_pidfd, EPOLLIN, on_heir_exit, p);
+    if (err == 0)
+        err = pf_loop_add(p->loop, pipe_r, EPOLLIN, on_heir_pipe, p);
+    pf_timer_init(&p->heir_timer, on_heir_timeout, p);
+    pf_timer_start(p->loop, &p->heir_timer, p->cfg.ready_timeout_ms);
+    return err;
+}
+
+void pf__upgrade(pf_pool *p)
+{
+    int fds[2];
+    if (p->phase != PF__RUNNING)
+        return;
+    if (!p->upgrade_path || p->heir || !p->started || p->reloading) {
+        pf_log(PF_LOG_WARN, "SIGUSR2: %s", !p->upgrade_path ? "this program cannot be upgraded"
+                                           : p->heir ? "an upgrade is already under way"
+                                                     : "workers are still starting; try later");
+        return;
+    }
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+        pf_log(PF_LOG_ERROR, "upgrade: pipe2: %s", strerror(errno));
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        exec_heir(p, fds[1]);
+    close(fds[1]);
+    if (pid < 0) {
+        pf_log(PF_LOG_ERROR, "upgrade: fork: %s", strerror(errno));
+        close(fds[0]);
+        return;
+    }
+    pf_log(PF_LOG_INFO, "SIGUSR2: upgrading: started a new master (pid %d) from %s", (int)pid,
+           p->upgrade_path);
+    int err = watch_heir(p, pid, fds[0]);
+    if (err < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        heir_failed(p, "could not be watched");
+    }
+}
+
+/* ---- the new master's side ---- */
+
+void pf__upgrade_ready(pf_pool *p)
+{
+    if (p->upgrade_fd < 0)
+        return;
+    if (write(p->upgrade_fd, "R", 1) != 1)
+        pf_log(PF_LOG_WARN, "telling the old master we are ready: %s", strerror(errno));
+    close(p->upgrade_fd);
+    p->upgrade_fd = -1;
+}
+
+/* Take what a previous master passed: its listeners (LISTEN_FDS) and the
+ * pipe to answer on. Called when the pool is created. */
+void pf__inherit(pf_pool *p)
+{
+    const char *fd = getenv("PREFORK_UPGRADE_FD");
+    p->upgrade_fd = -1;
+    if (fd) {
+        p->upgrade_fd = atoi(fd);
+        if (p->upgrade_fd < 3 || fcntl(p->upgrade_fd, F_SETFD, FD_CLOEXEC) < 0)
+            p->upgrade_fd = -1;
+        unsetenv("PREFORK_UPGRADE_FD");
+    }
+    int n = pf_listen_systemd(p->inherited, NULL, PF_MAX_LISTENERS);
+    p->ninherited = n == -E2BIG ? PF_MAX_LISTENERS : n > 0 ? n : 0;
+}
+
+/* Whether a bound socket serves the asked address; port 0 in the request
+ * matches any port (a test, or a second master of one started so). */
+static bool same_address(const struct pf_addr *a, const struct sockaddr_storage *ss,
+                         socklen_t len)
+{
+    if (a->kind == PF_ADDR_UNIX)
+        return ss->ss_family == AF_UNIX && len == a->len && memcmp(ss, &a->ss, len) == 0;
+    if (ss->ss_family != a->ss.ss_family && !a->any)
+        return false;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)ss, *y = (const void *)&a->ss;
+        return (y->sin_port == 0 || x->sin_port == y->sin_port) &&
+               (a->any || x->sin_addr.s_addr == y->sin_addr.s_addr);
+    }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)ss, *y = (const void *)&a->ss;
+        return (y->sin6_port == 0 || x->sin6_port == y->sin6_port) &&
+               (a->any || memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0);
+    }
+    return false;
+}
+
+/* An inherited socket for this address: its fd (taken off the list), or -1. */
+int pf__adopt(pf_pool *p, const struct pf_addr *a)
+{
+    for (int i = 0; i < p->ninherited; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int fd = p->inherited[i];
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 || !same_address(a, &ss, len))
+            continue;
+        p->inherited[i] = p->inherited[--p->ninherited];
+        return fd;
+    }
+    return -1;
+}
