@@ -16,8 +16,10 @@ static const char usage_text[] =
     "\n"
     "Commands:\n"
     "  serve [DIR]           serve the files under DIR over HTTP/1.1 (see serve --help)\n"
-    "  status PID [--json]   the workers of a running pool: pid, generation, state,\n"
-    "                        uptime, heartbeat age, connections, requests, bytes\n"
+    "  status PID | --pidfile FILE [--json] [--watch]\n"
+    "                        the workers of a running pool: pid, generation, state,\n"
+    "                        uptime, heartbeat age, connections, requests, bytes,\n"
+    "                        what each is doing and for how long\n"
     "\n"
     "Exit status: 0 ok, 1 runtime failure, 2 usage error.\n"
     "See prefork(1) and README.md.\n";

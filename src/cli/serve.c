@@ -141,6 +141,7 @@ static int open_files(struct serve *s)
     if (!s->access_log || strcmp(s->access_log, "-") == 0) {
         s->http.access_log_fd = STDOUT_FILENO;
     } else if (strcmp(s->access_log, "off") != 0) {
+        s->http.access_log_path = s->access_log;
         s->http.access_log_fd =
             open(s->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
         if (s->http.access_log_fd < 0)

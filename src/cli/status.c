@@ -1,9 +1,11 @@
 /* status.c — `prefork status`: print the scoreboard of a running pool as a table or JSON. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "prefork.h"
@@ -26,15 +28,19 @@ static void print_table(const struct pf_slot_info *s, int n)
     uint64_t now = now_wall_ms();
     printf("%-6s %-8s %-4s %-9s %9s %8s %10s %8s %10s %12s  %s\n", "WORKER", "PID",
            "GEN", "STATE", "UPTIME", "BEAT", "ACCEPTED", "ACTIVE", "REQUESTS",
-           "BYTES", "ACTIVITY");
+           "BYTES", "ACTIVITY (FOR)");
     for (int i = 0; i < n; i++) {
         double up = s[i].started_ms && now > s[i].started_ms
                         ? (double)(now - s[i].started_ms) / 1000.0 : 0.0;
+        char doing[160] = "";
+        if (s[i].activity[0])
+            snprintf(doing, sizeof doing, "%s (%.1fs)", s[i].activity,
+                     (double)s[i].activity_ms / 1000.0);
         printf("%-6d %-8d %-4u %-9s %8.1fs %7.1fs %10llu %8llu %10llu %12llu  %s\n",
                s[i].index, (int)s[i].pid, s[i].generation, state_name(s[i].state), up,
                (double)s[i].heartbeat_ms / 1000.0, (unsigned long long)s[i].accepted,
                (unsigned long long)s[i].active, (unsigned long long)s[i].requests,
-               (unsigned long long)s[i].bytes, s[i].activity);
+               (unsigned long long)s[i].bytes, doing);
     }
 }
 
@@ -61,12 +67,13 @@ static void print_json(const struct pf_slot_info *s, int n)
         printf("%s{\"index\":%d,\"pid\":%d,\"generation\":%u,\"state\":\"%s\","
                "\"started_ms\":%llu,\"heartbeat_age_ms\":%llu,\"accepted\":%llu,"
                "\"wakeups\":%llu,\"active\":%llu,\"requests\":%llu,\"bytes\":%llu,"
-               "\"activity\":",
+               "\"activity_ms\":%llu,\"activity\":",
                i ? "," : "", s[i].index, (int)s[i].pid, s[i].generation,
                state_name(s[i].state), (unsigned long long)s[i].started_ms,
                (unsigned long long)s[i].heartbeat_ms, (unsigned long long)s[i].accepted,
                (unsigned long long)s[i].wakeups, (unsigned long long)s[i].active,
-               (unsigned long long)s[i].requests, (unsigned long long)s[i].bytes);
+               (unsigned long long)s[i].requests, (unsigned long long)s[i].bytes,
+               (unsigned long long)s[i].activity_ms);
         json_string(s[i].activity);
         putchar('}');
     }
@@ -84,25 +91,63 @@ static int parse_pid(const char *arg, pid_t *pid)
     return 0;
 }
 
-int cli_status(int argc, char **argv)
+struct status_args {
+    const char *pidarg, *pidfile;
+    bool json, watch;
+};
+
+static int parse_args(int argc, char **argv, struct status_args *a)
 {
-    const char *pidarg = NULL;
-    int json = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
-            json = 1;
+            a->json = true;
+        else if (strcmp(argv[i], "--watch") == 0)
+            a->watch = true;
+        else if (strcmp(argv[i], "--pidfile") == 0 && i + 1 < argc)
+            a->pidfile = argv[++i];
+        else if (strncmp(argv[i], "--pidfile=", 10) == 0)
+            a->pidfile = argv[i] + 10;
         else if (argv[i][0] == '-')
             return cli_error(CLI_USAGE, "status: unknown option '%s'", argv[i]);
-        else if (pidarg)
+        else if (a->pidarg)
             return cli_error(CLI_USAGE, "status: unexpected argument '%s'", argv[i]);
         else
-            pidarg = argv[i];
+            a->pidarg = argv[i];
     }
-    pid_t pid;
-    if (!pidarg)
-        return cli_error(CLI_USAGE, "status: which pool? give the master's PID");
-    if (parse_pid(pidarg, &pid) < 0)
-        return cli_error(CLI_USAGE, "status: '%s' is not a process id", pidarg);
+    if (!a->pidarg == !a->pidfile)
+        return cli_error(CLI_USAGE, "status: give the master's PID or --pidfile FILE");
+    return 0;
+}
+
+/* The master's pid from the command line or its pidfile. */
+static int find_master(const struct status_args *a, pid_t *pid)
+{
+    char text[32] = {0};
+    const char *arg = a->pidarg;
+    if (a->pidfile) {
+        FILE *f = fopen(a->pidfile, "re");
+        if (!f)
+            return cli_error(CLI_FAIL, "status: %s: %s", a->pidfile, strerror(errno));
+        if (!fgets(text, sizeof text, f))
+            text[0] = '\0';
+        fclose(f);
+        text[strcspn(text, "\n")] = '\0';
+        arg = text;
+    }
+    if (parse_pid(arg, pid) < 0)
+        return cli_error(a->pidfile ? CLI_FAIL : CLI_USAGE, "status: '%s' is not a process id",
+                         arg);
+    return 0;
+}
+
+/* One look at the scoreboard, printed; a master that went away meanwhile
+ * (an upgrade) is looked up again in the pidfile. */
+static int show(const struct status_args *a)
+{
+    pid_t pid = 0;
+    int status = find_master(a, &pid);
+    if (status)
+        return status;
     pf_scoreboard *sb;
     int err = pf_scoreboard_open(pid, &sb);
     if (err == -ENOENT)
@@ -112,9 +157,27 @@ int cli_status(int argc, char **argv)
     static struct pf_slot_info slots[2 * PF_MAX_WORKERS];
     int n = pf_scoreboard_read(sb, slots, (int)(sizeof slots / sizeof slots[0]));
     pf_scoreboard_close(sb);
-    if (json)
+    if (a->watch && !a->json)
+        printf("\033[H\033[2Jprefork master %d, %d worker process%s\n\n", (int)pid, n,
+               n == 1 ? "" : "es");
+    if (a->json)
         print_json(slots, n);
     else
         print_table(slots, n);
+    fflush(stdout);
     return CLI_OK;
+}
+
+int cli_status(int argc, char **argv)
+{
+    struct status_args a = {0};
+    int status = parse_args(argc, argv, &a);
+    if (status)
+        return status;
+    if (!a.watch)
+        return show(&a);
+    /* --watch: once a second until interrupted, or until the pool is gone. */
+    while ((status = show(&a)) == CLI_OK)
+        sleep(1);
+    return status;
 }

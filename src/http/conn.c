@@ -17,6 +17,7 @@
 #define LINGER_MS 2000           /* reading leftovers before a close, at most */
 #define LINGER_BYTES (64 * 1024)
 #define IN_FIRST 1024            /* first size of a connection's own buffer */
+#define DRAIN_QUIET_MS 1000      /* a draining worker's idle connections wait this */
 
 enum conn_state { C_READ, C_WRITE, C_LINGER };
 
@@ -92,8 +93,8 @@ static void arm_reading(struct http_conn *c)
     if (c->in_len || !c->served) {
         if (c->wait != W_HEAD)
             arm(c, W_HEAD, c->hw->cfg->header_timeout_ms);
-    } else {
-        arm(c, W_IDLE, c->hw->cfg->keepalive_timeout_ms);
+    } else if (c->wait != W_IDLE || !c->hw->draining) {
+        arm(c, W_IDLE, c->hw->draining ? DRAIN_QUIET_MS : c->hw->cfg->keepalive_timeout_ms);
     }
 }
 
@@ -454,6 +455,10 @@ static void on_timer(pf_loop *loop, pf_timer *t, void *ud)
 {
     (void)loop, (void)t;
     struct http_conn *c = ud;
+    if (c->wait == W_IDLE && c->hw->draining) {
+        linger(c); /* quiet for a while: half-close, so a late request meets a FIN */
+        return;
+    }
     if (c->wait == W_HEAD && c->in_len > 0) {
         struct http_reply r;
         http_reply_init(&r);
@@ -499,14 +504,15 @@ void http_conn_open(struct http_worker *hw, int fd, const struct sockaddr *peer,
     arm(c, W_HEAD, hw->cfg->header_timeout_ms);
 }
 
+/* Closing an idle keep-alive connection races with a request the client
+ * may be sending at that moment, which would then meet a reset. So: every
+ * connection answers its next request with Connection: close, and one
+ * that stays quiet for DRAIN_QUIET_MS is half-closed and lingered. */
 void http_conn_drain_all(struct http_worker *hw)
 {
-    struct http_conn *c = hw->conns, *next;
-    for (; c; c = next) {
-        next = c->next;
+    for (struct http_conn *c = hw->conns; c; c = c->next) {
+        c->close_after = true;
         if (c->state == C_READ && c->in_len == 0)
-            conn_free(c);
-        else
-            c->close_after = true;
+            arm(c, W_IDLE, DRAIN_QUIET_MS);
     }
 }

@@ -1,10 +1,12 @@
 /* server.c — the static HTTP server as a libprefork service: options, per-worker set-up, draining. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "http/alog.h"
 #include "http/cache.h"
@@ -156,6 +158,24 @@ static void service_drain(pf_worker *w, void *ud)
     http_conn_drain_all(&worker);
 }
 
+/* USR1 (logrotate): what is buffered goes to the old file, the rest to a
+ * new file at the same path, on the same descriptor number. */
+static void service_reopen(pf_worker *w, void *ud)
+{
+    (void)w;
+    const struct http_config *cfg = ud;
+    if (!worker.alog || !cfg->access_log_path)
+        return;
+    http_alog_flush(worker.alog);
+    int fd = open(cfg->access_log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        pf_log(PF_LOG_ERROR, "reopening %s: %s", cfg->access_log_path, strerror(errno));
+        return;
+    }
+    dup2(fd, cfg->access_log_fd);
+    close(fd);
+}
+
 static void service_fini(pf_worker *w, void *ud)
 {
     (void)w, (void)ud;
@@ -172,5 +192,6 @@ void http_service(struct http_config *cfg, struct pf_service *svc)
     svc->on_conn = service_conn;
     svc->on_drain = service_drain;
     svc->fini = service_fini;
+    svc->on_reopen = service_reopen;
     svc->ud = cfg;
 }

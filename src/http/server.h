@@ -27,6 +27,7 @@ struct http_config {
     unsigned send_timeout_ms;     /* a response making no progress is dropped */
     unsigned max_keepalive_requests; /* then Connection: close (0 = unlimited) */
     int access_log_fd;            /* opened by the master; -1 = off */
+    const char *access_log_path;  /* reopened on USR1; NULL: not a file */
     unsigned cache_ttl_ms;        /* small responses reused for this long (0: off) */
     size_t cache_bytes;           /* per worker */
 };
