@@ -67,17 +67,15 @@ $(B)/tests/helpers/%: $(B)/tests/helpers/%.o $(LIB)
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(HTTPLIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
 
-$(B)/tests/integration/%: $(B)/tests/integration/%.o $(B)/tests/integration/support.o $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(filter-out %/support.o,$(filter %.o,$^)) $(B)/tests/integration/support.o $(LIB) $(TEST_LIBS)
+# tests/integration/*support.c are shared by the integration tests, not tests.
+ISUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard tests/integration/*support.c))
+$(B)/tests/integration/%: $(B)/tests/integration/%.o $(ISUPPORT) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
 
 $(B)/bench/%: $(B)/bench/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
 
-# tests/integration/support.{c,h} is shared by the integration tests, not a test.
-INTEG := $(filter-out %/support,$(INTEG))
-$(B)/tests/integration/support.o: tests/integration/support.c
-	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+INTEG := $(filter-out %support,$(INTEG))
 
 check: all $(UNIT) $(INTEG) $(HELPERS) $(BENCH)
 

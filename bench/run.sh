@@ -9,16 +9,22 @@
 # killed at exit, whatever happens. Settings, from the environment:
 #   BENCH_SECONDS   length of each timed run (default 10; e.g. 2 or 2.5)
 #   BENCH_ROUNDS    echo section: runs of each worker count, alternating; the
-#                   ratio compares medians (default 1)
+#                   ratio compares medians; http section: rounds over all
+#                   servers, figures are medians (default 1)
 #   BENCH_PIN       1: echo section pins the client to the last CPU, the server
 #                   to the others (default 0: the scheduler decides)
 #   BENCH_BUILD     the build directory (default build; build/san works too)
+#   BENCH_HTTP_SERVERS  http sections: which servers (default: prefork nginx
+#                   lighttpd lighttpd-1p python)
+#   BENCH_HTTP_IDLE http sections: idle connections held (default 10000)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
 SECTIONS=(
     "echo:echo service, 64 connections ping-ponging 100 B, 1 worker against 2"
     "wakeups:wake-ups per accepted connection, 8 idle workers, 1000 connections"
+    "http:prefork serve against nginx, lighttpd and python's http.server (wrk; 5 scenarios)"
+    "http_quick:the http section in short: 3 s runs, one round, no python (not run by default)"
 )
 
 B=${BENCH_BUILD:-build}
@@ -273,6 +279,567 @@ section_wakeups() {
     fi
 }
 
+# ---- section: http ----
+
+# The comparison: prefork serve against nginx, lighttpd (with workers and
+# as its usual single process) and python3 -m http.server, each started in
+# turn on its own port and measured with wrk, then stopped. The scenarios,
+# by key: wrk's connections and path (the idle scenario also holds
+# HTTP_IDLE_N idle keep-alive connections while it runs).
+HTTP_SCENARIOS=(ka close 1m dir idle)
+declare -A HTTP_DESC=(
+    [ka]="1 KiB file, keep-alive, 64 connections"
+    [close]="1 KiB file, new connection per request (Connection: close), 64 connections"
+    [1m]="1 MiB file, keep-alive, 16 connections"
+    [dir]="directory listing of 100 entries, keep-alive, 64 connections"
+    [idle]="1 KiB file, keep-alive, 64 connections, while 10,000 idle keep-alive connections are held"
+)
+declare -A HTTP_PATH=([ka]=/1k.bin [close]=/1k.bin [1m]=/1m.bin [dir]=/dir100/ [idle]=/1k.bin)
+declare -A HTTP_CONNS=([ka]=64 [close]=64 [1m]=16 [dir]=64 [idle]=64)
+HTTP_PEERS=(nginx lighttpd lighttpd-1p) # the servers prefork's targets compare against
+HTTP_W=2                                # workers in every multi-process server
+HTTP_KEEPALIVE=60                       # idle keep-alive timeout in every server, s
+declare -A HR=()                        # figures: HR[server|scenario|name]="value per round ..."
+
+# Make the document root: 1k.bin, 1m.bin (random bytes) and dir100/ with
+# 100 small files and no index.
+http_www() {
+    local d=$OUT/www i f
+    mkdir -p "$d/dir100" || return 1
+    [[ $(stat -c %s "$d/1k.bin" 2>/dev/null) == 1024 ]] || head -c 1024 /dev/urandom >"$d/1k.bin"
+    [[ $(stat -c %s "$d/1m.bin" 2>/dev/null) == 1048576 ]] || head -c 1048576 /dev/urandom >"$d/1m.bin"
+    rm -f "$d/dir100/index.html"
+    for ((i = 0; i < 100; i++)); do
+        printf -v f '%s/dir100/file-%03d.txt' "$d" "$i"
+        [[ -f $f ]] || printf 'file %d\n' "$i" >"$f"
+    done
+    [[ $(find "$d/dir100" -mindepth 1 | wc -l) == 100 ]] || { fail "$d/dir100 must hold exactly 100 entries"; return 1; }
+}
+
+# Raise the open-file limit of this shell, hence of every server and client
+# it starts: the idle scenario needs one descriptor per connection in the
+# client and in the server (and lighttpd allows connections up to half its
+# descriptors). Only root can raise the hard limit; a container may forbid
+# even that. Sets HTTP_NOFILE.
+http_nofile() {
+    local want=$((2 * HTTP_IDLE_N + 1024)) hard
+    hard=$(ulimit -Hn)
+    [[ $hard != unlimited ]] && ((hard < want)) && ulimit -Hn "$want" 2>/dev/null
+    hard=$(ulimit -Hn)
+    [[ $hard == unlimited ]] && hard=$want
+    HTTP_NOFILE=$((hard < want ? hard : want))
+    ulimit -Sn "$HTTP_NOFILE" || { fail "cannot raise the open-file limit to $HTTP_NOFILE"; return 1; }
+    ((HTTP_NOFILE >= HTTP_IDLE_N + 256)) || { fail "open-file limit $HTTP_NOFILE is too low for $HTTP_IDLE_N idle connections"; return 1; }
+}
+
+# A port below the ephemeral range (so that no client connection takes it
+# between this check and the server's bind) that nothing uses.
+http_port() {
+    local p i
+    for ((i = 0; i < 200; i++)); do
+        p=$((20000 + RANDOM % 12000))
+        [[ -z $(ss -Htan "sport = :$p" 2>/dev/null) ]] && { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+# http_conf TEMPLATE NAME PORT WORKERS CONNS: bench/conf/TEMPLATE.in with
+# its @FIELD@s filled in, written to $OUT/NAME.conf; prints that path.
+http_conf() {
+    local out=$PWD/$OUT/$2.conf
+    sed -e "s|@PORT@|$3|g" -e "s|@WORKERS@|$4|g" -e "s|@CONNS@|$5|g" \
+        -e "s|@ROOT@|$PWD/$OUT/www|g" -e "s|@STATE@|$PWD/$OUT|g" \
+        -e "s|@NOFILE@|$HTTP_NOFILE|g" -e "s|@KEEPALIVE@|$HTTP_KEEPALIVE|g" \
+        "bench/conf/$1.conf.in" >"$out" && echo "$out"
+}
+
+# http_spawn NAME PORT CMD...: start a server that does not log like ours,
+# its output to $OUT/NAME.log, and wait until something listens on PORT
+# (without sending a request: the memory at rest is read next). Sets
+# SERVER_PID and SERVER_PORT.
+http_spawn() {
+    local name=$1 port=$2 log="$OUT/$1.log" i
+    shift 2
+    "$@" </dev/null >"$log" 2>&1 &
+    SERVER_PID=$! SERVER_PORT=$port
+    PIDS+=("$SERVER_PID")
+    for ((i = 0; i < START_TIMEOUT * 20; i++)); do
+        [[ -n $(ss -Htln "sport = :$port" 2>/dev/null) ]] && return 0
+        alive "$SERVER_PID" || break
+        sleep 0.05
+    done
+    fail "$name did not start listening on 127.0.0.1:$port; its log ($log):"
+    sed 's/^/    /' "$log" | tee -a "$RESULT"
+    stop_process "$SERVER_PID"
+    return 1
+}
+
+# http_workers N: wait for the server's N workers (0: the server is one
+# process), then set HTTP_WPIDS (the processes that serve connections) and
+# HTTP_TREE (those and the master, whose CPU time counts).
+http_workers() {
+    local want=$1 i kids=()
+    HTTP_WPIDS=("$SERVER_PID") HTTP_TREE=("$SERVER_PID")
+    ((want == 0)) && { sleep 0.3; return 0; }
+    for ((i = 0; i < START_TIMEOUT * 20; i++)); do
+        mapfile -t kids < <(children_of "$SERVER_PID")
+        ((${#kids[@]} >= want)) && break
+        sleep 0.05
+    done
+    ((${#kids[@]} == want)) || { fail "pid $SERVER_PID has ${#kids[@]} children, not $want workers"; return 1; }
+    HTTP_WPIDS=("${kids[@]}") HTTP_TREE+=("${kids[@]}")
+    # Let the workers finish their start-up before their memory is read.
+    sleep 0.3
+}
+
+# http_start SERVER: start one server of the comparison.
+http_start() {
+    local port conf
+    if [[ $1 == prefork ]]; then
+        server_start prefork "$B/prefork" serve "$OUT/www" -l 127.0.0.1:0 -w "$HTTP_W" \
+            --access-log off --keepalive-timeout "$HTTP_KEEPALIVE" --graceful-timeout 5 || return 1
+        http_workers "$HTTP_W"
+        return
+    fi
+    port=$(http_port) || { fail "no free port found for $1"; return 1; }
+    case $1 in
+    nginx)
+        # Enough connections per worker for every idle one plus wrk's, should
+        # one worker get them all.
+        conf=$(http_conf nginx nginx "$port" "$HTTP_W" "$((HTTP_IDLE_N + 1024))") || return 1
+        mkdir -p "$OUT/nginx-tmp"
+        http_spawn nginx "$port" /usr/sbin/nginx -c "$conf" -e "$PWD/$OUT/nginx-error.log" &&
+            http_workers "$HTTP_W" ;;
+    lighttpd | lighttpd-1p)
+        local w=$HTTP_W
+        [[ $1 == lighttpd-1p ]] && w=0
+        conf=$(http_conf lighttpd "$1" "$port" "$w" "$((HTTP_NOFILE / 2))") || return 1
+        http_spawn "$1" "$port" /usr/sbin/lighttpd -D -f "$conf" && http_workers "$w" ;;
+    python)
+        http_spawn python "$port" "$HTTP_PYTHON" -m http.server --bind 127.0.0.1 \
+            --directory "$OUT/www" "$port" && http_workers 0 ;;
+    esac
+}
+
+# Check that the server answers each scenario's path with 200.
+http_check() {
+    local sc code
+    for sc in ka 1m dir; do
+        code=$(curl -s -o /dev/null -m 10 -w '%{http_code}' "http://127.0.0.1:$SERVER_PORT${HTTP_PATH[$sc]}")
+        [[ $code == 200 ]] || { fail "$1: GET ${HTTP_PATH[$sc]} answered $code, not 200"; return 1; }
+    done
+}
+
+# http_stop SERVER: stop it; only ours must exit 0 on TERM.
+http_stop() {
+    stop_process "$SERVER_PID"
+    [[ $1 != prefork || $STOP_STATUS -eq 0 ]] || fail "prefork serve exited $STOP_STATUS on TERM"
+}
+
+# /proc/PID/status field (VmRSS, RssAnon) in KiB, summed over PIDs.
+status_kib() {
+    local f=$1 p sum=0 v
+    shift
+    for p; do
+        v=$(awk -v f="$f:" '$1 == f { print $2 }' "/proc/$p/status" 2>/dev/null)
+        sum=$((sum + ${v:-0}))
+    done
+    echo "$sum"
+}
+
+# CPU seconds used so far by the server's master and workers.
+tree_cpu() {
+    local p sum=0
+    for p in "${HTTP_TREE[@]}"; do
+        sum=$(awk -v a="$sum" -v b="$(cpu_seconds "$p")" 'BEGIN { print a + b }')
+    done
+    echo "$sum"
+}
+
+# The CPU seconds of this shell's finished children so far (bash's times
+# builtin, which must run in this shell, not in $(...)), into FILE.
+children_cpu_to() { times >"$1"; }
+children_cpu_of() {
+    awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$1"
+}
+
+# Pages of memory TCP sockets hold, machine-wide (/proc/net/sockstat).
+tcp_mem_pages() {
+    awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat
+}
+
+socket_count() { find "/proc/$1/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
+
+# hr_add SERVER SCENARIO NAME VALUE / hr_get SERVER SCENARIO NAME: the
+# figures, one value per round; hr_get prints their median, or "-".
+hr_add() { HR["$1|$2|$3"]+="$4 "; }
+hr_get() {
+    local v=${HR["$1|$2|$3"]:-}
+    [[ -n $v ]] || { echo -; return; }
+    tr ' ' '\n' <<<"$v" | grep . | median
+}
+
+# wrk's figures from its output: requests, Requests/sec, the 50% and 99%
+# latencies in ms, and errors (socket errors plus non-2xx answers).
+wrk_parse() {
+    awk 'function ms(v) {
+             if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0
+             if (v ~ /m$/) return v * 60000; return v * 1000 }
+         / requests in / { n = $1 }
+         /^Requests\/sec:/ { r = $2 }
+         /^ +50% / { p50 = ms($2) }
+         /^ +99% / { p99 = ms($2) }
+         /Socket errors:/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
+         /Non-2xx or 3xx responses:/ { e += $5 }
+         END { printf "%d %.0f %.3f %.3f %d\n", n, r, p50, p99, e }' "$1"
+}
+
+# http_wrk SERVER SCENARIO SECONDS: one wrk run against the running server;
+# its figures go to HR and a raw line to the results file.
+http_wrk() {
+    local s=$1 sc=$2 secs=$3 hdr=() c0 c1 m0 m1 w0 w1 rc reqs rps p50 p99 err cpu scpu wcpu other per e0 e1
+    [[ $sc == close ]] && hdr=(-H 'Connection: close')
+    c0=$(tree_cpu) m0=$(machine_busy) e0=$EPOCHREALTIME
+    children_cpu_to "$OUT/times0"
+    bounded "$OUT/wrk.out" wrk -t2 -c"${HTTP_CONNS[$sc]}" -d"${secs}s" --latency --timeout 10s \
+        "${hdr[@]}" "http://127.0.0.1:$SERVER_PORT${HTTP_PATH[$sc]}"
+    rc=$?
+    children_cpu_to "$OUT/times1"
+    e1=$EPOCHREALTIME c1=$(tree_cpu) m1=$(machine_busy)
+    w0=$(children_cpu_of "$OUT/times0") w1=$(children_cpu_of "$OUT/times1")
+    read -r reqs rps p50 p99 err < <(wrk_parse "$OUT/wrk.out")
+    if [[ $rc -ne 0 || ${reqs:-0} -eq 0 ]]; then
+        note "http: $s $sc: wrk exited $rc after $reqs requests"
+        [[ $s == prefork ]] && fail "wrk against prefork ($sc) exited $rc after $reqs requests"
+        return 1
+    fi
+    read -r cpu scpu wcpu other < <(awk -v c0="$c0" -v c1="$c1" -v m0="$m0" -v m1="$m1" \
+        -v w0="$w0" -v w1="$w1" -v t="$(awk -v a="$e0" -v b="$e1" 'BEGIN { print b - a }')" 'BEGIN { c = c1 - c0; w = w1 - w0
+        o = 100 * (m1 - m0 - c - w) / t
+        printf "%.2f %.0f %.0f %.0f\n", c, 100 * c / t, 100 * w / t, o < 0 ? 0 : o }')
+    per=$(awk -v n="$reqs" -v c="$cpu" 'BEGIN { printf "%.0f", (c > 0 ? n / c : 0) }')
+    hr_add "$s" "$sc" rps "$rps"; hr_add "$s" "$sc" p50 "$p50"; hr_add "$s" "$sc" p99 "$p99"
+    hr_add "$s" "$sc" per_cpu "$per"; hr_add "$s" "$sc" scpu "$scpu"; hr_add "$s" "$sc" wcpu "$wcpu"
+    hr_add "$s" "$sc" other "$other"; hr_add "$s" "$sc" errors "$err"
+    printf 'raw server=%s scenario=%s seconds=%s requests=%s rps=%s p50_ms=%s p99_ms=%s errors=%s server_cpu_s=%s req_per_cpu_s=%s server_cpu_pct=%s wrk_cpu_pct=%s other_cpu_pct=%s\n' \
+        "$s" "$sc" "$secs" "$reqs" "$rps" "$p50" "$p99" "$err" "$cpu" "$per" "$scpu" "$wcpu" "$other" >>"$RESULT"
+    note "http: $s $sc: $rps req/s, p99 $p99 ms, $per req per CPU-s, other load $other%"
+}
+
+# Memory at rest: the serving processes right after start-up.
+http_rest() {
+    local s=$1 p n=${#HTTP_WPIDS[@]} rss=0 anon=0 max=0 amax=0 v a
+    for p in "${HTTP_WPIDS[@]}"; do
+        v=$(status_kib VmRSS "$p") a=$(status_kib RssAnon "$p")
+        rss=$((rss + v)) anon=$((anon + a))
+        ((v > max)) && max=$v
+        ((a > amax)) && amax=$a
+    done
+    hr_add "$s" rest workers "$n"
+    hr_add "$s" rest rss_avg $((rss / n)); hr_add "$s" rest rss_max "$max"
+    hr_add "$s" rest anon_avg $((anon / n)); hr_add "$s" rest anon_max "$amax"
+    ((${#HTTP_TREE[@]} > n)) && hr_add "$s" rest master_rss "$(status_kib VmRSS "$SERVER_PID")"
+    HTTP_SOCKS0=()
+    for p in "${HTTP_WPIDS[@]}"; do HTTP_SOCKS0+=("$(socket_count "$p")"); done
+}
+
+# http_idle_wait PID FILE: wait for http_idle's "ready" line.
+http_idle_wait() {
+    local i
+    for ((i = 0; i < 1500; i++)); do
+        grep -q '^ready' "$2" && return 0
+        alive "$1" || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# The idle scenario: hold HTTP_IDLE_N idle connections, read the memory
+# they cost, run the 1 KiB keep-alive load meanwhile, then check that
+# none was dropped.
+http_idle_run() {
+    local s=$1 secs=$2 a0 a1 v0 v1 k0 k1 pid i split='' line held dropped
+    a0=$(status_kib RssAnon "${HTTP_WPIDS[@]}") v0=$(status_kib VmRSS "${HTTP_WPIDS[@]}")
+    k0=$(tcp_mem_pages)
+    "$B/bench/http_idle" -p "$SERVER_PORT" -n "$HTTP_IDLE_N" -d $((secs + 120)) \
+        >"$OUT/http_idle.out" 2>"$OUT/http_idle.err" &
+    pid=$!
+    PIDS+=("$pid")
+    if ! http_idle_wait "$pid" "$OUT/http_idle.out"; then
+        stop_process "$pid"
+        note "http: $s: http_idle did not get $HTTP_IDLE_N idle connections: $(head -c 300 "$OUT/http_idle.err")"
+        [[ $s == prefork ]] && fail "http_idle against prefork: $(head -n 3 "$OUT/http_idle.err")"
+        return 1
+    fi
+    sleep 0.3
+    a1=$(status_kib RssAnon "${HTTP_WPIDS[@]}") v1=$(status_kib VmRSS "${HTTP_WPIDS[@]}")
+    k1=$(tcp_mem_pages)
+    for ((i = 0; i < ${#HTTP_WPIDS[@]}; i++)); do
+        split+="${split:+/}$(($(socket_count "${HTTP_WPIDS[i]}") - HTTP_SOCKS0[i]))"
+    done
+    http_wrk "$s" idle "$secs"
+    stop_process "$pid"
+    line=$(grep '^held=' "$OUT/http_idle.out")
+    held=$(field held "$line") dropped=$(field dropped "$line")
+    hr_add "$s" mem held "${held:-0}"; hr_add "$s" mem dropped "${dropped:-?}"
+    hr_add "$s" mem own_b $(((a1 - a0) * 1024 / HTTP_IDLE_N))
+    hr_add "$s" mem rss_b $(((v1 - v0) * 1024 / HTTP_IDLE_N))
+    hr_add "$s" mem kernel_b $(((k1 - k0) * $(getconf PAGESIZE) / HTTP_IDLE_N))
+    HR["$s|mem|split"]=$split
+    printf 'raw server=%s idle_conns=%s held=%s dropped=%s rss_anon_kib_before=%s after=%s vmrss_kib_before=%s after=%s tcp_mem_pages_before=%s after=%s conns_per_worker=%s\n' \
+        "$s" "$HTTP_IDLE_N" "$held" "$dropped" "$a0" "$a1" "$v0" "$v1" "$k0" "$k1" "$split" >>"$RESULT"
+}
+
+# Whether server s takes part in scenario sc, else why not.
+http_skip() {
+    case $1:$2 in
+    python:idle) echo "python's http.server speaks HTTP/1.0 and closes every connection" ;;
+    lighttpd-1p:idle)
+        ((HTTP_NOFILE / 2 >= HTTP_IDLE_N + 64 + 16)) ||
+            echo "one lighttpd process allows max-fds/2 = $((HTTP_NOFILE / 2)) connections (open-file limit $HTTP_NOFILE), fewer than $HTTP_IDLE_N idle + 64" ;;
+    esac
+}
+
+# One server through every scenario.
+http_server() {
+    local s=$1 sc secs=$HTTP_SECS why
+    [[ $s == python ]] && secs=$HTTP_PY_SECS
+    if ! http_start "$s"; then
+        # A server whose workers did not appear may still be running.
+        [[ " ${PIDS[*]} " == *" $SERVER_PID "* ]] && stop_process "$SERVER_PID"
+        return
+    fi
+    http_rest "$s"
+    if http_check "$s"; then
+        for sc in "${HTTP_SCENARIOS[@]}"; do
+            why=$(http_skip "$s" "$sc")
+            [[ -n $why ]] && { HR["$s|$sc|skip"]=$why; continue; }
+            if [[ $sc == idle ]]; then http_idle_run "$s" "$secs"; else http_wrk "$s" "$sc" "$secs"; fi
+        done
+    fi
+    http_stop "$s"
+}
+
+# ---- section http: the report ----
+
+http_row() { printf '%-12s %9s %8s %8s %10s %9s %9s %7s %6s\n' "$@" | tee -a "$RESULT"; }
+# md LINE...: lines for the Markdown copy of the report.
+md() {
+    local l
+    for l; do HTTP_MD+="$l"$'\n'; done
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+
+# http_best SCENARIO NAME max|min: the peers' best figure and whose, "V S".
+http_best() {
+    local sc=$1 name=$2 how=$3 s v best=- who=-
+    for s in "${HTTP_PEERS[@]}"; do
+        v=$(hr_get "$s" "$sc" "$name")
+        [[ $v == - ]] && continue
+        if [[ $best == - ]] || awk -v a="$v" -v b="$best" -v h="$how" \
+            'BEGIN { exit !(h == "max" ? a > b : a < b) }'; then
+            best=$v who=$s
+        fi
+    done
+    echo "$best $who"
+}
+
+# Count a verdict for the summary.
+http_count() {
+    case $1 in
+    MISS) HTTP_MISSES=$((HTTP_MISSES + 1)) ;;
+    n/a) HTTP_UNKNOWN=$((HTTP_UNKNOWN + 1)) ;;
+    esac
+}
+
+# verdict RATIO ge|le TARGET: PASS or MISS (or n/a when a figure is missing).
+verdict() {
+    [[ $1 == - ]] && { echo n/a; return; }
+    awk -v r="$1" -v t="$3" -v op="$2" 'BEGIN { ok = op == "ge" ? r >= t : r <= t; print ok ? "PASS" : "MISS" }'
+}
+
+# The prefork/best-peer ratios of one scenario, with verdicts.
+http_ratios() {
+    local sc=$1 b1 w1 b2 w2 b3 w3 r1 r2 r3 v1 v2 v3 v
+    read -r b1 w1 < <(http_best "$sc" rps max)
+    read -r b2 w2 < <(http_best "$sc" per_cpu max)
+    read -r b3 w3 < <(http_best "$sc" p99 min)
+    r1=$(ratio "$(hr_get prefork "$sc" rps)" "$b1") v1=$(verdict "$r1" ge 1.10)
+    r2=$(ratio "$(hr_get prefork "$sc" per_cpu)" "$b2") v2=$(verdict "$r2" ge 1.10)
+    r3=$(ratio "$(hr_get prefork "$sc" p99)" "$b3") v3=$(verdict "$r3" le 1.00)
+    report "prefork / best of nginx and lighttpd: req/s $r1 (best: $w1; target >= 1.10: $v1)," \
+        "req per CPU-s $r2 (best: $w2; >= 1.10: $v2), p99 $r3 (lowest: $w3; <= 1.00: $v3)"
+    md "| **prefork ÷ best peer** | **$r1** ($w1) $v1 | | **$r3** ($w3) $v3 | **$r2** ($w2) $v2 |"
+    for v in "$v1" "$v2" "$v3"; do http_count "$v"; done
+}
+
+http_table() {
+    local sc=$1 s skip noisy=0 o
+    report ""
+    report "-- $sc: ${HTTP_DESC[$sc]}"
+    http_row server req/s p50_ms p99_ms req/cpu_s server_cpu% wrk_cpu% other% errors
+    md "" "**${HTTP_DESC[$sc]}**" "" "| server | req/s | p50 ms | p99 ms | req per CPU-s |" "| --- | ---: | ---: | ---: | ---: |"
+    for s in "${HTTP_RUN[@]}"; do
+        skip=${HR["$s|$sc|skip"]:-}
+        if [[ -n $skip ]]; then
+            report "$(printf '%-12s skipped: %s' "$s" "$skip")"
+            md "| $s | skipped | | | |"
+            continue
+        fi
+        http_row "$s" "$(hr_get "$s" "$sc" rps)" "$(hr_get "$s" "$sc" p50)" "$(hr_get "$s" "$sc" p99)" \
+            "$(hr_get "$s" "$sc" per_cpu)" "$(hr_get "$s" "$sc" scpu)" "$(hr_get "$s" "$sc" wcpu)" \
+            "$(hr_get "$s" "$sc" other)" "$(hr_get "$s" "$sc" errors)"
+        md "| $s | $(hr_get "$s" "$sc" rps) | $(hr_get "$s" "$sc" p50) | $(hr_get "$s" "$sc" p99) | $(hr_get "$s" "$sc" per_cpu) |"
+        o=$(hr_get "$s" "$sc" other)
+        [[ $o != - ]] && awk -v o="$o" 'BEGIN { exit !(o > 20) }' && noisy=1
+    done
+    ((noisy)) && report "warning: other processes used over 20% of a CPU during some runs: those rows are low and noisy"
+    http_ratios "$sc"
+}
+
+# How the held idle connections changed the 1 KiB keep-alive figures.
+http_idle_effect() {
+    local s line=''
+    for s in "${HTTP_RUN[@]}"; do
+        [[ $(hr_get "$s" idle rps) == - ]] && continue
+        line+=" $s $(ratio "$(hr_get "$s" idle rps)" "$(hr_get "$s" ka rps)")x req/s, $(ratio "$(hr_get "$s" idle p99)" "$(hr_get "$s" ka p99)")x p99;"
+    done
+    report "with $HTTP_IDLE_N idle connections held, against the same load without:${line%;}"
+}
+
+http_memory() {
+    local s own rss mib v
+    report ""
+    report "-- memory at rest (after start-up, before any request; KiB per serving process, avg/max)"
+    printf '%-12s %8s %14s %14s %12s\n' server procs VmRSS RssAnon master_VmRSS | tee -a "$RESULT"
+    md "" "**Memory**" "" "| server | VmRSS per worker at rest, KiB | RssAnon per worker at rest, KiB | own memory per idle connection, B | VmRSS per idle connection, B |" "| --- | ---: | ---: | ---: | ---: |"
+    for s in "${HTTP_RUN[@]}"; do
+        printf '%-12s %8s %14s %14s %12s\n' "$s" "$(hr_get "$s" rest workers)" \
+            "$(hr_get "$s" rest rss_avg)/$(hr_get "$s" rest rss_max)" \
+            "$(hr_get "$s" rest anon_avg)/$(hr_get "$s" rest anon_max)" "$(hr_get "$s" rest master_rss)" | tee -a "$RESULT"
+        md "| $s | $(hr_get "$s" rest rss_max) | $(hr_get "$s" rest anon_max) | $(hr_get "$s" mem own_b) | $(hr_get "$s" mem rss_b) |"
+    done
+    report ""
+    report "-- $HTTP_IDLE_N idle keep-alive connections, each after one GET /1k.bin; bytes per connection"
+    report "   own = the serving processes' RssAnon (heap, stacks) with them minus before; kernel = TCP socket"
+    report "   memory (/proc/net/sockstat), machine-wide, both ends (http_idle's sockets too)"
+    printf '%-12s %6s %8s %8s %8s %10s  %s\n' server held dropped own_B VmRSS_B kernel_B conns_per_worker | tee -a "$RESULT"
+    for s in "${HTTP_RUN[@]}"; do
+        [[ $(hr_get "$s" mem held) == - ]] && continue
+        printf '%-12s %6s %8s %8s %8s %10s  %s\n' "$s" "$(hr_get "$s" mem held)" "$(hr_get "$s" mem dropped)" \
+            "$(hr_get "$s" mem own_b)" "$(hr_get "$s" mem rss_b)" "$(hr_get "$s" mem kernel_b)" \
+            "${HR["$s|mem|split"]:-}" | tee -a "$RESULT"
+    done
+    rss=$(hr_get prefork rest rss_max) own=$(hr_get prefork mem own_b)
+    mib=$(awk -v k="$rss" 'BEGIN { if (k == "-") print "-"; else printf "%.2f", k / 1024 }')
+    v=$(verdict "$mib" le 1.5)
+    http_count "$v"
+    report "prefork VmRSS per idle worker (the larger): $mib MiB (target <= 1.5 MiB: $v)"
+    v=$(verdict "$own" le 1024)
+    http_count "$v"
+    report "prefork own memory per idle connection: $own B (target <= 1024 B: $v)"
+}
+
+http_report() {
+    local sc
+    HTTP_MD='' HTTP_MISSES=0 HTTP_UNKNOWN=0
+    md "Static files on $(nproc) CPUs shared by the servers and wrk (\`bench/run.sh $RESULT_NAME\`, ${HTTP_SECS} s per run$( ((HTTP_ROUNDS > 1)) && echo ", medians of $HTTP_ROUNDS rounds"); $(date -u +%Y-%m-%d)). Peers: $HTTP_VERSIONS."
+    for sc in "${HTTP_SCENARIOS[@]}"; do http_table "$sc"; done
+    report ""
+    http_idle_effect
+    http_memory
+    report ""
+    report "targets: $((17 - HTTP_MISSES - HTTP_UNKNOWN)) of 17 met, $HTTP_MISSES missed, $HTTP_UNKNOWN not measured (a shared $(nproc)-CPU machine, wrk on the same CPUs: see bench/README.md)"
+    md "" "Targets: $((17 - HTTP_MISSES - HTTP_UNKNOWN)) of 17 met, $HTTP_MISSES missed, $HTTP_UNKNOWN not measured."
+    printf '%s' "$HTTP_MD" >"${RESULT%.txt}.md"
+    note "markdown: ${RESULT%.txt}.md"
+}
+
+http_notes() {
+    report "static HTTP: prefork serve against nginx, lighttpd and python3 -m http.server on 127.0.0.1, wrk -t2 --latency"
+    report "  $HTTP_VERSIONS"
+    report "  this machine has $(nproc) CPU(s), shared by the server under test and wrk (2 threads): expect the"
+    report "  client to take about one of them; server_cpu%/wrk_cpu%/other% are % of one CPU."
+    report "  workers: $HTTP_W everywhere (prefork -w $HTTP_W, nginx worker_processes $HTTP_W, lighttpd server.max-worker $HTTP_W);"
+    report "  lighttpd-1p is lighttpd as usually run, one process; both count as peers. python is one process."
+    report "  keep-alive: idle timeout ${HTTP_KEEPALIVE} s in every server (defaults: prefork 15, nginx 75, lighttpd 5), so the"
+    report "  held idle connections last the run; at most 1000 requests per connection (prefork's default and"
+    report "  nginx's keepalive_requests; lighttpd server.max-keep-alive-requests 1000). nginx: sendfile on,"
+    report "  tcp_nopush on, access_log off, autoindex on. prefork: --access-log off, its 1 s cache of small"
+    report "  files and listings on (the default); nginx's open_file_cache off (its default)."
+    report "  ${HTTP_SECS} s per wrk run (python ${HTTP_PY_SECS} s); $HTTP_ROUNDS round(s), server order reversed every other round;"
+    report "  figures are medians over rounds. Server CPU = utime+stime of master and workers around each run"
+    report "  (loopback TCP work the kernel does in softirq is not charged to any process)."
+    report "  open-file limit: $HTTP_NOFILE (hard $(ulimit -Hn))"
+}
+
+# The servers to compare: BENCH_HTTP_SERVERS, or all that are installed.
+http_servers() {
+    local s
+    HTTP_RUN=()
+    for s in ${BENCH_HTTP_SERVERS:-prefork nginx lighttpd lighttpd-1p python}; do
+        case $s in
+        prefork) need "$B/prefork" || return 1 ;;
+        nginx) [[ -x /usr/sbin/nginx ]] || { report "note: /usr/sbin/nginx missing (tests/deps.sh installs it)"; continue; } ;;
+        lighttpd | lighttpd-1p) [[ -x /usr/sbin/lighttpd ]] || { report "note: /usr/sbin/lighttpd missing"; continue; } ;;
+        python) [[ -n $HTTP_PYTHON ]] || { report "note: python3 missing"; continue; } ;;
+        *) fail "unknown server in BENCH_HTTP_SERVERS: $s"; return 1 ;;
+        esac
+        HTTP_RUN+=("$s")
+    done
+}
+
+http_versions() {
+    local v=()
+    [[ -x /usr/sbin/nginx ]] && v+=("$(/usr/sbin/nginx -v 2>&1 | sed 's/.*: //')")
+    [[ -x /usr/sbin/lighttpd ]] && v+=("$(/usr/sbin/lighttpd -v 2>&1 | sed 's/ .*//')")
+    [[ -n $HTTP_PYTHON ]] && v+=("$("$HTTP_PYTHON" --version 2>&1)")
+    v+=("$(wrk -v 2>&1 | head -n 1 | awk '{ print "wrk " $2 }')")
+    HTTP_VERSIONS=$(printf '%s, ' "${v[@]}")
+    HTTP_VERSIONS=${HTTP_VERSIONS%, }
+}
+
+# The whole comparison; the two sections differ only in length and servers.
+http_bench() {
+    local r i order
+    need "$B/bench/http_idle" || return
+    command -v wrk >/dev/null || { fail "wrk is missing (tests/deps.sh installs it)"; return; }
+    HTTP_IDLE_N=${BENCH_HTTP_IDLE:-10000}
+    HTTP_DESC[idle]="1 KiB file, keep-alive, 64 connections, while $HTTP_IDLE_N idle keep-alive connections are held"
+    HTTP_SECS=$(awk -v s="$RUN_SECONDS" 'BEGIN { s = int(s + 0.5); print s < 1 ? 1 : s }')
+    HTTP_PY_SECS=$((HTTP_SECS < 3 ? HTTP_SECS : 3))
+    HTTP_PYTHON=$(command -v /usr/bin/python3 python3 | head -n 1)
+    HR=()
+    http_servers && http_www && http_nofile || return
+    http_versions
+    http_notes
+    for ((r = 0; r < HTTP_ROUNDS; r++)); do
+        order=("${HTTP_RUN[@]}")
+        if ((r % 2)); then
+            order=()
+            for ((i = ${#HTTP_RUN[@]} - 1; i >= 0; i--)); do order+=("${HTTP_RUN[i]}"); done
+        fi
+        for s in "${order[@]}"; do
+            note "http: round $((r + 1))/$HTTP_ROUNDS: $s"
+            http_server "$s"
+        done
+    done
+    http_report
+}
+
+section_http() {
+    HTTP_ROUNDS=${BENCH_ROUNDS:-1} RESULT_NAME=http
+    http_bench
+}
+
+# The same comparison, short: 3 s runs (unless BENCH_SECONDS says), one
+# round, and without python, which only shows how far behind it is.
+section_http_quick() {
+    local RUN_SECONDS=${BENCH_SECONDS:-3} BENCH_HTTP_SERVERS=${BENCH_HTTP_SERVERS:-prefork nginx lighttpd lighttpd-1p}
+    HTTP_ROUNDS=1 RESULT_NAME=http_quick
+    http_bench
+}
+
 # ---- main ----
 
 usage() {
@@ -296,7 +863,8 @@ main() {
     -h | --help) usage; return 0 ;;
     -l | --list) for s in "${SECTIONS[@]}"; do echo "${s%%:*}"; done; return 0 ;;
     esac
-    for s in "${SECTIONS[@]}"; do names+=("${s%%:*}"); done
+    # A *_quick section is a short form of another: run only when named.
+    for s in "${SECTIONS[@]}"; do [[ ${s%%:*} == *_quick ]] || names+=("${s%%:*}"); done
     (($# > 0)) && names=("$@")
     for n in "${names[@]}"; do
         declare -F "section_$n" >/dev/null || { usage >&2; echo "unknown section: $n" >&2; return 2; }
