@@ -1,4 +1,5 @@
 /* fuzz_http_cond.c — libFuzzer target for Range, entity-tag lists, If-Range, preconditions and HTTP-dates. */
+/* fuzz-sources: none */
 
 /*
  * Input: one selector byte (picks the representation size and whether the

@@ -1,4 +1,5 @@
 /* fuzz_http_path.c — libFuzzer target for http_path_decode and http_url_encode_path: no input may yield a path that leaves the root. */
+/* fuzz-sources: none */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
