@@ -1,25 +1,15 @@
 /* test_http.c — `prefork serve` features, checked with curl as a real client. */
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "support.h"
+#include "http_support.h"
 
-#define PREFORK "prefork"
-#define START_MS 20000 /* generous: a slow machine under ASan */
 #define CURL_MS 30000  /* one curl run, however many URLs */
-#define IO_MS 10000
 #define TIMEOUT 60     /* every Test: one value per program (Criterion 2.4 under ASan) */
 
 /* 2020-01-02 03:04:05 UTC, a Thursday: the mtime of files whose dates are checked. */
@@ -27,203 +17,32 @@
 #define OLD_DATE "Thu, 02 Jan 2020 03:04:05 GMT"
 
 /*
- * Each test builds a fresh tree under a temporary base directory:
- * base/root is the document root, base/tmp holds curl's output files (out
- * of the root, so they never show in a listing). ts_temp_dir only removes
- * flat directories, so this file removes its own tree.
+ * Each test builds a fresh tree (hs_tree): hs_root is the document root,
+ * hs_tmp holds curl's output files (out of the root, so they never show in
+ * a listing).
  */
-static char base[256], root[300], tmp[300];
 static struct ts_proc *srv;
 static int port;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0; /* best effort: carry on with the rest of the tree */
-}
-
-static void fini(void)
-{
-    ts_cleanup();
-    if (base[0])
-        nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    base[0] = '\0';
-}
-
-TestSuite(http, .fini = fini);
-
-/* ---- the document root ---- */
-
-static void make_base(void)
-{
-    const char *t = getenv("TMPDIR");
-    snprintf(base, sizeof base, "%s/pf-http-XXXXXX", t && *t ? t : "/tmp");
-    cr_assert_not_null(mkdtemp(base), "mkdtemp: %s", strerror(errno));
-    snprintf(root, sizeof root, "%s/root", base);
-    snprintf(tmp, sizeof tmp, "%s/tmp", base);
-    cr_assert(mkdir(root, 0755) == 0 && mkdir(tmp, 0755) == 0, "mkdir: %s", strerror(errno));
-}
-
-static void under_root(const char *rel, char *path, size_t size)
-{
-    snprintf(path, size, "%s/%s", root, rel);
-}
-
-static void put_file(const char *rel, const void *data, size_t n)
-{
-    char path[512];
-    under_root(rel, path, sizeof path);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
-    cr_assert_eq(write(fd, data, n), (ssize_t)n, "write %s", path);
-    close(fd);
-}
-
-static void put_text(const char *rel, const char *text)
-{
-    put_file(rel, text, strlen(text));
-}
-
-static void make_dir(const char *rel)
-{
-    char path[512];
-    under_root(rel, path, sizeof path);
-    cr_assert_eq(mkdir(path, 0755), 0, "mkdir %s: %s", path, strerror(errno));
-}
-
-static void set_mtime(const char *rel, time_t t)
-{
-    char path[512];
-    under_root(rel, path, sizeof path);
-    struct timespec ts[2] = {{t, 0}, {t, 0}};
-    cr_assert_eq(utimensat(AT_FDCWD, path, ts, 0), 0, "utimensat: %s", strerror(errno));
-}
+TestSuite(http, .fini = hs_cleanup);
 
 /* ---- the server ---- */
 
 /* Start `prefork serve -l 127.0.0.1:0 -w 2 ARGS...` (ARGS name the root)
  * and wait for its port. */
-static void serve(const char *const *extra)
-{
-    const char *argv[32] = {PREFORK, "serve", "-l", "127.0.0.1:0", "-w", "2"};
-    int n = 6;
-    for (int i = 0; extra[i] && n < 31; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
-    srv = ts_start(argv);
-    port = ts_wait_port(srv, START_MS);
-    ts_assert(port > 0, "no start-up line with a port: %s", strerror(-port));
-}
-#define SERVE(...) serve((const char *const[]){__VA_ARGS__, NULL})
+#define SERVE(...) (port = HS_SERVE(&srv, "-w", "2", __VA_ARGS__))
 
 /* Stop the server with TERM and wait for it: the access log is flushed at exit. */
 static void stop_server(void)
 {
     cr_assert_eq(ts_kill(srv->pid, SIGTERM), 0);
-    int err = ts_wait_exit(srv, START_MS);
+    int err = ts_wait_exit(srv, HS_START_MS);
     ts_assert(err == 0, "server did not exit after TERM");
     ts_assert(WIFEXITED(srv->status) && WEXITSTATUS(srv->status) == 0,
               "server wait status 0x%x", srv->status);
 }
 
 /* ---- running curl ---- */
-
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        cr_assert_not_null(b->p);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-_Noreturn static void exec_child(const char *const *argv, pid_t parent, int out, int err)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(127);
-    int nul = open("/dev/null", O_RDONLY);
-    if (nul < 0 || dup2(nul, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-        _exit(127);
-    signal(SIGPIPE, SIG_DFL);
-    execvp(argv[0], (char *const *)argv);
-    _exit(127);
-}
-
-/* Read both pipes until both close or the deadline passes. */
-static bool drain_pipes(int fds[2], struct buf out[2], int64_t deadline)
-{
-    int open_fds = 2;
-    char chunk[65536];
-    while (open_fds > 0) {
-        struct pollfd pfd[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
-        int64_t left = deadline - ts_now_ms();
-        if (left <= 0 || poll(pfd, 2, (int)left) == 0)
-            return false;
-        for (int i = 0; i < 2; i++) {
-            if (fds[i] < 0 || !pfd[i].revents)
-                continue;
-            ssize_t n = read(fds[i], chunk, sizeof chunk);
-            if (n > 0) {
-                buf_add(&out[i], chunk, (size_t)n);
-            } else if (n == 0 || errno != EINTR) {
-                close(fds[i]);
-                fds[i] = -1;
-                open_fds--;
-            }
-        }
-    }
-    return true;
-}
-
-/* Run a program found on PATH; its stdout and stderr are returned (NUL
- * terminated, the caller frees them). Returns the wait status, or
- * -ETIMEDOUT after killing it by pid. */
-static int run(const char *const *argv, int timeout_ms, char **out, char **err)
-{
-    int po[2], pe[2];
-    cr_assert(pipe2(po, O_CLOEXEC) == 0 && pipe2(pe, O_CLOEXEC) == 0);
-    pid_t parent = getpid(), pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0)
-        exec_child(argv, parent, po[1], pe[1]);
-    close(po[1]);
-    close(pe[1]);
-    int fds[2] = {po[0], pe[0]}, status = -ETIMEDOUT;
-    struct buf b[2] = {{0}, {0}};
-    buf_add(&b[0], "", 0);
-    buf_add(&b[1], "", 0);
-    int64_t deadline = ts_now_ms() + timeout_ms;
-    bool done = drain_pipes(fds, b, deadline);
-    for (int i = 0; i < 2; i++)
-        if (fds[i] >= 0)
-            close(fds[i]);
-    while (done && waitpid(pid, &status, WNOHANG) == 0 && ts_now_ms() < deadline)
-        poll(NULL, 0, 5);
-    if (!done || status == -ETIMEDOUT) {
-        ts_kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        status = -ETIMEDOUT;
-    }
-    *out = b[0].p;
-    *err = b[1].p;
-    return status;
-}
 
 /* What one curl transfer gave: the status, the head and the body. */
 struct got {
@@ -242,34 +61,14 @@ static void got_free(struct got *g)
     memset(g, 0, sizeof *g);
 }
 
-/* A whole file with its length (binary safe); the caller frees it. A
- * missing file reads as empty: curl makes no -o file for an empty body. */
-static char *slurp(const char *path, size_t *len)
-{
-    struct buf b = {0};
-    buf_add(&b, "", 0);
-    *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT)
-        return b.p;
-    cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
-    char chunk[65536];
-    ssize_t n;
-    while ((n = read(fd, chunk, sizeof chunk)) > 0)
-        buf_add(&b, chunk, (size_t)n);
-    close(fd);
-    *len = b.len;
-    return b.p;
-}
-
 /* curl -sS [EXTRA...] http://127.0.0.1:PORT/PATH, the head and the body
- * written to files under base/tmp and read back. */
+ * written to files under hs_tmp and read back. */
 static void curl(struct got *g, const char *path, const char *const *extra)
 {
     char url[4096], hfile[512], bfile[512];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    snprintf(hfile, sizeof hfile, "%s/head", tmp);
-    snprintf(bfile, sizeof bfile, "%s/body", tmp);
+    snprintf(hfile, sizeof hfile, "%s/head", hs_tmp);
+    snprintf(bfile, sizeof bfile, "%s/body", hs_tmp);
     unlink(hfile);
     unlink(bfile);
     const char *argv[40] = {"curl", "-sS", "--max-time", "20", "-D", hfile, "-o", bfile,
@@ -281,48 +80,29 @@ static void curl(struct got *g, const char *path, const char *const *extra)
     argv[n] = NULL;
     char *out;
     memset(g, 0, sizeof *g);
-    int status = run(argv, CURL_MS, &out, &g->err);
+    int status = hs_run(argv, CURL_MS, &out, &g->err);
     ts_assert(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
               "curl %s: status 0x%x: %s", path, status, g->err);
     g->code = atoi(out);
     free(out);
     size_t hl;
-    g->head = slurp(hfile, &hl);
-    g->body = slurp(bfile, &g->body_len);
+    g->head = hs_slurp(hfile, &hl);
+    g->body = hs_slurp(bfile, &g->body_len);
 }
 #define CURL(g, path, ...) curl(g, path, (const char *const[]){__VA_ARGS__, NULL})
-
-/* The value of the first field called name in a head, or NULL; copied into
- * out without its CRLF. */
-static const char *field(const char *head, const char *name, char *out, size_t size)
-{
-    size_t n = strlen(name);
-    for (const char *s = strstr(head, "\r\n"); s && s[2]; s = strstr(s + 2, "\r\n")) {
-        const char *line = s + 2;
-        if (strncasecmp(line, name, n) != 0 || line[n] != ':')
-            continue;
-        const char *v = line + n + 1;
-        while (*v == ' ' || *v == '\t')
-            v++;
-        size_t len = strcspn(v, "\r\n");
-        snprintf(out, size, "%.*s", (int)len, v);
-        return out;
-    }
-    return NULL;
-}
 
 /* Assert that a field is there with the value want. */
 static void expect_field(const struct got *g, const char *name, const char *want)
 {
     char v[512];
-    ts_assert(field(g->head, name, v, sizeof v), "no %s field in:\n%s", name, g->head);
+    ts_assert(hs_field(g->head, name, v, sizeof v), "no %s field in:\n%s", name, g->head);
     ts_assert(strcmp(v, want) == 0, "%s: got \"%s\", expected \"%s\"", name, v, want);
 }
 
 static void expect_no_field(const struct got *g, const char *name)
 {
     char v[512];
-    ts_assert(!field(g->head, name, v, sizeof v), "unexpected %s: %s", name, v);
+    ts_assert(!hs_field(g->head, name, v, sizeof v), "unexpected %s: %s", name, v);
 }
 
 static void expect_body(const struct got *g, const void *want, size_t n)
@@ -342,35 +122,11 @@ static void expect_get(const char *path, int code, const char *want)
     got_free(&g);
 }
 
-/* ---- a raw connection, for what curl hides ---- */
-
-/* Send req on a new connection and read until the server closes it. */
+/* Send req on a new connection and read until the server closes it: for
+ * what curl hides. */
 static char *raw_exchange(const char *req, size_t *len)
 {
-    int fd = ts_connect_tcp(port, IO_MS);
-    ts_assert(fd >= 0, "connect: %s", strerror(-fd));
-    ts_assert(ts_send_all(fd, req, strlen(req), IO_MS) == 0, "send failed");
-    struct buf b = {0};
-    buf_add(&b, "", 0);
-    int64_t deadline = ts_now_ms() + IO_MS;
-    char chunk[4096];
-    for (;;) {
-        ssize_t n = recv(fd, chunk, sizeof chunk, 0);
-        if (n > 0) {
-            buf_add(&b, chunk, (size_t)n);
-            continue;
-        }
-        if (n == 0)
-            break;
-        ts_assert(errno == EAGAIN || errno == EINTR, "recv: %s", strerror(errno));
-        struct pollfd pfd = {fd, POLLIN, 0};
-        int64_t left = deadline - ts_now_ms();
-        ts_assert(left > 0 && poll(&pfd, 1, (int)left) >= 0,
-                  "the server did not close the connection; got:\n%s", b.p);
-    }
-    close(fd);
-    *len = b.len;
-    return b.p;
+    return hs_exchange(port, req, strlen(req), len);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -379,10 +135,10 @@ static char *raw_exchange(const char *req, size_t *len)
 
 Test(http, get_file_fields, .timeout = TIMEOUT)
 {
-    make_base();
-    put_text("hello.txt", "hello world\n");
-    set_mtime("hello.txt", OLD_MTIME);
-    SERVE(root);
+    hs_tree("pf-http");
+    hs_put_text("hello.txt", "hello world\n");
+    hs_set_mtime("hello.txt", OLD_MTIME);
+    SERVE(hs_root);
     struct got g;
     CURL(&g, "/hello.txt", "-H", "X-Test: 1");
     ts_assert(g.code == 200, "status %d", g.code);
@@ -393,11 +149,11 @@ Test(http, get_file_fields, .timeout = TIMEOUT)
     expect_field(&g, "Last-Modified", OLD_DATE);
     expect_field(&g, "Accept-Ranges", "bytes");
     char v[512];
-    ts_assert(field(g.head, "ETag", v, sizeof v), "no ETag");
+    ts_assert(hs_field(g.head, "ETag", v, sizeof v), "no ETag");
     size_t n = strlen(v);
     ts_assert(n > 2 && v[0] == '"' && strchr(v + 1, '"') == v + n - 1,
               "ETag is not a strong quoted tag: %s", v);
-    ts_assert(field(g.head, "Date", v, sizeof v), "no Date");
+    ts_assert(hs_field(g.head, "Date", v, sizeof v), "no Date");
     struct tm tm = {0};
     char *end = strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm);
     ts_assert(end && *end == '\0', "Date is not an IMF-fixdate: %s", v);
@@ -409,9 +165,9 @@ Test(http, get_file_fields, .timeout = TIMEOUT)
 
 Test(http, head_has_fields_and_no_body, .timeout = TIMEOUT)
 {
-    make_base();
-    put_text("hello.txt", "hello world\n");
-    SERVE(root);
+    hs_tree("pf-http");
+    hs_put_text("hello.txt", "hello world\n");
+    SERVE(hs_root);
     struct got g;
     CURL(&g, "/hello.txt", "-I");
     ts_assert(g.code == 200, "status %d", g.code);
@@ -419,7 +175,8 @@ Test(http, head_has_fields_and_no_body, .timeout = TIMEOUT)
     expect_field(&g, "Content-Type", "text/plain; charset=utf-8");
     expect_field(&g, "Accept-Ranges", "bytes");
     char v[512];
-    ts_assert(field(g.head, "ETag", v, sizeof v) && field(g.head, "Last-Modified", v, sizeof v),
+    ts_assert(hs_field(g.head, "ETag", v, sizeof v) &&
+                  hs_field(g.head, "Last-Modified", v, sizeof v),
               "HEAD lacks the validators:\n%s", g.head);
     got_free(&g);
 
@@ -441,14 +198,14 @@ Test(http, head_has_fields_and_no_body, .timeout = TIMEOUT)
 
 Test(http, large_and_small_files_are_byte_exact, .timeout = TIMEOUT)
 {
-    make_base();
+    hs_tree("pf-http");
     size_t big = 5u << 20, small = 10u << 10;
     char *data = malloc(big);
     cr_assert_not_null(data);
     ts_fill(data, big, 42);
-    put_file("big.bin", data, big);
-    put_file("small.bin", data + 12345, small);
-    SERVE(root);
+    hs_put_file("big.bin", data, big);
+    hs_put_file("small.bin", data + 12345, small);
+    SERVE(hs_root);
     struct got g;
     CURL(&g, "/big.bin", "-H", "X-Test: 1");
     ts_assert(g.code == 200, "big: status %d", g.code);
@@ -487,10 +244,10 @@ Test(http, mime_types, .timeout = TIMEOUT)
         {"a.unknownext", "application/octet-stream"},
         {"noext", "application/octet-stream"},
     };
-    make_base();
+    hs_tree("pf-http");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        put_text(cases[i][0], "x");
-    SERVE(root);
+        hs_put_text(cases[i][0], "x");
+    SERVE(hs_root);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char path[64];
         struct got g;
@@ -504,11 +261,11 @@ Test(http, mime_types, .timeout = TIMEOUT)
 
 Test(http, percent_decoded_names, .timeout = TIMEOUT)
 {
-    make_base();
-    put_text("a b.txt", "space\n");
-    put_text("100%.txt", "percent\n");
-    put_text("\xc3\xa9t\xc3\xa9.txt", "utf8\n");
-    SERVE(root);
+    hs_tree("pf-http");
+    hs_put_text("a b.txt", "space\n");
+    hs_put_text("100%.txt", "percent\n");
+    hs_put_text("\xc3\xa9t\xc3\xa9.txt", "utf8\n");
+    SERVE(hs_root);
     expect_get("/a%20b.txt", 200, "space\n");
     expect_get("/100%25.txt", 200, "percent\n");
     expect_get("/%C3%A9t%c3%a9.txt", 200, "utf8\n");
@@ -517,12 +274,12 @@ Test(http, percent_decoded_names, .timeout = TIMEOUT)
 
 Test(http, dotfiles, .timeout = TIMEOUT)
 {
-    make_base();
-    put_text(".secret", "hidden\n");
-    make_dir(".hid");
-    put_text(".hid/x.txt", "in hidden dir\n");
-    put_text("shown.txt", "shown\n");
-    SERVE(root);
+    hs_tree("pf-http");
+    hs_put_text(".secret", "hidden\n");
+    hs_make_dir(".hid");
+    hs_put_text(".hid/x.txt", "in hidden dir\n");
+    hs_put_text("shown.txt", "shown\n");
+    SERVE(hs_root);
     expect_get("/.secret", 404, NULL);
     expect_get("/%2esecret", 404, NULL);
     expect_get("/.hid/x.txt", 404, NULL);
@@ -535,7 +292,7 @@ Test(http, dotfiles, .timeout = TIMEOUT)
     got_free(&g);
     stop_server();
 
-    SERVE(root, "--dotfiles");
+    SERVE(hs_root, "--dotfiles");
     expect_get("/.secret", 200, "hidden\n");
     expect_get("/%2esecret", 200, "hidden\n");
     expect_get("/.hid/x.txt", 200, "in hidden dir\n");
@@ -550,13 +307,13 @@ Test(http, dotfiles, .timeout = TIMEOUT)
 
 Test(http, index_and_redirect, .timeout = TIMEOUT)
 {
-    make_base();
-    put_text("index.html", "<p>root index</p>\n");
-    make_dir("sub");
-    put_text("sub/index.html", "<p>sub index</p>\n");
-    make_dir("a dir");
-    put_text("a dir/index.html", "<p>spaced</p>\n");
-    SERVE(root);
+    hs_tree("pf-http");
+    hs_put_text("index.html", "<p>root index</p>\n");
+    hs_make_dir("sub");
+    hs_put_text("sub/index.html", "<p>sub index</p>\n");
+    hs_make_dir("a dir");
+    hs_put_text("a dir/index.html", "<p>spaced</p>\n");
+    SERVE(hs_root);
     struct got g;
     CURL(&g, "/", "-H", "X-Test: 1");
     ts_assert(g.code == 200, "/: %d", g.code);
@@ -592,14 +349,14 @@ static long pos(const char *hay, const char *needle)
 
 Test(http, listing, .timeout = TIMEOUT)
 {
-    make_base();
-    make_dir("list");
-    put_text("list/b.txt", "b");
-    put_text("list/a.txt", "a");
-    put_text("list/C.txt", "c");
-    put_text("list/<x>&\"'.txt", "x");
-    make_dir("list/zdir");
-    SERVE(root);
+    hs_tree("pf-http");
+    hs_make_dir("list");
+    hs_put_text("list/b.txt", "b");
+    hs_put_text("list/a.txt", "a");
+    hs_put_text("list/C.txt", "c");
+    hs_put_text("list/<x>&\"'.txt", "x");
+    hs_make_dir("list/zdir");
+    SERVE(hs_root);
     struct got g;
     CURL(&g, "/list/", "-H", "X-Test: 1");
     ts_assert(g.code == 200, "status %d", g.code);
@@ -622,7 +379,7 @@ Test(http, listing, .timeout = TIMEOUT)
     got_free(&g);
     stop_server();
 
-    SERVE(root, "--no-listing");
+    SERVE(hs_root, "--no-listing");
     expect_get("/list/", 403, NULL);
     expect_get("/", 403, NULL);
     expect_get("/list/a.txt", 200, "a");
@@ -636,16 +393,16 @@ static void etag_of(const char *path, char *etag, size_t size)
 {
     struct got g;
     CURL(&g, path, "-I");
-    ts_assert(g.code == 200 && field(g.head, "ETag", etag, size), "no ETag for %s", path);
+    ts_assert(g.code == 200 && hs_field(g.head, "ETag", etag, size), "no ETag for %s", path);
     got_free(&g);
 }
 
 Test(http, conditional_requests, .timeout = TIMEOUT)
 {
-    make_base();
-    put_text("c.txt", "conditional\n");
-    set_mtime("c.txt", OLD_MTIME);
-    SERVE(root);
+    hs_tree("pf-http");
+    hs_put_text("c.txt", "conditional\n");
+    hs_set_mtime("c.txt", OLD_MTIME);
+    SERVE(hs_root);
     char etag[256], h[300];
     etag_of("/c.txt", etag, sizeof etag);
     struct got g;
@@ -709,11 +466,11 @@ static void expect_range(const char *range, const char *data, size_t size, size_
 
 Test(http, ranges, .timeout = TIMEOUT)
 {
-    make_base();
+    hs_tree("pf-http");
     char data[1000];
     ts_fill(data, sizeof data, 7);
-    put_file("r.bin", data, sizeof data);
-    SERVE(root);
+    hs_put_file("r.bin", data, sizeof data);
+    SERVE(hs_root);
     expect_range("bytes=0-4", data, 1000, 0, 4);
     expect_range("bytes=10-10", data, 1000, 10, 10);
     expect_range("bytes=-100", data, 1000, 900, 999);
@@ -756,9 +513,9 @@ Test(http, ranges, .timeout = TIMEOUT)
 
 Test(http, methods, .timeout = TIMEOUT)
 {
-    make_base();
-    put_text("m.txt", "method\n");
-    SERVE(root);
+    hs_tree("pf-http");
+    hs_put_text("m.txt", "method\n");
+    SERVE(hs_root);
     static const char *const refused[] = {"POST", "PUT", "DELETE"};
     for (size_t i = 0; i < 3; i++) {
         struct got g;
@@ -773,6 +530,16 @@ Test(http, methods, .timeout = TIMEOUT)
     expect_no_field(&g, "Allow");
     got_free(&g);
     expect_get("/m.txt", 200, "method\n");
+}
+
+/* Files k0.txt ... k<n-1>.txt, each holding its own name. */
+static void put_k_files(int n)
+{
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "k%d.txt", i);
+        hs_put_text(name, name);
+    }
 }
 
 /* Each transfer's %{num_connects}, space-separated, from curl -v over urls. */
@@ -792,7 +559,7 @@ static char *connects_over(int nurls, const char *const *extra, char **err)
     }
     argv[n] = NULL;
     char *out;
-    int status = run(argv, CURL_MS, &out, err);
+    int status = hs_run(argv, CURL_MS, &out, err);
     ts_assert(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
               "curl: status 0x%x: %s", status, *err);
     return out;
@@ -800,13 +567,9 @@ static char *connects_over(int nurls, const char *const *extra, char **err)
 
 Test(http, keep_alive_reuses_the_connection, .timeout = TIMEOUT)
 {
-    make_base();
-    for (int i = 0; i < 3; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "k%d.txt", i);
-        put_text(name, name);
-    }
-    SERVE(root);
+    hs_tree("pf-http");
+    put_k_files(3);
+    SERVE(hs_root);
     char *err, *out = connects_over(3, (const char *const[]){NULL}, &err);
     ts_assert(strcmp(out, "200:1 200:0 200:0 ") == 0, "connects: %s\n%s", out, err);
     ts_assert(strstr(err, "Re-using existing connection"), "no reuse in:\n%s", err);
@@ -816,13 +579,9 @@ Test(http, keep_alive_reuses_the_connection, .timeout = TIMEOUT)
 
 Test(http, http10_works_and_closes, .timeout = TIMEOUT)
 {
-    make_base();
-    for (int i = 0; i < 2; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "k%d.txt", i);
-        put_text(name, name);
-    }
-    SERVE(root);
+    hs_tree("pf-http");
+    put_k_files(2);
+    SERVE(hs_root);
     char *err, *out = connects_over(2, (const char *const[]){"--http1.0", NULL}, &err);
     ts_assert(strcmp(out, "200:1 200:1 ") == 0, "HTTP/1.0 connects: %s\n%s", out, err);
     free(out);
@@ -854,20 +613,16 @@ Test(http, http10_works_and_closes, .timeout = TIMEOUT)
 
 Test(http, access_log_has_one_line_per_request, .timeout = TIMEOUT)
 {
-    make_base();
-    for (int i = 0; i < 3; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "k%d.txt", i);
-        put_text(name, name);
-    }
-    SERVE(root);
+    hs_tree("pf-http");
+    put_k_files(3);
+    SERVE(hs_root);
     char *err, *out = connects_over(3, (const char *const[]){NULL}, &err);
     free(out);
     free(err);
     expect_get("/nope", 404, NULL);
     /* Flushed every second: the lines come without stopping the server. */
     char line[1024];
-    int rc = ts_wait_log(srv, CLF_START "\"GET /nope HTTP/1\\.1\" 404 [0-9]+" CLF_TAIL, IO_MS,
+    int rc = ts_wait_log(srv, CLF_START "\"GET /nope HTTP/1\\.1\" 404 [0-9]+" CLF_TAIL, HS_IO_MS,
                          line, sizeof line);
     ts_assert(rc == 0, "no access-log line for /nope");
     stop_server();
@@ -881,24 +636,24 @@ Test(http, access_log_has_one_line_per_request, .timeout = TIMEOUT)
 
 Test(http, access_log_file_and_off, .timeout = TIMEOUT)
 {
-    make_base();
-    put_text("k0.txt", "k0.txt");
+    hs_tree("pf-http");
+    hs_put_text("k0.txt", "k0.txt");
     char logpath[512];
-    snprintf(logpath, sizeof logpath, "%s/access.log", tmp);
-    SERVE(root, "--access-log", logpath);
+    snprintf(logpath, sizeof logpath, "%s/access.log", hs_tmp);
+    SERVE(hs_root, "--access-log", logpath);
     expect_get("/k0.txt", 200, "k0.txt");
     expect_get("/k0.txt", 200, "k0.txt");
     stop_server();
     ts_assert(ts_log_count(srv, "^127\\.0\\.0\\.1 - - ") == 0, "access lines on stdout");
     size_t len;
-    char *text = slurp(logpath, &len);
+    char *text = hs_slurp(logpath, &len);
     int lines = 0;
     for (char *s = text; (s = strstr(s, "\"GET /k0.txt HTTP/1.1\" 200 6 ")); s++)
         lines++;
     ts_assert(lines == 2, "%d lines in the access log file:\n%s", lines, text);
     free(text);
 
-    SERVE(root, "--access-log", "off");
+    SERVE(hs_root, "--access-log", "off");
     expect_get("/k0.txt", 200, "k0.txt");
     stop_server();
     ts_assert(ts_log_count(srv, "GET /k0\\.txt") == 0, "--access-log off still logs");

@@ -1,7 +1,5 @@
 /* test_http_browser.c — the directory listing loaded in headless Chromium: its links are the folder's entries, and following them serves the files. */
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,11 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "support.h"
+#include "http_support.h"
 
 #define CHROMIUM "/usr/bin/chromium"
 #define CURL "/usr/bin/curl"
-#define START_MS 20000   /* the server, on a slow machine under ASan */
 #define BROWSER_MS 30000 /* one Chromium run, at most */
 #define CURL_MS 20000
 #define BUDGET_MS 80000  /* all the runs of one test, below its timeout */
@@ -23,13 +20,12 @@
 #define BIN_SIZE 3000
 
 /*
- * The tree, under a temporary base directory: base/root is the document
- * root; base/tmp holds what curl and Chromium write (out of the root, so it
- * never shows in a listing); each Chromium run gets a new empty profile
- * directory base/profile-N. ts_temp_dir only removes flat directories and a
- * profile is a tree, so this file removes its own base.
+ * The tree (hs_tree): hs_root is the document root; hs_tmp holds what curl
+ * and Chromium write (out of the root, so it never shows in a listing); each
+ * Chromium run gets a new empty profile directory hs_base/profile-N, removed
+ * with the tree by hs_cleanup after ts_cleanup (Chromium's helpers must not
+ * write into a removed tree).
  */
-static char base[256], root[300], tmp[300];
 static int port, runs;
 static int64_t budget_end; /* when this test's Chromium and curl runs must be over */
 
@@ -55,44 +51,9 @@ static const struct entry d_entries[] = {
 };
 #define N_D_ENTRIES (sizeof d_entries / sizeof d_entries[0])
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0; /* best effort: carry on with the rest of the tree */
-}
-
-static void fini(void)
-{
-    ts_cleanup(); /* first: Chromium's helpers must not write into a removed tree */
-    if (base[0])
-        nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    base[0] = '\0';
-}
-
-TestSuite(http_browser, .fini = fini);
+TestSuite(http_browser, .fini = hs_cleanup);
 
 /* ---- the tree and the server ---- */
-
-static void put_file(const char *rel, const void *data, size_t n)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
-    cr_assert_eq(write(fd, data, n), (ssize_t)n, "write %s", path);
-    close(fd);
-}
-
-static void make_dir(const char *rel)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
-    cr_assert_eq(mkdir(path, 0755), 0, "mkdir %s: %s", path, strerror(errno));
-}
 
 /* The text of a text file of d: it has characters HTML must escape too. */
 static void text_of(const char *name, char *out, size_t size)
@@ -109,36 +70,29 @@ static void bin_of(unsigned char *out)
  * root/d/sub/in ner&.txt. */
 static void make_tree(void)
 {
-    const char *t = getenv("TMPDIR");
-    snprintf(base, sizeof base, "%s/pf-browser-XXXXXX", t && *t ? t : "/tmp");
-    cr_assert_not_null(mkdtemp(base), "mkdtemp: %s", strerror(errno));
-    snprintf(root, sizeof root, "%s/root", base);
-    snprintf(tmp, sizeof tmp, "%s/tmp", base);
-    cr_assert(mkdir(root, 0755) == 0 && mkdir(tmp, 0755) == 0, "mkdir: %s", strerror(errno));
-    put_file("top.txt", "top\n", 4);
-    make_dir("d");
+    hs_tree("pf-browser");
+    hs_put_file("top.txt", "top\n", 4);
+    hs_make_dir("d");
     char rel[600], text[600];
     unsigned char bin[BIN_SIZE];
     for (size_t i = 0; i < N_D_ENTRIES; i++) {
         snprintf(rel, sizeof rel, "d/%s", d_entries[i].name);
         if (d_entries[i].dir) {
-            make_dir(rel);
+            hs_make_dir(rel);
         } else if (strstr(rel, ".bin")) {
             bin_of(bin);
-            put_file(rel, bin, sizeof bin);
+            hs_put_file(rel, bin, sizeof bin);
         } else {
             text_of(d_entries[i].name, text, sizeof text);
-            put_file(rel, text, strlen(text));
+            hs_put_file(rel, text, strlen(text));
         }
     }
-    put_file("d/sub/in ner&.txt", "inner\n", 6);
+    hs_put_file("d/sub/in ner&.txt", "inner\n", 6);
 }
 
 static void serve(void)
 {
-    struct ts_proc *srv = TS_START("prefork", "serve", root, "-l", "127.0.0.1:0", "-w", "2");
-    port = ts_wait_port(srv, START_MS);
-    ts_assert(port > 0, "no start-up line with a port: %s", strerror(-port));
+    port = HS_SERVE(NULL, "-w", "2", hs_root);
 }
 
 /* Skip (not fail) where the browser is not installed, and start the clock
@@ -194,30 +148,12 @@ static struct ts_proc *run_tool(const char **argv, int cap_ms)
     return p;
 }
 
-/* A whole file with its length (binary safe); the caller frees it. */
-static char *slurp(const char *path, size_t *len)
-{
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
-    cr_assert_eq(fstat(fd, &st), 0);
-    char *buf = malloc((size_t)st.st_size + 1);
-    cr_assert_not_null(buf);
-    ssize_t n = read(fd, buf, (size_t)st.st_size);
-    close(fd);
-    cr_assert_eq(n, st.st_size, "short read of %s", path);
-    buf[n] = '\0';
-    *len = (size_t)n;
-    return buf;
-}
-
-
 /* Chromium, headless, with a new empty profile; the flags keep it from
  * reaching anything but the URL. flag and flag2 are more options (or NULL). */
 static struct ts_proc *chromium(const char *url, const char *flag, const char *flag2)
 {
     char profile[400], udd[420];
-    snprintf(profile, sizeof profile, "%s/profile-%d", base, runs++);
+    snprintf(profile, sizeof profile, "%s/profile-%d", hs_base, runs++);
     cr_assert_eq(mkdir(profile, 0700), 0, "mkdir %s: %s", profile, strerror(errno));
     snprintf(udd, sizeof udd, "--user-data-dir=%s", profile);
     const char *argv[16] = {CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
@@ -239,7 +175,7 @@ static char *dump_dom(const char *url)
 {
     struct ts_proc *p = chromium(url, "--dump-dom", NULL);
     size_t len;
-    char *dom = slurp(p->out, &len);
+    char *dom = hs_slurp(p->out, &len);
     ts_assert(len > 0, "Chromium dumped nothing for %s", url);
     return dom;
 }
@@ -249,7 +185,7 @@ static char *dump_dom(const char *url)
 static char *curl(const char *url, int *code, size_t *len)
 {
     char file[400];
-    snprintf(file, sizeof file, "%s/curl-body", tmp);
+    snprintf(file, sizeof file, "%s/curl-body", hs_tmp);
     unlink(file);
     ts_assert(access(CURL, X_OK) == 0, "%s is not installed (tests/deps.sh)", CURL);
     const char *argv[] = {CURL, "-sS", "--max-time", "20", "-o", file, "-w", "%{http_code}",
@@ -259,11 +195,7 @@ static char *curl(const char *url, int *code, size_t *len)
     cr_assert_not_null(out);
     *code = atoi(out);
     free(out);
-    if (access(file, F_OK) != 0) { /* curl writes no file for an empty body */
-        *len = 0;
-        return calloc(1, 1);
-    }
-    return slurp(file, len);
+    return hs_slurp(file, len); /* empty when curl wrote no file (an empty body) */
 }
 
 /* ---- reading the DOM ---- */
@@ -597,12 +529,12 @@ static unsigned long be32(const unsigned char *p)
 static size_t screenshot(const char *url, const char *name)
 {
     char shot[400], flag[420];
-    snprintf(shot, sizeof shot, "%s/%s.png", tmp, name);
+    snprintf(shot, sizeof shot, "%s/%s.png", hs_tmp, name);
     snprintf(flag, sizeof flag, "--screenshot=%s", shot);
     chromium(url, flag, "--window-size=1000,700");
     ts_assert(access(shot, F_OK) == 0, "Chromium wrote no screenshot of %s at %s", url, shot);
     size_t len;
-    unsigned char *png = (unsigned char *)slurp(shot, &len);
+    unsigned char *png = (unsigned char *)hs_slurp(shot, &len);
     /* The signature, then the IHDR chunk: width and height. */
     ts_assert(len > 24 && memcmp(png, "\x89PNG\r\n\x1a\n", 8) == 0 &&
                   memcmp(png + 12, "IHDR", 4) == 0,

@@ -1,20 +1,14 @@
 /* test_http_cache.c — the per-worker cache of small files and listings serves a change within --cache-ttl, never older, never mixed. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "support.h"
+#include "http_support.h"
 
-#define START_MS 20000 /* the server, on a slow machine under ASan */
-#define IO_MS 10000    /* one request */
 #define TTL 300        /* --cache-ttl of most tests, ms */
 #define TTL_ARG "300"
 #define SLACK_MS 2000  /* on top of the TTL: a slow, noisy CI machine */
@@ -35,34 +29,21 @@
  * new one. One worker (-w 1) means one cache, so every request sees it.
  *
  * Every wait below is bounded: the change must show within TTL + SLACK_MS.
+ *
+ * The tree is hs_tree's: hs_root, and hs_tmp as the stage of files to
+ * rename into the root (the same file system).
  */
-static char root[256], stage[256]; /* stage: files to rename into root (same fs) */
 static int port;
 
-TestSuite(http_cache, .fini = ts_cleanup);
+TestSuite(http_cache, .fini = hs_cleanup);
 
 /* ---- files ---- */
 
-static void path_of(const char *dir, const char *name, char *out, size_t size)
+/* Write rel (relative to the root) with the old mtime. */
+static void put(const char *rel, const char *text)
 {
-    snprintf(out, size, "%s/%s", dir, name);
-}
-
-static void put_at(const char *dir, const char *name, const char *text)
-{
-    char path[512];
-    path_of(dir, name, path, sizeof path);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
-    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text), "write %s", path);
-    close(fd);
-    struct timespec ts[2] = {{OLD_MTIME, 0}, {OLD_MTIME, 0}};
-    cr_assert_eq(utimensat(AT_FDCWD, path, ts, 0), 0, "utimensat: %s", strerror(errno));
-}
-
-static void put(const char *name, const char *text)
-{
-    put_at(root, name, text);
+    hs_put_text(rel, text);
+    hs_set_mtime(rel, OLD_MTIME);
 }
 
 /* Overwrite the start of a file in place with text of the same length: no
@@ -70,25 +51,16 @@ static void put(const char *name, const char *text)
 static void overwrite(const char *name, const char *text)
 {
     char path[512];
-    path_of(root, name, path, sizeof path);
+    hs_path(name, path, sizeof path);
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
     cr_assert_eq(pwrite(fd, text, strlen(text), 0), (ssize_t)strlen(text), "pwrite %s", path);
     close(fd);
 }
 
-static void make_dirs(void)
-{
-    ts_temp_dir(root, sizeof root);
-    ts_temp_dir(stage, sizeof stage);
-}
-
 static void serve(const char *ttl)
 {
-    struct ts_proc *srv = TS_START("prefork", "serve", root, "-l", "127.0.0.1:0", "-w", "1",
-                                   "--cache-ttl", ttl);
-    port = ts_wait_port(srv, START_MS);
-    ts_assert(port > 0, "no start-up line with a port: %s", strerror(-port));
+    port = HS_SERVE(NULL, "-w", "1", "--cache-ttl", ttl, hs_root);
 }
 
 /* ---- one request ---- */
@@ -100,71 +72,32 @@ struct resp {
     size_t len;
 };
 
-/* Read until the server closes, at most cap bytes; returns the count. */
-static size_t read_to_eof(int fd, char *buf, size_t cap)
-{
-    int64_t deadline = ts_now_ms() + IO_MS;
-    size_t n = 0;
-    for (;;) {
-        ts_assert(n < cap, "a response of more than %zu bytes", cap);
-        ssize_t r = recv(fd, buf + n, cap - n, 0);
-        if (r > 0) {
-            n += (size_t)r;
-            continue;
-        }
-        if (r == 0)
-            return n;
-        ts_assert(errno == EAGAIN || errno == EINTR, "recv: %s", strerror(errno));
-        struct pollfd pfd = {fd, POLLIN, 0};
-        int64_t left = deadline - ts_now_ms();
-        ts_assert(left > 0 && poll(&pfd, 1, (int)left) >= 0,
-                  "no complete response within %d ms", IO_MS);
-    }
-}
-
-/* The value of header field name in head (which ends at "\r\n\r\n"). */
-static bool field(const char *head, const char *name, char *out, size_t size)
-{
-    size_t n = strlen(name);
-    for (const char *s = strstr(head, "\r\n"); s && s[2] != '\r'; s = strstr(s + 2, "\r\n")) {
-        if (strncasecmp(s + 2, name, n) != 0 || s[2 + n] != ':')
-            continue;
-        const char *v = s + 3 + n;
-        v += strspn(v, " \t");
-        snprintf(out, size, "%.*s", (int)strcspn(v, "\r\n"), v);
-        return true;
-    }
-    return false;
-}
-
 /* GET path on a new connection (If-None-Match: inm unless NULL), and split
  * the answer; its framing must be right. */
 static void get(const char *path, const char *inm, struct resp *r)
 {
-    static char raw[sizeof r->body + 4096];
     char req[1024], cl[32];
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s%s\r\n",
                      path, inm ? "If-None-Match: " : "", inm ? inm : "", inm ? "\r\n" : "");
-    int fd = ts_connect_tcp(port, IO_MS);
-    ts_assert(fd >= 0, "connect: %s", strerror(-fd));
-    ts_assert(ts_send_all(fd, req, (size_t)n, IO_MS) == 0, "send failed");
-    size_t len = read_to_eof(fd, raw, sizeof raw - 1);
-    close(fd);
-    raw[len] = '\0';
+    size_t len;
+    char *raw = hs_exchange(port, req, (size_t)n, &len);
     char *end = strstr(raw, "\r\n\r\n");
     ts_assert(end && strncmp(raw, "HTTP/1.1 ", 9) == 0, "GET %s: not a response:\n%s", path, raw);
     end[2] = '\0'; /* the head, with its last CRLF */
     r->code = atoi(raw + 9);
-    if (!field(raw, "ETag", r->etag, sizeof r->etag))
+    if (!hs_field(raw, "ETag", r->etag, sizeof r->etag))
         r->etag[0] = '\0';
     r->len = len - (size_t)(end + 4 - raw);
+    ts_assert(r->len < sizeof r->body, "GET %s: a body of more than %zu bytes", path,
+              sizeof r->body - 1);
     memcpy(r->body, end + 4, r->len);
     r->body[r->len] = '\0';
-    bool has_cl = field(raw, "Content-Length", cl, sizeof cl);
+    bool has_cl = hs_field(raw, "Content-Length", cl, sizeof cl);
     ts_assert(r->code == 304 ? r->len == 0 : has_cl && strtoul(cl, NULL, 10) == r->len,
               "GET %s: %d with a body of %zu bytes, Content-Length %s", path, r->code, r->len,
               has_cl ? cl : "absent");
+    free(raw);
 }
 
 static void nap(int ms)
@@ -264,7 +197,7 @@ static int64_t cache_it(const char *path, const char *body)
 
 Test(http_cache, changed_in_place, .timeout = TIMEOUT)
 {
-    make_dirs();
+    hs_tree("pf-http");
     put("a.txt", "AAAA");
     serve(TTL_ARG);
     int64_t cached = cache_it("/a.txt", "AAAA");
@@ -278,14 +211,14 @@ Test(http_cache, changed_in_place, .timeout = TIMEOUT)
  * it apart. */
 Test(http_cache, replaced_by_rename, .timeout = TIMEOUT)
 {
-    make_dirs();
+    hs_tree("pf-http");
     put("b.txt", "AAAA");
-    put_at(stage, "b.txt", "CCCC");
+    put("../tmp/b.txt", "CCCC");
     serve(TTL_ARG);
     int64_t cached = cache_it("/b.txt", "AAAA");
     char from[512], to[512];
-    path_of(stage, "b.txt", from, sizeof from);
-    path_of(root, "b.txt", to, sizeof to);
+    hs_path("../tmp/b.txt", from, sizeof from);
+    hs_path("b.txt", to, sizeof to);
     cr_assert_eq(rename(from, to), 0, "rename: %s", strerror(errno));
     int64_t changed = ts_now_ms();
     struct bodies b = {"AAAA", "CCCC"};
@@ -294,12 +227,12 @@ Test(http_cache, replaced_by_rename, .timeout = TIMEOUT)
 
 Test(http_cache, deleted, .timeout = TIMEOUT)
 {
-    make_dirs();
+    hs_tree("pf-http");
     put("c.txt", "AAAA");
     serve(TTL_ARG);
     int64_t cached = cache_it("/c.txt", "AAAA");
     char path[512];
-    path_of(root, "c.txt", path, sizeof path);
+    hs_path("c.txt", path, sizeof path);
     cr_assert_eq(unlink(path), 0, "unlink: %s", strerror(errno));
     int64_t changed = ts_now_ms();
     struct bodies b = {"AAAA", NULL};
@@ -334,7 +267,7 @@ static enum state by_entry(const struct resp *r, const void *ctx)
 
 Test(http_cache, listing_gains_and_loses_an_entry, .timeout = TIMEOUT)
 {
-    make_dirs();
+    hs_tree("pf-http");
     put("a.txt", "a");
     serve(TTL_ARG);
     struct resp r;
@@ -349,7 +282,7 @@ Test(http_cache, listing_gains_and_loses_an_entry, .timeout = TIMEOUT)
 
     /* The listing was made again at most HOLD_MS ago: no cache check here. */
     char path[512];
-    path_of(root, "new.txt", path, sizeof path);
+    hs_path("new.txt", path, sizeof path);
     cr_assert_eq(unlink(path), 0, "unlink: %s", strerror(errno));
     struct entry_change loss = {"new.txt", true};
     watch("/", NULL, -1, ts_now_ms(), by_entry, &loss, "listing after a delete");
@@ -363,7 +296,7 @@ Test(http_cache, listing_gains_and_loses_an_entry, .timeout = TIMEOUT)
  * request, files and listings alike. */
 Test(http_cache, ttl_0_shows_changes_at_once, .timeout = TIMEOUT)
 {
-    make_dirs();
+    hs_tree("pf-http");
     put("a.txt", "A0");
     serve("0");
     struct resp r;
@@ -408,7 +341,7 @@ static enum state by_etag(const struct resp *r, const void *ctx)
 
 Test(http_cache, etag_follows_the_content, .timeout = TIMEOUT)
 {
-    make_dirs();
+    hs_tree("pf-http");
     put("e.txt", "AAAA");
     serve(TTL_ARG);
     struct resp r;

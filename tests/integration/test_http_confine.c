@@ -1,24 +1,16 @@
 /* test_http_confine.c — `prefork serve` never serves a file from outside its root. */
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "support.h"
+#include "http_support.h"
 
-#define PREFORK "prefork"
-#define START_MS 20000 /* generous: a slow machine under ASan */
-#define IO_MS 10000
 #define TIMEOUT 60     /* every Test: one value per program (Criterion 2.4 under ASan) */
 
 /*
- * The layout, made fresh for each test:
+ * The layout, made fresh for each test (hs_tree, so root is base/root):
  *
  *   base/sentinel.txt        SECRET (outside the root, next to it)
  *   base/outdir/secret.txt   SECRET
@@ -33,97 +25,46 @@
  *
  * The secret is random per test, so no body can contain it by accident.
  */
-static char base[256], root[300], secret[64];
-static struct ts_proc *srv;
+static char secret[64];
 static int port;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0; /* best effort: carry on with the rest of the tree */
-}
+TestSuite(http_confine, .fini = hs_cleanup);
 
-static void fini(void)
-{
-    ts_cleanup();
-    if (base[0])
-        nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    base[0] = '\0';
-}
-
-TestSuite(http_confine, .fini = fini);
-
-static void put_text(const char *rel, const char *text)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", base, rel);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
-    size_t n = strlen(text);
-    cr_assert_eq(write(fd, text, n), (ssize_t)n, "write %s", path);
-    close(fd);
-}
-
-static void make_dir(const char *rel)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", base, rel);
-    cr_assert_eq(mkdir(path, 0755), 0, "mkdir %s: %s", path, strerror(errno));
-}
-
+/* A symbolic link rel (relative to the root) to target. */
 static void make_link(const char *target, const char *rel)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", base, rel);
+    char path[1024];
+    hs_path(rel, path, sizeof path);
     cr_assert_eq(symlink(target, path), 0, "symlink %s: %s", path, strerror(errno));
 }
 
+/* The files out of the root are reached from it with "../". */
 static void make_tree(void)
 {
-    const char *t = getenv("TMPDIR");
-    snprintf(base, sizeof base, "%s/pf-http-XXXXXX", t && *t ? t : "/tmp");
-    cr_assert_not_null(mkdtemp(base), "mkdtemp: %s", strerror(errno));
-    snprintf(root, sizeof root, "%s/root", base);
+    hs_tree("pf-http");
     unsigned char r[8];
     ts_fill(r, sizeof r, (uint64_t)ts_now_ms() ^ (uint64_t)getpid());
     snprintf(secret, sizeof secret, "SENTINEL-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1],
              r[2], r[3], r[4], r[5], r[6], r[7]);
-    put_text("sentinel.txt", secret);
-    make_dir("outdir");
-    put_text("outdir/secret.txt", secret);
-    make_dir("root2");
-    put_text("root2/secret.txt", secret);
-    make_dir("root");
-    put_text("root/inside.txt", "inside\n");
-    make_dir("root/sub");
-    make_link("../inside.txt", "root/sub/up");
-    make_link("inside.txt", "root/link_in");
-    make_link("../sentinel.txt", "root/link_out");
+    hs_put_text("../sentinel.txt", secret);
+    hs_make_dir("../outdir");
+    hs_put_text("../outdir/secret.txt", secret);
+    hs_make_dir("../root2");
+    hs_put_text("../root2/secret.txt", secret);
+    hs_put_text("inside.txt", "inside\n");
+    hs_make_dir("sub");
+    make_link("../inside.txt", "sub/up");
+    make_link("inside.txt", "link_in");
+    make_link("../sentinel.txt", "link_out");
     char abs[512];
-    snprintf(abs, sizeof abs, "%s/sentinel.txt", base);
-    make_link(abs, "root/link_abs");
-    make_link("../outdir", "root/link_dir");
-    make_link("/", "root/link_root");
+    snprintf(abs, sizeof abs, "%s/sentinel.txt", hs_base);
+    make_link(abs, "link_abs");
+    make_link("../outdir", "link_dir");
+    make_link("/", "link_root");
 }
 
 /* Start `prefork serve -l 127.0.0.1:0 -w 2 --access-log off ARGS...`. */
-static void serve(const char *const *extra)
-{
-    const char *argv[32] = {PREFORK, "serve", "-l", "127.0.0.1:0", "-w", "2",
-                            "--access-log", "off"};
-    int n = 8;
-    for (int i = 0; extra[i] && n < 31; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
-    srv = ts_start(argv);
-    port = ts_wait_port(srv, START_MS);
-    ts_assert(port > 0, "no start-up line with a port: %s", strerror(-port));
-}
-#define SERVE(...) serve((const char *const[]){__VA_ARGS__, NULL})
+#define SERVE(...) (port = HS_SERVE(NULL, "-w", "2", "--access-log", "off", __VA_ARGS__))
 
 /* ---- one request ---- */
 
@@ -133,44 +74,6 @@ struct got {
     size_t len;
     const char *body;
 };
-
-static void grow(struct got *g, const char *s, size_t n, size_t *cap)
-{
-    if (g->len + n + 1 > *cap) {
-        while (*cap < g->len + n + 1)
-            *cap *= 2;
-        g->all = realloc(g->all, *cap);
-        cr_assert_not_null(g->all);
-    }
-    memcpy(g->all + g->len, s, n);
-    g->len += n;
-    g->all[g->len] = '\0';
-}
-
-/* Read until the server closes: the request asks it to. */
-static void read_all(int fd, struct got *g)
-{
-    size_t cap = 4096;
-    g->all = malloc(cap);
-    cr_assert_not_null(g->all);
-    g->all[0] = '\0';
-    g->len = 0;
-    int64_t deadline = ts_now_ms() + IO_MS;
-    char chunk[8192];
-    for (;;) {
-        ssize_t n = recv(fd, chunk, sizeof chunk, 0);
-        if (n > 0) {
-            grow(g, chunk, (size_t)n, &cap);
-            continue;
-        }
-        if (n == 0)
-            return;
-        ts_assert(errno == EAGAIN || errno == EINTR, "recv: %s", strerror(errno));
-        struct pollfd pfd = {fd, POLLIN, 0};
-        int64_t left = deadline - ts_now_ms();
-        ts_assert(left > 0 && poll(&pfd, 1, (int)left) >= 0, "no close; got [%s]", g->all);
-    }
-}
 
 /* Whether the secret occurs anywhere in n bytes (NULs included). */
 static bool leaks(const char *p, size_t n)
@@ -187,12 +90,7 @@ static void get(const char *target, size_t target_len, struct got *g)
     static const char rest[] = " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     memcpy(req + 4 + target_len, rest, sizeof rest - 1);
     size_t n = 4 + target_len + sizeof rest - 1;
-    int fd = ts_connect_tcp(port, IO_MS);
-    ts_assert(fd >= 0, "connect: %s", strerror(-fd));
-    int err = ts_send_all(fd, req, n, IO_MS);
-    ts_assert(err == 0, "send: %s", strerror(-err));
-    read_all(fd, g);
-    close(fd);
+    g->all = hs_exchange(port, req, n, &g->len);
     g->status = strncmp(g->all, "HTTP/1.1 ", 9) == 0 ? atoi(g->all + 9) : -1;
     const char *end = strstr(g->all, "\r\n\r\n");
     g->body = end ? end + 4 : g->all + g->len;
@@ -269,7 +167,7 @@ static const char *const climbs[] = {
 Test(http_confine, climbing_out_is_refused, .timeout = TIMEOUT)
 {
     make_tree();
-    SERVE(root);
+    SERVE(hs_root);
     served("/inside.txt", "inside\n");
     for (size_t i = 0; i < sizeof climbs / sizeof climbs[0]; i++) {
         const char *t = climbs[i];
@@ -283,7 +181,7 @@ Test(http_confine, climbing_out_is_refused, .timeout = TIMEOUT)
 Test(http_confine, symlinks_inside_are_followed, .timeout = TIMEOUT)
 {
     make_tree();
-    SERVE(root);
+    SERVE(hs_root);
     served("/link_in", "inside\n");
     served("/sub/up", "inside\n");
     /* A listing of the root shows the links but never follows them. */
@@ -297,7 +195,7 @@ Test(http_confine, symlinks_inside_are_followed, .timeout = TIMEOUT)
 Test(http_confine, nul_is_refused, .timeout = TIMEOUT)
 {
     make_tree();
-    SERVE(root);
+    SERVE(hs_root);
     REFUSED("/inside.txt%00", 400, 0);
     REFUSED("/link_out%00", 400, 0);
     REFUSED("/../sentinel.txt%00.html", 400, 0);
@@ -312,7 +210,7 @@ Test(http_confine, nul_is_refused, .timeout = TIMEOUT)
 Test(http_confine, follow_symlinks_opens_links_only, .timeout = TIMEOUT)
 {
     make_tree();
-    SERVE(root, "--follow-symlinks");
+    SERVE(hs_root, "--follow-symlinks");
     served("/link_out", secret);
     served("/link_abs", secret);
     served("/link_dir/secret.txt", secret);

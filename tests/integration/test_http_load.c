@@ -1,53 +1,30 @@
 /* test_http_load.c — `prefork serve` under concurrency: many clients, idle connections, wrk. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "support.h"
+#include "http_support.h"
 
-#define PREFORK "prefork"
-#define START_MS 20000 /* generous: a slow machine under ASan */
-#define IO_MS 10000
 #define LOAD_MS 40000  /* all 500 clients, on 2 slow cores under ASan */
 #define TIMEOUT 60     /* every Test: one value per program (Criterion 2.4 under ASan) */
 
 #define SMALL_LEN 1000        /* goes out with the head */
 #define MID_LEN (64 * 1024)   /* goes out by sendfile */
 
-static char base[256], root[300];
 static struct ts_proc *srv;
 static int port;
 static char *small_data, *mid_data;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0; /* best effort: carry on with the rest of the tree */
-}
-
 static void fini(void)
 {
-    ts_cleanup();
-    if (base[0])
-        nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    base[0] = '\0';
+    hs_cleanup();
     free(small_data);
     free(mid_data);
     small_data = mid_data = NULL;
@@ -55,34 +32,18 @@ static void fini(void)
 
 TestSuite(http_load, .fini = fini);
 
-static void put_file(const char *rel, const void *data, size_t n)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
-    cr_assert_eq(write(fd, data, n), (ssize_t)n, "write %s", path);
-    close(fd);
-}
-
 /* A fresh root with small.bin and mid.bin, and the server on it. */
 static void serve_files(void)
 {
-    const char *t = getenv("TMPDIR");
-    snprintf(base, sizeof base, "%s/pf-http-XXXXXX", t && *t ? t : "/tmp");
-    cr_assert_not_null(mkdtemp(base), "mkdtemp: %s", strerror(errno));
-    snprintf(root, sizeof root, "%s/root", base);
-    cr_assert_eq(mkdir(root, 0755), 0, "mkdir: %s", strerror(errno));
+    hs_tree("pf-http");
     small_data = malloc(SMALL_LEN);
     mid_data = malloc(MID_LEN);
     cr_assert(small_data && mid_data);
     ts_fill(small_data, SMALL_LEN, 1);
     ts_fill(mid_data, MID_LEN, 2);
-    put_file("small.bin", small_data, SMALL_LEN);
-    put_file("mid.bin", mid_data, MID_LEN);
-    srv = TS_START(PREFORK, "serve", root, "-l", "127.0.0.1:0", "-w", "2", "--access-log", "off");
-    port = ts_wait_port(srv, START_MS);
-    ts_assert(port > 0, "no start-up line with a port: %s", strerror(-port));
+    hs_put_file("small.bin", small_data, SMALL_LEN);
+    hs_put_file("mid.bin", mid_data, MID_LEN);
+    port = HS_SERVE(&srv, "-w", "2", "--access-log", "off", hs_root);
 }
 
 /* ---- many clients in one poll loop ---- */
@@ -96,25 +57,6 @@ struct client {
     bool done;  /* a whole response came, or the end of the stream */
     bool eof;
 };
-
-/* The response's status, its body and the bytes it takes, or -1 while it is
- * not whole. */
-static long parse_resp(const char *p, size_t n, int *status, const char **body, size_t *blen)
-{
-    const char *end = memmem(p, n, "\r\n\r\n", 4);
-    if (!end || strncmp(p, "HTTP/1.1 ", 9) != 0)
-        return -1;
-    size_t hl = (size_t)(end + 4 - p), cl = 0;
-    const char *f = strcasestr(p, "\r\nContent-Length:");
-    if (f && f < end)
-        cl = strtoul(f + 17, NULL, 10);
-    if (hl + cl > n)
-        return -1;
-    *status = atoi(p + 9);
-    *body = p + hl;
-    *blen = cl;
-    return (long)(hl + cl);
-}
 
 static void client_start(struct client *c, const char *req)
 {
@@ -163,10 +105,8 @@ static void client_recv(struct client *c)
     if (r > 0) {
         c->len += (size_t)r;
         c->in[c->len] = '\0';
-        int status;
-        const char *body;
-        size_t blen;
-        c->done = parse_resp(c->in, c->len, &status, &body, &blen) > 0;
+        struct hs_resp resp;
+        c->done = hs_parse_resp(c->in, c->len, false, &resp) > 0;
     } else if (r == 0) {
         c->done = c->eof = true;
     } else {
@@ -213,15 +153,13 @@ static void drive(struct client *cs, int n, int timeout_ms)
 /* Client i's response: 200 with the body of the file it asked for. */
 static void check_client(const struct client *c, int i, bool mid)
 {
-    int status;
-    const char *body;
-    size_t blen;
+    struct hs_resp r;
     ts_assert(c->len > 0, "client %d: no response (connection closed)", i);
-    long used = parse_resp(c->in, c->len, &status, &body, &blen);
-    ts_assert(used > 0 && status == 200, "client %d: [%.100s]", i, c->in);
+    long used = hs_parse_resp(c->in, c->len, false, &r);
+    ts_assert(used > 0 && r.status == 200, "client %d: [%.100s]", i, c->in);
     size_t want = mid ? MID_LEN : SMALL_LEN;
-    ts_assert(blen == want && memcmp(body, mid ? mid_data : small_data, want) == 0,
-              "client %d: wrong body (%zu bytes)", i, blen);
+    ts_assert(r.body_len == want && memcmp(r.body, mid ? mid_data : small_data, want) == 0,
+              "client %d: wrong body (%zu bytes)", i, r.body_len);
 }
 
 static void clients_free(struct client *cs, int n)
@@ -271,7 +209,7 @@ Test(http_load, idle_connections_do_not_starve_new_clients, .timeout = TIMEOUT)
     /* And 100 that connected and said nothing. */
     int silent[SILENT];
     for (int i = 0; i < SILENT; i++) {
-        silent[i] = ts_connect_tcp(port, IO_MS);
+        silent[i] = ts_connect_tcp(port, HS_IO_MS);
         ts_assert(silent[i] >= 0, "connect: %s", strerror(-silent[i]));
     }
 
@@ -279,7 +217,7 @@ Test(http_load, idle_connections_do_not_starve_new_clients, .timeout = TIMEOUT)
     int64_t t0 = ts_now_ms();
     struct client fresh;
     client_start(&fresh, GET_SMALL_CLOSE);
-    drive(&fresh, 1, IO_MS);
+    drive(&fresh, 1, HS_IO_MS);
     int64_t took = ts_now_ms() - t0;
     check_client(&fresh, -1, false);
     close(fresh.fd);
@@ -316,62 +254,23 @@ static bool on_path(const char *name, char *out, size_t size)
     return false;
 }
 
-/* Run argv with stdout and stderr into one pipe, read whole; returns the
- * wait status or -ETIMEDOUT (the program is then killed by its pid). */
-static int run_capture(char *const *argv, int timeout_ms, char *out, size_t size)
-{
-    int p[2];
-    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    pid_t parent = getpid(), pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
-            _exit(127);
-        signal(SIGPIPE, SIG_DFL);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(p[1]);
-    size_t len = 0;
-    int64_t deadline = ts_now_ms() + timeout_ms;
-    for (;;) {
-        struct pollfd pfd = {p[0], POLLIN, 0};
-        int64_t left = deadline - ts_now_ms();
-        if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
-            break;
-        ssize_t n = read(p[0], out + len, size - 1 - len);
-        if (n <= 0 && !(n < 0 && errno == EINTR))
-            break;
-        if (n > 0)
-            len += (size_t)n;
-        if (len == size - 1)
-            break;
-    }
-    out[len] = '\0';
-    close(p[0]);
-    int status = 0;
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (ts_now_ms() >= deadline) {
-            ts_kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            return -ETIMEDOUT;
-        }
-        poll(NULL, 0, 5);
-    }
-    return status;
-}
-
 Test(http_load, wrk_sees_no_errors, .timeout = TIMEOUT)
 {
     char wrk[512];
     if (!on_path("wrk", wrk, sizeof wrk))
         cr_skip_test("wrk is not installed");
     serve_files();
-    char url[128], out[16384];
+    char url[128], *out, *err;
     snprintf(url, sizeof url, "http://127.0.0.1:%d/small.bin", port);
-    char *argv[] = {wrk, "-t2", "-c16", "-d2s", "--timeout", "5s", url, NULL};
-    int status = run_capture(argv, 20000, out, sizeof out);
+    const char *argv[] = {wrk, "-t2", "-c16", "-d2s", "--timeout", "5s", url, NULL};
+    int status = hs_run(argv, 20000, &out, &err);
+    /* One text, stdout then stderr: what wrk says, wherever it says it. */
+    struct hs_buf all = {0};
+    hs_buf_add(&all, out, strlen(out));
+    hs_buf_add(&all, err, strlen(err));
+    free(out);
+    free(err);
+    out = all.p;
     ts_assert(status >= 0, "wrk ran past its deadline:\n%s", out);
     ts_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "wrk: status 0x%x\n%s", status,
               out);
@@ -386,4 +285,5 @@ Test(http_load, wrk_sees_no_errors, .timeout = TIMEOUT)
     ts_assert(!strstr(out, "Socket errors:"), "wrk saw socket errors:\n%s", out);
     ts_assert(!strstr(out, "Non-2xx or 3xx responses:"), "wrk saw non-2xx responses:\n%s", out);
     ts_assert(ts_pid_alive(srv->pid), "the server died under wrk");
+    free(out);
 }

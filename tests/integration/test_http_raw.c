@@ -1,7 +1,5 @@
 /* test_http_raw.c — `prefork serve` over raw sockets: malformed input, pipelining, limits, timeouts. */
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -10,222 +8,42 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "support.h"
+#include "http_support.h"
 
-#define PREFORK "prefork"
-#define START_MS 20000 /* generous: a slow machine under ASan */
-#define IO_MS 10000
 #define TIMEOUT 60     /* every Test: one value per program (Criterion 2.4 under ASan) */
 
 /* A request that must always work, on a new connection, after each bad one. */
 #define GOOD "GET /ok.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
-/* base/root is the document root; this file removes the tree itself, since
- * ts_temp_dir only removes flat directories. */
-static char base[256], root[300];
-static struct ts_proc *srv;
 static int port;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0; /* best effort: carry on with the rest of the tree */
-}
-
-static void fini(void)
-{
-    ts_cleanup();
-    if (base[0])
-        nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    base[0] = '\0';
-}
-
-TestSuite(http_raw, .fini = fini);
-
-static void put_file(const char *rel, const void *data, size_t n)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
-    cr_assert_eq(write(fd, data, n), (ssize_t)n, "write %s", path);
-    close(fd);
-}
+TestSuite(http_raw, .fini = hs_cleanup);
 
 /* A fresh root holding ok.txt ("ok\n"). */
 static void make_root(void)
 {
-    const char *t = getenv("TMPDIR");
-    snprintf(base, sizeof base, "%s/pf-http-XXXXXX", t && *t ? t : "/tmp");
-    cr_assert_not_null(mkdtemp(base), "mkdtemp: %s", strerror(errno));
-    snprintf(root, sizeof root, "%s/root", base);
-    cr_assert_eq(mkdir(root, 0755), 0, "mkdir: %s", strerror(errno));
-    put_file("ok.txt", "ok\n", 3);
+    hs_tree("pf-http");
+    hs_put_file("ok.txt", "ok\n", 3);
 }
 
 /* Start `prefork serve -l 127.0.0.1:0 -w 2 --access-log off ARGS...` (ARGS
  * name the root) and wait for its port. Options are given as --name=value:
  * the separate form has a test of its own. */
-static void serve(const char *const *extra)
-{
-    const char *argv[32] = {PREFORK, "serve", "-l", "127.0.0.1:0", "-w", "2",
-                            "--access-log", "off"};
-    int n = 8;
-    for (int i = 0; extra[i] && n < 31; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
-    srv = ts_start(argv);
-    port = ts_wait_port(srv, START_MS);
-    ts_assert(port > 0, "no start-up line with a port: %s", strerror(-port));
-}
-#define SERVE(...) serve((const char *const[]){__VA_ARGS__, NULL})
+#define SERVE(...) (port = HS_SERVE(NULL, "-w", "2", "--access-log", "off", __VA_ARGS__))
 
-/* ---- reading responses ---- */
-
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        cr_assert_not_null(b->p);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-/* Read into b until the peer closes: 0, -ETIMEDOUT, or -errno (a reset is
- * -ECONNRESET). */
-static int read_to_eof(int fd, struct buf *b, int timeout_ms)
-{
-    int64_t deadline = ts_now_ms() + timeout_ms;
-    char chunk[65536];
-    buf_add(b, "", 0);
-    for (;;) {
-        ssize_t n = recv(fd, chunk, sizeof chunk, 0);
-        if (n > 0) {
-            buf_add(b, chunk, (size_t)n);
-            continue;
-        }
-        if (n == 0)
-            return 0;
-        if (errno != EAGAIN && errno != EINTR)
-            return -errno;
-        struct pollfd pfd = {fd, POLLIN, 0};
-        int64_t left = deadline - ts_now_ms();
-        if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
-            return -ETIMEDOUT;
-    }
-}
-
-/* The value of field name in a NUL-terminated head, copied into out. */
-static const char *field(const char *head, const char *name, char *out, size_t size)
-{
-    size_t n = strlen(name);
-    for (const char *s = strstr(head, "\r\n"); s && s[2]; s = strstr(s + 2, "\r\n")) {
-        const char *line = s + 2;
-        if (strncasecmp(line, name, n) != 0 || line[n] != ':')
-            continue;
-        const char *v = line + n + 1;
-        while (*v == ' ' || *v == '\t')
-            v++;
-        snprintf(out, size, "%.*s", (int)strcspn(v, "\r\n"), v);
-        return out;
-    }
-    return NULL;
-}
-
-struct resp {
-    int status;
-    char head[4096];  /* NUL-terminated copy */
-    const char *body; /* into the buffer parsed */
-    size_t body_len;
-};
-
-/* One response at p[0..n): the bytes it takes, or -1 when it is not whole
- * or not a response. A HEAD or 304 response has no body. */
-static long parse_resp(const char *p, size_t n, bool head_only, struct resp *r)
-{
-    const char *end = memmem(p, n, "\r\n\r\n", 4);
-    if (!end || n < 13 || strncmp(p, "HTTP/1.1 ", 9) != 0)
-        return -1;
-    size_t hl = (size_t)(end + 4 - p), cl = 0;
-    snprintf(r->head, sizeof r->head, "%.*s", (int)hl, p);
-    r->status = atoi(p + 9);
-    char v[64];
-    if (!head_only && r->status != 304 && field(r->head, "Content-Length", v, sizeof v))
-        cl = strtoul(v, NULL, 10);
-    if (hl + cl > n)
-        return -1;
-    r->body = p + hl;
-    r->body_len = cl;
-    return (long)(hl + cl);
-}
-
-static int connect_or_fail(void)
-{
-    int fd = ts_connect_tcp(port, IO_MS);
-    ts_assert(fd >= 0, "connect: %s", strerror(-fd));
-    return fd;
-}
-
-/* Printable form of a request for messages: CR, LF and NUL made visible. */
-static const char *shown(const char *req, size_t n)
-{
-    static char out[200];
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 5 < sizeof out; i++) {
-        char c = req[i];
-        if (c == '\r' || c == '\n' || c == '\0') {
-            out[o++] = '\\';
-            out[o++] = c == '\r' ? 'r' : c == '\n' ? 'n' : '0';
-        } else {
-            out[o++] = c >= 0x20 && c < 0x7f ? c : '?';
-        }
-    }
-    snprintf(out + o, sizeof out - o, "%s", o + 5 >= sizeof out ? "..." : "");
-    return out;
-}
-
-/* Send n bytes on a new connection and read until the server closes it.
- * Asserts that it does close, without a reset. */
-static char *exchange(const char *req, size_t n, size_t *len)
-{
-    int fd = connect_or_fail();
-    int err = ts_send_all(fd, req, n, IO_MS);
-    ts_assert(err == 0, "send [%s]: %s", shown(req, n), strerror(-err));
-    struct buf b = {0};
-    err = read_to_eof(fd, &b, IO_MS);
-    close(fd);
-    ts_assert(err == 0, "[%s]: %s; got [%s]", shown(req, n), strerror(-err), b.p);
-    *len = b.len;
-    return b.p;
-}
+/* ---- bad requests, and the server still serving ---- */
 
 /* A normal request on a new connection succeeds: the server is still fine. */
 static void probe(const char *what)
 {
-    char after[256]; /* what may be shown()'s buffer, which exchange reuses */
+    char after[256]; /* what may be hs_shown()'s buffer, which hs_exchange reuses */
     snprintf(after, sizeof after, "%s", what);
     size_t len;
-    char *all = exchange(GOOD, strlen(GOOD), &len);
-    struct resp r;
-    ts_assert(parse_resp(all, len, false, &r) == (long)len && r.status == 200 &&
+    char *all = hs_exchange(port, GOOD, strlen(GOOD), &len);
+    struct hs_resp r;
+    ts_assert(hs_parse_resp(all, len, false, &r) == (long)len && r.status == 200 &&
                   r.body_len == 3 && memcmp(r.body, "ok\n", 3) == 0,
               "after %s, a normal request got: %s", after, all);
     free(all);
@@ -236,19 +54,19 @@ static void probe(const char *what)
 static void expect_refused(const char *req, size_t n, int status)
 {
     size_t len;
-    char *all = exchange(req, n, &len);
-    struct resp r;
-    long used = parse_resp(all, len, false, &r);
-    ts_assert(used > 0, "[%s]: no whole response: [%s]", shown(req, n), all);
-    ts_assert(r.status == status, "[%s]: status %d, expected %d", shown(req, n), r.status,
+    char *all = hs_exchange(port, req, n, &len);
+    struct hs_resp r;
+    long used = hs_parse_resp(all, len, false, &r);
+    ts_assert(used > 0, "[%s]: no whole response: [%s]", hs_shown(req, n), all);
+    ts_assert(r.status == status, "[%s]: status %d, expected %d", hs_shown(req, n), r.status,
               status);
-    ts_assert(used == (long)len, "[%s]: bytes after the response: [%s]", shown(req, n),
+    ts_assert(used == (long)len, "[%s]: bytes after the response: [%s]", hs_shown(req, n),
               all + used);
     char v[64];
-    ts_assert(field(r.head, "Connection", v, sizeof v) && strcasecmp(v, "close") == 0,
-              "[%s]: no Connection: close in\n%s", shown(req, n), r.head);
+    ts_assert(hs_field(r.head, "Connection", v, sizeof v) && strcasecmp(v, "close") == 0,
+              "[%s]: no Connection: close in\n%s", hs_shown(req, n), r.head);
     free(all);
-    probe(shown(req, n));
+    probe(hs_shown(req, n));
 }
 #define REFUSED(lit, status) expect_refused(lit, sizeof lit - 1, status)
 
@@ -259,7 +77,7 @@ static void expect_refused(const char *req, size_t n, int status)
 Test(http_raw, framing_and_smuggling, .timeout = TIMEOUT)
 {
     make_root();
-    SERVE(root);
+    SERVE(hs_root);
     probe("start-up");
     REFUSED("POST /ok.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
             "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400);
@@ -283,7 +101,7 @@ Test(http_raw, framing_and_smuggling, .timeout = TIMEOUT)
 Test(http_raw, malformed_heads, .timeout = TIMEOUT)
 {
     make_root();
-    SERVE(root);
+    SERVE(hs_root);
     /* Line folding, whitespace before a colon, bare LF and CR. */
     REFUSED("GET /ok.txt HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", 400);
     REFUSED("GET /ok.txt HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tb\r\n\r\n", 400);
@@ -322,7 +140,7 @@ Test(http_raw, malformed_heads, .timeout = TIMEOUT)
 Test(http_raw, nul_bytes, .timeout = TIMEOUT)
 {
     make_root();
-    SERVE(root);
+    SERVE(hs_root);
     REFUSED("GET /ok\0.txt HTTP/1.1\r\nHost: x\r\n\r\n", 400);
     REFUSED("GET /ok.txt\0 HTTP/1.1\r\nHost: x\r\n\r\n", 400);
     REFUSED("GET /ok.txt HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 400);
@@ -335,23 +153,23 @@ Test(http_raw, nul_bytes, .timeout = TIMEOUT)
 /* A request whose target or head is n bytes long, for the limits. */
 static char *big_request(size_t target_len, size_t field_len, int nfields, size_t *len)
 {
-    struct buf b = {0};
-    buf_add(&b, "GET /ok.txt?", 12);
+    struct hs_buf b = {0};
+    hs_buf_add(&b, "GET /ok.txt?", 12);
     for (size_t i = 12; i < target_len; i++)
-        buf_add(&b, "a", 1);
-    buf_add(&b, " HTTP/1.1\r\nHost: x\r\n", 20);
+        hs_buf_add(&b, "a", 1);
+    hs_buf_add(&b, " HTTP/1.1\r\nHost: x\r\n", 20);
     if (field_len) {
-        buf_add(&b, "X-Big: ", 7);
+        hs_buf_add(&b, "X-Big: ", 7);
         for (size_t i = 0; i < field_len; i++)
-            buf_add(&b, "b", 1);
-        buf_add(&b, "\r\n", 2);
+            hs_buf_add(&b, "b", 1);
+        hs_buf_add(&b, "\r\n", 2);
     }
     for (int i = 0; i < nfields; i++) {
         char f[32];
         snprintf(f, sizeof f, "X-F%d: %d\r\n", i, i);
-        buf_add(&b, f, strlen(f));
+        hs_buf_add(&b, f, strlen(f));
     }
-    buf_add(&b, "Connection: close\r\n\r\n", 21);
+    hs_buf_add(&b, "Connection: close\r\n\r\n", 21);
     *len = b.len;
     return b.p;
 }
@@ -361,9 +179,9 @@ static void expect_big(size_t target_len, size_t field_len, int nfields, int sta
 {
     size_t n, len;
     char *req = big_request(target_len, field_len, nfields, &n);
-    char *all = exchange(req, n, &len);
-    struct resp r;
-    ts_assert(parse_resp(all, len, false, &r) > 0 && r.status == status,
+    char *all = hs_exchange(port, req, n, &len);
+    struct hs_resp r;
+    ts_assert(hs_parse_resp(all, len, false, &r) > 0 && r.status == status,
               "target %zu, field %zu, %d fields: expected %d, got [%.200s]", target_len,
               field_len, nfields, status, all);
     free(all);
@@ -374,7 +192,7 @@ static void expect_big(size_t target_len, size_t field_len, int nfields, int sta
 Test(http_raw, default_limits, .timeout = TIMEOUT)
 {
     make_root();
-    SERVE(root);
+    SERVE(hs_root);
     expect_big(8000, 0, 0, 200);
     expect_big(9000, 0, 0, 414);
     expect_big(50000, 0, 0, 414); /* refused before the target ends */
@@ -387,7 +205,7 @@ Test(http_raw, default_limits, .timeout = TIMEOUT)
 Test(http_raw, configured_limits, .timeout = TIMEOUT)
 {
     make_root();
-    SERVE(root, "--max-header-bytes=2048", "--max-headers=10", "--max-uri-bytes=1024");
+    SERVE(hs_root, "--max-header-bytes=2048", "--max-headers=10", "--max-uri-bytes=1024");
     expect_big(1000, 0, 0, 200);
     expect_big(1500, 0, 0, 414);
     expect_big(100, 1800, 0, 200);
@@ -402,7 +220,7 @@ Test(http_raw, configured_limits, .timeout = TIMEOUT)
 Test(http_raw, options_take_separate_values, .timeout = TIMEOUT)
 {
     make_root();
-    SERVE(root, "--header-timeout", "5", "--keepalive-timeout", "5", "--send-timeout", "5",
+    SERVE(hs_root, "--header-timeout", "5", "--keepalive-timeout", "5", "--send-timeout", "5",
           "--keepalive-requests", "10", "--max-header-bytes", "2048", "--max-uri-bytes", "1024",
           "--max-headers", "10", "--max-conns", "100", "--graceful-timeout", "5");
     probe("start-up");
@@ -433,9 +251,9 @@ static char *pipeline_files(void)
         snprintf(name, sizeof name, "p%d", i);
         int n = pipe_body(i, body, sizeof body);
         if (i == 5)
-            put_file(name, big, 1 << 20);
+            hs_put_file(name, big, 1 << 20);
         else
-            put_file(name, body, (size_t)n);
+            hs_put_file(name, body, (size_t)n);
     }
     return big;
 }
@@ -444,8 +262,8 @@ static void check_pipelined(const char *all, size_t len, const char *big, bool h
 {
     size_t off = 0;
     for (int i = 0; i < 10; i++) {
-        struct resp r;
-        long used = parse_resp(all + off, len - off, head3 && i == 3, &r);
+        struct hs_resp r;
+        long used = hs_parse_resp(all + off, len - off, head3 && i == 3, &r);
         ts_assert(used > 0 && r.status == 200, "response %d missing or bad: [%.200s]", i,
                   all + off);
         char want[64];
@@ -463,12 +281,12 @@ static void check_pipelined(const char *all, size_t len, const char *big, bool h
 
 static char *pipeline_request(bool head3, size_t *len)
 {
-    struct buf b = {0};
+    struct hs_buf b = {0};
     for (int i = 0; i < 10; i++) {
         char req[128];
         snprintf(req, sizeof req, "%s /p%d HTTP/1.1\r\nHost: x\r\n%s\r\n",
                  head3 && i == 3 ? "HEAD" : "GET", i, i == 9 ? "Connection: close\r\n" : "");
-        buf_add(&b, req, strlen(req));
+        hs_buf_add(&b, req, strlen(req));
     }
     *len = b.len;
     return b.p;
@@ -478,11 +296,11 @@ Test(http_raw, pipelining_in_one_write, .timeout = TIMEOUT)
 {
     make_root();
     char *big = pipeline_files();
-    SERVE(root);
+    SERVE(hs_root);
     for (int head3 = 0; head3 < 2; head3++) {
         size_t n, len;
         char *req = pipeline_request(head3, &n);
-        char *all = exchange(req, n, &len); /* one send: the request fits a segment */
+        char *all = hs_exchange(port, req, n, &len); /* one send: the request fits a segment */
         check_pipelined(all, len, big, head3);
         free(all);
         free(req);
@@ -494,23 +312,23 @@ Test(http_raw, request_split_byte_by_byte, .timeout = TIMEOUT)
 {
     make_root();
     char *big = pipeline_files();
-    SERVE(root);
+    SERVE(hs_root);
     size_t n;
     char *req = pipeline_request(true, &n);
-    int fd = connect_or_fail();
+    int fd = hs_connect(port);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct buf b = {0};
-    buf_add(&b, "", 0);
+    struct hs_buf b = {0};
+    hs_buf_add(&b, "", 0);
     for (size_t i = 0; i < n; i++) {
-        ts_assert(ts_send_all(fd, req + i, 1, IO_MS) == 0, "send byte %zu", i);
+        ts_assert(ts_send_all(fd, req + i, 1, HS_IO_MS) == 0, "send byte %zu", i);
         /* Read as we go: the 1 MiB response must not block our sends. */
         char chunk[65536];
         ssize_t r;
         while ((r = recv(fd, chunk, sizeof chunk, 0)) > 0)
-            buf_add(&b, chunk, (size_t)r);
+            hs_buf_add(&b, chunk, (size_t)r);
     }
-    int err = read_to_eof(fd, &b, IO_MS);
+    int err = hs_read_to_eof(fd, &b, HS_IO_MS);
     close(fd);
     ts_assert(err == 0, "byte by byte: %s", strerror(-err));
     check_pipelined(b.p, b.len, big, true);
@@ -523,17 +341,17 @@ Test(http_raw, keepalive_requests_limit, .timeout = TIMEOUT)
 {
     make_root();
     char *big = pipeline_files();
-    SERVE(root, "--keepalive-requests=3");
+    SERVE(hs_root, "--keepalive-requests=3");
     size_t n, len;
     char *req = pipeline_request(false, &n);
-    char *all = exchange(req, n, &len);
+    char *all = hs_exchange(port, req, n, &len);
     size_t off = 0;
     for (int i = 0; i < 3; i++) {
-        struct resp r;
-        long used = parse_resp(all + off, len - off, false, &r);
+        struct hs_resp r;
+        long used = hs_parse_resp(all + off, len - off, false, &r);
         ts_assert(used > 0 && r.status == 200, "response %d: [%.200s]", i, all + off);
         char v[32];
-        bool closes = field(r.head, "Connection", v, sizeof v) && strcasecmp(v, "close") == 0;
+        bool closes = hs_field(r.head, "Connection", v, sizeof v) && strcasecmp(v, "close") == 0;
         ts_assert(closes == (i == 2), "response %d: Connection: close %s", i,
                   closes ? "too early" : "missing on the last");
         off += (size_t)used;
@@ -552,28 +370,28 @@ Test(http_raw, keepalive_requests_limit, .timeout = TIMEOUT)
  * reset), and only then read: a reset would destroy the response unread. */
 static void expect_answer_then_clean_close(const char *req, size_t n, int status)
 {
-    int fd = connect_or_fail();
-    ts_assert(ts_send_all(fd, req, n, IO_MS) == 0, "send");
+    int fd = hs_connect(port);
+    ts_assert(ts_send_all(fd, req, n, HS_IO_MS) == 0, "send");
     struct pollfd pfd = {fd, POLLRDHUP, 0};
-    ts_assert(poll(&pfd, 1, IO_MS) == 1, "[%s]: the server did not close", shown(req, n));
-    struct buf b = {0};
-    int err = read_to_eof(fd, &b, IO_MS);
+    ts_assert(poll(&pfd, 1, HS_IO_MS) == 1, "[%s]: the server did not close", hs_shown(req, n));
+    struct hs_buf b = {0};
+    int err = hs_read_to_eof(fd, &b, HS_IO_MS);
     close(fd);
-    ts_assert(err == 0, "[%s]: %s after [%s]", shown(req, n), strerror(-err), b.p);
-    struct resp r;
-    long used = parse_resp(b.p, b.len, false, &r);
+    ts_assert(err == 0, "[%s]: %s after [%s]", hs_shown(req, n), strerror(-err), b.p);
+    struct hs_resp r;
+    long used = hs_parse_resp(b.p, b.len, false, &r);
     ts_assert(used == (long)b.len && r.status == status, "[%s]: expected one %d, got [%s]",
-              shown(req, n), status, b.p);
+              hs_shown(req, n), status, b.p);
     if (status == 200)
         ts_assert(r.body_len == 3 && memcmp(r.body, "ok\n", 3) == 0, "body [%s]", b.p);
     free(b.p);
-    probe(shown(req, n));
+    probe(hs_shown(req, n));
 }
 
 Test(http_raw, get_with_body_closes_cleanly, .timeout = TIMEOUT)
 {
     make_root();
-    SERVE(root);
+    SERVE(hs_root);
     static const char cl[] = "GET /ok.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
     expect_answer_then_clean_close(cl, sizeof cl - 1, 200);
     static const char chunked[] = "GET /ok.txt HTTP/1.1\r\nHost: x\r\n"
@@ -601,28 +419,28 @@ Test(http_raw, get_with_body_closes_cleanly, .timeout = TIMEOUT)
 Test(http_raw, header_timeout, .timeout = TIMEOUT)
 {
     make_root();
-    SERVE(root, "--header-timeout=1");
+    SERVE(hs_root, "--header-timeout=1");
     /* A partial head: 408, then the connection closes. */
-    int fd = connect_or_fail();
+    int fd = hs_connect(port);
     static const char part[] = "GET /ok.txt HTTP/1.1\r\nHost: x\r\n";
-    ts_assert(ts_send_all(fd, part, sizeof part - 1, IO_MS) == 0, "send");
+    ts_assert(ts_send_all(fd, part, sizeof part - 1, HS_IO_MS) == 0, "send");
     int64_t t0 = ts_now_ms();
-    struct buf b = {0};
-    int err = read_to_eof(fd, &b, IO_MS);
+    struct hs_buf b = {0};
+    int err = hs_read_to_eof(fd, &b, HS_IO_MS);
     int64_t waited = ts_now_ms() - t0;
     close(fd);
     ts_assert(err == 0, "partial head: %s; got [%s]", strerror(-err), b.p);
-    struct resp r;
-    ts_assert(parse_resp(b.p, b.len, false, &r) == (long)b.len && r.status == 408,
+    struct hs_resp r;
+    ts_assert(hs_parse_resp(b.p, b.len, false, &r) == (long)b.len && r.status == 408,
               "partial head: expected a 408, got [%s]", b.p);
     ts_assert(waited >= 800, "408 after %lld ms, before the 1 s timeout", (long long)waited);
     free(b.p);
 
     /* A new connection that sends nothing: closed, without a word. */
-    fd = connect_or_fail();
+    fd = hs_connect(port);
     t0 = ts_now_ms();
-    b = (struct buf){0};
-    err = read_to_eof(fd, &b, IO_MS);
+    b = (struct hs_buf){0};
+    err = hs_read_to_eof(fd, &b, HS_IO_MS);
     waited = ts_now_ms() - t0;
     close(fd);
     ts_assert(err == 0, "idle connection: %s", strerror(-err));
@@ -638,22 +456,22 @@ Test(http_raw, header_timeout, .timeout = TIMEOUT)
 Test(http_raw, header_timeout_bounds_a_slow_head, .timeout = TIMEOUT)
 {
     make_root();
-    SERVE(root, "--header-timeout=1");
-    int fd = connect_or_fail();
+    SERVE(hs_root, "--header-timeout=1");
+    int fd = hs_connect(port);
     static const char head[] = "GET /ok.txt HTTP/1.1\r\nHost: x\r\nX-Slow: ";
-    ts_assert(ts_send_all(fd, head, sizeof head - 1, IO_MS) == 0, "send");
+    ts_assert(ts_send_all(fd, head, sizeof head - 1, HS_IO_MS) == 0, "send");
     int64_t t0 = ts_now_ms();
     bool answered = false;
     /* Five seconds of dribbling, at most: far past the timeout. */
     while (!answered && ts_now_ms() - t0 < 5000) {
-        if (ts_send_all(fd, "a", 1, IO_MS) < 0)
+        if (ts_send_all(fd, "a", 1, HS_IO_MS) < 0)
             break; /* closed on us: that is the point */
         struct pollfd pfd = {fd, POLLIN, 0};
         answered = poll(&pfd, 1, 300) == 1;
     }
     int64_t waited = ts_now_ms() - t0;
-    struct buf b = {0};
-    int err = read_to_eof(fd, &b, IO_MS);
+    struct hs_buf b = {0};
+    int err = hs_read_to_eof(fd, &b, HS_IO_MS);
     close(fd);
     ts_assert(answered, "still open after %lld ms of one byte per 300 ms "
                         "(--header-timeout 1)", (long long)waited);
@@ -666,15 +484,15 @@ Test(http_raw, header_timeout_bounds_a_slow_head, .timeout = TIMEOUT)
 Test(http_raw, keepalive_timeout, .timeout = TIMEOUT)
 {
     make_root();
-    SERVE(root, "--keepalive-timeout=1");
-    int fd = connect_or_fail();
+    SERVE(hs_root, "--keepalive-timeout=1");
+    int fd = hs_connect(port);
     static const char req[] = "GET /ok.txt HTTP/1.1\r\nHost: x\r\n\r\n";
-    ts_assert(ts_send_all(fd, req, sizeof req - 1, IO_MS) == 0, "send");
+    ts_assert(ts_send_all(fd, req, sizeof req - 1, HS_IO_MS) == 0, "send");
     char resp[4096];
     size_t got = 0;
-    struct resp r;
-    int64_t deadline = ts_now_ms() + IO_MS;
-    while (parse_resp(resp, got, false, &r) < 0) {
+    struct hs_resp r;
+    int64_t deadline = ts_now_ms() + HS_IO_MS;
+    while (hs_parse_resp(resp, got, false, &r) < 0) {
         ts_assert(got < sizeof resp - 1 && ts_now_ms() < deadline, "no response");
         ssize_t n = recv(fd, resp + got, sizeof resp - 1 - got, 0);
         if (n > 0) {
@@ -688,8 +506,8 @@ Test(http_raw, keepalive_timeout, .timeout = TIMEOUT)
     }
     ts_assert(r.status == 200, "status %d", r.status);
     int64_t t0 = ts_now_ms();
-    struct buf b = {0};
-    int err = read_to_eof(fd, &b, IO_MS);
+    struct hs_buf b = {0};
+    int err = hs_read_to_eof(fd, &b, HS_IO_MS);
     int64_t waited = ts_now_ms() - t0;
     close(fd);
     ts_assert(err == 0, "idle keep-alive connection: %s", strerror(-err));
