@@ -357,14 +357,24 @@ http_conf() {
 # its output to $OUT/NAME.log, and wait until something listens on PORT
 # (without sending a request: the memory at rest is read next). Sets
 # SERVER_PID and SERVER_PORT.
+#
+# Each runs in a session of its own (setsid, which does not fork here: a
+# background job of a script is no process group leader, so the PID stays
+# the server's). lighttpd with workers stops them with kill(0, SIGTERM),
+# which would otherwise reach its whole process group: this script, and
+# whatever started it.
 http_spawn() {
     local name=$1 port=$2 log="$OUT/$1.log" i
     shift 2
-    "$@" </dev/null >"$log" 2>&1 &
+    setsid "$@" </dev/null >"$log" 2>&1 &
     SERVER_PID=$! SERVER_PORT=$port
     PIDS+=("$SERVER_PID")
     for ((i = 0; i < START_TIMEOUT * 20; i++)); do
-        [[ -n $(ss -Htln "sport = :$port" 2>/dev/null) ]] && return 0
+        if [[ -n $(ss -Htln "sport = :$port" 2>/dev/null) ]]; then
+            [[ $(cat "/proc/$SERVER_PID/comm" 2>/dev/null) != setsid ]] && return 0
+            fail "setsid forked: pid $SERVER_PID is not $name"
+            break
+        fi
         alive "$SERVER_PID" || break
         sleep 0.05
     done

@@ -36,6 +36,7 @@ struct http_conn {
     enum conn_wait wait;
     bool close_after;  /* the next response ends the connection */
     bool closing;      /* the response being sent ends the connection */
+    bool unread;       /* the client may have sent bytes we did not read */
     bool served;       /* has answered a request: idle waits use keepalive */
     unsigned requests;
     char *in;          /* own buffer; NULL when nothing is buffered */
@@ -112,6 +113,24 @@ static void linger(struct http_conn *c)
     c->file_left = 0;
     c->body_sent = 0; /* counts discarded bytes from here on */
     arm(c, W_LINGER, LINGER_MS);
+}
+
+/* After a response that ends the connection: closing at once is safe only
+ * if the client sent nothing we did not read (a close with unread bytes
+ * sends a reset). One read tells; otherwise linger. */
+static void finish(struct http_conn *c, size_t buffered)
+{
+    if (!c->unread && buffered == 0) {
+        ssize_t n;
+        do
+            n = read(c->fd, c->hw->in, c->hw->in_cap);
+        while (n < 0 && errno == EINTR);
+        if (n == 0 || (n < 0 && errno == EAGAIN)) {
+            conn_free(c);
+            return;
+        }
+    }
+    linger(c);
 }
 
 static void linger_read(struct http_conn *c)
@@ -343,6 +362,9 @@ static int answer(struct http_conn *c, const struct http_request *req, int parse
     if (c->close_after)
         r.close = true;
     c->closing = r.close;
+    /* A body we do not read, or bytes we could not frame, are still coming. */
+    c->unread = parsed == HTTP_PARSE_INVALID ||
+                (parsed > 0 && (req->content_length > 0 || req->chunked));
     http_buf_reset(&hw->out);
     struct http_alog_entry entry;
     if (hw->alog)
@@ -399,7 +421,7 @@ static void run(struct http_conn *c)
         if (c->state == C_WRITE)
             break;
         if (c->closing) {
-            linger(c);
+            finish(c, in.len);
             return;
         }
         int r = next_request(c, &in);
