@@ -232,7 +232,8 @@ bool pf_worker_draining(const pf_worker *w);
 
 /* A connection handed to on_conn belongs to the service until it passes it
  * here: the fd is removed from the loop if watched, closed, and the worker's
- * connection count drops (a draining worker exits when it reaches 0). */
+ * connection count drops (a draining worker exits when it reaches 0). The
+ * service must not keep a dup of it (the close is what unregisters it). */
 void pf_worker_close_conn(pf_worker *w, int fd);
 
 /* Scoreboard counters and the activity line shown by `prefork status`

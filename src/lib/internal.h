@@ -11,6 +11,10 @@
 uint64_t pf__mono_ms(void); /* CLOCK_MONOTONIC, for every timeout */
 uint64_t pf__wall_ms(void); /* CLOCK_REALTIME, for display only */
 
+/* loop.c: forget fd's watcher without EPOLL_CTL_DEL (fd is being closed and
+ * is the last reference to its file). */
+void pf__loop_forget(pf_loop *loop, int fd);
+
 /* log.c: the source tag of this process's lines ("master", "worker 2 (pid 4711)"). */
 void pf__log_set_source(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -128,6 +128,18 @@ int pf_loop_mod(pf_loop *l, int fd, unsigned events)
     return err;
 }
 
+/* Drop the watcher without telling epoll, for an fd about to be closed
+ * that nothing else shares: the close removes it from epoll by itself, and
+ * EPOLL_CTL_DEL would be one more system call per connection. */
+void pf__loop_forget(pf_loop *l, int fd)
+{
+    struct watch *w = watch_get(l, fd);
+    if (w) {
+        w->used = false;
+        w->gen++;
+    }
+}
+
 int pf_loop_del(pf_loop *l, int fd)
 {
     struct watch *w = watch_get(l, fd);

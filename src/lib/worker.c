@@ -239,7 +239,9 @@ static void on_listener(pf_loop *loop, int fd, unsigned events, void *ud)
 
 void pf_worker_close_conn(pf_worker *w, int fd)
 {
-    pf_loop_del(w->loop, fd);
+    /* An accepted socket is this worker's alone (close-on-exec, never
+     * passed on), so closing it also takes it out of epoll. */
+    pf__loop_forget(w->loop, fd);
     close(fd);
     if (w->active > 0)
         w->active--;
