@@ -20,6 +20,7 @@ const struct option cli_pool_options[] = {
     {"mode", required_argument, NULL, OPT_POOL},
     {"backlog", required_argument, NULL, OPT_POOL},
     {"max-conns", required_argument, NULL, OPT_POOL},
+    {"accept-batch", required_argument, NULL, OPT_POOL},
     {"graceful-timeout", required_argument, NULL, OPT_POOL},
     {"max-start-failures", required_argument, NULL, OPT_POOL},
     {"max-requests", required_argument, NULL, OPT_POOL},
@@ -47,6 +48,7 @@ const char cli_pool_help[] =
     "      --mode shared            how connections reach workers\n"
     "      --backlog N              listen backlog (default: net.core.somaxconn)\n"
     "      --max-conns N            connections per worker (default 10000)\n"
+    "      --accept-batch N         connections a worker accepts per wake-up (16)\n"
     "      --graceful-timeout SEC   drain deadline on TERM and reloads (default 60)\n"
     "      --max-start-failures N   give up after N failed starts (default 5)\n"
     "      --max-requests N         recycle a worker after N requests (0: never)\n"

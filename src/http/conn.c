@@ -37,6 +37,7 @@ struct http_conn {
     bool close_after;  /* the next response ends the connection */
     bool closing;      /* the response being sent ends the connection */
     bool unread;       /* the client may have sent bytes we did not read */
+    bool client_close; /* the client asked to close: it sends nothing more */
     bool served;       /* has answered a request: idle waits use keepalive */
     unsigned requests;
     char *in;          /* own buffer; NULL when nothing is buffered */
@@ -118,8 +119,14 @@ static void linger(struct http_conn *c)
 /* After a response that ends the connection: closing at once is safe only
  * if the client sent nothing we did not read (a close with unread bytes
  * sends a reset). One read tells; otherwise linger. */
-static void finish(struct http_conn *c, size_t buffered)
+static bool finish(struct http_conn *c, size_t buffered)
 {
+    /* A client that asked to close sends no further request (RFC 9112
+     * 9.6): nothing can be pending, no need to look. */
+    if (!c->unread && buffered == 0 && c->client_close) {
+        conn_free(c);
+        return false;
+    }
     if (!c->unread && buffered == 0) {
         ssize_t n;
         do
@@ -127,10 +134,11 @@ static void finish(struct http_conn *c, size_t buffered)
         while (n < 0 && errno == EINTR);
         if (n == 0 || (n < 0 && errno == EAGAIN)) {
             conn_free(c);
-            return;
+            return false;
         }
     }
     linger(c);
+    return c->state == C_LINGER;
 }
 
 static void linger_read(struct http_conn *c)
@@ -365,6 +373,7 @@ static int answer(struct http_conn *c, const struct http_request *req, int parse
     /* A body we do not read, or bytes we could not frame, are still coming. */
     c->unread = parsed == HTTP_PARSE_INVALID ||
                 (parsed > 0 && (req->content_length > 0 || req->chunked));
+    c->client_close = parsed > 0 && !req->keep_alive;
     http_buf_reset(&hw->out);
     struct http_alog_entry entry;
     if (hw->alog)
@@ -413,17 +422,16 @@ static int next_request(struct http_conn *c, struct input *in)
     return 1;
 }
 
-/* Serve until the socket would block or the connection ends. */
-static void run(struct http_conn *c)
+/* Serve until the socket would block or the connection ends. Returns
+ * whether the connection is still there. */
+static bool run(struct http_conn *c)
 {
     struct input in = {c->in, c->in_len, false};
     for (;;) {
         if (c->state == C_WRITE)
             break;
-        if (c->closing) {
-            finish(c, in.len);
-            return;
-        }
+        if (c->closing)
+            return finish(c, in.len);
         int r = next_request(c, &in);
         if (r < 0)
             goto dead;
@@ -441,9 +449,10 @@ static void run(struct http_conn *c)
         arm(c, W_SEND, c->hw->cfg->send_timeout_ms);
     else
         arm_reading(c);
-    return;
+    return true;
 dead:
     conn_free(c);
+    return false;
 }
 
 static void on_io(pf_loop *loop, int fd, unsigned events, void *ud)
@@ -516,14 +525,17 @@ void http_conn_open(struct http_worker *hw, int fd, const struct sockaddr *peer,
     pf_timer_init(&c->timer, on_timer, c);
     if (hw->alog)
         http_alog_peer(peer, peerlen, c->peer, sizeof c->peer);
-    /* Edge-triggered, both directions, registered once: no epoll_ctl per
-     * request. A socket that is readable already reports at once. */
-    if (pf_loop_add(hw->loop, fd, PF_EV_READ | PF_EV_WRITE | PF_EV_RDHUP | PF_EV_EDGE,
-                    on_io, c) < 0) {
-        conn_free(c);
-        return;
-    }
     arm(c, W_HEAD, hw->cfg->header_timeout_ms);
+    /* The request has usually arrived with the connection: serve it before
+     * registering, and a short connection is answered and closed without
+     * ever touching epoll. Then edge-triggered, both directions, registered
+     * once: no epoll_ctl per request; bytes that arrived in between are
+     * reported at once. */
+    if (!run(c))
+        return;
+    if (pf_loop_add(hw->loop, fd, PF_EV_READ | PF_EV_WRITE | PF_EV_RDHUP | PF_EV_EDGE,
+                    on_io, c) < 0)
+        conn_free(c);
 }
 
 /* Closing an idle keep-alive connection races with a request the client

@@ -107,15 +107,22 @@ static void on_alog_timer(pf_loop *loop, pf_timer *t, void *ud)
     pf_timer_start(loop, t, ALOG_FLUSH_MS);
 }
 
-/* Small responses go out in one send per request; without TCP_NODELAY a
- * pipelined second response could wait for the client's delayed ACK. Set
- * on the listeners, the option is inherited by every accepted socket. */
-static void nodelay_listeners(pf_worker *w)
+/* Set on the listeners, these are inherited by every accepted socket:
+ * - TCP_NODELAY: small responses go out in one send per request; without
+ *   it a pipelined second response could wait for the client's delayed ACK;
+ * - TCP_DEFER_ACCEPT: the kernel hands over a connection once its first
+ *   bytes have arrived, so the first read finds the request and a short
+ *   connection is served and closed without an epoll round. A client that
+ *   connects and stays silent is handed over after about a second anyway,
+ *   and then meets --header-timeout. */
+static void tune_listeners(pf_worker *w)
 {
     const int *fds;
     int one = 1, n = pf_worker_listeners(w, &fds);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        setsockopt(fds[i], IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one);
+    }
 }
 
 static int service_init(pf_worker *w, void *ud)
@@ -140,7 +147,7 @@ static int service_init(pf_worker *w, void *ud)
     hw->cache = http_cache_new(cfg->cache_bytes, cfg->cache_ttl_ms);
     if (!hw->cache)
         return -ENOMEM;
-    nodelay_listeners(w);
+    tune_listeners(w);
     return 0;
 }
 

@@ -30,6 +30,7 @@ struct pf_worker {
     bool recycle_asked;
     uint64_t resume_below; /* re-arm accepting under this many conns */
     uint64_t warned_at;
+    uint64_t requeued_at;  /* last time this worker went to the back of the queue */
     pf_loop *loop;
     struct pf__score *score;
     const struct pf_config *cfg;
@@ -201,12 +202,17 @@ static void conn_opened(pf_worker *w, int fd, const struct sockaddr_storage *pee
  * so one worker would take a whole burst of connections while the others
  * sleep: fine for short requests, bad for long-lived ones (keep-alive, a
  * download). After a batch, a worker that took something goes to the back
- * of the queue (delete and add again): idle workers take turns. Two
- * epoll_ctl calls per batch, not per connection. */
-static void requeue(pf_worker *w, int fd)
+ * of the queue (delete and add again): idle workers take turns. That is two
+ * epoll_ctl calls, so it is done after a batch of several connections (a
+ * burst) and otherwise at most once per millisecond: under a steady stream
+ * of short connections the cost stays small and busy workers are skipped
+ * by the kernel anyway. */
+static void requeue(pf_worker *w, int fd, unsigned got)
 {
-    if (w->cfg->workers < 2 || !w->listening)
+    uint64_t now = pf_loop_now(w->loop);
+    if (w->cfg->workers < 2 || !w->listening || (got < 2 && now == w->requeued_at))
         return;
+    w->requeued_at = now;
     pf_loop_del(w->loop, fd);
     if (pf_loop_add(w->loop, fd, EPOLLIN | EPOLLEXCLUSIVE, on_listener, w) < 0)
         pf_log(PF_LOG_ERROR, "epoll_ctl(re-add listener): %s", strerror(errno));
@@ -234,7 +240,7 @@ static void on_listener(pf_loop *loop, int fd, unsigned events, void *ud)
         conn_opened(w, c, &peer, len);
     }
     if (got)
-        requeue(w, fd);
+        requeue(w, fd, got);
 }
 
 void pf_worker_close_conn(pf_worker *w, int fd)
