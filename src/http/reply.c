@@ -39,39 +39,73 @@ const char *http_reason(int status)
     }
 }
 
+/* The head is built with plain appends, not printf: on a keep-alive
+ * connection serving a cached file, formatting was a third of the worker's
+ * user time. */
+static int field(struct http_buf *out, const char *name, size_t nlen, const char *value,
+                 size_t vlen)
+{
+    if (http_buf_reserve(out, nlen + vlen + 2) < 0)
+        return -1;
+    memcpy(out->p + out->len, name, nlen);
+    memcpy(out->p + out->len + nlen, value, vlen);
+    memcpy(out->p + out->len + nlen + vlen, "\r\n", 2);
+    out->len += nlen + vlen + 2;
+    out->p[out->len] = '\0';
+    return 0;
+}
+
+#define FIELD(out, lit, v, n) field(out, lit, sizeof lit - 1, v, n)
+#define FIELDS(out, lit, v) FIELD(out, lit, v, strlen(v))
+
+static size_t u64_text(uint64_t v, char buf[21])
+{
+    char tmp[21];
+    size_t n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    return n;
+}
+
 /* 304 carries the validators but no Content-Type or Content-Length of its
  * own (RFC 9110 15.4.5); 1xx/204 are never sent by this server. */
 static int fields(const struct http_reply *r, struct http_buf *out)
 {
     int err = 0;
+    char num[21], date[HTTP_DATE_LEN + 1];
     if (r->status != 304) {
         if (r->type)
-            err |= http_buf_printf(out, "Content-Type: %s\r\n", r->type);
-        err |= http_buf_printf(out, "Content-Length: %llu\r\n",
-                               (unsigned long long)r->length);
+            err |= FIELDS(out, "Content-Type: ", r->type);
+        err |= FIELD(out, "Content-Length: ", num, u64_text(r->length, num));
     }
-    char date[HTTP_DATE_LEN + 1];
     if (r->mtime && http_date_format(r->mtime, date)) /* 0: a year beyond 9999 */
-        err |= http_buf_printf(out, "Last-Modified: %s\r\n", date);
+        err |= FIELD(out, "Last-Modified: ", date, HTTP_DATE_LEN);
     if (r->etag[0])
-        err |= http_buf_printf(out, "ETag: %s\r\n", r->etag);
+        err |= FIELDS(out, "ETag: ", r->etag);
     if (r->etag[0] || r->status == 416)
         err |= http_buf_append(out, "Accept-Ranges: bytes\r\n", 22);
     if (r->range[0])
-        err |= http_buf_printf(out, "Content-Range: %s\r\n", r->range);
+        err |= FIELDS(out, "Content-Range: ", r->range);
     if (r->allow)
-        err |= http_buf_printf(out, "Allow: %s\r\n", r->allow);
+        err |= FIELDS(out, "Allow: ", r->allow);
     if (r->location)
-        err |= http_buf_printf(out, "Location: %.*s\r\n", (int)r->location_len,
-                               r->location);
+        err |= FIELD(out, "Location: ", r->location, r->location_len);
     return err;
 }
 
 int http_reply_head(const struct http_reply *r, int minor, struct http_buf *out)
 {
-    int err = http_buf_printf(out, "HTTP/1.1 %d %s\r\nServer: prefork\r\nDate: %s\r\n",
-                              r->status, http_reason(r->status),
-                              http_date_now(time(NULL)));
+    char code[4] = {(char)('0' + r->status / 100 % 10), (char)('0' + r->status / 10 % 10),
+                    (char)('0' + r->status % 10), ' '};
+    const char *reason = http_reason(r->status);
+    int err = http_buf_append(out, "HTTP/1.1 ", 9);
+    err |= http_buf_append(out, code, 4);
+    err |= FIELDS(out, "", reason);
+    err |= http_buf_append(out, "Server: prefork\r\n", 17);
+    err |= FIELD(out, "Date: ", http_date_now(time(NULL)), HTTP_DATE_LEN);
     err |= fields(r, out);
     if (r->close)
         err |= http_buf_append(out, "Connection: close\r\n", 19);
