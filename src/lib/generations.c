@@ -159,6 +159,7 @@ void pf__on_ready(struct pf__slot *s)
         pf_log(PF_LOG_INFO, "worker %d (pid %d) takes over from pid %d", s->index, (int)s->pid,
                (int)old->pid);
         pf__retire(old);
+        s->succeeds = NULL; /* or a later use of the old slot would look recycled */
     }
     if (p->phase != PF__RUNNING || s->generation != p->generation || !all_ready(p))
         return;

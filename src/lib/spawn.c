@@ -296,6 +296,7 @@ void pf__spawn(struct pf__slot *s, int index, unsigned generation)
     s->index = index;
     s->generation = generation;
     s->ready = s->retiring = s->waiting = false;
+    s->succeeds = NULL;
     s->started = pf__mono_ms();
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
         goto failed;
