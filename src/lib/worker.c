@@ -260,14 +260,33 @@ void pf_worker_close_conn(pf_worker *w, int fd)
 
 /* ---- draining and control ---- */
 
+/* Connections already in the accept queue when the pool stops would be
+ * reset when the last copy of the listener closes: take them first (up to
+ * the cap), and serve them like the others. */
+static void take_queued(pf_worker *w)
+{
+    for (int i = 0; i < w->nl; i++)
+        while (w->active < (uint64_t)w->cfg->max_conns) {
+            struct sockaddr_storage peer;
+            socklen_t len = sizeof peer;
+            int c = accept4(w->lfd[i], (struct sockaddr *)&peer, &len,
+                            SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (c < 0)
+                break;
+            conn_opened(w, c, &peer, len);
+        }
+}
+
 /* Stop accepting at once and close this worker's copies of the listeners:
  * the master keeps its own, so in shared mode nothing queued is lost. */
 static void drain(pf_worker *w)
 {
     if (w->draining)
         return;
-    w->draining = true;
     listeners_off(w);
+    if (!w->paused)
+        take_queued(w);
+    w->draining = true;
     for (int i = 0; i < w->nl; i++)
         close(w->lfd[i]);
     w->nl = 0;
