@@ -27,6 +27,7 @@ SECTIONS=(
     "wakeups:wake-ups per accepted connection, 8 idle workers, 1000 connections"
     "http:prefork serve against nginx, lighttpd and python's http.server (wrk; 5 scenarios)"
     "http_quick:the http section in short: 3 s runs, one round, no python (not run by default)"
+    "lifecycle:longest request latency during HUP and USR2 against steady state, requests lost"
 )
 
 B=${BENCH_BUILD:-build}
@@ -883,6 +884,75 @@ section_http_quick() {
     local RUN_SECONDS=${BENCH_SECONDS:-3} BENCH_HTTP_SERVERS=${BENCH_HTTP_SERVERS:-prefork nginx lighttpd lighttpd-1p}
     HTTP_ROUNDS=1 RESULT_NAME=http_quick
     http_bench
+}
+
+# ---- lifecycle: reload and upgrade under load ----
+
+# wrk's Max latency in ms ("Latency  1.08ms  1.12ms  15.94ms  91.17%").
+wrk_max_ms() {
+    awk 'function ms(v) {
+             if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0
+             if (v ~ /m$/) return v * 60000; return v * 1000 }
+         /^ +Latency +[0-9]/ { printf "%.2f\n", ms($4); exit }' "$1"
+}
+
+# lifecycle_run NAME SIGNAL: the 1 KiB keep-alive load for RUN_SECONDS,
+# with SIGNAL (or none) sent to the serving master a third of the way in.
+lifecycle_run() {
+    local name=$1 sig=$2 pid reqs rps p50 p99 err max master
+    master=$(cat "$OUT/lifecycle.pid" 2>/dev/null)
+    timeout -k 5 $((${RUN_SECONDS%.*} + CLIENT_SLACK)) wrk -t2 -c64 -d"${RUN_SECONDS}s" --latency \
+        --timeout 10s "http://127.0.0.1:$SERVER_PORT/1k.bin" >"$OUT/wrk-$name.out" &
+    pid=$!
+    PIDS+=("$pid")
+    if [[ $sig != none ]]; then
+        sleep "$(awk -v s="$RUN_SECONDS" 'BEGIN { print s / 3 }')"
+        kill -"$sig" "$master"
+    fi
+    wait "$pid"
+    forget "$pid"
+    read -r reqs rps p50 p99 err < <(wrk_parse "$OUT/wrk-$name.out")
+    max=$(wrk_max_ms "$OUT/wrk-$name.out")
+    printf '%-10s %9s %8s %8s %9s %6s\n' "$name" "$rps" "$p50" "$p99" "$max" "$err" | tee -a "$RESULT"
+    [[ ${err:-1} -eq 0 ]] || fail "$name: $err requests lost (socket errors or non-2xx)"
+    LIFE_MAX[$name]=$max
+}
+
+# Wait for the pidfile to name a new master once an upgrade has finished.
+lifecycle_wait_pid() {
+    local old=$1 i
+    for ((i = 0; i < 200; i++)); do
+        [[ -s $OUT/lifecycle.pid && $(cat "$OUT/lifecycle.pid") != "$old" ]] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+section_lifecycle() {
+    declare -gA LIFE_MAX=()
+    local master new
+    need "$B/prefork" || return
+    http_www || return
+    rm -f "$OUT/lifecycle.pid"
+    report "prefork serve -w 2, wrk -t2 -c64 keep-alive on 1k.bin for ${RUN_SECONDS} s; the signal is sent"
+    report "a third of the way in. Lost = wrk's socket errors + non-2xx answers (must be 0)."
+    server_start lifecycle "$B/prefork" serve "$OUT/www" -l 127.0.0.1:0 -w 2 --access-log off \
+        --pidfile "$OUT/lifecycle.pid" || return
+    for ((i = 0; i < 100; i++)); do [[ -s $OUT/lifecycle.pid ]] && break; sleep 0.05; done
+    master=$(cat "$OUT/lifecycle.pid")
+    printf '%-10s %9s %8s %8s %9s %6s\n' run req/s p50_ms p99_ms max_ms lost | tee -a "$RESULT"
+    lifecycle_run steady none
+    lifecycle_run hup HUP
+    lifecycle_run usr2 USR2
+    lifecycle_wait_pid "$master" || fail "usr2: the pidfile still names $master"
+    new=$(cat "$OUT/lifecycle.pid")
+    report "usr2: master $master -> $new; the new master is not this script's child"
+    report "longest request: hup $(ratio "${LIFE_MAX[hup]}" "${LIFE_MAX[steady]}")x steady, usr2 $(ratio "${LIFE_MAX[usr2]}" "${LIFE_MAX[steady]}")x steady"
+    kill -TERM "$new" 2>/dev/null
+    for ((i = 0; i < STOP_TIMEOUT * 20; i++)); do alive "$new" || break; sleep 0.05; done
+    alive "$new" && kill -KILL "$new"
+    wait "$SERVER_PID" 2>/dev/null # the old master exited after the upgrade
+    forget "$SERVER_PID"
 }
 
 # ---- main ----
