@@ -49,5 +49,6 @@ done
 
 echo
 for b in "${broken[@]}"; do echo "FAILED: $b"; done
-echo "tests: $passed passed, $failed failed ($programs programs, $build)"
+echo "($programs test programs in $build)"
+echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$programs" -gt 0 ]
