@@ -94,6 +94,7 @@ static void usage(FILE *to)
             "  -l, --listen ADDR          HOST:PORT, [V6]:PORT, :PORT, unix:PATH, fd:N\n"
             "                             (repeatable; default 127.0.0.1:7000)\n"
             "  -w, --workers N            worker processes (default: online CPUs)\n"
+            "      --mode MODE            shared, reuseport or dispatch\n"
             "      --backlog N            listen backlog (default: net.core.somaxconn)\n"
             "      --max-conns N          connections per worker (default 10000)\n"
             "      --graceful-timeout SEC drain deadline on TERM (default 60)\n"
@@ -135,6 +136,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"workers", required_argument, NULL, 'w'},
+        {"mode", required_argument, NULL, 1},
         {"backlog", required_argument, NULL, 1},
         {"max-conns", required_argument, NULL, 1},
         {"graceful-timeout", required_argument, NULL, 1},

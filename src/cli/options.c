@@ -45,7 +45,9 @@ const char cli_pool_help[] =
     "  -l, --listen ADDR            HOST:PORT, [V6]:PORT, :PORT, unix:PATH, fd:N\n"
     "                               (repeatable; default 127.0.0.1:8000)\n"
     "  -w, --workers N              worker processes (default: online CPUs)\n"
-    "      --mode shared            how connections reach workers\n"
+    "      --mode MODE              how connections reach workers: shared (one\n"
+    "                               accept queue, the default), reuseport (a socket\n"
+    "                               per worker), dispatch (the master passes each)\n"
     "      --backlog N              listen backlog (default: net.core.somaxconn)\n"
     "      --max-conns N            connections per worker (default 10000)\n"
     "      --accept-batch N         connections a worker accepts per wake-up (16)\n"
@@ -191,9 +193,6 @@ int cli_pool_start(struct cli_pool *pool, const struct pf_service *svc,
         return cli_error(CLI_FAIL, "cannot open error log %s: %s", pool->error_log,
                          strerror(-err));
     err = pf_pool_new(out, &pool->cfg, svc);
-    if (err == -ENOTSUP)
-        return cli_error(CLI_USAGE, "--mode %s: not available yet (only shared)",
-                         pf_mode_name(pool->cfg.mode));
     if (err < 0)
         return cli_error(CLI_FAIL, "cannot create the pool: %s", strerror(-err));
     status = bind_all(pool, *out, fallback);

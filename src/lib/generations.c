@@ -206,10 +206,12 @@ void pf__resize(pf_pool *p, int delta)
     pf_log(PF_LOG_INFO, "%s: %d worker%s", sig, target, target == 1 ? "" : "s");
     if (delta > 0) {
         struct pf__slot *s = pf__slot_free(p);
+        pf__rp_orphan(p, target - 1, false); /* the master polled it meanwhile */
         if (s)
             pf__spawn(s, target - 1, p->generation);
         return;
     }
+    pf__rp_orphan(p, target, true); /* its queue goes on filling: see reuseport.c */
     for (int i = 0; i < p->nslots; i++) {
         struct pf__slot *s = &p->slots[i];
         if (s->pool && s->generation == p->generation && s->index == target && !s->retiring)

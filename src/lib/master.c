@@ -51,6 +51,7 @@ void pf__stop_graceful(pf_pool *p, const char *why)
     if (!p->handed_over) /* else systemd follows the new master already */
         pf__notify("STOPPING=1");
     stop_timers(p);
+    pf__dispatch_stop(p);
     pf__pool_close_listeners(p);
     pf__signal_all(p, SIGTERM);
     pf_timer_start(p->loop, &p->grace, p->cfg.graceful_timeout_ms);
@@ -68,6 +69,7 @@ static void stop_fast(pf_pool *p, const char *why)
     p->fast = true;
     stop_timers(p);
     pf_timer_stop(p->loop, &p->grace);
+    pf__dispatch_stop(p);
     pf__pool_close_listeners(p);
     pf__signal_all(p, SIGKILL);
     pf__finish_if_done(p);
@@ -196,6 +198,7 @@ static void master_teardown(pf_pool *p, const sigset_t *old)
 {
     if (p->cfg.pidfile && !p->handed_over)
         pf__pidfile_remove(p->cfg.pidfile, getpid());
+    pf__dispatch_free(p);
     free(p->slots);
     p->slots = NULL;
     pf__board_destroy(p->board, p->boardfd);
@@ -224,6 +227,8 @@ static void start_workers(pf_pool *p)
     pf_log(PF_LOG_INFO, "started %d worker%s (%s) on %s", p->workers,
            p->workers == 1 ? "" : "s", pf_mode_name(p->cfg.mode), where);
     pf__watchdog_start(p);
+    if (p->cfg.mode != PF_MODE_SHARED && pf__dispatch_start(p) < 0)
+        pf_log(PF_LOG_ERROR, "dispatch: out of memory; nothing will be passed on");
 }
 
 /* Sockets a previous master passed that no address asked for. */
@@ -241,7 +246,6 @@ int pf_pool_run(pf_pool *p)
 {
     if (p->nls == 0 || p->loop)
         return -EINVAL;
-    close_unclaimed(p);
     /* A client that goes away must not kill the master. */
     struct sigaction ign = {.sa_handler = SIG_IGN}, oldpipe;
     sigaction(SIGPIPE, &ign, &oldpipe);
@@ -251,6 +255,7 @@ int pf_pool_run(pf_pool *p)
     int err = master_setup(p, &old);
     if (err == 0) {
         start_workers(p);
+        close_unclaimed(p); /* after the reuseport rows took theirs */
         err = pf_loop_run(p->loop);
         if (err < 0)
             pf_log(PF_LOG_ERROR, "epoll_wait: %s", strerror(-err));

@@ -13,8 +13,6 @@ int pf_pool_new(pf_pool **out, const struct pf_config *cfg,
 {
     if (!svc || (!svc->on_conn && !svc->main) || pf_config_check(cfg, NULL) < 0)
         return -EINVAL;
-    if (cfg->mode != PF_MODE_SHARED)
-        return -ENOTSUP; /* reuseport and dispatch: not built yet */
     pf_pool *p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
@@ -86,7 +84,8 @@ int pf_pool_listen(pf_pool *p, const char *spec)
      * is taken as it is: binding again would fail, or drop its queue. */
     int fd = pf__adopt(p, &a);
     if (fd < 0)
-        fd = pf_listen_open(&a, p->cfg.backlog, 0);
+        fd = pf_listen_open(&a, p->cfg.backlog,
+                            p->cfg.mode == PF_MODE_REUSEPORT ? PF_LISTEN_REUSEPORT : 0);
     if (fd < 0)
         return fd;
     add_listener(p, fd, "listen");
@@ -121,6 +120,7 @@ int pf_pool_listener_name(const pf_pool *p, int i, char *buf, size_t size)
  * same sockets): they stay. */
 void pf__pool_close_listeners(pf_pool *p)
 {
+    pf__rp_free(p); /* reuseport rows first: they are told apart from row 0 */
     for (int i = 0; i < p->nls; i++) {
         struct pf__listener *l = &p->ls[i];
         struct stat st;

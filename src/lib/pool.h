@@ -13,8 +13,14 @@
  *   spawn.c        the slot table: fork, reap, respawn with back-off
  *   generations.c  readiness, HUP reloads, TTIN/TTOU, recycling, hung workers
  *   upgrade.c      USR2: exec a new master that inherits the listeners
+ *   dispatch.c     dispatch mode: the master accepts and passes connections
+ *   reuseport.c    reuseport mode: a socket per worker index, owned by the master
  *   notify.c       sd_notify and the pidfile
  */
+
+/* Sockets a previous master may pass: every listener, times every worker
+ * index in reuseport mode. */
+#define PF__MAX_INHERITED 4096
 
 struct pf__listener {
     int fd;
@@ -31,6 +37,8 @@ struct pf__slot {
     pid_t pid;               /* 0 when no process */
     int pidfd;               /* -1 when none */
     int ctl;                 /* master's end of the control socketpair */
+    int ctl_peer;            /* dispatch: a dup of the worker's end, -1 */
+    uint64_t dispatched;     /* dispatch: connections sent to this worker */
     int index;               /* worker index within its generation */
     unsigned generation;
     bool ready;              /* said READY */
@@ -53,7 +61,7 @@ struct pf_pool {
     struct pf__listener ls[PF_MAX_LISTENERS];
     int lfd[PF_MAX_LISTENERS];
     int nls;
-    int inherited[PF_MAX_LISTENERS]; /* from a previous master, not yet adopted */
+    int inherited[PF__MAX_INHERITED]; /* from a previous master, not yet adopted */
     int ninherited;
     const char *upgrade_path;        /* pf_pool_set_upgrade */
     char *const *upgrade_argv;
@@ -65,6 +73,7 @@ struct pf_pool {
     struct pf__slot *slots;
     int nslots;
     int running;          /* processes alive */
+    int slot_hi;          /* the highest slot index ever used */
     int workers;          /* the size of the current generation (TTIN/TTOU) */
     unsigned generation;  /* the current generation: serving, or starting */
     unsigned serving;     /* the last generation that was all ready */
@@ -84,6 +93,16 @@ struct pf_pool {
     bool handed_over;     /* the heir is serving: leave the socket files */
     /* USR2, new master's side: where to say "ready" (-1: not an heir) */
     int upgrade_fd;
+    /* dispatch mode */
+    struct pf__pending *pending; /* accepted, not sent yet (a ring) */
+    int pending_head, npending;
+    int rr;                      /* round-robin start among equals */
+    bool dispatch_listening;
+    pf_timer dispatch_retry;
+    int *dfds;                   /* what the master accepts on itself */
+    int ndfds, capdfds;
+    /* reuseport mode: rows[i] = worker index i's sockets (row 0: lfd) */
+    int **rows;
 };
 
 /* pool.c */
@@ -112,6 +131,20 @@ void pf__reload(pf_pool *p);
 void pf__resize(pf_pool *p, int delta);
 void pf__recycle(struct pf__slot *s);
 void pf__watchdog_start(pf_pool *p);
+
+/* dispatch.c */
+int pf__dispatch_start(pf_pool *p);
+void pf__dispatch_stop(pf_pool *p);
+void pf__dispatch_free(pf_pool *p);
+void pf__dispatch_recover(struct pf__slot *s);
+void pf__dispatch_watch(pf_pool *p, int fd, bool on);
+
+/* reuseport.c */
+const int *pf__rp_row(pf_pool *p, int index);
+void pf__rp_orphan(pf_pool *p, int index, bool orphan);
+void pf__rp_each(pf_pool *p, void (*fn)(pf_pool *p, int fd, void *ud), void *ud);
+void pf__rp_close_others(pf_pool *p, int index);
+void pf__rp_free(pf_pool *p);
 
 /* upgrade.c */
 void pf__upgrade(pf_pool *p);

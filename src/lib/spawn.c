@@ -1,5 +1,6 @@
 /* spawn.c — the slot table: forking workers, reaping them through pidfds, respawning with back-off. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,7 +31,9 @@ static struct pf__slot *slot_at(pf_pool *p, int i)
     struct pf__slot *s = &p->slots[i];
     if (!s->pool) {
         s->pool = p;
-        s->pidfd = s->ctl = -1;
+        s->pidfd = s->ctl = s->ctl_peer = -1;
+        if (i > p->slot_hi)
+            p->slot_hi = i;
         pf_timer_init(&s->respawn, on_respawn, s);
     }
     return s;
@@ -122,6 +125,7 @@ static void log_exit(const struct pf__slot *s, int status, uint64_t uptime)
 static void slot_clear(struct pf__slot *s)
 {
     pf_pool *p = s->pool;
+    pf__dispatch_recover(s);
     pf_loop_del(p->loop, s->pidfd);
     close(s->pidfd);
     pf_loop_del(p->loop, s->ctl);
@@ -225,7 +229,15 @@ void pf__close_slot_fds(pf_pool *p, const struct pf__slot *keep)
             close(s->pidfd);
             close(s->ctl);
         }
+        if (s->pool && s->ctl_peer >= 0)
+            close(s->ctl_peer);
     }
+    /* Dispatch mode: the master accepts; workers hold no listener. In
+     * reuseport mode, each holds its own row only. */
+    for (int i = 0; p->cfg.mode == PF_MODE_DISPATCH && i < p->nls; i++)
+        close(p->lfd[i]);
+    if (keep)
+        pf__rp_close_others(p, keep->index);
     close(p->sigfd);
     close(p->boardfd);
     if (p->heir_pipe >= 0)
@@ -269,8 +281,10 @@ _Noreturn static void become_worker(struct pf__slot *s, int ctl, pid_t master)
         _exit(PF_EXIT_FATAL);
     struct pf__worker_spec spec = {
         .index = s->index, .generation = s->generation, .master = master,
-        .max_requests = request_limit(&p->cfg), .ctl = ctl, .listeners = p->lfd,
-        .nlisteners = p->nls, .score = pf__score_of(s), .cfg = &p->cfg, .svc = &p->svc,
+        .max_requests = request_limit(&p->cfg), .ctl = ctl,
+        .listeners = pf__rp_row(p, s->index),
+        .nlisteners = p->cfg.mode == PF_MODE_DISPATCH ? 0 : p->nls,
+        .score = pf__score_of(s), .cfg = &p->cfg, .svc = &p->svc,
     };
     pf__worker_run(&spec);
 }
@@ -297,7 +311,10 @@ void pf__spawn(struct pf__slot *s, int index, unsigned generation)
     s->generation = generation;
     s->ready = s->retiring = s->waiting = false;
     s->succeeds = NULL;
+    s->dispatched = 0;
     s->started = pf__mono_ms();
+    if (!pf__rp_row(p, index)) /* reuseport: bind this index's sockets first */
+        goto failed;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
         goto failed;
     pf__score_reset(pf__score_of(s), index, generation);
@@ -308,6 +325,10 @@ void pf__spawn(struct pf__slot *s, int index, unsigned generation)
         close(sv[0]);
         become_worker(s, sv[1], master);
     }
+    /* Dispatch: the master keeps the worker's end open too, so that what
+     * the worker never read survives its death (see dispatch.c). */
+    if (pid > 0 && p->cfg.mode != PF_MODE_SHARED)
+        s->ctl_peer = fcntl(sv[1], F_DUPFD_CLOEXEC, 3);
     close(sv[1]);
     if (pid < 0) {
         close(sv[0]);

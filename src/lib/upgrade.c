@@ -97,35 +97,49 @@ static void on_heir_pipe(pf_loop *loop, int fd, unsigned events, void *ud)
     pf__stop_graceful(p, "upgraded");
 }
 
-/* In the child: listeners to 3..3+n-1 and the pipe after them, none
- * close-on-exec; parked high first so that no dup2 clobbers a source. */
-static int place_fds(pf_pool *p, int pipe_w)
+struct fdlist {
+    int *fd;
+    int n;
+};
+
+static void collect(pf_pool *p, int fd, void *ud)
 {
-    int parked[PF_MAX_LISTENERS + 1];
-    for (int i = 0; i < p->nls; i++)
-        if ((parked[i] = fcntl(p->lfd[i], F_DUPFD_CLOEXEC, FD_PARK)) < 0)
-            return -1;
-    if ((parked[p->nls] = fcntl(pipe_w, F_DUPFD_CLOEXEC, FD_PARK)) < 0)
-        return -1;
-    for (int i = 0; i <= p->nls; i++)
-        if (dup2(parked[i], 3 + i) < 0)
-            return -1;
-    return 0;
+    (void)p;
+    struct fdlist *l = ud;
+    l->fd[l->n++] = fd;
 }
 
-static void set_env(pf_pool *p)
+/* In the child: every listening socket (row 0, then the reuseport rows)
+ * to 3, 4, ... and the pipe after them, none close-on-exec; parked high
+ * first so that no dup2 clobbers a source. Returns the socket count. */
+static int place_fds(pf_pool *p, int pipe_w)
 {
-    char num[16], names[PF_MAX_LISTENERS * 64] = "";
-    size_t n = 0;
-    for (int i = 0; i < p->nls && n < sizeof names; i++)
-        n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ":" : "",
-                              p->ls[i].fdname[0] ? p->ls[i].fdname : "listen");
-    snprintf(num, sizeof num, "%d", p->nls);
+    static int fds[PF__MAX_INHERITED + 1];
+    struct fdlist all = {fds, 0};
+    for (int i = 0; i < p->nls; i++)
+        all.fd[all.n++] = p->lfd[i];
+    pf__rp_each(p, collect, &all);
+    all.fd[all.n] = pipe_w;
+    for (int i = 0; i <= all.n; i++)
+        if ((all.fd[i] = fcntl(all.fd[i], F_DUPFD_CLOEXEC, FD_PARK)) < 0)
+            return -1;
+    for (int i = 0; i <= all.n; i++)
+        if (dup2(all.fd[i], 3 + i) < 0)
+            return -1;
+    return all.n;
+}
+
+/* LISTEN_FDNAMES is informational here: the new master matches sockets
+ * by the address they are bound to. */
+static void set_env(int nfds)
+{
+    char num[16];
+    snprintf(num, sizeof num, "%d", nfds);
     setenv("LISTEN_FDS", num, 1);
-    setenv("LISTEN_FDNAMES", names, 1);
+    unsetenv("LISTEN_FDNAMES");
     snprintf(num, sizeof num, "%d", (int)getpid());
     setenv("LISTEN_PID", num, 1);
-    snprintf(num, sizeof num, "%d", 3 + p->nls);
+    snprintf(num, sizeof num, "%d", 3 + nfds);
     setenv("PREFORK_UPGRADE_FD", num, 1);
 }
 
@@ -135,11 +149,12 @@ _Noreturn static void exec_heir(pf_pool *p, int pipe_w)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
-    if (place_fds(p, pipe_w) < 0) {
+    int n = place_fds(p, pipe_w);
+    if (n < 0) {
         pf_log(PF_LOG_ERROR, "upgrade: placing descriptors: %s", strerror(errno));
         _exit(127);
     }
-    set_env(p);
+    set_env(n);
     execv(p->upgrade_path, p->upgrade_argv);
     pf_log(PF_LOG_ERROR, "upgrade: exec %s: %s", p->upgrade_path, strerror(errno));
     _exit(127);
@@ -219,8 +234,8 @@ void pf__inherit(pf_pool *p)
             p->upgrade_fd = -1;
         unsetenv("PREFORK_UPGRADE_FD");
     }
-    int n = pf_listen_systemd(p->inherited, NULL, PF_MAX_LISTENERS);
-    p->ninherited = n == -E2BIG ? PF_MAX_LISTENERS : n > 0 ? n : 0;
+    int n = pf_listen_systemd(p->inherited, NULL, PF__MAX_INHERITED);
+    p->ninherited = n == -E2BIG ? PF__MAX_INHERITED : n > 0 ? n : 0;
 }
 
 /* Whether a bound socket serves the asked address; port 0 in the request

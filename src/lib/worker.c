@@ -204,13 +204,15 @@ static void conn_opened(pf_worker *w, int fd, const struct sockaddr_storage *pee
  * download). After a batch, a worker that took something goes to the back
  * of the queue (delete and add again): idle workers take turns. That is two
  * epoll_ctl calls, so it is done after a batch of several connections (a
- * burst) and otherwise at most once per millisecond: under a steady stream
- * of short connections the cost stays small and busy workers are skipped
- * by the kernel anyway. */
+ * burst), when this worker holds several connections (long-lived ones pile
+ * up), and otherwise at most once per millisecond: short connections are
+ * served and closed inside the accept callback, so a steady stream of them
+ * costs little, and busy workers are skipped by the kernel anyway. */
 static void requeue(pf_worker *w, int fd, unsigned got)
 {
     uint64_t now = pf_loop_now(w->loop);
-    if (w->cfg->workers < 2 || !w->listening || (got < 2 && now == w->requeued_at))
+    bool holding = w->active >= 2; /* long-lived connections pile up here */
+    if (w->cfg->workers < 2 || !w->listening || (got < 2 && !holding && now == w->requeued_at))
         return;
     w->requeued_at = now;
     pf_loop_del(w->loop, fd);
@@ -337,16 +339,26 @@ static void on_signal(pf_loop *loop, int fd, unsigned events, void *ud)
         drain(ud);
 }
 
-/* The master never writes to a library-loop worker yet; readable means the
- * master has gone (its end closed), and a worker never outlives it. */
+/* From the master: connections (dispatch mode), each with its peer
+ * address as the message's bytes. End of stream means the master has gone,
+ * and a worker never outlives it. */
 static void on_ctl(pf_loop *loop, int fd, unsigned events, void *ud)
 {
     (void)loop, (void)events;
-    char buf[64];
-    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-        pf_log(PF_LOG_WARN, "master has gone; exiting");
-        pf_worker_exit(ud, 1);
+    pf_worker *w = ud;
+    for (;;) {
+        struct sockaddr_storage peer;
+        int c, n;
+        ssize_t len = pf_fd_recv(fd, &c, 1, &n, &peer, sizeof peer);
+        if (len == -EAGAIN || len == -EINTR)
+            return;
+        if (len <= 0 && len != -EMSGSIZE) {
+            pf_log(PF_LOG_WARN, "master has gone; exiting");
+            pf_worker_exit(w, 1);
+            return;
+        }
+        if (len > 0 && n == 1)
+            conn_opened(w, c, &peer, len > 1 ? (socklen_t)len : 0);
     }
 }
 

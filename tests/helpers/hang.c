@@ -11,7 +11,7 @@
 #include "prefork.h"
 
 /*
- * usage: hang [-l ADDR] [-w N] [--timeout SEC] [--ready-timeout SEC]
+ * usage: hang [-l ADDR] [-w N] [--mode M] [--timeout SEC] [--ready-timeout SEC]
  *             [--fail-if FILE] [--slow-if FILE]
  * Each connection sends one line. "hang" marks the worker's activity as
  * "hang" and then blocks it for ever, so the master's watchdog must find it;
@@ -145,6 +145,7 @@ int main(int argc, char **argv)
         {"ready-timeout", required_argument, NULL, 'r'},
         {"fail-if", required_argument, NULL, 'f'},
         {"slow-if", required_argument, NULL, 's'},
+        {"mode", required_argument, NULL, 'm'},
         {0, 0, 0, 0},
     };
     struct pf_config cfg;
@@ -152,7 +153,8 @@ int main(int argc, char **argv)
     int opt;
     pf_config_init(&cfg);
     while ((opt = getopt_long(argc, argv, "l:w:", opts, NULL)) != -1) {
-        const char *name = opt == 'w' ? "workers" : opt == 't' ? "timeout" : "ready-timeout";
+        const char *name = opt == 'w' ? "workers" : opt == 't' ? "timeout"
+                         : opt == 'm' ? "mode" : "ready-timeout";
         if (opt == '?')
             return 2;
         if (opt == 'l')

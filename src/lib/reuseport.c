@@ -1,0 +1,134 @@
+/* reuseport.c — reuseport mode: one SO_REUSEPORT socket per listener and worker index, owned by the master. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "pool.h"
+
+/*
+ * Row i holds the sockets that worker index i listens on, one per
+ * listener; row 0 is the pool's own listeners. The kernel spreads new
+ * connections over a port's sockets by a hash of the connection.
+ *
+ * The master owns every row, so nothing queued on a socket is lost with its
+ * worker: a respawned, recycled or reloaded worker with the same index takes
+ * the same sockets over. When the pool shrinks, the kernel keeps hashing
+ * connections to the retired row, so the master polls that row itself and
+ * passes what arrives to the other workers (as in dispatch mode); a later
+ * TTIN gives the row back to a worker.
+ *
+ * Unix sockets cannot be reuseport: every row shares the one socket, as in
+ * shared mode. So does a socket handed over without SO_REUSEPORT (systemd).
+ */
+
+static bool is_reuseport(int fd)
+{
+    int on = 0;
+    socklen_t len = sizeof on;
+    return getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, &len) == 0 && on;
+}
+
+/* The address row 0's socket is bound to, as a pf_addr to bind again. */
+static int bound_addr(int fd, struct pf_addr *a)
+{
+    memset(a, 0, sizeof *a);
+    a->len = sizeof a->ss;
+    if (getsockname(fd, (struct sockaddr *)&a->ss, &a->len) < 0)
+        return -errno;
+    a->kind = PF_ADDR_TCP;
+    a->fd = -1;
+    return 0;
+}
+
+static int bind_row(pf_pool *p, int *row)
+{
+    for (int l = 0; l < p->nls; l++) {
+        struct pf_addr a;
+        int fd = -1, err = 0;
+        if (!is_reuseport(p->lfd[l]) || bound_addr(p->lfd[l], &a) < 0 ||
+            a.ss.ss_family == AF_UNIX) {
+            row[l] = p->lfd[l]; /* shared with row 0 */
+            continue;
+        }
+        fd = pf__adopt(p, &a); /* from the previous master, after USR2 */
+        if (fd < 0)
+            fd = err = pf_listen_open(&a, p->cfg.backlog, PF_LISTEN_REUSEPORT);
+        if (err < 0) {
+            pf_log(PF_LOG_ERROR, "binding %s again (SO_REUSEPORT): %s", p->ls[l].name,
+                   strerror(-err));
+            while (l-- > 0)
+                if (row[l] != p->lfd[l])
+                    close(row[l]);
+            return err;
+        }
+        row[l] = fd;
+    }
+    return 0;
+}
+
+/* Row index's sockets (binding them the first time), or NULL. */
+const int *pf__rp_row(pf_pool *p, int index)
+{
+    if (p->cfg.mode != PF_MODE_REUSEPORT || index == 0)
+        return p->lfd;
+    if (!p->rows) {
+        p->rows = calloc(PF_MAX_WORKERS, sizeof *p->rows);
+        if (!p->rows)
+            return NULL;
+    }
+    if (!p->rows[index]) {
+        int *row = malloc(sizeof(int) * (size_t)p->nls);
+        if (!row || bind_row(p, row) < 0) {
+            free(row);
+            return NULL;
+        }
+        p->rows[index] = row;
+    }
+    return p->rows[index];
+}
+
+/* Poll a retired row from the master (or stop, when a worker takes it). */
+void pf__rp_orphan(pf_pool *p, int index, bool orphan)
+{
+    if (p->cfg.mode != PF_MODE_REUSEPORT || index == 0 || !p->rows || !p->rows[index])
+        return;
+    for (int l = 0; l < p->nls; l++)
+        if (p->rows[index][l] != p->lfd[l])
+            pf__dispatch_watch(p, p->rows[index][l], orphan);
+}
+
+/* Every row's own sockets (not row 0, not shared ones), for fn. */
+void pf__rp_each(pf_pool *p, void (*fn)(pf_pool *p, int fd, void *ud), void *ud)
+{
+    for (int i = 1; p->rows && i < PF_MAX_WORKERS; i++)
+        for (int l = 0; p->rows[i] && l < p->nls; l++)
+            if (p->rows[i][l] != p->lfd[l])
+                fn(p, p->rows[i][l], ud);
+}
+
+/* In a worker: close the rows that are not its own. */
+void pf__rp_close_others(pf_pool *p, int index)
+{
+    for (int i = 1; p->rows && i < PF_MAX_WORKERS; i++)
+        for (int l = 0; i != index && p->rows[i] && l < p->nls; l++)
+            if (p->rows[i][l] != p->lfd[l])
+                close(p->rows[i][l]);
+    if (index != 0 && p->cfg.mode == PF_MODE_REUSEPORT)
+        for (int l = 0; l < p->nls; l++)
+            if (p->rows && p->rows[index] && p->rows[index][l] != p->lfd[l])
+                close(p->lfd[l]);
+}
+
+void pf__rp_free(pf_pool *p)
+{
+    for (int i = 1; p->rows && i < PF_MAX_WORKERS; i++) {
+        for (int l = 0; p->rows[i] && l < p->nls; l++)
+            if (p->rows[i][l] != p->lfd[l])
+                close(p->rows[i][l]);
+        free(p->rows[i]);
+    }
+    free(p->rows);
+    p->rows = NULL;
+}

@@ -1,0 +1,266 @@
+/* test_modes.c — dispatch mode: the master passes each connection to the least busy worker, and loses none. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "http_support.h"
+#include "support.h"
+
+TestSuite(modes, .fini = hs_cleanup, .timeout = 60);
+
+static const char get_ok[] = "GET /ok.txt HTTP/1.0\r\n\r\n";
+
+/* One HTTP/1.0 request on a new connection: whether it got 200 "ok". */
+static bool fetch_ok(int port)
+{
+    int fd = ts_connect_tcp(port, HS_IO_MS);
+    if (fd < 0)
+        return false;
+    struct hs_buf b = {0};
+    bool ok = ts_send_all(fd, get_ok, strlen(get_ok), HS_IO_MS) == 0 &&
+              hs_read_to_eof(fd, &b, HS_IO_MS) == 0 && b.len > 12 &&
+              memcmp(b.p, "HTTP/1.1 200", 12) == 0 && strstr(b.p, "\r\n\r\nok\n");
+    free(b.p);
+    close(fd);
+    return ok;
+}
+
+/* One line to an echo-like server on a new connection; whether it came back. */
+static bool echo_line(int port, const char *line)
+{
+    int fd = ts_connect_tcp(port, HS_IO_MS);
+    if (fd < 0)
+        return false;
+    size_t n = strlen(line);
+    char back[256];
+    bool ok = ts_send_all(fd, line, n, HS_IO_MS) == 0 &&
+              ts_recv_exact(fd, back, n, HS_IO_MS) == 0 && memcmp(back, line, n) == 0;
+    close(fd);
+    return ok;
+}
+
+/* The inode of the socket listening on 127.0.0.1:port, from /proc/net/tcp. */
+static unsigned long listener_inode(int port)
+{
+    FILE *f = fopen("/proc/net/tcp", "re");
+    char line[512];
+    unsigned long inode = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned addr, lport, st;
+        unsigned long ino;
+        if (sscanf(line, " %*d: %x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", &addr,
+                   &lport, &st, &ino) == 4 && (int)lport == port && st == 0x0A)
+            inode = ino;
+    }
+    if (f)
+        fclose(f);
+    return inode;
+}
+
+/* Whether process pid has a descriptor for socket inode. */
+static bool holds_socket(pid_t pid, unsigned long inode)
+{
+    char want[64], path[64], target[64];
+    snprintf(want, sizeof want, "socket:[%lu]", inode);
+    for (int fd = 0; fd < 256; fd++) {
+        snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        if (n > 0 && (target[n] = '\0', strcmp(target, want) == 0))
+            return true;
+    }
+    return false;
+}
+
+static int start_http(struct ts_proc **srv, const char *workers)
+{
+    hs_tree("modes");
+    hs_put_text("ok.txt", "ok\n");
+    return HS_SERVE(srv, "-w", workers, "--mode", "dispatch", "--access-log", "off", hs_root);
+}
+
+Test(modes, dispatch_serves_http_and_spreads_the_load)
+{
+    struct ts_proc *srv;
+    int port = start_http(&srv, "2");
+    pid_t pids[2];
+    ts_assert(ts_wait_ready(srv->pid, 2, pids, HS_START_MS) == 0, "workers not ready");
+    for (int i = 0; i < 200; i++)
+        ts_assert(fetch_ok(port), "request %d failed", i);
+    struct pf_slot_info s[4];
+    ts_assert(ts_board(srv->pid, s, 4) == 2, "expected two workers");
+    /* Idle workers take turns: each gets a fair part. */
+    for (int i = 0; i < 2; i++)
+        ts_assert(s[i].accepted >= 60, "worker %d took %llu of 200", s[i].index,
+                  (unsigned long long)s[i].accepted);
+    /* Workers hold no listener in this mode: only the master does. */
+    unsigned long inode = listener_inode(port);
+    ts_assert(inode != 0, "no listening socket on port %d in /proc/net/tcp", port);
+    ts_assert(holds_socket(srv->pid, inode), "the master does not hold the listener");
+    ts_assert(!holds_socket(pids[0], inode) && !holds_socket(pids[1], inode),
+              "a worker holds the listener");
+    ts_assert(ts_log_count(srv, "started 2 workers \\(dispatch\\)") == 1, "no dispatch start line");
+}
+
+Test(modes, dispatch_kill_9_under_load_loses_nothing)
+{
+    struct ts_proc *srv = TS_START("examples/echo", "-l", "127.0.0.1:0", "-w", "2", "--mode",
+                                   "dispatch");
+    int port = ts_wait_port(srv, HS_START_MS);
+    ts_assert(port > 0, "no port");
+    pid_t pids[2];
+    ts_assert(ts_wait_ready(srv->pid, 2, pids, HS_START_MS) == 0, "workers not ready");
+    for (int i = 0; i < 300; i++) {
+        if (i == 100)
+            ts_kill(pids[0], SIGKILL);
+        ts_assert(echo_line(port, "hello\n"), "connection %d failed", i);
+    }
+    ts_assert(ts_wait_log(srv, "worker 0 \\(pid [0-9]+\\) killed by signal 9", HS_IO_MS, NULL, 0) == 0,
+              "the kill was not logged");
+}
+
+Test(modes, dispatch_recovers_what_a_dead_worker_had_not_taken)
+{
+    struct ts_proc *srv = TS_START("tests/helpers/hang", "-l", "127.0.0.1:0", "-w", "1", "--mode",
+                                   "dispatch");
+    int port = ts_wait_port(srv, HS_START_MS);
+    ts_assert(port > 0, "no port");
+    pid_t pid;
+    ts_assert(ts_wait_ready(srv->pid, 1, &pid, HS_START_MS) == 0, "worker not ready");
+    int stuck = hs_connect(port);
+    ts_assert(ts_send_all(stuck, "hang\n", 5, HS_IO_MS) == 0, "send");
+    /* Once the worker blocks for ever, what the master sends it waits,
+     * untaken, in its socket. */
+    struct pf_slot_info slot;
+    int64_t deadline = ts_now_ms() + HS_IO_MS;
+    while (ts_board(srv->pid, &slot, 1) != 1 || strcmp(slot.activity, "hang") != 0) {
+        ts_assert(ts_now_ms() < deadline, "the worker never hung");
+        poll(NULL, 0, 20);
+    }
+    enum { N = 5 };
+    int fds[N];
+    for (int i = 0; i < N; i++) {
+        fds[i] = hs_connect(port);
+        ts_assert(ts_send_all(fds[i], "hello\n", 6, HS_IO_MS) == 0, "send");
+    }
+    struct pollfd p = {.fd = fds[0], .events = POLLIN};
+    ts_assert(poll(&p, 1, 300) == 0, "a blocked worker answered");
+    ts_kill(pid, SIGKILL);
+    ts_assert(ts_wait_log(srv, "dispatching again [0-9]+ connections? worker 0 had not taken",
+                          HS_IO_MS, NULL, 0) == 0, "nothing was dispatched again");
+    for (int i = 0; i < N; i++) {
+        char back[6];
+        ts_assert(ts_recv_exact(fds[i], back, 6, HS_IO_MS) == 0 && memcmp(back, "hello\n", 6) == 0,
+                  "connection %d was lost", i);
+        close(fds[i]);
+    }
+    close(stuck);
+}
+
+Test(modes, dispatch_survives_reload_and_resize)
+{
+    struct ts_proc *srv;
+    int port = start_http(&srv, "2");
+    pid_t first[2];
+    ts_assert(ts_wait_ready(srv->pid, 2, first, HS_START_MS) == 0, "workers not ready");
+    int failed = 0;
+    for (int i = 0; i < 400; i++) {
+        if (i == 100)
+            ts_kill(srv->pid, SIGHUP);
+        if (i == 200)
+            ts_kill(srv->pid, SIGTTIN);
+        if (i == 300)
+            ts_kill(srv->pid, SIGTTOU);
+        failed += !fetch_ok(port);
+    }
+    ts_assert(failed == 0, "%d of 400 requests failed", failed);
+    ts_assert(ts_wait_log(srv, "generation 2 ready", HS_IO_MS, NULL, 0) == 0, "no reload");
+    ts_assert(ts_wait_log(srv, "SIGTTOU: 2 workers", HS_IO_MS, NULL, 0) == 0, "no resize");
+    ts_assert(ts_wait_pids_dead(first, 2, HS_IO_MS) == 0, "old workers still alive");
+    ts_kill(srv->pid, SIGTERM);
+    ts_assert(ts_wait_exit(srv, HS_START_MS) == 0 && WIFEXITED(srv->status) &&
+                  WEXITSTATUS(srv->status) == 0,
+              "master did not exit 0");
+}
+
+/* ---- reuseport ---- */
+
+/* The inodes of every socket listening on 127.0.0.1:port. */
+static int listener_inodes(int port, unsigned long *out, int max)
+{
+    FILE *f = fopen("/proc/net/tcp", "re");
+    char line[512];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f) && n < max) {
+        unsigned addr, lport, st;
+        unsigned long ino;
+        if (sscanf(line, " %*d: %x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", &addr,
+                   &lport, &st, &ino) == 4 && (int)lport == port && st == 0x0A)
+            out[n++] = ino;
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
+Test(modes, reuseport_gives_each_worker_its_own_socket)
+{
+    hs_tree("modes");
+    hs_put_text("ok.txt", "ok\n");
+    struct ts_proc *srv;
+    int port = HS_SERVE(&srv, "-w", "2", "--mode", "reuseport", "--access-log", "off", hs_root);
+    pid_t pids[2];
+    ts_assert(ts_wait_ready(srv->pid, 2, pids, HS_START_MS) == 0, "workers not ready");
+    for (int i = 0; i < 100; i++)
+        ts_assert(fetch_ok(port), "request %d failed", i);
+    unsigned long ino[8];
+    ts_assert(listener_inodes(port, ino, 8) == 2, "expected two listening sockets");
+    for (int k = 0; k < 2; k++) {
+        ts_assert(holds_socket(srv->pid, ino[k]), "the master does not own socket %d", k);
+        ts_assert(holds_socket(pids[0], ino[k]) != holds_socket(pids[1], ino[k]),
+                  "socket %d is not held by exactly one worker", k);
+    }
+}
+
+Test(modes, reuseport_kill_9_under_load_loses_nothing)
+{
+    struct ts_proc *srv = TS_START("examples/echo", "-l", "127.0.0.1:0", "-w", "2", "--mode",
+                                   "reuseport");
+    int port = ts_wait_port(srv, HS_START_MS);
+    ts_assert(port > 0, "no port");
+    pid_t pids[2];
+    ts_assert(ts_wait_ready(srv->pid, 2, pids, HS_START_MS) == 0, "workers not ready");
+    for (int i = 0; i < 300; i++) {
+        if (i == 100)
+            ts_kill(pids[1], SIGKILL);
+        ts_assert(echo_line(port, "hello\n"), "connection %d failed", i);
+    }
+}
+
+Test(modes, reuseport_shrinks_grows_and_reloads_without_loss)
+{
+    hs_tree("modes");
+    hs_put_text("ok.txt", "ok\n");
+    struct ts_proc *srv;
+    int port = HS_SERVE(&srv, "-w", "3", "--mode", "reuseport", "--access-log", "off", hs_root);
+    pid_t pids[3];
+    ts_assert(ts_wait_ready(srv->pid, 3, pids, HS_START_MS) == 0, "workers not ready");
+    int failed = 0;
+    for (int i = 0; i < 600; i++) {
+        if (i == 100)
+            ts_kill(srv->pid, SIGTTOU); /* worker 2 goes; its socket stays */
+        if (i == 250)
+            ts_kill(srv->pid, SIGTTIN); /* a worker takes it back */
+        if (i == 400)
+            ts_kill(srv->pid, SIGHUP);
+        failed += !fetch_ok(port);
+    }
+    ts_assert(failed == 0, "%d of 600 requests failed", failed);
+    ts_assert(ts_wait_log(srv, "generation 2 ready", HS_IO_MS, NULL, 0) == 0, "no reload");
+    unsigned long ino[8];
+    ts_assert(listener_inodes(port, ino, 8) == 3, "the sockets of three indexes should stay");
+}
