@@ -19,7 +19,8 @@
  * That is the shape of a pool of classic blocking servers (Apache prefork),
  * where a slow client holds a whole worker.
  *
- * usage: classic [-l ADDR]... [-w N]     (default 127.0.0.1:7001)
+ * usage: classic [-l ADDR]... [-w N] [-m shared|reuseport|dispatch]
+ *        (default 127.0.0.1:7001)
  */
 
 #define LINE_MAX_BYTES 4096
@@ -63,16 +64,17 @@ static void serve_one(pf_worker *w, int fd)
         if (len > 0 && write(fd, reply, (size_t)len) == len)
             pf_worker_count(w, 1, (uint64_t)len);
     }
-    close(fd);
+    pf_worker_close_conn(w, fd);
 }
 
-/* Accept at most one connection from whichever listener is ready. */
+/* Take at most one connection from whichever descriptor is ready (a
+ * listener, or in dispatch mode the master's control socket). */
 static void accept_one(pf_worker *w, const struct pollfd *pfd, int n)
 {
     for (int i = 0; i < n; i++) {
         if (!(pfd[i].revents & POLLIN))
             continue;
-        int fd = accept4(pfd[i].fd, NULL, NULL, SOCK_CLOEXEC);
+        int fd = pf_worker_accept(w, pfd[i].fd, NULL, NULL);
         if (fd >= 0) {
             serve_one(w, fd);
             return;
@@ -110,14 +112,15 @@ int main(int argc, char **argv)
     const char *why, *addrs[PF_MAX_LISTENERS];
     int naddrs = 0, opt;
     pf_config_init(&cfg);
-    while ((opt = getopt(argc, argv, "l:w:")) != -1) {
+    while ((opt = getopt(argc, argv, "l:w:m:")) != -1) {
+        const char *name = opt == 'w' ? "workers" : "mode";
         if (opt == 'l' && naddrs < PF_MAX_LISTENERS) {
             addrs[naddrs++] = optarg;
-        } else if (opt == 'w' && pf_config_set(&cfg, "workers", optarg, &why) < 0) {
-            fprintf(stderr, "classic: -w '%s': %s\n", optarg, why);
+        } else if ((opt == 'w' || opt == 'm') && pf_config_set(&cfg, name, optarg, &why) < 0) {
+            fprintf(stderr, "classic: -%c '%s': %s\n", opt, optarg, why);
             return 2;
-        } else if (opt != 'w') {
-            fprintf(stderr, "usage: classic [-l ADDR]... [-w N]\n");
+        } else if (opt != 'w' && opt != 'm') {
+            fprintf(stderr, "usage: classic [-l ADDR]... [-w N] [-m MODE]\n");
             return 2;
         }
     }

@@ -211,9 +211,20 @@ typedef struct pf_worker pf_worker;
 int pf_worker_index(const pf_worker *w);          /* 0 .. workers-1 */
 unsigned pf_worker_generation(const pf_worker *w); /* 1, then +1 a reload */
 
-/* The listening descriptors this worker holds; *fds stays owned by the
- * library. Returns the count. */
+/* The descriptors new connections arrive on; *fds stays owned by the
+ * library. Returns the count. In shared and reuseport modes they are
+ * listening sockets; in dispatch mode it is the one control socket over
+ * which the master passes connections. */
 int pf_worker_listeners(const pf_worker *w, const int **fds);
+
+/* Own-main workers: take one connection from fd, one of
+ * pf_worker_listeners', once poll(2) says it is readable (accept4, or in
+ * dispatch mode a connection the master passed). The connection is
+ * non-blocking and close-on-exec, and counted in the scoreboard: give it
+ * back with pf_worker_close_conn. peer (may be NULL) gets its address.
+ * Returns the fd, or -EAGAIN (nothing there: another worker took it), or
+ * another -errno. */
+int pf_worker_accept(pf_worker *w, int fd, struct sockaddr_storage *peer, socklen_t *len);
 
 /* The worker's event loop (also usable from a worker main of your own). */
 pf_loop *pf_worker_loop(pf_worker *w);

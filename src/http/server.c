@@ -118,11 +118,14 @@ static void on_alog_timer(pf_loop *loop, pf_timer *t, void *ud)
 static void tune_listeners(pf_worker *w)
 {
     const int *fds;
-    int one = 1, n = pf_worker_listeners(w, &fds);
+    int one = 1, n = pf_worker_listeners(w, &fds), tcp = 0;
     for (int i = 0; i < n; i++) {
-        setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        tcp += setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
         setsockopt(fds[i], IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one);
     }
+    /* Dispatch mode: connections come from the master, not from a listener
+     * of ours, so each one gets TCP_NODELAY itself. */
+    worker.nodelay_each = tcp == 0;
 }
 
 static int service_init(pf_worker *w, void *ud)

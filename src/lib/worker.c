@@ -46,6 +46,10 @@ bool pf_worker_draining(const pf_worker *w) { return w->draining; }
 
 int pf_worker_listeners(const pf_worker *w, const int **fds)
 {
+    if (w->cfg->mode == PF_MODE_DISPATCH) {
+        *fds = &w->ctl;
+        return 1;
+    }
     *fds = w->lfd;
     return w->nl;
 }
@@ -243,6 +247,29 @@ static void on_listener(pf_loop *loop, int fd, unsigned events, void *ud)
     }
     if (got)
         requeue(w, fd, got);
+}
+
+int pf_worker_accept(pf_worker *w, int fd, struct sockaddr_storage *peer, socklen_t *len)
+{
+    struct sockaddr_storage ss;
+    socklen_t n = sizeof ss;
+    int c, got;
+    if (fd == w->ctl) {
+        ssize_t r = pf_fd_recv(fd, &c, 1, &got, &ss, sizeof ss);
+        if (r <= 0 || got != 1)
+            return r < 0 ? (int)r : r == 0 ? -EPIPE : -EAGAIN;
+        n = r > 1 ? (socklen_t)r : 0;
+    } else if ((c = accept4(fd, (struct sockaddr *)&ss, &n, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) {
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+    w->active++;
+    PF__ADD(w->score->accepted, 1);
+    set_state(w);
+    if (peer)
+        memcpy(peer, &ss, n);
+    if (len)
+        *len = n;
+    return c;
 }
 
 void pf_worker_close_conn(pf_worker *w, int fd)

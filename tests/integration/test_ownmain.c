@@ -27,15 +27,16 @@ static int ask(int port, const char *line, char *out, size_t size)
     return err;
 }
 
-Test(ownmain, serves_from_every_worker_and_drains)
+static void serves_from_every_worker_and_drains(const char *mode)
 {
-    struct ts_proc *p = TS_START("examples/classic", "-l", "127.0.0.1:0", "-w", "2");
+    struct ts_proc *p = TS_START("examples/classic", "-l", "127.0.0.1:0", "-w", "2", "-m", mode);
     int port = ts_wait_port(p, 10000);
     ts_assert(port > 0, "no port");
     pid_t pids[2];
     ts_assert(ts_wait_ready(p->pid, 2, pids, 10000) == 0, "workers not ready");
 
-    /* Poll-based workers race for each connection; both should win some. */
+    /* Both workers get some: poll-based workers race for each connection
+     * (shared), the kernel hashes (reuseport), the master picks (dispatch). */
     bool seen[2] = {false, false};
     for (int i = 0; i < 200 && !(seen[0] && seen[1]); i++) {
         char reply[256];
@@ -63,3 +64,7 @@ Test(ownmain, serves_from_every_worker_and_drains)
               p->status);
     ts_assert(ts_wait_pids_dead(pids, 2, 2000) == 0, "a worker outlived the master");
 }
+
+Test(ownmain, shared) { serves_from_every_worker_and_drains("shared"); }
+Test(ownmain, reuseport) { serves_from_every_worker_and_drains("reuseport"); }
+Test(ownmain, dispatch) { serves_from_every_worker_and_drains("dispatch"); }
