@@ -44,22 +44,29 @@ static bool echo_line(int port, const char *line)
     return ok;
 }
 
-/* The inode of the socket listening on 127.0.0.1:port, from /proc/net/tcp. */
-static unsigned long listener_inode(int port)
+/* The inodes of every socket listening on 127.0.0.1:port (/proc/net/tcp). */
+static int listener_inodes(int port, unsigned long *out, int max)
 {
     FILE *f = fopen("/proc/net/tcp", "re");
     char line[512];
-    unsigned long inode = 0;
-    while (f && fgets(line, sizeof line, f)) {
+    int n = 0;
+    while (f && fgets(line, sizeof line, f) && n < max) {
         unsigned addr, lport, st;
         unsigned long ino;
         if (sscanf(line, " %*d: %x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", &addr,
                    &lport, &st, &ino) == 4 && (int)lport == port && st == 0x0A)
-            inode = ino;
+            out[n++] = ino;
     }
     if (f)
         fclose(f);
-    return inode;
+    return n;
+}
+
+/* The inode of the one socket listening on 127.0.0.1:port, 0 if none. */
+static unsigned long listener_inode(int port)
+{
+    unsigned long ino[2];
+    return listener_inodes(port, ino, 2) == 1 ? ino[0] : 0;
 }
 
 /* Whether process pid has a descriptor for socket inode. */
@@ -188,24 +195,6 @@ Test(modes, dispatch_survives_reload_and_resize)
 }
 
 /* ---- reuseport ---- */
-
-/* The inodes of every socket listening on 127.0.0.1:port. */
-static int listener_inodes(int port, unsigned long *out, int max)
-{
-    FILE *f = fopen("/proc/net/tcp", "re");
-    char line[512];
-    int n = 0;
-    while (f && fgets(line, sizeof line, f) && n < max) {
-        unsigned addr, lport, st;
-        unsigned long ino;
-        if (sscanf(line, " %*d: %x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", &addr,
-                   &lport, &st, &ino) == 4 && (int)lport == port && st == 0x0A)
-            out[n++] = ino;
-    }
-    if (f)
-        fclose(f);
-    return n;
-}
 
 Test(modes, reuseport_gives_each_worker_its_own_socket)
 {
