@@ -10,6 +10,7 @@
 /* Each subcommand gets argv from its own name on, and returns an exit status. */
 int cli_status(int argc, char **argv);
 int cli_serve(int argc, char **argv);
+int cli_run(int argc, char **argv);
 
 /* The argv the subcommand's getopt_long is walking, and the option it has
  * just read (for messages). */

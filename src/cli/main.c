@@ -16,6 +16,8 @@ static const char usage_text[] =
     "\n"
     "Commands:\n"
     "  serve [DIR]           serve the files under DIR over HTTP/1.1 (see serve --help)\n"
+    "  run -- COMMAND [ARG]  run COMMAND as the workers, listening sockets inherited\n"
+    "                        (systemd's LISTEN_FDS; see run --help)\n"
     "  status PID | --pidfile FILE [--json] [--watch]\n"
     "                        the workers of a running pool: pid, generation, state,\n"
     "                        uptime, heartbeat age, connections, requests, bytes,\n"
@@ -42,6 +44,7 @@ struct command {
 
 static const struct command commands[] = {
     {"serve", cli_serve},
+    {"run", cli_run},
     {"status", cli_status},
 };
 

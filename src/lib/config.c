@@ -1,5 +1,6 @@
 /* config.c — pool options: defaults, validation, and setting them from command-line text. */
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@ void pf_config_init(struct pf_config *cfg)
     cfg->hung_grace_ms = 5000;
     cfg->ready_timeout_ms = 60000;
     cfg->max_generations = 3;
+    cfg->stop_signal = SIGTERM;
 }
 
 int pf_config_check(const struct pf_config *cfg, const char **why)
@@ -70,6 +72,9 @@ int pf_config_check(const struct pf_config *cfg, const char **why)
         bad = "ready-timeout must be from 1 to 86400 s";
     else if (cfg->max_generations < 2 || cfg->max_generations > 16)
         bad = "max-generations must be from 2 to 16";
+    else if (cfg->stop_signal < 1 || cfg->stop_signal >= SIGRTMIN || cfg->stop_signal == SIGKILL ||
+             cfg->stop_signal == SIGSTOP)
+        bad = "stop-signal must be a signal a program can catch";
     else if (cfg->backoff_max_ms < 100)
         bad = "back-off cap must be at least 100 ms";
     if (bad && why)
@@ -178,6 +183,46 @@ static int set_seconds(unsigned *field, const char *value, long max,
     return 0;
 }
 
+/* "TERM", "SIGTERM" or a number; not KILL or STOP, which cannot be caught. */
+static int parse_signal(const char *value)
+{
+    long n;
+    if (parse_int(value, 1, SIGRTMIN - 1, &n) == 0)
+        return n == SIGKILL || n == SIGSTOP ? -1 : (int)n;
+    if (strncmp(value, "SIG", 3) == 0)
+        value += 3;
+    for (int sig = 1; sig < SIGRTMIN; sig++) {
+        const char *abbrev = sigabbrev_np(sig);
+        if (abbrev && strcmp(abbrev, value) == 0 && sig != SIGKILL && sig != SIGSTOP)
+            return sig;
+    }
+    return -1;
+}
+
+static int set_program(struct pf_config *cfg, const char *name, const char *value,
+                       const char **why)
+{
+    if (strcmp(name, "stop-signal") == 0) {
+        int sig = parse_signal(value);
+        if (sig < 0) {
+            *why = "must be a signal name such as TERM, INT or QUIT, or its number";
+            return -EINVAL;
+        }
+        cfg->stop_signal = sig;
+        return 0;
+    }
+    if (strcmp(name, "ready-delay") == 0)
+        return set_seconds(&cfg->ready_delay_ms, value, 3600, why,
+                           "must be seconds from 0 to 3600");
+    if (strcmp(name, "max-lifetime") == 0)
+        return set_seconds(&cfg->max_lifetime_ms, value, 1000000, why,
+                           "must be seconds from 0 (off) to 1000000");
+    if (strcmp(name, "max-lifetime-jitter") == 0)
+        return set_seconds(&cfg->max_lifetime_jitter_ms, value, 1000000, why,
+                           "must be seconds from 0 to 1000000");
+    return -ENOENT;
+}
+
 static int set_lifecycle(struct pf_config *cfg, const char *name, const char *value,
                          const char **why)
 {
@@ -205,7 +250,7 @@ static int set_lifecycle(struct pf_config *cfg, const char *name, const char *va
     if (strcmp(name, "max-generations") == 0)
         return set_unsigned(&cfg->max_generations, value, 2, 16, why,
                             "must be a whole number from 2 to 16");
-    return -ENOENT;
+    return set_program(cfg, name, value, why);
 }
 
 int pf_config_set(struct pf_config *cfg, const char *name, const char *value,

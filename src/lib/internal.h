@@ -83,6 +83,8 @@ _Noreturn void pf__worker_run(const struct pf__worker_spec *spec);
 
 /* log.c: reopen the error log at the path it was opened with (USR1). */
 int pf__log_reopen(void);
+/* log.c: log n bytes of text as if from another source (a worker's output). */
+void pf__log_as(const char *source, enum pf_log_level level, const char *text, size_t n);
 
 /* notify.c: systemd's sd_notify protocol (a no-op without NOTIFY_SOCKET),
  * and the pidfile. */

@@ -87,11 +87,11 @@ static void scrub(char *s)
 
 /* One write(2) per line: lines from several workers sharing the file do not
  * interleave (O_APPEND, and under PIPE_BUF bytes for a pipe). */
-static void default_sink(enum pf_log_level level, const char *msg)
+static void default_sink(enum pf_log_level level, const char *source, const char *msg)
 {
     char line[2048];
     size_t n = format_time(line, sizeof line);
-    int m = snprintf(line + n, sizeof line - n - 1, " %s  %-5s %s", log_source,
+    int m = snprintf(line + n, sizeof line - n - 1, " %s  %-5s %s", source,
                      level_names[level], msg);
     if (m < 0)
         return;
@@ -103,6 +103,16 @@ static void default_sink(enum pf_log_level level, const char *msg)
     while (r < 0 && errno == EINTR);
 }
 
+static void emit(enum pf_log_level level, const char *source, char *msg)
+{
+    if (log_sink) {
+        log_sink(log_ud, level, source, msg);
+    } else {
+        scrub(msg);
+        default_sink(level, source, msg);
+    }
+}
+
 void pf_vlog(enum pf_log_level level, const char *fmt, va_list ap)
 {
     if (level > log_max)
@@ -110,13 +120,19 @@ void pf_vlog(enum pf_log_level level, const char *fmt, va_list ap)
     char msg[1800];
     int saved = errno;
     vsnprintf(msg, sizeof msg, fmt, ap);
-    if (log_sink) {
-        log_sink(log_ud, level, log_source, msg);
-    } else {
-        scrub(msg);
-        default_sink(level, msg);
-    }
+    emit(level, log_source, msg);
     errno = saved;
+}
+
+void pf__log_as(const char *source, enum pf_log_level level, const char *text, size_t n)
+{
+    char msg[1800];
+    if (level > log_max)
+        return;
+    n = n < sizeof msg - 1 ? n : sizeof msg - 1;
+    memcpy(msg, text, n);
+    msg[n] = '\0';
+    emit(level, source, msg);
 }
 
 void pf_log(enum pf_log_level level, const char *fmt, ...)

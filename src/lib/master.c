@@ -53,7 +53,7 @@ void pf__stop_graceful(pf_pool *p, const char *why)
     stop_timers(p);
     pf__dispatch_stop(p);
     pf__pool_close_listeners(p);
-    pf__signal_all(p, SIGTERM);
+    pf__signal_all(p, p->cfg.stop_signal);
     pf_timer_start(p->loop, &p->grace, p->cfg.graceful_timeout_ms);
     pf__finish_if_done(p);
 }

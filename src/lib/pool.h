@@ -15,6 +15,7 @@
  *   upgrade.c      USR2: exec a new master that inherits the listeners
  *   dispatch.c     dispatch mode: the master accepts and passes connections
  *   reuseport.c    reuseport mode: a socket per worker index, owned by the master
+ *   program.c      workers that exec a program: sd_notify, output, lifetime
  *   notify.c       sd_notify and the pidfile
  */
 
@@ -39,6 +40,11 @@ struct pf__slot {
     int ctl;                 /* master's end of the control socketpair */
     int ctl_peer;            /* dispatch: a dup of the worker's end, -1 */
     uint64_t dispatched;     /* dispatch: connections sent to this worker */
+    int notify_fd;           /* program.c: its NOTIFY_SOCKET, -1 */
+    int out_fd;              /* program.c: its stdout/stderr pipe, -1 */
+    char *out_buf;           /* program.c: a partial output line */
+    size_t out_len;
+    pf_timer ready_timer, life_timer;
     int index;               /* worker index within its generation */
     unsigned generation;
     bool ready;              /* said READY */
@@ -138,6 +144,13 @@ void pf__dispatch_stop(pf_pool *p);
 void pf__dispatch_free(pf_pool *p);
 void pf__dispatch_recover(struct pf__slot *s);
 void pf__dispatch_watch(pf_pool *p, int fd, bool on);
+
+/* program.c */
+int pf__program_before(struct pf__slot *s, int out[2]);
+void pf__program_child(struct pf__slot *s, const int out[2]);
+void pf__program_parent(struct pf__slot *s, const int out[2]);
+void pf__program_gone(struct pf__slot *s);
+void pf__program_close(const struct pf__slot *s);
 
 /* reuseport.c */
 const int *pf__rp_row(pf_pool *p, int index);

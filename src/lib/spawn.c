@@ -31,7 +31,7 @@ static struct pf__slot *slot_at(pf_pool *p, int i)
     struct pf__slot *s = &p->slots[i];
     if (!s->pool) {
         s->pool = p;
-        s->pidfd = s->ctl = s->ctl_peer = -1;
+        s->pidfd = s->ctl = s->ctl_peer = s->notify_fd = s->out_fd = -1;
         if (i > p->slot_hi)
             p->slot_hi = i;
         pf_timer_init(&s->respawn, on_respawn, s);
@@ -75,7 +75,7 @@ void pf__retire(struct pf__slot *s)
     }
     if (s->pid) {
         PF__PUT(pf__score_of(s)->state, PF_STATE_DRAINING);
-        pf__slot_signal(s, SIGTERM);
+        pf__slot_signal(s, s->pool->cfg.stop_signal);
     }
 }
 
@@ -126,6 +126,7 @@ static void slot_clear(struct pf__slot *s)
 {
     pf_pool *p = s->pool;
     pf__dispatch_recover(s);
+    pf__program_gone(s);
     pf_loop_del(p->loop, s->pidfd);
     close(s->pidfd);
     pf_loop_del(p->loop, s->ctl);
@@ -231,6 +232,8 @@ void pf__close_slot_fds(pf_pool *p, const struct pf__slot *keep)
         }
         if (s->pool && s->ctl_peer >= 0)
             close(s->ctl_peer);
+        if (s->pool)
+            pf__program_close(s);
     }
     /* Dispatch mode: the master accepts; workers hold no listener. In
      * reuseport mode, each holds its own row only. */
@@ -272,9 +275,11 @@ static uint64_t request_limit(const struct pf_config *cfg)
     return cfg->max_requests + jitter;
 }
 
-_Noreturn static void become_worker(struct pf__slot *s, int ctl, pid_t master)
+_Noreturn static void become_worker(struct pf__slot *s, int ctl, pid_t master,
+                                    const int out[2])
 {
     pf_pool *p = s->pool;
+    pf__program_child(s, out);
     pf__close_slot_fds(p, s);
     pf__log_set_source("worker %d (pid %d)", s->index, (int)getpid());
     if (drop_privileges(&p->cfg) < 0)
@@ -313,17 +318,23 @@ void pf__spawn(struct pf__slot *s, int index, unsigned generation)
     s->succeeds = NULL;
     s->dispatched = 0;
     s->started = pf__mono_ms();
+    int out[2];
     if (!pf__rp_row(p, index)) /* reuseport: bind this index's sockets first */
         goto failed;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+    if (pf__program_before(s, out) < 0)
         goto failed;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+        if (out[0] >= 0)
+            close(out[0]), close(out[1]);
+        goto failed;
+    }
     pf__score_reset(pf__score_of(s), index, generation);
     pid_t master = getpid();
     fflush(NULL); /* or the child would write the master's buffers again */
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
-        become_worker(s, sv[1], master);
+        become_worker(s, sv[1], master, out);
     }
     /* Dispatch: the master keeps the worker's end open too, so that what
      * the worker never read survives its death (see dispatch.c). */
@@ -332,9 +343,12 @@ void pf__spawn(struct pf__slot *s, int index, unsigned generation)
     close(sv[1]);
     if (pid < 0) {
         close(sv[0]);
+        if (out[0] >= 0)
+            close(out[0]), close(out[1]);
         goto failed;
     }
     p->running++;
+    pf__program_parent(s, out);
     int err = watch_child(s, pid, sv[0]);
     if (err < 0) {
         /* Unsupervised, it would be a worker nobody reaps: end it now. */

@@ -1,0 +1,189 @@
+/* test_run.c — prefork run: a Python program as the workers, supervised, reloaded and stopped like any other. */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "http_support.h"
+#include "support.h"
+
+TestSuite(run, .fini = hs_cleanup, .timeout = 90);
+
+static char app[PATH_MAX];
+
+/* prefork run -w N -l 127.0.0.1:0 [EXTRA...] -- python3 examples/python/app.py [ARGS...] */
+static struct ts_proc *start_app(const char *workers, const char *const *extra,
+                                 const char *const *args)
+{
+    const char *argv[32] = {"prefork", "run", "-w", workers, "-l", "127.0.0.1:0"};
+    int n = 6;
+    cr_assert_not_null(realpath("examples/python/app.py", app), "examples/python/app.py: %s",
+                       strerror(errno));
+    for (int i = 0; extra && extra[i]; i++)
+        argv[n++] = extra[i];
+    argv[n++] = "--";
+    argv[n++] = "python3";
+    argv[n++] = app;
+    for (int i = 0; args && args[i]; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    return ts_start(argv);
+}
+
+/* GET / on a new connection: the pid in "hello from worker N, generation G,
+ * pid P", or -1. */
+static int served_by(int port)
+{
+    static const char req[] = "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    int fd = ts_connect_tcp(port, HS_IO_MS);
+    if (fd < 0)
+        return -1;
+    struct hs_buf b = {0};
+    int pid = -1;
+    if (ts_send_all(fd, req, sizeof req - 1, HS_IO_MS) == 0 &&
+        hs_read_to_eof(fd, &b, HS_IO_MS) == 0 && b.len > 12 &&
+        memcmp(b.p, "HTTP/1.1 200", 12) == 0) {
+        const char *p = strstr(b.p, ", pid ");
+        if (p)
+            pid = atoi(p + 6);
+    }
+    free(b.p);
+    close(fd);
+    return pid;
+}
+
+static int start_and_wait(struct ts_proc **srv, const char *workers, const char *const *extra,
+                          const char *const *args, pid_t *pids)
+{
+    *srv = start_app(workers, extra, args);
+    int port = ts_wait_port(*srv, HS_START_MS);
+    ts_assert(port > 0, "no port");
+    ts_assert(ts_wait_ready((*srv)->pid, atoi(workers), pids, HS_START_MS) == 0,
+              "workers never said READY=1");
+    return port;
+}
+
+Test(run, three_workers_serve_from_three_pids_and_log_as_themselves)
+{
+    struct ts_proc *srv;
+    pid_t pids[3];
+    int port = start_and_wait(&srv, "3", NULL, NULL, pids);
+    int seen[3] = {0};
+    for (int i = 0; i < 300 && !(seen[0] && seen[1] && seen[2]); i++) {
+        int pid = served_by(port);
+        ts_assert(pid > 0, "request %d failed", i);
+        for (int k = 0; k < 3; k++)
+            seen[k] |= pid == pids[k];
+    }
+    ts_assert(seen[0] && seen[1] && seen[2], "not every worker served");
+    /* The program's stderr (its request log) is logged under its worker. */
+    char re[64];
+    snprintf(re, sizeof re, "worker [0-2] \\(pid %d\\)  info  .*GET / HTTP", (int)pids[0]);
+    ts_assert(ts_wait_log(srv, re, HS_IO_MS, NULL, 0) == 0, "no tagged request log line");
+}
+
+Test(run, a_crashed_worker_is_replaced)
+{
+    struct ts_proc *srv;
+    pid_t pids[2];
+    int port = start_and_wait(&srv, "2", NULL, NULL, pids);
+    ts_kill(pids[0], SIGKILL);
+    ts_assert(ts_wait_log(srv, "killed by signal 9", HS_IO_MS, NULL, 0) == 0, "kill not logged");
+    pid_t now[2];
+    int64_t deadline = ts_now_ms() + HS_START_MS;
+    do {
+        ts_assert(ts_now_ms() < deadline, "no replacement became ready");
+        poll(NULL, 0, 50);
+    } while (ts_wait_ready(srv->pid, 2, now, 1000) != 0 || now[0] == pids[0]);
+    for (int i = 0; i < 20; i++)
+        ts_assert(served_by(port) > 0, "request %d failed after the crash", i);
+}
+
+Test(run, five_hups_under_load_lose_nothing_and_change_the_pids)
+{
+    struct ts_proc *srv;
+    pid_t first[2];
+    int port = start_and_wait(&srv, "2", NULL, NULL, first);
+    int failed = 0;
+    for (int i = 0; i < 500; i++) { /* HUPs at 50, 150, ... 450: five */
+        if (i % 100 == 50) {
+            char re[48];
+            ts_kill(srv->pid, SIGHUP);
+            snprintf(re, sizeof re, "generation %d ready", i / 100 + 2);
+            /* keep the load going while the new generation starts */
+            for (int k = 0; k < 20; k++)
+                failed += served_by(port) < 0;
+            ts_assert(ts_wait_log(srv, re, HS_START_MS, NULL, 0) == 0, "reload %d never finished",
+                      i / 100 + 1);
+        }
+        failed += served_by(port) < 0;
+    }
+    ts_assert(failed == 0, "%d requests failed", failed);
+    ts_assert(ts_wait_pids_dead(first, 2, HS_IO_MS) == 0, "first-generation programs still run");
+    struct pf_slot_info s[8];
+    int n = ts_board(srv->pid, s, 8);
+    for (int i = 0; i < n; i++)
+        ts_assert(s[i].generation == 6, "a worker of generation %u is left", s[i].generation);
+}
+
+Test(run, a_program_that_never_says_ready_fails_the_reload_cleanly)
+{
+    char flag[600];
+    hs_tree("run");
+    hs_path("never-ready", flag, sizeof flag);
+    struct ts_proc *srv;
+    pid_t pids[2];
+    int port = start_and_wait(&srv, "2", (const char *const[]){"--ready-timeout", "2", NULL},
+                              (const char *const[]){"--never-ready-if", flag, NULL}, pids);
+    hs_put_text("never-ready", "x");
+    ts_kill(srv->pid, SIGHUP);
+    ts_assert(ts_wait_log(srv, "reload failed: generation 2 not ready after 2000 ms; "
+                               "generation 1 keeps serving", HS_START_MS, NULL, 0) == 0,
+              "the reload did not fail as it should");
+    for (int i = 0; i < 20; i++) {
+        int pid = served_by(port);
+        ts_assert(pid == pids[0] || pid == pids[1], "request %d not served by the old workers", i);
+    }
+}
+
+Test(run, term_stops_every_program_and_exits_0)
+{
+    struct ts_proc *srv;
+    pid_t pids[3];
+    start_and_wait(&srv, "3", NULL, NULL, pids);
+    ts_kill(srv->pid, SIGTERM);
+    ts_assert(ts_wait_exit(srv, HS_START_MS) == 0 && WIFEXITED(srv->status) &&
+                  WEXITSTATUS(srv->status) == 0,
+              "master did not exit 0");
+    ts_assert(ts_wait_pids_dead(pids, 3, HS_IO_MS) == 0, "a program outlived the master");
+}
+
+Test(run, usage_errors_are_one_line_and_status_2)
+{
+    char plain[600];
+    hs_tree("run");
+    hs_put_text("plain.txt", "not a program\n"); /* mode 0644 */
+    hs_path("plain.txt", plain, sizeof plain);
+    const char *const cases[][8] = {
+        {"prefork", "run", "--", "no-such-command-here", NULL},
+        {"prefork", "run", "--", plain, NULL},
+        {"prefork", "run", NULL},
+        {"prefork", "run", "--mode", "dispatch", "--", "true", NULL},
+        {"prefork", "run", "--stop-signal", "KILL", "--", "true", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct ts_proc *p;
+        int status = ts_run(cases[i], HS_IO_MS, &p);
+        ts_assert(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 2,
+                  "case %zu: status %d", i, status);
+        char *err = ts_read_file(p->err);
+        ts_assert(err && strchr(err, '\n') == strrchr(err, '\n') && strncmp(err, "prefork: ", 9) == 0,
+                  "case %zu: not one line: [%s]", i, err ? err : "");
+        free(err);
+    }
+}
