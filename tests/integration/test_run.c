@@ -187,3 +187,19 @@ Test(run, usage_errors_are_one_line_and_status_2)
         free(err);
     }
 }
+
+Test(run, the_wsgi_example_serves)
+{
+    char wsgi[PATH_MAX];
+    cr_assert_not_null(realpath("examples/python/wsgi_app.py", wsgi), "wsgi_app.py");
+    struct ts_proc *srv = TS_START("prefork", "run", "-w", "2", "-l", "127.0.0.1:0", "--",
+                                   "python3", wsgi);
+    int port = ts_wait_port(srv, HS_START_MS);
+    ts_assert(port > 0, "no port");
+    pid_t pids[2];
+    ts_assert(ts_wait_ready(srv->pid, 2, pids, HS_START_MS) == 0, "workers never said READY=1");
+    size_t len;
+    char *r = hs_exchange(port, "GET /hi HTTP/1.0\r\n\r\n", 20, &len);
+    ts_assert(strstr(r, " 200 ") && strstr(r, ": /hi\n"), "got [%s]", hs_shown(r, len));
+    free(r);
+}
