@@ -315,6 +315,14 @@ struct pf_config {
     const char *pidfile;          /* written atomically once ready; NULL none */
     const char *error_log;        /* the path pf_log_open was given, reopened
                                      on USR1; NULL: stderr */
+    /* For workers that exec another program (prefork run): */
+    int stop_signal;              /* asks a worker to stop; default SIGTERM */
+    bool notify;                  /* give each worker a NOTIFY_SOCKET (sd_notify:
+                                     READY=1, WATCHDOG=1, STATUS=) */
+    unsigned ready_delay_ms;      /* ready after this long without READY=1 */
+    bool capture_output;          /* log workers' stdout/stderr, line by line */
+    unsigned max_lifetime_ms;     /* recycle a worker after this long */
+    unsigned max_lifetime_jitter_ms;
 };
 void pf_config_init(struct pf_config *cfg);
 
@@ -330,6 +338,9 @@ int pf_config_check(const struct pf_config *cfg, const char **why);
  *   max-requests N (0..10^9, 0 off)   max-requests-jitter N (0..10^9)
  *   timeout SEC (0..86400, 0 off)     ready-timeout SEC (1..86400)
  *   pre-stop-delay SEC (0..3600)      max-generations N (2..16)
+ *   stop-signal NAME (TERM, INT, QUIT, HUP, USR1, USR2, WINCH or a number)
+ *   ready-delay SEC (0..3600)         max-lifetime SEC (0..10^6, 0 off)
+ *   max-lifetime-jitter SEC (0..10^6)
  * Returns 0; -ENOENT for an unknown name; -EINVAL with *why set to a static
  * reason ("must be a whole number from 1 to 1024") for a bad value. */
 int pf_config_set(struct pf_config *cfg, const char *name, const char *value,
