@@ -296,6 +296,12 @@ struct pf_config {
     int backlog;                  /* <= 0: net.core.somaxconn */
     int max_conns;                /* per worker; default 10000 */
     unsigned accept_batch;        /* accepts per wake-up; default 16 */
+    /* Set on the TCP listeners when they are bound; accepted connections
+     * inherit them, in every mode (default false): */
+    bool tcp_nodelay;             /* TCP_NODELAY */
+    bool defer_accept;            /* TCP_DEFER_ACCEPT: a connection is handed
+                                     over once its first bytes are in (for
+                                     protocols where the client speaks first) */
     unsigned graceful_timeout_ms; /* TERM: drain deadline; default 60000 */
     unsigned max_start_failures;  /* give up after this many; default 5 */
     unsigned min_uptime_ms;       /* a death sooner is "young"; default 1000 */

@@ -163,6 +163,16 @@ int cli_serve(int argc, char **argv)
         return status;
     struct pf_service svc;
     http_service(&s.http, &svc);
+    /* Set on the listeners, inherited by every connection:
+     * - TCP_NODELAY: small responses go out in one send per request; without
+     *   it a pipelined second response could wait for a delayed ACK;
+     * - TCP_DEFER_ACCEPT: a connection is handed over once its request has
+     *   begun to arrive, so the first read finds it and a short connection
+     *   is served and closed without an epoll round. A client that connects
+     *   and stays silent is handed over after about a second anyway, and
+     *   then meets --header-timeout. */
+    s.pool.cfg.tcp_nodelay = true;
+    s.pool.cfg.defer_accept = true;
     pf_pool *pool;
     if ((status = cli_pool_start(&s.pool, &svc, "127.0.0.1:8000", &pool)) != 0)
         return status;

@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -527,10 +525,6 @@ void http_conn_open(struct http_worker *hw, int fd, const struct sockaddr *peer,
     pf_timer_init(&c->timer, on_timer, c);
     if (hw->alog)
         http_alog_peer(peer, peerlen, c->peer, sizeof c->peer);
-    if (hw->nodelay_each && peerlen && peer->sa_family != AF_UNIX) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
     arm(c, W_HEAD, hw->cfg->header_timeout_ms);
     /* The request has usually arrived with the connection: serve it before
      * registering, and a short connection is answered and closed without

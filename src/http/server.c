@@ -1,8 +1,6 @@
 /* server.c — the static HTTP server as a libprefork service: options, per-worker set-up, draining. */
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -107,27 +105,6 @@ static void on_alog_timer(pf_loop *loop, pf_timer *t, void *ud)
     pf_timer_start(loop, t, ALOG_FLUSH_MS);
 }
 
-/* Set on the listeners, these are inherited by every accepted socket:
- * - TCP_NODELAY: small responses go out in one send per request; without
- *   it a pipelined second response could wait for the client's delayed ACK;
- * - TCP_DEFER_ACCEPT: the kernel hands over a connection once its first
- *   bytes have arrived, so the first read finds the request and a short
- *   connection is served and closed without an epoll round. A client that
- *   connects and stays silent is handed over after about a second anyway,
- *   and then meets --header-timeout. */
-static void tune_listeners(pf_worker *w)
-{
-    const int *fds;
-    int one = 1, n = pf_worker_listeners(w, &fds), tcp = 0;
-    for (int i = 0; i < n; i++) {
-        tcp += setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
-        setsockopt(fds[i], IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one);
-    }
-    /* Dispatch mode: connections come from the master, not from a listener
-     * of ours, so each one gets TCP_NODELAY itself. */
-    worker.nodelay_each = tcp == 0;
-}
-
 static int service_init(pf_worker *w, void *ud)
 {
     const struct http_config *cfg = ud;
@@ -150,7 +127,6 @@ static int service_init(pf_worker *w, void *ud)
     hw->cache = http_cache_new(cfg->cache_bytes, cfg->cache_ttl_ms);
     if (!hw->cache)
         return -ENOMEM;
-    tune_listeners(w);
     return 0;
 }
 

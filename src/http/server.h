@@ -66,7 +66,6 @@ struct http_worker {
     struct http_cache *cache; /* small files and listings, see cache.h */
     struct http_conn *conns;  /* every open connection, for draining */
     bool draining;
-    bool nodelay_each;        /* no listener to inherit TCP_NODELAY from */
 };
 
 #endif

@@ -84,42 +84,78 @@ static uint64_t load_of(const struct pf__slot *s)
     return PF__GET(sc->active) + inflight;
 }
 
-static struct pf__slot *pick(pf_pool *p)
+/* The least loaded ready worker, and in *room how many more it may take;
+ * *ready counts the workers that could take any. */
+static struct pf__slot *pick(pf_pool *p, uint64_t *room, int *ready)
 {
     struct pf__slot *best = NULL;
     uint64_t best_load = UINT64_MAX;
     int n = p->slot_hi + 1;
+    *ready = 0;
     for (int k = 0; k < n; k++) {
         struct pf__slot *s = &p->slots[(p->rr + k) % n];
         if (!s->pool || !s->pid || !s->ready || s->retiring)
             continue;
         uint64_t load = load_of(s);
-        if (load < (uint64_t)p->cfg.max_conns && load < best_load) {
+        if (load >= (uint64_t)p->cfg.max_conns)
+            continue;
+        ++*ready;
+        if (load < best_load) {
             best = s;
             best_load = load;
         }
     }
-    if (best)
+    if (best) {
         p->rr = (int)(best - p->slots + 1) % n;
+        *room = (uint64_t)p->cfg.max_conns - best_load;
+    }
     return best;
 }
 
-/* Send the oldest waiting connection: 0 sent, -EAGAIN no worker can take it. */
+/* How many waiting connections go in one message: several when many wait
+ * (one sendmsg and one recvmsg instead of many), but no more than this
+ * worker's fair share of them, and one at a time to a worker with a main
+ * of its own, which takes one connection per poll. */
+static int batch_size(const pf_pool *p, uint64_t room, int ready)
+{
+    int k = (p->npending + ready - 1) / ready;
+    if (p->svc.main || k < 1)
+        k = 1;
+    if (k > PF__PASS_MAX)
+        k = PF__PASS_MAX;
+    return (uint64_t)k > room ? (int)room : k;
+}
+
+static void fill_record(struct pf__peer_rec *r, const struct pf__pending *c)
+{
+    r->len = c->len <= sizeof r->addr ? (uint16_t)c->len : 0;
+    if (r->len)
+        memcpy(r->addr, &c->peer, r->len);
+}
+
+/* Send the oldest waiting connections: 0 sent, -EAGAIN no worker can
+ * take them. */
 static int send_first(pf_pool *p)
 {
-    struct pf__pending *c = &p->pending[p->pending_head];
     for (int tries = 0; tries < 4; tries++) {
-        struct pf__slot *s = pick(p);
+        uint64_t room;
+        int ready, fds[PF__PASS_MAX];
+        struct pf__peer_rec recs[PF__PASS_MAX];
+        struct pf__slot *s = pick(p, &room, &ready);
         if (!s)
             return -EAGAIN;
-        char none = 0;
-        int err = c->len ? pf_fd_send(s->ctl, &c->fd, 1, &c->peer, c->len)
-                         : pf_fd_send(s->ctl, &c->fd, 1, &none, 1);
-        if (err == 0) {
-            s->dispatched++;
-            close(c->fd);
-            p->pending_head = (p->pending_head + 1) % DISPATCH_QUEUE;
-            p->npending--;
+        int k = batch_size(p, room, ready);
+        for (int i = 0; i < k; i++) {
+            const struct pf__pending *c = &p->pending[(p->pending_head + i) % DISPATCH_QUEUE];
+            fds[i] = c->fd;
+            fill_record(&recs[i], c);
+        }
+        if (pf_fd_send(s->ctl, fds, k, recs, sizeof recs[0] * (size_t)k) == 0) {
+            s->dispatched += (uint64_t)k;
+            for (int i = 0; i < k; i++)
+                close(fds[i]);
+            p->pending_head = (p->pending_head + k) % DISPATCH_QUEUE;
+            p->npending -= k;
             return 0;
         }
         /* Its socket is full, or it has just died: another one may do. */
@@ -178,15 +214,22 @@ static void on_accept(pf_loop *loop, int fd, unsigned events, void *ud)
 void pf__dispatch_recover(struct pf__slot *s)
 {
     pf_pool *p = s->pool;
-    int fds[PF_FD_MAX_PASS], n, got = 0;
-    struct sockaddr_storage peer;
+    int fds[PF__PASS_MAX], n, got = 0;
+    struct pf__peer_rec recs[PF__PASS_MAX];
     ssize_t len;
     if (s->ctl_peer < 0)
         return;
-    while ((len = pf_fd_recv(s->ctl_peer, fds, PF_FD_MAX_PASS, &n, &peer, sizeof peer)) > 0)
-        for (int i = 0; i < n; i++, got++)
-            if (!push(p, fds[i], &peer, len > 1 ? (socklen_t)len : 0))
+    while ((len = pf_fd_recv(s->ctl_peer, fds, PF__PASS_MAX, &n, recs, sizeof recs)) > 0)
+        for (int i = 0; i < n; i++, got++) {
+            struct sockaddr_storage peer;
+            socklen_t plen = 0;
+            if ((size_t)len >= sizeof recs[0] * (size_t)(i + 1) && recs[i].len) {
+                plen = recs[i].len;
+                memcpy(&peer, recs[i].addr, plen);
+            }
+            if (!push(p, fds[i], &peer, plen))
                 close(fds[i]); /* the queue is full: cannot happen with the cap */
+        }
     close(s->ctl_peer);
     s->ctl_peer = -1;
     if (got) {

@@ -77,6 +77,15 @@ struct pf__worker_spec {
 };
 _Noreturn void pf__worker_run(const struct pf__worker_spec *spec);
 
+/* Dispatch: the master passes up to PF__PASS_MAX connections in one
+ * SCM_RIGHTS message; its bytes are one record per descriptor, in order,
+ * holding the peer's address (len 0: unknown or a Unix socket). */
+#define PF__PASS_MAX 8
+struct pf__peer_rec {
+    uint16_t len;
+    uint8_t addr[28]; /* fits sockaddr_in and sockaddr_in6 */
+};
+
 /* Messages a worker sends its master on the control socket (one byte each). */
 #define PF__MSG_READY 'R'
 #define PF__MSG_RECYCLE 'M' /* served its max-requests: replace me */

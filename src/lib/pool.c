@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -57,8 +59,18 @@ static void remember_path(struct pf__listener *l, const struct pf_addr *a)
     l->ino = st.st_ino;
 }
 
+void pf__tune_listener(const pf_pool *p, int fd)
+{
+    int one = 1;
+    if (p->cfg.tcp_nodelay)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* not TCP: harmless */
+    if (p->cfg.defer_accept)
+        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one);
+}
+
 static int add_listener(pf_pool *p, int fd, const char *fdname)
 {
+    pf__tune_listener(p, fd);
     struct pf__listener *l = &p->ls[p->nls];
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;

@@ -113,6 +113,7 @@ struct pf_pool {
 
 /* pool.c */
 void pf__pool_close_listeners(pf_pool *p);
+void pf__tune_listener(const pf_pool *p, int fd);
 
 /* spawn.c */
 struct pf__slot *pf__slot_free(pf_pool *p);

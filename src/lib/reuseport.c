@@ -63,6 +63,7 @@ static int bind_row(pf_pool *p, int *row)
                     close(row[l]);
             return err;
         }
+        pf__tune_listener(p, fd);
         row[l] = fd;
     }
     return 0;

@@ -255,10 +255,14 @@ int pf_worker_accept(pf_worker *w, int fd, struct sockaddr_storage *peer, sockle
     socklen_t n = sizeof ss;
     int c, got;
     if (fd == w->ctl) {
-        ssize_t r = pf_fd_recv(fd, &c, 1, &got, &ss, sizeof ss);
+        /* The master sends an own-main worker one connection a message. */
+        struct pf__peer_rec rec;
+        ssize_t r = pf_fd_recv(fd, &c, 1, &got, &rec, sizeof rec);
         if (r <= 0 || got != 1)
             return r < 0 ? (int)r : r == 0 ? -EPIPE : -EAGAIN;
-        n = r > 1 ? (socklen_t)r : 0;
+        n = (size_t)r >= sizeof rec ? rec.len : 0;
+        if (n)
+            memcpy(&ss, rec.addr, n);
     } else if ((c = accept4(fd, (struct sockaddr *)&ss, &n, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) {
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     }
@@ -374,9 +378,9 @@ static void on_ctl(pf_loop *loop, int fd, unsigned events, void *ud)
     (void)loop, (void)events;
     pf_worker *w = ud;
     for (;;) {
-        struct sockaddr_storage peer;
-        int c, n;
-        ssize_t len = pf_fd_recv(fd, &c, 1, &n, &peer, sizeof peer);
+        struct pf__peer_rec recs[PF__PASS_MAX];
+        int fds[PF__PASS_MAX], n;
+        ssize_t len = pf_fd_recv(fd, fds, PF__PASS_MAX, &n, recs, sizeof recs);
         if (len == -EAGAIN || len == -EINTR)
             return;
         if (len <= 0 && len != -EMSGSIZE) {
@@ -384,8 +388,15 @@ static void on_ctl(pf_loop *loop, int fd, unsigned events, void *ud)
             pf_worker_exit(w, 1);
             return;
         }
-        if (len > 0 && n == 1)
-            conn_opened(w, c, &peer, len > 1 ? (socklen_t)len : 0);
+        for (int i = 0; i < n; i++) {
+            struct sockaddr_storage peer;
+            socklen_t plen = 0;
+            if ((size_t)len >= sizeof recs[0] * (size_t)(i + 1) && recs[i].len) {
+                plen = recs[i].len;
+                memcpy(&peer, recs[i].addr, plen);
+            }
+            conn_opened(w, fds[i], &peer, plen);
+        }
     }
 }
 
