@@ -9,16 +9,16 @@
 # killed at exit, whatever happens. Settings, from the environment:
 #   BENCH_SECONDS   length of each timed run (default 10; e.g. 2 or 2.5)
 #   BENCH_ROUNDS    echo section: runs of each worker count, alternating; the
-#                   ratio compares medians; http section: rounds over all
-#                   servers, figures are medians (default 1)
+#                   ratio compares medians; http and modes sections: rounds
+#                   over all servers, figures are medians (default 1)
 #   BENCH_PIN       1: echo section pins the client to the last CPU, the server
 #                   to the others (default 0: the scheduler decides)
 #   BENCH_BUILD     the build directory (default build; build/san works too)
 #   BENCH_HTTP_SERVERS  http sections: which servers (default: prefork nginx
 #                   lighttpd lighttpd-1p python)
 #   BENCH_HTTP_IDLE http sections: idle connections held (default 10000)
-#   BENCH_HTTP_RETRIES  http sections: repeats of a run disturbed by other
-#                   load (default 2)
+#   BENCH_HTTP_RETRIES  http and modes sections: repeats of a run disturbed
+#                   by other load (default 2)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
@@ -28,6 +28,7 @@ SECTIONS=(
     "http:prefork serve against nginx, lighttpd and python's http.server (wrk; 5 scenarios)"
     "http_quick:the http section in short: 3 s runs, one round, no python (not run by default)"
     "lifecycle:longest request latency during HUP and USR2 against steady state, requests lost"
+    "modes:shared, reuseport and dispatch, 4 workers: 1 KiB keep-alive, 1 KiB close, slow handler (wrk)"
 )
 
 B=${BENCH_BUILD:-build}
@@ -953,6 +954,278 @@ section_lifecycle() {
     alive "$new" && kill -KILL "$new"
     wait "$SERVER_PID" 2>/dev/null # the old master exited after the upgrade
     forget "$SERVER_PID"
+}
+
+# ---- section: modes ----
+
+# The three distribution modes side by side, 4 workers each: one server
+# per mode and program is started, measured with wrk and stopped. The
+# scoreboard is read before and after each run (once no worker holds a
+# connection), so the per-worker figures are that run's alone.
+MODES=(shared reuseport dispatch)
+MODE_SCENARIOS=(ka close slow)
+MODE_W=4
+declare -A MW=() # one run's figures, by name
+declare -A MODE_DESC=(
+    [ka]="1 KiB file, keep-alive, wrk -t2 -c64"
+    [close]="1 KiB file, new connection per request (Connection: close), wrk -t2 -c64"
+    [slow]="examples/slow --work 10 (each request blocks its worker 10 ms, then it closes), wrk -t2 -c32"
+)
+
+# modes_board MASTER: the scoreboard, one line per worker:
+# index pid accepted wakeups requests active.
+modes_board() {
+    "$B/prefork" status "$1" --json 2>/dev/null |
+        grep -o '"\(index\|pid\|accepted\|wakeups\|active\|requests\)":[0-9]*' |
+        awk -F: 'function out() { if (n) print v["index"], v["pid"], v["accepted"], v["wakeups"], v["requests"], v["active"] }
+                 { gsub(/"/, "", $1) }
+                 $1 == "index" { out(); n = 1; delete v }
+                 { v[$1] = $2 } END { out() }'
+}
+
+# modes_settle MASTER: the scoreboard once every worker is up, none holds a
+# connection and two readings in a row agree (at most 5 s: a slow request
+# may still be running after wrk stops), each line with a 7th field: the
+# worker's CPU time so far in clock ticks (utime + stime, /proc/PID/stat).
+modes_settle() {
+    local prev='' cur='' i
+    for ((i = 0; i < 100; i++)); do
+        cur=$(modes_board "$1")
+        [[ -n $cur && $cur == "$prev" ]] &&
+            awk -v w="$MODE_W" '$2 > 0 { n++ } { a += $6 } END { exit !(n == w && a == 0) }' <<<"$cur" && break
+        prev=$cur
+        sleep 0.05
+    done
+    awk '{ f = "/proc/" $2 "/stat"; t = 0
+           if ((getline s < f) > 0) { sub(/.*\) /, "", s); split(s, x, " "); t = x[12] + x[13] }
+           close(f); print $0, t }' <<<"$cur"
+}
+
+# modes_delta BEFORE AFTER: the per-worker differences between two
+# readings, as "requests/split conns/split cv_requests cv_conns wakeups
+# accepted requests replaced cv_cpu" (replaced: workers whose pid changed,
+# whose counters started again from 0). CPU time comes in ticks of 10 ms:
+# below 20 per worker its CV would be rounding, so it is "-".
+modes_delta() {
+    awk 'function cv(x, min,   i, m, s) { for (i = 0; i < n; i++) m += x[i]; m /= n
+             if (m == 0 || m < min) return "-"
+             for (i = 0; i < n; i++) s += (x[i] - m) ^ 2
+             return sprintf("%.3f", sqrt(s / n) / m) }
+         NR == FNR { pid[$1] = $2; a[$1] = $3; w[$1] = $4; r[$1] = $5; c[$1] = $7; next }
+         { i = n++; if (pid[$1] != $2) bad++
+           da[i] = $3 - a[$1]; dw = dw + $4 - w[$1]; dr[i] = $5 - r[$1]; dc[i] = $7 - c[$1]
+           sa += da[i]; sr += dr[i]
+           rs = rs (i ? "/" : "") dr[i]; as = as (i ? "/" : "") da[i] }
+         END { print rs, as, cv(dr), cv(da), dw, sa, sr, bad + 0, cv(dc, 20) }' <(printf '%s\n' "$1") <(printf '%s\n' "$2")
+}
+
+# modes_sample: the counters read around a run, on one line: the master's
+# CPU seconds, its workers', the master's voluntary context switches (the
+# times it slept and was woken: in dispatch mode, its accept wake-ups), the
+# machine's busy CPU seconds, and the time.
+modes_sample() {
+    echo "$(cpu_seconds "$SERVER_PID") $(workers_cpu "$SERVER_PID")" \
+        "$(awk '$1 == "voluntary_ctxt_switches:" { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null)" \
+        "$(machine_busy) $EPOCHREALTIME"
+}
+
+# modes_figures BOARD0 BOARD1: MW's per-worker and CPU figures, from the
+# scoreboards, the samples S0 and S1 and wrk's CPU (the times files)
+# around a run.
+modes_figures() {
+    local bad w0 w1
+    read -r 'MW[rsplit]' 'MW[csplit]' 'MW[cv_req]' 'MW[cv_conn]' 'MW[wakeups]' 'MW[accepted]' 'MW[requests]' bad 'MW[cv_cpu]' \
+        < <(modes_delta "$1" "$2")
+    ((bad == 0)) || note "modes: $bad worker(s) replaced during the run: their counts are short"
+    # Wake-ups per connection from the scoreboard: workers' listener events.
+    # In dispatch mode no worker watches a listener: there are none.
+    MW[wpc]=$(awk -v w="${MW[wakeups]}" -v a="${MW[accepted]}" 'BEGIN { print (w > 0 && a > 0) ? sprintf("%.3f", w / a) : "-" }')
+    w0=$(children_cpu_of "$OUT/times0") w1=$(children_cpu_of "$OUT/times1")
+    read -r 'MW[mwpc]' 'MW[scpu]' 'MW[mcpu]' 'MW[wcpu]' 'MW[other]' < <(awk -v a="${MW[accepted]}" -v w0="$w0" -v w1="$w1" \
+        -v s0="$S0" -v s1="$S1" 'BEGIN { split(s0, x); split(s1, y)
+        t = y[5] - x[5]; m = y[1] - x[1]; s = m + y[2] - x[2]; w = w1 - w0
+        o = 100 * (y[4] - x[4] - s - w) / t
+        printf "%.3f %.0f %.0f %.0f %.0f\n", a ? (y[3] - x[3]) / a : 0, 100 * s / t, 100 * m / t,
+            100 * w / t, o < 0 ? 0 : o }')
+}
+
+# modes_wrk_once MODE SCENARIO: one wrk run against the running server.
+# Sets MW (figures by name) and writes a raw line to the results file.
+modes_wrk_once() {
+    local m=$1 sc=$2 hdr=() conns=64 path=/1k.bin b0 b1 rc reqs k line S0 S1
+    case $sc in
+    close) hdr=(-H 'Connection: close') ;;
+    slow) conns=32 path=/ ;;
+    esac
+    MW=()
+    b0=$(modes_settle "$SERVER_PID")
+    [[ $(grep -c . <<<"$b0") -eq $MODE_W ]] || { fail "$m $sc: the scoreboard does not show $MODE_W workers"; return 1; }
+    S0=$(modes_sample)
+    children_cpu_to "$OUT/times0"
+    bounded "$OUT/wrk-modes.out" wrk -t2 -c"$conns" -d"${MODE_SECS}s" --latency --timeout 10s \
+        "${hdr[@]}" "http://127.0.0.1:$SERVER_PORT$path"
+    rc=$?
+    children_cpu_to "$OUT/times1"
+    S1=$(modes_sample)
+    b1=$(modes_settle "$SERVER_PID")
+    read -r reqs 'MW[rps]' 'MW[p50]' 'MW[p99]' 'MW[errors]' < <(wrk_parse "$OUT/wrk-modes.out")
+    [[ $rc -eq 0 && ${reqs:-0} -gt 0 ]] || { fail "$m $sc: wrk exited $rc after $reqs requests"; return 1; }
+    [[ $(grep -c . <<<"$b1") -eq $MODE_W ]] || { fail "$m $sc: no scoreboard after the run"; return 1; }
+    modes_figures "$b0" "$b1"
+    line="raw mode=$m scenario=$sc seconds=$MODE_SECS wrk_requests=$reqs"
+    for k in rps p50 p99 errors rsplit csplit cv_req cv_conn cv_cpu wakeups accepted requests wpc mwpc scpu mcpu wcpu other; do
+        line+=" $k=${MW[$k]}"
+    done
+    printf '%s\n' "$line" >>"$RESULT"
+    note "modes: $m $sc: ${MW[rps]} req/s, p99 ${MW[p99]} ms, requests per worker ${MW[rsplit]} (cv ${MW[cv_req]}), other load ${MW[other]}%"
+}
+
+# modes_wrk MODE SCENARIO: a run, repeated (up to BENCH_HTTP_RETRIES
+# times) while other processes took over 20% of a CPU; the last counts.
+# The figures go to HR, as the http section's do, keyed by mode.
+modes_wrk() {
+    local m=$1 sc=$2 i k
+    for ((i = 0; i <= MODE_RETRIES; i++)); do
+        modes_wrk_once "$m" "$sc" || return 1
+        ((MW[other] <= 20)) && break
+        ((i < MODE_RETRIES)) && note "modes: $m $sc: other load ${MW[other]}%: running it again"
+    done
+    for k in rps p50 p99 errors cv_req cv_conn cv_cpu mwpc scpu mcpu wcpu other; do
+        [[ ${MW[$k]} != - ]] && hr_add "$m" "$sc" "$k" "${MW[$k]}"
+    done
+    [[ ${MW[wpc]} != - ]] && hr_add "$m" "$sc" wpc "${MW[wpc]}"
+    HR["$m|$sc|rsplit"]=${MW[rsplit]} HR["$m|$sc|csplit"]=${MW[csplit]}
+}
+
+# modes_server MODE PROGRAM: start prefork serve (the 1 KiB scenarios) or
+# examples/slow in MODE, run its scenarios, stop it.
+modes_server() {
+    local m=$1 prog=$2 sc code
+    if [[ $prog == serve ]]; then
+        server_start "modes-$m" "$B/prefork" serve "$OUT/www" -l 127.0.0.1:0 -w "$MODE_W" --mode "$m" \
+            --access-log off --graceful-timeout 5 || return
+        code=$(curl -s -o /dev/null -m 10 -w '%{http_code}' "http://127.0.0.1:$SERVER_PORT/1k.bin")
+    else
+        server_start "modes-slow-$m" "$B/examples/slow" -l 127.0.0.1:0 -w "$MODE_W" --mode "$m" --work 10 || return
+        code=$(curl -s -o /dev/null -m 10 -w '%{http_code}' "http://127.0.0.1:$SERVER_PORT/")
+    fi
+    if [[ $code != 200 ]]; then
+        fail "$prog --mode $m: GET answered $code, not 200"
+    elif [[ $prog == serve ]]; then
+        for sc in ka close; do modes_wrk "$m" "$sc"; done
+    else
+        modes_wrk "$m" slow
+    fi
+    stop_process "$SERVER_PID"
+    [[ $STOP_STATUS -eq 0 ]] || fail "$prog --mode $m exited $STOP_STATUS on TERM"
+}
+
+modes_row() {
+    printf '%-10s %7s %7s %8s %4s %5s %5s %5s %5s %7s %7s %7s %11s %10s  %s\n' "$@" | tee -a "$RESULT"
+}
+
+# The wake-ups column: the scoreboard's, or why there is none.
+modes_wpc() {
+    local v
+    v=$(hr_get "$1" "$2" wpc)
+    [[ $v == - && $1 == dispatch ]] && v="n/a(master)"
+    echo "$v"
+}
+
+modes_table() {
+    local sc=$1 m o noisy=0
+    report ""
+    report "-- $sc: ${MODE_DESC[$sc]}"
+    modes_row mode req/s p50_ms p99_ms err cpu% mst% wrk% oth% cv_req cv_conn cv_cpu wake/conn mwake/conn \
+        "requests per worker (conns per worker)"
+    md "" "**${MODE_DESC[$sc]}**" "" \
+        "| mode | req/s | p50 ms | p99 ms | requests per worker | CV | connections per worker | CV | CV of worker CPU | wake-ups per connection | master wake-ups per connection | master CPU % |" \
+        "| --- | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
+    for m in "${MODES[@]}"; do
+        modes_row "$m" "$(hr_get "$m" "$sc" rps)" "$(hr_get "$m" "$sc" p50)" "$(hr_get "$m" "$sc" p99)" \
+            "$(hr_get "$m" "$sc" errors)" "$(hr_get "$m" "$sc" scpu)" "$(hr_get "$m" "$sc" mcpu)" \
+            "$(hr_get "$m" "$sc" wcpu)" "$(hr_get "$m" "$sc" other)" "$(hr_get "$m" "$sc" cv_req)" \
+            "$(hr_get "$m" "$sc" cv_conn)" "$(hr_get "$m" "$sc" cv_cpu)" "$(modes_wpc "$m" "$sc")" "$(hr_get "$m" "$sc" mwpc)" \
+            "${HR["$m|$sc|rsplit"]:--} (${HR["$m|$sc|csplit"]:--})"
+        md "| $m | $(hr_get "$m" "$sc" rps) | $(hr_get "$m" "$sc" p50) | $(hr_get "$m" "$sc" p99) | ${HR["$m|$sc|rsplit"]:--} | $(hr_get "$m" "$sc" cv_req) | ${HR["$m|$sc|csplit"]:--} | $(hr_get "$m" "$sc" cv_conn) | $(hr_get "$m" "$sc" cv_cpu) | $(modes_wpc "$m" "$sc") | $(hr_get "$m" "$sc" mwpc) | $(hr_get "$m" "$sc" mcpu) |"
+        o=$(hr_get "$m" "$sc" other)
+        [[ $o != - ]] && awk -v o="$o" 'BEGIN { exit !(o > 20) }' && noisy=1
+    done
+    ((noisy)) && report "warning: other processes used over 20% of a CPU during some runs: those rows are low and noisy"
+}
+
+# modes_target TEXT VALUE ge|le LIMIT: a target line, with its verdict.
+modes_target() {
+    local v
+    v=$(verdict "$2" "$3" "$4")
+    http_count "$v"
+    report "$(printf '%-52s %7s  (target %s %s): %s' "$1" "$2" "$([[ $3 == ge ]] && echo '>=' || echo '<=')" "$4" "$v")"
+    md "| $1 | $2 | $([[ $3 == ge ]] && echo '≥' || echo '≤') $4 | $v |"
+}
+
+modes_targets() {
+    local sc m
+    report ""
+    report "targets:"
+    md "" "**Targets**" "" "| figure | value | target | |" "| --- | ---: | ---: | --- |"
+    modes_target "close: dispatch req/s / shared req/s" \
+        "$(ratio "$(hr_get dispatch close rps)" "$(hr_get shared close rps)")" ge 0.8
+    modes_target "slow: dispatch p99 / shared p99" \
+        "$(ratio "$(hr_get dispatch slow p99)" "$(hr_get shared slow p99)")" le 0.5
+    # 32 clients, each waiting for its answer before the next request, on
+    # 4 workers that serve 100 requests/s each: a request waits for 32 / 400
+    # s on average (Little's law), whatever the mode. No p99 is below that.
+    report "  (the floor for every mode: 32 clients / (4 workers x 100 req/s) = 80 ms; p99 / 80 ms:" \
+        "shared $(ratio "$(hr_get shared slow p99)" 80), reuseport $(ratio "$(hr_get reuseport slow p99)" 80)," \
+        "dispatch $(ratio "$(hr_get dispatch slow p99)" 80))"
+    md "| slow: p99 / 80 ms, the floor for every mode (32 clients / 400 req/s): shared, reuseport, dispatch | $(ratio "$(hr_get shared slow p99)" 80), $(ratio "$(hr_get reuseport slow p99)" 80), $(ratio "$(hr_get dispatch slow p99)" 80) | for information | |"
+    for sc in "${MODE_SCENARIOS[@]}"; do
+        for m in reuseport dispatch; do
+            modes_target "$sc: $m CV of requests per worker" "$(hr_get "$m" "$sc" cv_req)" le 0.1
+        done
+    done
+    report "targets: $((8 - HTTP_MISSES - HTTP_UNKNOWN)) of 8 met, $HTTP_MISSES missed, $HTTP_UNKNOWN not measured"
+    md "" "Targets: $((8 - HTTP_MISSES - HTTP_UNKNOWN)) of 8 met, $HTTP_MISSES missed, $HTTP_UNKNOWN not measured."
+}
+
+modes_notes() {
+    report "distribution modes: $MODE_W workers each (--mode shared|reuseport|dispatch), wrk -t2 --latency --timeout 10s,"
+    report "  ${MODE_SECS} s per run, $MODE_ROUNDS round(s) (figures are medians; the mode order is reversed every"
+    report "  other round; the per-worker splits are the last round's), on 127.0.0.1. This machine has $(nproc) CPU(s),"
+    report "  shared by the $MODE_W workers, the master and wrk's 2 threads."
+    report "  cpu% = master + workers, mst% = the master alone, wrk%, oth% = everything else: % of one CPU."
+    report "  cv_req, cv_conn: coefficient of variation (stddev / mean) over the workers of the requests and"
+    report "  connections each served in the run (scoreboard before and after); cv_cpu: the same for the CPU"
+    report "  time each used (when cv_req follows it, the scheduler made the split, not the mode)."
+    report "  wake/conn: the workers' listener wake-ups (scoreboard) per accepted connection; in dispatch"
+    report "  mode the master accepts and no worker watches a listener: n/a(master). mwake/conn: the master's"
+    report "  own wake-ups (voluntary context switches) per connection; about 0 when it only supervises."
+}
+
+section_modes() {
+    local r order m sc
+    need "$B/prefork" "$B/examples/slow" || return
+    command -v wrk >/dev/null || { fail "wrk is missing (tests/deps.sh installs it)"; return; }
+    command -v curl >/dev/null || { fail "curl is missing"; return; }
+    MODE_SECS=$(awk -v s="$RUN_SECONDS" 'BEGIN { s = int(s + 0.5); print s < 1 ? 1 : s }')
+    MODE_ROUNDS=${BENCH_ROUNDS:-1} MODE_RETRIES=${BENCH_HTTP_RETRIES:-2}
+    HR=() HTTP_MD='' HTTP_MISSES=0 HTTP_UNKNOWN=0
+    http_www || return
+    modes_notes
+    md "Distribution modes, $MODE_W workers, on $(nproc) CPUs shared with wrk (\`bench/run.sh modes\`, ${MODE_SECS} s per run$( ((MODE_ROUNDS > 1)) && echo ", medians of $MODE_ROUNDS rounds"); $(date -u +%Y-%m-%d))."
+    for ((r = 0; r < MODE_ROUNDS; r++)); do
+        order=("${MODES[@]}")
+        ((r % 2)) && order=(dispatch reuseport shared)
+        for m in "${order[@]}"; do
+            note "modes: round $((r + 1))/$MODE_ROUNDS: $m"
+            modes_server "$m" serve
+            modes_server "$m" slow
+        done
+    done
+    for sc in "${MODE_SCENARIOS[@]}"; do modes_table "$sc"; done
+    modes_targets
+    printf '%s' "$HTTP_MD" >"${RESULT%.txt}.md"
+    note "markdown: ${RESULT%.txt}.md"
 }
 
 # ---- main ----
