@@ -28,6 +28,7 @@ SECTIONS=(
     "http:prefork serve against nginx, lighttpd and python's http.server (wrk; 5 scenarios)"
     "http_quick:the http section in short: 3 s runs, one round, no python (not run by default)"
     "lifecycle:longest request latency during HUP and USR2 against steady state, requests lost"
+    "run:a Python http.server app under prefork run -w 2, as one process, and as a multiprocessing pool"
     "modes:shared, reuseport and dispatch, 4 workers: 1 KiB keep-alive, 1 KiB close, slow handler (wrk)"
 )
 
@@ -1226,6 +1227,62 @@ section_modes() {
     modes_targets
     printf '%s' "$HTTP_MD" >"${RESULT%.txt}.md"
     note "markdown: ${RESULT%.txt}.md"
+}
+
+# ---- run: a Python program scaled by prefork run ----
+
+# run_load NAME URL_PORT MODE: wrk for RUN_SECONDS, 16 connections; MODE ka or close.
+run_load() {
+    local name=$1 port=$2 mode=$3 hdr=() reqs rps p50 p99 err
+    [[ $mode == close ]] && hdr=(-H 'Connection: close')
+    bounded "$OUT/wrk-run.out" wrk -t2 -c16 -d"${RUN_SECONDS}s" --latency --timeout 10s \
+        "${hdr[@]}" "http://127.0.0.1:$port/"
+    read -r reqs rps p50 p99 err < <(wrk_parse "$OUT/wrk-run.out")
+    printf '%-26s %-6s %9s %8s %9s %6s\n' "$name" "$mode" "$rps" "$p50" "$p99" "$err" | tee -a "$RESULT"
+    RUN_RPS[$name|$mode]=$rps
+    RUN_P99[$name|$mode]=$p99
+}
+
+# run_server NAME CMD...: start it (its log must say "started ... on 127.0.0.1:PORT"), load it
+# both ways, stop it by pid.
+run_server() {
+    local name=$1
+    shift
+    server_start "run-$name" "$@" || return
+    run_wait_ready
+    run_load "$name" "$SERVER_PORT" ka
+    run_load "$name" "$SERVER_PORT" close
+    stop_process "$SERVER_PID"
+}
+
+# Python takes a moment to start: wait until it answers.
+run_wait_ready() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        curl -s -o /dev/null -m 1 "http://127.0.0.1:$SERVER_PORT/" && return 0
+        sleep 0.05
+    done
+}
+
+section_run() {
+    declare -gA RUN_RPS=() RUN_P99=()
+    local app=examples/python/app.py m
+    need "$B/prefork" || return
+    command -v python3 >/dev/null || { fail "python3 is missing"; return; }
+    report "examples/python/app.py (http.server, threads) on 127.0.0.1, wrk -t2 -c16 for ${RUN_SECONDS} s,"
+    report "keep-alive (ka) and a new connection per request (close); 2 CPUs shared with wrk."
+    printf '%-26s %-6s %9s %8s %9s %6s\n' server load req/s p50_ms p99_ms errors | tee -a "$RESULT"
+    run_server "prefork run -w 2" "$B/prefork" run -w 2 -l 127.0.0.1:0 -- python3 "$app"
+    run_server "prefork run -w 2 --no-capt" "$B/prefork" run -w 2 --no-capture -l 127.0.0.1:0 \
+        -- python3 "$app"
+    run_server "prefork run -w 1 (1 proc)" "$B/prefork" run -w 1 -l 127.0.0.1:0 -- python3 "$app"
+    local port
+    port=$(http_port) || { fail "no free port"; return; }
+    # mp_server logs "mp_server: started 2 workers on 127.0.0.1:PORT", as server_start expects.
+    run_server "multiprocessing pool (2)" python3 bench/python/mp_server.py "$port" 2
+    for m in ka close; do
+        report "$m: prefork run -w 2 / one process: req/s $(ratio "${RUN_RPS[prefork run -w 2|$m]}" "${RUN_RPS[prefork run -w 1 (1 proc)|$m]}"), p99 $(ratio "${RUN_P99[prefork run -w 2|$m]}" "${RUN_P99[prefork run -w 1 (1 proc)|$m]}"); / multiprocessing pool: req/s $(ratio "${RUN_RPS[prefork run -w 2|$m]}" "${RUN_RPS[multiprocessing pool (2)|$m]}"), p99 $(ratio "${RUN_P99[prefork run -w 2|$m]}" "${RUN_P99[multiprocessing pool (2)|$m]}")"
+    done
 }
 
 # ---- main ----

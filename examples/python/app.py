@@ -20,12 +20,17 @@ from prefork_worker import listen_socket, notify, worker_name
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
+    # Buffered: head and body leave in one send. Unbuffered (the default),
+    # the body's small second send waits for the client's delayed ACK.
+    wbufsize = -1
 
     def do_GET(self):
         body = f"hello from {worker_name()}, pid {os.getpid()}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:  # the client asked; say that we will
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 

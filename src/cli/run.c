@@ -36,16 +36,19 @@ static const char run_usage[] =
     "                               after SEC (default 0: it must say it)\n"
     "      --max-lifetime SEC       recycle a worker after SEC (0: never)\n"
     "      --max-lifetime-jitter SEC  ... plus a random 0..SEC per worker\n"
+    "      --no-capture             leave the program's stdout and stderr as they\n"
+    "                               are (default: logged line by line, tagged)\n"
     "  -h, --help\n"
     "\n";
 
-enum { OPT_PROGRAM = 0x300 };
+enum { OPT_PROGRAM = 0x300, OPT_NO_CAPTURE };
 
 static const struct option run_options[] = {
     {"stop-signal", required_argument, NULL, OPT_PROGRAM},
     {"ready-delay", required_argument, NULL, OPT_PROGRAM},
     {"max-lifetime", required_argument, NULL, OPT_PROGRAM},
     {"max-lifetime-jitter", required_argument, NULL, OPT_PROGRAM},
+    {"no-capture", no_argument, NULL, OPT_NO_CAPTURE},
     {"help", no_argument, NULL, 'h'},
 };
 
@@ -76,6 +79,10 @@ static int parse(struct cli_pool *pool, int argc, char **argv, char ***command)
             continue;
         if (r)
             return r;
+        if (opt == OPT_NO_CAPTURE) {
+            pool->cfg.capture_output = false;
+            continue;
+        }
         if (opt != OPT_PROGRAM)
             return cli_error(CLI_USAGE, "run: unknown option '%s' (see prefork run --help)",
                              cli_argv_current());
@@ -179,6 +186,7 @@ int cli_run(int argc, char **argv)
     struct cli_pool pool;
     char **command = NULL;
     cli_pool_init(&pool);
+    pool.cfg.capture_output = true;
     int status = parse(&pool, argc, argv, &command);
     if (status)
         return status < 0 ? CLI_OK : status;
@@ -190,7 +198,6 @@ int cli_run(int argc, char **argv)
         return cli_error(CLI_USAGE, "--mode dispatch: a program needs listening sockets; "
                                     "use shared or reuseport");
     pool.cfg.notify = true;
-    pool.cfg.capture_output = true;
     struct program prog = {command};
     struct pf_service svc = {.main = run_main, .ud = &prog};
     pf_pool *p;
