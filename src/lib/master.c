@@ -199,6 +199,9 @@ static void master_teardown(pf_pool *p, const sigset_t *old)
     if (p->cfg.pidfile && !p->handed_over)
         pf__pidfile_remove(p->cfg.pidfile, getpid());
     pf__dispatch_free(p);
+    for (int i = 0; p->slots && i <= p->slot_hi; i++)
+        if (p->slots[i].pool)
+            pf__program_free(&p->slots[i]);
     free(p->slots);
     p->slots = NULL;
     pf__board_destroy(p->board, p->boardfd);

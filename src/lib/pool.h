@@ -152,6 +152,7 @@ void pf__program_child(struct pf__slot *s, const int out[2]);
 void pf__program_parent(struct pf__slot *s, const int out[2]);
 void pf__program_gone(struct pf__slot *s);
 void pf__program_close(const struct pf__slot *s);
+void pf__program_free(struct pf__slot *s);
 
 /* reuseport.c */
 const int *pf__rp_row(pf_pool *p, int index);

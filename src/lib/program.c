@@ -268,6 +268,16 @@ void pf__program_gone(struct pf__slot *s)
         pf_timer_stop(s->pool->loop, &s->life_timer);
 }
 
+/* The pool is done: a slot's socket and buffer go with it. */
+void pf__program_free(struct pf__slot *s)
+{
+    if (s->notify_fd >= 0)
+        close(s->notify_fd);
+    s->notify_fd = -1;
+    free(s->out_buf);
+    s->out_buf = NULL;
+}
+
 /* In a new worker: the other slots' program descriptors are the master's. */
 void pf__program_close(const struct pf__slot *s)
 {
