@@ -203,3 +203,57 @@ Test(run, the_wsgi_example_serves)
     ts_assert(strstr(r, " 200 ") && strstr(r, ": /hi\n"), "got [%s]", hs_shown(r, len));
     free(r);
 }
+
+Test(run, ready_delay_makes_a_silent_program_ready)
+{
+    char flag[600];
+    hs_tree("run");
+    hs_put_text("silent", "x"); /* app.py never says READY=1 while it exists */
+    hs_path("silent", flag, sizeof flag);
+    struct ts_proc *srv;
+    pid_t pids[2];
+    int port = start_and_wait(&srv, "2", (const char *const[]){"--ready-delay", "1", NULL},
+                              (const char *const[]){"--never-ready-if", flag, NULL}, pids);
+    ts_assert(served_by(port) > 0, "not serving");
+}
+
+Test(run, max_lifetime_recycles_workers_without_loss)
+{
+    struct ts_proc *srv;
+    pid_t first[2];
+    int port = start_and_wait(&srv, "2", (const char *const[]){"--max-lifetime", "1", NULL}, NULL,
+                              first);
+    int failed = 0;
+    int64_t deadline = ts_now_ms() + HS_START_MS;
+    while (ts_log_count(srv, "takes over from") < 2) {
+        ts_assert(ts_now_ms() < deadline, "workers were not recycled");
+        failed += served_by(port) < 0;
+    }
+    ts_assert(ts_log_count(srv, "reached its max lifetime") >= 2, "no lifetime log line");
+    ts_assert(failed == 0, "%d requests failed while recycling", failed);
+}
+
+/* A program that says READY=1, ticks WATCHDOG=1 for a while, then stops
+ * ticking (it keeps running): with --timeout it must be found hung. */
+static const char watchdog_prog[] =
+    "import os, socket, time\n"
+    "a = os.environ['NOTIFY_SOCKET']; a = '\\0' + a[1:] if a[0] == '@' else a\n"
+    "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+    "s.sendto(b'READY=1', a)\n"
+    "for _ in range(5):\n"
+    "    s.sendto(b'WATCHDOG=1\\nSTATUS=ticking', a); time.sleep(0.2)\n"
+    "s.sendto(b'STATUS=stuck', a)\n"
+    "time.sleep(3600)\n";
+
+Test(run, watchdog_heartbeats_feed_timeout)
+{
+    struct ts_proc *srv = TS_START("prefork", "run", "-w", "1", "-l", "127.0.0.1:0", "--timeout",
+                                   "2", "--", "python3", "-c", watchdog_prog);
+    ts_assert(ts_wait_port(srv, HS_START_MS) > 0, "no port");
+    pid_t pid;
+    ts_assert(ts_wait_ready(srv->pid, 1, &pid, HS_START_MS) == 0, "never said READY=1");
+    ts_assert(ts_wait_log(srv, "is not responding: no heartbeat for [0-9]+ ms, busy with 'stuck'",
+                          HS_START_MS, NULL, 0) == 0,
+              "the stalled program was not found hung");
+    ts_assert(ts_wait_pids_dead(&pid, 1, HS_START_MS) == 0, "the hung program was not stopped");
+}
