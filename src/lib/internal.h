@@ -101,7 +101,4 @@ void pf__notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int pf__pidfile_write(const char *path, pid_t pid);
 void pf__pidfile_remove(const char *path, pid_t pid);
 
-/* The signals the master handles; workers reset them. */
-int pf__signals_master(sigset_t *set);
-
 #endif

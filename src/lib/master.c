@@ -10,14 +10,14 @@
 
 #include "pool.h"
 
-int pf__signals_master(sigset_t *set)
+/* The signals the master handles (through a signalfd). */
+static void signals_master(sigset_t *set)
 {
     static const int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1,
                                SIGUSR2, SIGTTIN, SIGTTOU};
     sigemptyset(set);
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         sigaddset(set, sigs[i]);
-    return 0;
 }
 
 /* ---- stopping ---- */
@@ -171,7 +171,7 @@ static void on_signal(pf_loop *loop, int fd, unsigned events, void *ud)
 static int master_setup(pf_pool *p, sigset_t *old)
 {
     sigset_t set;
-    pf__signals_master(&set);
+    signals_master(&set);
     if (sigprocmask(SIG_BLOCK, &set, old) < 0)
         return -errno;
     p->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

@@ -68,7 +68,7 @@ void pf__tune_listener(const pf_pool *p, int fd)
         setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one);
 }
 
-static int add_listener(pf_pool *p, int fd, const char *fdname)
+static void add_listener(pf_pool *p, int fd)
 {
     pf__tune_listener(p, fd);
     struct pf__listener *l = &p->ls[p->nls];
@@ -79,9 +79,7 @@ static int add_listener(pf_pool *p, int fd, const char *fdname)
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
         pf_addr_format((struct sockaddr *)&ss, len, l->name, sizeof l->name) < 0)
         snprintf(l->name, sizeof l->name, "fd:%d", fd);
-    snprintf(l->fdname, sizeof l->fdname, "%s", fdname);
     p->lfd[p->nls++] = fd;
-    return 0;
 }
 
 int pf_pool_listen(pf_pool *p, const char *spec)
@@ -100,7 +98,7 @@ int pf_pool_listen(pf_pool *p, const char *spec)
                             p->cfg.mode == PF_MODE_REUSEPORT ? PF_LISTEN_REUSEPORT : 0);
     if (fd < 0)
         return fd;
-    add_listener(p, fd, "listen");
+    add_listener(p, fd);
     if (a.kind == PF_ADDR_UNIX)
         remember_path(&p->ls[p->nls - 1], &a);
     return 0;
@@ -112,7 +110,7 @@ int pf_pool_listen_systemd(pf_pool *p)
 {
     int n = 0;
     while (p->ninherited > 0 && p->nls < PF_MAX_LISTENERS) {
-        add_listener(p, p->inherited[--p->ninherited], "listen");
+        add_listener(p, p->inherited[--p->ninherited]);
         n++;
     }
     return n;

@@ -26,7 +26,6 @@
 struct pf__listener {
     int fd;
     char name[128];    /* bound address, "127.0.0.1:8000" */
-    char fdname[64];   /* LISTEN_FDNAMES entry */
     char path[108];    /* Unix socket we created, to unlink at the end */
     dev_t dev;         /* ... only if it is still our socket file */
     ino_t ino;
