@@ -20,6 +20,7 @@ from prefork_worker import listen_socket, notify, worker_name
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
+    timeout = 10  # an idle keep-alive connection ends after 10 s (and so does a drain)
     # Buffered: head and body leave in one send. Unbuffered (the default),
     # the body's small second send waits for the client's delayed ACK.
     wbufsize = -1
@@ -39,8 +40,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class InheritedServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    """An HTTPServer on a socket that is already bound and listening."""
-    daemon_threads = True
+    """An HTTPServer on a socket that is already bound and listening.
+
+    On SIGTERM it stops accepting, and server_close() waits for the requests
+    in flight (non-daemon threads, block_on_close) before the process exits:
+    a stop or a reload loses none of them."""
+    daemon_threads = False
+    block_on_close = True
 
     def __init__(self, sock, handler):
         socketserver.BaseServer.__init__(self, sock.getsockname(), handler)
