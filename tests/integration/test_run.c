@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -256,4 +257,52 @@ Test(run, watchdog_heartbeats_feed_timeout)
                           HS_START_MS, NULL, 0) == 0,
               "the stalled program was not found hung");
     ts_assert(ts_wait_pids_dead(&pid, 1, HS_START_MS) == 0, "the hung program was not stopped");
+}
+
+Test(run, usr2_upgrades_a_running_program_pool)
+{
+    char pidfile[600], text[32] = "";
+    hs_tree("run");
+    hs_path("prefork.pid", pidfile, sizeof pidfile);
+    struct ts_proc *srv;
+    pid_t pids[2];
+    int port = start_and_wait(&srv, "2", (const char *const[]){"--pidfile", pidfile, NULL}, NULL,
+                              pids);
+    ts_kill(srv->pid, SIGUSR2);
+    ts_assert(ts_wait_log(srv, "upgrade: new master \\(pid [0-9]+\\) is ready", HS_START_MS, NULL,
+                          0) == 0, "no upgrade");
+    ts_assert(ts_wait_exit(srv, HS_START_MS) == 0 && WIFEXITED(srv->status) &&
+                  WEXITSTATUS(srv->status) == 0,
+              "the old master did not exit 0");
+    ts_assert(ts_wait_pids_dead(pids, 2, HS_IO_MS) == 0, "old programs still run");
+    char *t = ts_read_file(pidfile);
+    ts_assert(t != NULL, "no pidfile");
+    snprintf(text, sizeof text, "%s", t);
+    free(t);
+    pid_t heir = (pid_t)atoi(text);
+    ts_assert(heir > 0 && heir != srv->pid, "the pidfile names %d", (int)heir);
+    int pid = served_by(port);
+    ts_assert(pid > 0 && pid != pids[0] && pid != pids[1], "not served by the new programs");
+    ts_kill(heir, SIGTERM);
+    ts_assert(ts_wait_pids_dead(&heir, 1, HS_START_MS) == 0, "the new master did not stop");
+}
+
+Test(run, a_command_that_disappears_ends_with_127)
+{
+    char prog[600];
+    hs_tree("run");
+    hs_put_text("prog.sh", "#!/bin/sh\nexec sleep 3600\n");
+    hs_path("prog.sh", prog, sizeof prog);
+    cr_assert_eq(chmod(prog, 0755), 0);
+    struct ts_proc *srv = TS_START("prefork", "run", "-w", "1", "-l", "127.0.0.1:0",
+                                   "--ready-delay", "0.2", "--", prog);
+    ts_assert(ts_wait_port(srv, HS_START_MS) > 0, "no port");
+    pid_t pid;
+    ts_assert(ts_wait_ready(srv->pid, 1, &pid, HS_START_MS) == 0, "not ready");
+    cr_assert_eq(unlink(prog), 0);
+    ts_kill(pid, SIGKILL); /* its replacements cannot start any more */
+    ts_assert(ts_wait_exit(srv, HS_START_MS) == 0 && WIFEXITED(srv->status) &&
+                  WEXITSTATUS(srv->status) == 127,
+              "status %d, not exit 127", srv->status);
+    ts_assert(ts_wait_log(srv, "is gone", HS_IO_MS, NULL, 0) == 0, "no 'is gone' line");
 }
