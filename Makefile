@@ -64,7 +64,9 @@ $(B)/examples/%: $(B)/examples/%.o $(LIB)
 $(B)/tests/helpers/%: $(B)/tests/helpers/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
 
-$(B)/tests/unit/%: $(B)/tests/unit/%.o $(HTTPLIB) $(LIB)
+# tests/*/*support.c are shared by the tests of their folder, not tests.
+USUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard tests/unit/*support.c))
+$(B)/tests/unit/%: $(B)/tests/unit/%.o $(USUPPORT) $(HTTPLIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
 
 # tests/integration/*support.c are shared by the integration tests, not tests.
@@ -76,6 +78,7 @@ $(B)/bench/%: $(B)/bench/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 INTEG := $(filter-out %support,$(INTEG))
+UNIT := $(filter-out %support,$(UNIT))
 
 check: all $(UNIT) $(INTEG) $(HELPERS) $(BENCH)
 

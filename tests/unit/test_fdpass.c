@@ -16,6 +16,8 @@
 
 #include "prefork.h"
 
+#include "child_support.h"
+
 /* A check inside a forked child: Criterion's asserts belong to the test
  * process, so a child reports a failure through its exit status. */
 #define CHILD_CHECK(cond)                                                      \
@@ -46,32 +48,6 @@ static void seqpacket_pair(int sv[2], int flags)
 
 /* Fork a child that dies with the test process (a failed assert or a
  * Criterion timeout) and in any case after a bounded time. */
-static pid_t fork_child(void)
-{
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        alarm(20);
-    }
-    return pid;
-}
-
-static void wait_ok(pid_t pid)
-{
-    int status;
-    pid_t r;
-    do
-        r = waitpid(pid, &status, 0);
-    while (r < 0 && errno == EINTR);
-    cr_assert_eq(r, pid);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-              "child failed (status 0x%x)", status);
-}
-
 static int open_null(void)
 {
     int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -116,7 +92,7 @@ static void pass_pipes(int k)
 {
     int sv[2];
     seqpacket_pair(sv, 0);
-    pid_t pid = fork_child();
+    pid_t pid = tu_fork_child();
     if (pid == 0) {
         close(sv[0]);
         child_send_pipes(sv[1], k);
@@ -137,7 +113,7 @@ static void pass_pipes(int k)
         cr_assert_eq(write(fds[i], &b, 1), 1);
         close(fds[i]);
     }
-    wait_ok(pid);
+    tu_wait_ok(pid);
     close(sv[0]);
 }
 
@@ -151,7 +127,7 @@ Test(fdpass, extras_beyond_max_are_closed, .timeout = 10)
 {
     int sv[2];
     seqpacket_pair(sv, 0);
-    pid_t pid = fork_child();
+    pid_t pid = tu_fork_child();
     if (pid == 0) {
         close(sv[0]);
         int fds[5];
@@ -171,7 +147,7 @@ Test(fdpass, extras_beyond_max_are_closed, .timeout = 10)
     close(fds[0]);
     close(fds[1]);
     cr_assert_eq(fd_count(), before);
-    wait_ok(pid);
+    tu_wait_ok(pid);
     close(sv[0]);
 }
 
@@ -313,14 +289,14 @@ static void check_closed_peer(int type)
     cr_assert_neq(signal(SIGPIPE, SIG_DFL), SIG_ERR);
     int sv[2];
     cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
-    pid_t pid = fork_child();
+    pid_t pid = tu_fork_child();
     if (pid == 0) {
         close(sv[0]);
         close(sv[1]);
         _exit(0);
     }
     close(sv[1]);
-    wait_ok(pid);
+    tu_wait_ok(pid);
 
     int fd = open_null(), n = -1;
     cr_assert_eq(pf_fd_send(sv[0], &fd, 1, "x", 1), -EPIPE);
@@ -498,7 +474,7 @@ Test(fdpass, hands_tcp_connections_to_a_child, .timeout = 10)
     struct sockaddr_in addr;
     int l = tcp_listener(&addr), sv[2];
     seqpacket_pair(sv, 0);
-    pid_t pid = fork_child();
+    pid_t pid = tu_fork_child();
     if (pid == 0) {
         close(l);
         close(sv[0]);
@@ -519,6 +495,6 @@ Test(fdpass, hands_tcp_connections_to_a_child, .timeout = 10)
         close(clients[i]);
     }
     close(sv[0]);
-    wait_ok(pid);
+    tu_wait_ok(pid);
     close(l);
 }

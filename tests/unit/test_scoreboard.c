@@ -15,6 +15,8 @@
 
 #include "../../src/lib/internal.h"
 
+#include "child_support.h"
+
 /* A check inside a forked child: Criterion's asserts belong to the test
  * process, so a child reports a failure through its exit status. */
 #define CHILD_CHECK(cond)                                                      \
@@ -110,32 +112,6 @@ static void check_filled(const struct pf_slot_info *o, int k)
     cr_assert_eq(o->bytes, (1ull << 40) + (uint64_t)k);
     cr_assert_eq(o->active, (uint64_t)k % 5);
     cr_assert_str_eq(o->activity, what);
-}
-
-static pid_t fork_child(void)
-{
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        alarm(20);
-    }
-    return pid;
-}
-
-static void wait_ok(pid_t pid)
-{
-    int status;
-    pid_t r;
-    do
-        r = waitpid(pid, &status, 0);
-    while (r < 0 && errno == EINTR);
-    cr_assert_eq(r, pid);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed (status 0x%x)",
-              status);
 }
 
 /* Wait (bounded) for one byte on fd. */
@@ -343,7 +319,7 @@ Test(scoreboard, heartbeat_age, .timeout = 10)
 
 Test(scoreboard, open_of_a_process_without_a_board_is_enoent, .timeout = 10)
 {
-    child = fork_child();
+    child = tu_fork_child();
     if (child == 0) {
         for (;;)
             pause();
@@ -358,7 +334,7 @@ Test(scoreboard, open_of_a_process_without_a_board_is_enoent, .timeout = 10)
 Test(scoreboard, open_of_a_child_holding_the_board_is_enoent, .timeout = 10)
 {
     make_board();
-    child = fork_child();
+    child = tu_fork_child();
     if (child == 0) {
         for (;;)
             pause();
@@ -394,7 +370,7 @@ Test(scoreboard, open_and_close_leak_no_fds, .timeout = 10)
     cr_assert_eq(fd_count(), before, "pf_scoreboard_open leaks descriptors");
     pf_scoreboard_close(NULL);
 
-    child = fork_child();
+    child = tu_fork_child();
     if (child == 0) {
         for (;;)
             pause();
@@ -416,7 +392,7 @@ Test(scoreboard, a_child_writing_its_slot_is_seen_by_the_parent, .timeout = 10)
     PF__PUT(b->slot[5].state, PF_STATE_STARTING);
     int p[2];
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    child = fork_child();
+    child = tu_fork_child();
     if (child == 0) {
         struct pf__score *s = &b->slot[5];
         PF__PUT(s->pid, getpid());
@@ -457,7 +433,7 @@ Test(scoreboard, another_process_reads_the_masters_board, .timeout = 10)
     fill(&b->slot[0], 0);
     fill(&b->slot[9], 9);
     pid_t master = getpid();
-    pid_t pid = fork_child();
+    pid_t pid = tu_fork_child();
     if (pid == 0) {
         pf_scoreboard *sb = NULL;
         CHILD_CHECK(pf_scoreboard_open(master, &sb) == 0);
@@ -467,7 +443,7 @@ Test(scoreboard, another_process_reads_the_masters_board, .timeout = 10)
         pf_scoreboard_close(sb);
         _exit(0);
     }
-    wait_ok(pid);
+    tu_wait_ok(pid);
 }
 
 /* A writer updating its activity as fast as it can while the parent reads
@@ -483,7 +459,7 @@ Test(scoreboard, concurrent_activity_reads_are_not_torn, .timeout = 10)
     memset(one, 'A', 120);
     memset(two, 'B', 60);
     pf__score_set_activity(s, one);
-    child = fork_child();
+    child = tu_fork_child();
     if (child == 0) {
         for (unsigned i = 0;; i++)
             pf__score_set_activity(s, i % 2 ? one : two);
