@@ -118,18 +118,20 @@ size_t http_date_format(time_t t, char out[HTTP_DATE_LEN + 1])
     return HTTP_DATE_LEN;
 }
 
+const char *http_date_cached(struct http_date_memo *m, time_t t)
+{
+    if (!m->valid || t != m->t) {
+        http_date_format(t, m->text);
+        m->t = t;
+        m->valid = true;
+    }
+    return m->text;
+}
+
 const char *http_date_now(time_t now)
 {
-    static char buf[HTTP_DATE_LEN + 1];
-    static time_t cached;
-    static bool valid;
-
-    if (!valid || now != cached) {
-        http_date_format(now, buf);
-        cached = now;
-        valid = true;
-    }
-    return buf;
+    static struct http_date_memo memo;
+    return http_date_cached(&memo, now);
 }
 
 /* ---- parsing ---- */

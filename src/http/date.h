@@ -2,6 +2,7 @@
 #ifndef PF_HTTP_DATE_H
 #define PF_HTTP_DATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -30,6 +31,18 @@ int http_date_parse(const char *s, size_t n, time_t *out);
  * read as the most recent year with those digits that is not more than 50
  * years after now. http_date_parse() passes time(NULL); tests pass a fixed now. */
 int http_date_parse_at(const char *s, size_t n, time_t now, time_t *out);
+
+/* One formatted date kept for reuse: the same time formats once. */
+struct http_date_memo {
+    time_t t;
+    bool valid;
+    char text[HTTP_DATE_LEN + 1];
+};
+
+/* t's IMF-fixdate (empty when out of range, as http_date_format), formatted
+ * only when t differs from the last one asked of m. Valid until the next
+ * call with m. */
+const char *http_date_cached(struct http_date_memo *m, time_t t);
 
 /*
  * The IMF-fixdate of now, reformatted only when the second changes. The

@@ -151,10 +151,12 @@ static void answer_content(struct http_worker *hw, const struct http_request *re
 {
     struct fields f;
     find_fields(req, &f);
-    snprintf(r->etag, sizeof r->etag, "%s", c->etag);
+    size_t etag_len = strnlen(c->etag, sizeof r->etag - 1); /* per request: no snprintf */
+    memcpy(r->etag, c->etag, etag_len);
+    r->etag[etag_len] = '\0';
     r->mtime = c->mtime;
     enum http_cond_result cond =
-        http_cond_evaluate(&f.cond, c->etag, strlen(c->etag), c->mtime, true);
+        http_cond_evaluate(&f.cond, c->etag, etag_len, c->mtime, true);
     if (cond == HTTP_COND_NOT_MODIFIED) {
         if (c->fd >= 0)
             close(c->fd);

@@ -75,13 +75,15 @@ static size_t u64_text(uint64_t v, char buf[21])
 static int fields(const struct http_reply *r, struct http_buf *out)
 {
     int err = 0;
-    char num[21], date[HTTP_DATE_LEN + 1];
+    static struct http_date_memo last_modified; /* a hot file's, formatted once */
+    char num[21];
+    const char *date = r->mtime ? http_date_cached(&last_modified, r->mtime) : "";
     if (r->status != 304) {
         if (r->type)
             err |= FIELDS(out, "Content-Type: ", r->type);
         err |= FIELD(out, "Content-Length: ", num, u64_text(r->length, num));
     }
-    if (r->mtime && http_date_format(r->mtime, date)) /* 0: a year beyond 9999 */
+    if (date[0]) /* empty: no mtime, or a year beyond 9999 */
         err |= FIELD(out, "Last-Modified: ", date, HTTP_DATE_LEN);
     if (r->etag[0])
         err |= FIELDS(out, "ETag: ", r->etag);

@@ -83,7 +83,7 @@ void pf__score_set_activity(struct pf__score *s, const char *what)
     if (n)
         memcpy(s->activity, what, n);
     s->activity[n] = '\0';
-    PF__PUT(s->activity_ms, n ? pf__mono_ms() : 0);
+    PF__PUT(s->activity_ms, n ? pf__mono_coarse_ms() : 0);
     atomic_store_explicit(&s->activity_seq, seq + 2, memory_order_release);
 }
 

@@ -284,3 +284,16 @@ Test(http_date, now_cache_first_call_at_epoch, .timeout = 10)
 {
     cr_expect_str_eq(http_date_now(0), "Thu, 01 Jan 1970 00:00:00 GMT");
 }
+
+/* A memo of its own per use: two memos do not disturb each other, and a
+ * time out of range memoizes as the empty string. */
+Test(http_date, memo, .timeout = 10)
+{
+    struct http_date_memo a = {0}, b = {0};
+    cr_expect_str_eq(http_date_cached(&a, 0), "Thu, 01 Jan 1970 00:00:00 GMT");
+    cr_expect_str_eq(http_date_cached(&b, 784111777), "Sun, 06 Nov 1994 08:49:37 GMT");
+    cr_expect_str_eq(http_date_cached(&a, 0), "Thu, 01 Jan 1970 00:00:00 GMT");
+    cr_expect_str_eq(http_date_cached(&a, (time_t)400000000000LL), "");
+    cr_expect_str_eq(http_date_cached(&a, 784111778), "Sun, 06 Nov 1994 08:49:38 GMT");
+    cr_expect_str_eq(http_date_cached(&b, 784111777), "Sun, 06 Nov 1994 08:49:37 GMT");
+}
