@@ -481,20 +481,15 @@ Test(http_raw, header_timeout_bounds_a_slow_head, .timeout = TIMEOUT)
     free(b.p);
 }
 
-Test(http_raw, keepalive_timeout, .timeout = TIMEOUT)
+/* Read one whole response of a small body (into resp) off a keep-alive
+ * connection, and no more than it: the server sends nothing unasked. */
+static void read_response(int fd, char *resp, size_t size, struct hs_resp *r)
 {
-    make_root();
-    SERVE(hs_root, "--keepalive-timeout=1");
-    int fd = hs_connect(port);
-    static const char req[] = "GET /ok.txt HTTP/1.1\r\nHost: x\r\n\r\n";
-    ts_assert(ts_send_all(fd, req, sizeof req - 1, HS_IO_MS) == 0, "send");
-    char resp[4096];
     size_t got = 0;
-    struct hs_resp r;
     int64_t deadline = ts_now_ms() + HS_IO_MS;
-    while (hs_parse_resp(resp, got, false, &r) < 0) {
-        ts_assert(got < sizeof resp - 1 && ts_now_ms() < deadline, "no response");
-        ssize_t n = recv(fd, resp + got, sizeof resp - 1 - got, 0);
+    while (hs_parse_resp(resp, got, false, r) < 0) {
+        ts_assert(got < size - 1 && ts_now_ms() < deadline, "no response");
+        ssize_t n = recv(fd, resp + got, size - 1 - got, 0);
         if (n > 0) {
             got += (size_t)n;
             resp[got] = '\0';
@@ -504,6 +499,18 @@ Test(http_raw, keepalive_timeout, .timeout = TIMEOUT)
         struct pollfd pfd = {fd, POLLIN, 0};
         poll(&pfd, 1, 100);
     }
+}
+
+Test(http_raw, keepalive_timeout, .timeout = TIMEOUT)
+{
+    make_root();
+    SERVE(hs_root, "--keepalive-timeout=1");
+    int fd = hs_connect(port);
+    static const char req[] = "GET /ok.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    ts_assert(ts_send_all(fd, req, sizeof req - 1, HS_IO_MS) == 0, "send");
+    char resp[4096];
+    struct hs_resp r;
+    read_response(fd, resp, sizeof resp, &r);
     ts_assert(r.status == 200, "status %d", r.status);
     int64_t t0 = ts_now_ms();
     struct hs_buf b = {0};
@@ -515,4 +522,40 @@ Test(http_raw, keepalive_timeout, .timeout = TIMEOUT)
     ts_assert(waited >= 800, "closed after %lld ms, before the 1 s timeout", (long long)waited);
     free(b.p);
     probe("keep-alive timeout");
+}
+
+/* The server waits for epoll after a read that emptied the socket; a
+ * client's end of stream must still be seen at once, whether it comes with
+ * the last request or just after it, never only at the idle timeout. */
+Test(http_raw, half_close_after_keepalive_requests, .timeout = TIMEOUT)
+{
+    make_root();
+    SERVE(hs_root, "--keepalive-timeout=60");
+    static const char req[] = "GET /ok.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int together = 0; together < 2; together++) {
+        int fd = hs_connect(port);
+        char resp[4096];
+        struct hs_resp r;
+        for (int i = 0; i < 20; i++) {
+            ts_assert(ts_send_all(fd, req, sizeof req - 1, HS_IO_MS) == 0, "send %d", i);
+            read_response(fd, resp, sizeof resp, &r);
+            ts_assert(r.status == 200 && r.body_len == 3, "request %d: status %d", i, r.status);
+        }
+        ts_assert(ts_send_all(fd, req, sizeof req - 1, HS_IO_MS) == 0, "send the last");
+        if (!together)
+            read_response(fd, resp, sizeof resp, &r);
+        shutdown(fd, SHUT_WR);
+        struct hs_buf b = {0};
+        int err = hs_read_to_eof(fd, &b, HS_IO_MS);
+        close(fd);
+        ts_assert(err == 0, "no end of stream after a half-close (%s): %s",
+                  together ? "with the request" : "after its response", strerror(-err));
+        if (together)
+            ts_assert(hs_parse_resp(b.p, b.len, false, &r) == (long)b.len && r.status == 200,
+                      "the last request's response: [%s]", b.p ? b.p : "");
+        else
+            ts_assert(b.len == 0, "bytes after the half-close: [%s]", b.p);
+        free(b.p);
+    }
+    probe("half-closes");
 }
