@@ -305,6 +305,7 @@ HTTP_PEERS=(nginx lighttpd lighttpd-1p) # the servers prefork's targets compare 
 HTTP_W=2                                # workers in every multi-process server
 HTTP_KEEPALIVE=60                       # idle keep-alive timeout in every server, s
 declare -A HR=()                        # figures: HR[server|scenario|name]="value per round ..."
+declare -A SV_PID SV_PORT SV_WPIDS SV_TREE SV_SOCKS0 # the running servers, by name (http_keep)
 
 # Make the document root: 1k.bin, 1m.bin (random bytes) and dir100/ with
 # 100 small files and no index.
@@ -615,10 +616,14 @@ http_idle_run() {
     line=$(grep '^held=' "$OUT/http_idle.out")
     held=$(field held "$line") dropped=$(field dropped "$line")
     hr_add "$s" mem held "${held:-0}"; hr_add "$s" mem dropped "${dropped:-?}"
-    hr_add "$s" mem own_b $(((a1 - a0) * 1024 / HTTP_IDLE_N))
-    hr_add "$s" mem rss_b $(((v1 - v0) * 1024 / HTTP_IDLE_N))
-    hr_add "$s" mem kernel_b $(((k1 - k0) * $(getconf PAGESIZE) / HTTP_IDLE_N))
-    HR["$s|mem|split"]=$split
+    # Memory only from the first round: freed memory a process keeps for
+    # reuse would make later rounds' growth look smaller than it is.
+    if ((HTTP_ROUND == 0)); then
+        hr_add "$s" mem own_b $(((a1 - a0) * 1024 / HTTP_IDLE_N))
+        hr_add "$s" mem rss_b $(((v1 - v0) * 1024 / HTTP_IDLE_N))
+        hr_add "$s" mem kernel_b $(((k1 - k0) * $(getconf PAGESIZE) / HTTP_IDLE_N))
+        HR["$s|mem|split"]=$split
+    fi
     printf 'raw server=%s idle_conns=%s held=%s dropped=%s rss_anon_kib_before=%s after=%s vmrss_kib_before=%s after=%s tcp_mem_pages_before=%s after=%s conns_per_worker=%s\n' \
         "$s" "$HTTP_IDLE_N" "$held" "$dropped" "$a0" "$a1" "$v0" "$v1" "$k0" "$k1" "$split" >>"$RESULT"
 }
@@ -633,24 +638,74 @@ http_skip() {
     esac
 }
 
-# One server through every scenario.
-http_server() {
-    local s=$1 sc secs=$HTTP_SECS why
-    [[ $s == python ]] && secs=$HTTP_PY_SECS
-    if ! http_start "$s"; then
-        # A server whose workers did not appear may still be running.
-        [[ " ${PIDS[*]} " == *" $SERVER_PID "* ]] && stop_process "$SERVER_PID"
-        return
-    fi
-    http_rest "$s"
-    if http_check "$s"; then
-        for sc in "${HTTP_SCENARIOS[@]}"; do
+# Every server of the comparison runs from the start of the section to its
+# end, each on a port of its own and idle but for its own runs. A scenario's
+# runs then follow one another server after server, round after round, so a
+# slow spell of this shared machine hits every server alike rather than the
+# one whose turn it happened to be; ratios compare runs minutes apart at most.
+
+# http_keep SERVER / http_use SERVER: save, and make current again, one
+# running server's globals (SERVER_PID SERVER_PORT HTTP_WPIDS HTTP_TREE
+# HTTP_SOCKS0).
+http_keep() {
+    SV_PID[$1]=$SERVER_PID SV_PORT[$1]=$SERVER_PORT SV_WPIDS[$1]="${HTTP_WPIDS[*]}"
+    SV_TREE[$1]="${HTTP_TREE[*]}" SV_SOCKS0[$1]="${HTTP_SOCKS0[*]}"
+}
+http_use() {
+    SERVER_PID=${SV_PID[$1]} SERVER_PORT=${SV_PORT[$1]}
+    read -ra HTTP_WPIDS <<<"${SV_WPIDS[$1]}"
+    read -ra HTTP_TREE <<<"${SV_TREE[$1]}"
+    read -ra HTTP_SOCKS0 <<<"${SV_SOCKS0[$1]}"
+}
+
+# Start every server, read its memory at rest and check that it answers;
+# HTTP_UP lists those that did.
+http_start_all() {
+    local s
+    HTTP_UP=() SV_PID=() SV_PORT=() SV_WPIDS=() SV_TREE=() SV_SOCKS0=()
+    for s in "${HTTP_RUN[@]}"; do
+        note "http: starting $s"
+        if ! http_start "$s"; then
+            # A server whose workers did not appear may still be running.
+            [[ " ${PIDS[*]} " == *" $SERVER_PID "* ]] && stop_process "$SERVER_PID"
+            continue
+        fi
+        http_rest "$s"
+        http_keep "$s"
+        if http_check "$s"; then HTTP_UP+=("$s"); else http_stop "$s"; fi
+    done
+}
+
+http_stop_all() {
+    local s
+    for s in "${HTTP_UP[@]}"; do
+        http_use "$s"
+        http_stop "$s"
+    done
+}
+
+# One scenario: every round, every server (in reverse order every other
+# round, so that none always runs right after the same one).
+http_scenario() {
+    local sc=$1 r i s secs why order
+    for ((r = 0; r < HTTP_ROUNDS; r++)); do
+        HTTP_ROUND=$r
+        order=("${HTTP_UP[@]}")
+        if ((r % 2)); then
+            order=()
+            for ((i = ${#HTTP_UP[@]} - 1; i >= 0; i--)); do order+=("${HTTP_UP[i]}"); done
+        fi
+        for s in "${order[@]}"; do
             why=$(http_skip "$s" "$sc")
             [[ -n $why ]] && { HR["$s|$sc|skip"]=$why; continue; }
+            http_use "$s"
+            alive "$SERVER_PID" || { fail "$s (pid $SERVER_PID) is gone"; continue; }
+            note "http: $sc, round $((r + 1))/$HTTP_ROUNDS: $s"
+            secs=$HTTP_SECS
+            [[ $s == python ]] && secs=$HTTP_PY_SECS
             if [[ $sc == idle ]]; then http_idle_run "$s" "$secs"; else http_wrk "$s" "$sc" "$secs"; fi
         done
-    fi
-    http_stop "$s"
+    done
 }
 
 # ---- section http: the report ----
@@ -814,8 +869,9 @@ http_notes() {
     report "  nginx's keepalive_requests; lighttpd server.max-keep-alive-requests 1000). nginx: sendfile on,"
     report "  tcp_nopush on, access_log off, autoindex on. prefork: --access-log off, its 1 s cache of small"
     report "  files and listings on (the default); nginx's open_file_cache off (its default)."
-    report "  ${HTTP_SECS} s per wrk run (python ${HTTP_PY_SECS} s); $HTTP_ROUNDS round(s), server order reversed every other round;"
-    report "  figures are medians over rounds; a run during which other processes used over 20% of a CPU"
+    report "  every server runs for the whole section, idle but for its own runs; each scenario runs server"
+    report "  after server, round after round: ${HTTP_SECS} s per wrk run (python ${HTTP_PY_SECS} s), $HTTP_ROUNDS round(s), server"
+    report "  order reversed every other round; figures are medians over rounds; a run during which other processes used over 20% of a CPU"
     report "  is repeated, up to $HTTP_RETRIES times (BENCH_HTTP_RETRIES). Server CPU = utime+stime of master and workers around each run"
     report "  (loopback TCP work the kernel does in softirq is not charged to any process)."
     report "  open-file limit: $HTTP_NOFILE (hard $(ulimit -Hn))"
@@ -849,7 +905,7 @@ http_versions() {
 
 # The whole comparison; the two sections differ only in length and servers.
 http_bench() {
-    local r i order
+    local sc
     need "$B/bench/http_idle" || return
     command -v wrk >/dev/null || { fail "wrk is missing (tests/deps.sh installs it)"; return; }
     HTTP_IDLE_N=${BENCH_HTTP_IDLE:-10000} HTTP_RETRIES=${BENCH_HTTP_RETRIES:-2}
@@ -861,17 +917,9 @@ http_bench() {
     http_servers && http_www && http_nofile || return
     http_versions
     http_notes
-    for ((r = 0; r < HTTP_ROUNDS; r++)); do
-        order=("${HTTP_RUN[@]}")
-        if ((r % 2)); then
-            order=()
-            for ((i = ${#HTTP_RUN[@]} - 1; i >= 0; i--)); do order+=("${HTTP_RUN[i]}"); done
-        fi
-        for s in "${order[@]}"; do
-            note "http: round $((r + 1))/$HTTP_ROUNDS: $s"
-            http_server "$s"
-        done
-    done
+    http_start_all
+    for sc in "${HTTP_SCENARIOS[@]}"; do http_scenario "$sc"; done
+    http_stop_all
     http_report
 }
 
