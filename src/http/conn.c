@@ -13,9 +13,7 @@
 #include "http/handler.h"
 
 #define SMALL_BODY (16 * 1024)   /* file bodies up to this go out with the head */
-#ifndef SENDFILE_CHUNK
 #define SENDFILE_CHUNK (1 << 20) /* per call, so one client cannot hog the loop */
-#endif
 #define LINGER_MS 2000           /* reading leftovers before a close, at most */
 #define LINGER_BYTES (64 * 1024)
 #define IN_FIRST 1024            /* first size of a connection's own buffer */
