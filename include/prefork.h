@@ -187,11 +187,14 @@ uint64_t pf_loop_now(const pf_loop *loop);
  * is active; initialise it once with pf_timer_init. Starting an active timer
  * moves it. ms counts from pf_loop_now (the loop's clock, read once per
  * iteration); a 0 ms timer started from a timer callback fires on the next
- * iteration. Each operation is O(log n) in the number of active timers. */
+ * iteration. Starting an active timer later than it was due (an idle timeout
+ * pushed back by each request) is O(1): the timer keeps its place and moves
+ * when that time comes. Other operations are O(log n) in active timers. */
 typedef struct pf_timer pf_timer;
 typedef void pf_timer_fn(pf_loop *loop, pf_timer *t, void *ud);
 struct pf_timer {
-    uint64_t due;     /* private */
+    uint64_t due;     /* private: its place in the heap */
+    uint64_t later;   /* private: when it fires, if restarted past due; else 0 */
     size_t slot;      /* private: heap index + 1, 0 when inactive */
     pf_timer_fn *cb;
     void *ud;

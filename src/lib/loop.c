@@ -194,6 +194,7 @@ static void heap_down(pf_loop *l, size_t i)
 void pf_timer_init(pf_timer *t, pf_timer_fn *cb, void *ud)
 {
     t->due = 0;
+    t->later = 0;
     t->slot = 0;
     t->cb = cb;
     t->ud = ud;
@@ -201,6 +202,7 @@ void pf_timer_init(pf_timer *t, pf_timer_fn *cb, void *ud)
 
 void pf_timer_stop(pf_loop *l, pf_timer *t)
 {
+    t->later = 0;
     if (!t->slot)
         return;
     size_t i = t->slot - 1;
@@ -213,8 +215,22 @@ void pf_timer_stop(pf_loop *l, pf_timer *t)
     heap_down(l, last->slot - 1);
 }
 
+/* A connection's idle timeout is restarted by every request, always later
+ * than before: rather than two heap operations each time (with 10,000
+ * connections, 2 x 14 levels of cache misses), the timer keeps its place
+ * and remembers the later time; run_timers moves it there when the earlier
+ * one comes, once per timeout at most. */
 int pf_timer_start(pf_loop *l, pf_timer *t, uint64_t ms)
 {
+    /* While timers fire, a 0 ms timer must wait for the next turn, or a
+     * callback restarting itself would keep the loop inside run_timers. */
+    if (ms == 0 && l->firing)
+        ms = 1;
+    uint64_t due = ms > UINT64_MAX - l->now ? UINT64_MAX : l->now + ms;
+    if (t->slot && due >= t->due) {
+        t->later = due > t->due ? due : 0;
+        return 0;
+    }
     pf_timer_stop(l, t);
     if (l->nheap == l->capheap) {
         size_t n = l->capheap ? 2 * l->capheap : 16;
@@ -224,11 +240,7 @@ int pf_timer_start(pf_loop *l, pf_timer *t, uint64_t ms)
         l->heap = h;
         l->capheap = n;
     }
-    /* While timers fire, a 0 ms timer must wait for the next turn, or a
-     * callback restarting itself would keep the loop inside run_timers. */
-    if (ms == 0 && l->firing)
-        ms = 1;
-    t->due = ms > UINT64_MAX - l->now ? UINT64_MAX : l->now + ms;
+    t->due = due;
     heap_set(l, l->nheap++, t);
     heap_up(l, l->nheap - 1);
     return 0;
@@ -252,6 +264,12 @@ static void run_timers(pf_loop *l)
     l->firing = true;
     while (l->nheap > 0 && l->heap[0]->due <= l->now && !l->stop) {
         pf_timer *t = l->heap[0];
+        if (t->later) { /* restarted since: move it to its real time */
+            t->due = t->later;
+            t->later = 0;
+            heap_down(l, 0);
+            continue;
+        }
         pf_timer_stop(l, t);
         t->cb(l, t, t->ud);
     }
