@@ -416,6 +416,22 @@ Test(http_raw, get_with_body_closes_cleanly, .timeout = TIMEOUT)
 /* Timeouts                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/* The server closes fd, at a 1 s timeout (not before) and sending nothing;
+ * then fd is closed here too. */
+static void expect_silent_close(int fd, const char *what)
+{
+    int64_t t0 = ts_now_ms();
+    struct hs_buf b = {0};
+    int err = hs_read_to_eof(fd, &b, HS_IO_MS);
+    int64_t waited = ts_now_ms() - t0;
+    close(fd);
+    ts_assert(err == 0, "%s: %s", what, strerror(-err));
+    ts_assert(b.len == 0, "%s got [%s]", what, b.p);
+    ts_assert(waited >= 800, "%s closed after %lld ms, before the 1 s timeout", what,
+              (long long)waited);
+    free(b.p);
+}
+
 Test(http_raw, header_timeout, .timeout = TIMEOUT)
 {
     make_root();
@@ -437,16 +453,7 @@ Test(http_raw, header_timeout, .timeout = TIMEOUT)
     free(b.p);
 
     /* A new connection that sends nothing: closed, without a word. */
-    fd = hs_connect(port);
-    t0 = ts_now_ms();
-    b = (struct hs_buf){0};
-    err = hs_read_to_eof(fd, &b, HS_IO_MS);
-    waited = ts_now_ms() - t0;
-    close(fd);
-    ts_assert(err == 0, "idle connection: %s", strerror(-err));
-    ts_assert(b.len == 0, "idle connection got [%s]", b.p);
-    ts_assert(waited >= 800, "closed after %lld ms, before the 1 s timeout", (long long)waited);
-    free(b.p);
+    expect_silent_close(hs_connect(port), "idle connection");
     probe("header timeouts");
 }
 
@@ -512,15 +519,7 @@ Test(http_raw, keepalive_timeout, .timeout = TIMEOUT)
     struct hs_resp r;
     read_response(fd, resp, sizeof resp, &r);
     ts_assert(r.status == 200, "status %d", r.status);
-    int64_t t0 = ts_now_ms();
-    struct hs_buf b = {0};
-    int err = hs_read_to_eof(fd, &b, HS_IO_MS);
-    int64_t waited = ts_now_ms() - t0;
-    close(fd);
-    ts_assert(err == 0, "idle keep-alive connection: %s", strerror(-err));
-    ts_assert(b.len == 0, "bytes on an idle connection: [%s]", b.p);
-    ts_assert(waited >= 800, "closed after %lld ms, before the 1 s timeout", (long long)waited);
-    free(b.p);
+    expect_silent_close(fd, "idle keep-alive connection");
     probe("keep-alive timeout");
 }
 
