@@ -77,11 +77,14 @@ ISUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard tests/integration/*support.c))
 $(B)/tests/integration/%: $(B)/tests/integration/%.o $(ISUPPORT) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
 
-$(B)/bench/%: $(B)/bench/%.o $(LIB)
+# bench/*support.c is shared by the benchmark clients, not a program.
+BSUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard bench/*support.c))
+$(B)/bench/%: $(B)/bench/%.o $(BSUPPORT) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 INTEG := $(filter-out %support,$(INTEG))
 UNIT := $(filter-out %support,$(UNIT))
+BENCH := $(filter-out %support,$(BENCH))
 
 check: all $(UNIT) $(INTEG) $(HELPERS) $(BENCH)
 

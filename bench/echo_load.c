@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include "bench_support.h"
 #include "prefork.h"
 
 /*
@@ -288,22 +289,6 @@ fail:
     return err;
 }
 
-/* "HOST:PORT", with brackets around an IPv6 literal, for pf_addr_parse. */
-static int resolve(const struct opts *o, struct pf_addr *a)
-{
-    char spec[128];
-    const char *why = NULL;
-    const char *fmt = strchr(o->host, ':') ? "[%s]:%d" : "%s:%d";
-    if (snprintf(spec, sizeof spec, fmt, o->host, o->port) >= (int)sizeof spec)
-        return -ENAMETOOLONG;
-    if (pf_addr_parse(spec, a, &why) < 0 || a->kind != PF_ADDR_TCP || a->any) {
-        fprintf(stderr, "echo_load: bad address %s: %s\n", spec,
-                why ? why : "not a host");
-        return -EINVAL;
-    }
-    return 0;
-}
-
 /* ---- a client thread ---- */
 
 static int client_add(struct client *cl, struct conn *c)
@@ -457,7 +442,7 @@ static void clients_free(struct client *cls, const struct opts *o)
 static int bench(const struct opts *o)
 {
     struct pf_addr a;
-    if (resolve(o, &a) < 0)
+    if (bench_resolve("echo_load", o->host, o->port, &a) < 0)
         return 2;
     int rc = 1;
     struct client *cls = calloc((size_t)o->threads, sizeof *cls);
@@ -508,17 +493,6 @@ static void usage(FILE *to)
             MAX_CONNS, MAX_SIZE, MAX_SECONDS, MAX_THREADS);
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_opt(struct opts *o, int opt, const char *arg)
 {
     long v = 0;
@@ -528,13 +502,13 @@ static int parse_opt(struct opts *o, int opt, const char *arg)
         o->host = arg;
         return 0;
     case 'p':
-        return parse_long(arg, 1, 65535, &v) < 0 ? -1 : (o->port = (int)v, 0);
+        return bench_parse_long(arg, 1, 65535, &v) < 0 ? -1 : (o->port = (int)v, 0);
     case 'c':
-        return parse_long(arg, 1, MAX_CONNS, &v) < 0 ? -1 : (o->conns = (int)v, 0);
+        return bench_parse_long(arg, 1, MAX_CONNS, &v) < 0 ? -1 : (o->conns = (int)v, 0);
     case 's':
-        return parse_long(arg, 1, MAX_SIZE, &v) < 0 ? -1 : (o->size = (size_t)v, 0);
+        return bench_parse_long(arg, 1, MAX_SIZE, &v) < 0 ? -1 : (o->size = (size_t)v, 0);
     case 't':
-        return parse_long(arg, 1, MAX_THREADS, &v) < 0 ? -1 : (o->threads = (int)v, 0);
+        return bench_parse_long(arg, 1, MAX_THREADS, &v) < 0 ? -1 : (o->threads = (int)v, 0);
     case 'd':
         o->seconds = strtod(arg, &end);
         return end == arg || *end || !(o->seconds > 0 && o->seconds <= MAX_SECONDS) ? -1 : 0;

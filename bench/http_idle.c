@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_support.h"
 #include "prefork.h"
 
 /*
@@ -378,20 +379,6 @@ static int raise_nofile(long conns)
     return 0;
 }
 
-static int resolve(const struct opts *o, struct pf_addr *a)
-{
-    char spec[128];
-    const char *why = NULL;
-    const char *fmt = strchr(o->host, ':') ? "[%s]:%d" : "%s:%d";
-    if (snprintf(spec, sizeof spec, fmt, o->host, o->port) >= (int)sizeof spec)
-        return -ENAMETOOLONG;
-    if (pf_addr_parse(spec, a, &why) < 0 || a->kind != PF_ADDR_TCP || a->any) {
-        fprintf(stderr, "http_idle: bad address %s: %s\n", spec, why ? why : "not a host");
-        return -EINVAL;
-    }
-    return 0;
-}
-
 static void signals_init(void)
 {
     struct sigaction sa;
@@ -418,7 +405,7 @@ static int run(const struct opts *o)
     struct pf_addr a;
     struct run r = {.o = o, .ep = -1};
     int rc = 1;
-    if (resolve(o, &a) < 0)
+    if (bench_resolve("http_idle", o->host, o->port, &a) < 0)
         return 2;
     if (raise_nofile(o->conns) < 0)
         return 1;
@@ -472,17 +459,6 @@ static void usage(FILE *to)
             MAX_CONNS, MAX_BATCH);
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_opt(struct opts *o, int opt, const char *arg)
 {
     long v = 0;
@@ -494,11 +470,11 @@ static int parse_opt(struct opts *o, int opt, const char *arg)
     case 'u':
         return arg[0] == '/' && strlen(arg) < 256 && !strpbrk(arg, " \r\n") ? (o->path = arg, 0) : -1;
     case 'p':
-        return parse_long(arg, 1, 65535, &v) < 0 ? -1 : (o->port = (int)v, 0);
+        return bench_parse_long(arg, 1, 65535, &v) < 0 ? -1 : (o->port = (int)v, 0);
     case 'n':
-        return parse_long(arg, 1, MAX_CONNS, &v) < 0 ? -1 : (o->conns = v, 0);
+        return bench_parse_long(arg, 1, MAX_CONNS, &v) < 0 ? -1 : (o->conns = v, 0);
     case 'b':
-        return parse_long(arg, 1, MAX_BATCH, &v) < 0 ? -1 : (o->batch = v, 0);
+        return bench_parse_long(arg, 1, MAX_BATCH, &v) < 0 ? -1 : (o->batch = v, 0);
     case 'd':
         o->seconds = strtod(arg, &end);
         return end == arg || *end || !(o->seconds >= 0 && o->seconds <= MAX_SECONDS) ? -1 : 0;

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_support.h"
 #include "prefork.h"
 
 /*
@@ -322,21 +323,6 @@ static int open_conns(const struct opts *o, const struct pf_addr *a,
     return 0;
 }
 
-static int resolve(const struct opts *o, struct pf_addr *a)
-{
-    char spec[128];
-    const char *why = NULL;
-    const char *fmt = strchr(o->host, ':') ? "[%s]:%d" : "%s:%d";
-    if (snprintf(spec, sizeof spec, fmt, o->host, o->port) >= (int)sizeof spec)
-        return -ENAMETOOLONG;
-    if (pf_addr_parse(spec, a, &why) < 0 || a->kind != PF_ADDR_TCP || a->any) {
-        fprintf(stderr, "wakeups: bad address %s: %s\n", spec,
-                why ? why : "not a host");
-        return -EINVAL;
-    }
-    return 0;
-}
-
 /* -n 0: the counters since each worker started, no connection opened. */
 static int counters_only(const struct opts *o, pf_scoreboard *sb)
 {
@@ -354,7 +340,7 @@ static int measure(const struct opts *o, pf_scoreboard *sb)
     struct pf_addr a;
     struct board before = {0}, after = {0};
     int rc = 1, err;
-    if (resolve(o, &a) < 0)
+    if (bench_resolve("wakeups", o->host, o->port, &a) < 0)
         return 2;
     if ((err = wait_idle(sb)) < 0) {
         fprintf(stderr, "wakeups: the workers did not all become idle: %s\n",
@@ -391,17 +377,6 @@ static void usage(FILE *to)
             "Exit status: 0 ok, 1 a connection or the scoreboard failed, 2 usage.\n");
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     long v;
@@ -412,13 +387,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
         if (opt == 'h')
             o->host = optarg;
         else if (opt == 'p')
-            bad = parse_long(optarg, 1, 65535, &v) < 0 || !(o->port = (int)v);
+            bad = bench_parse_long(optarg, 1, 65535, &v) < 0 || !(o->port = (int)v);
         else if (opt == 'm')
-            bad = parse_long(optarg, 1, INT32_MAX, &v) < 0 || !(o->master = (pid_t)v);
+            bad = bench_parse_long(optarg, 1, INT32_MAX, &v) < 0 || !(o->master = (pid_t)v);
         else if (opt == 'n')
-            bad = parse_long(optarg, 0, MAX_CONNS, &o->conns) < 0;
+            bad = bench_parse_long(optarg, 0, MAX_CONNS, &o->conns) < 0;
         else if (opt == 'g')
-            bad = parse_long(optarg, 0, 1000000, &o->gap_us) < 0;
+            bad = bench_parse_long(optarg, 0, 1000000, &o->gap_us) < 0;
         else
             bad = 1;
         if (bad) {
