@@ -113,19 +113,28 @@ Test(modes, dispatch_serves_http_and_spreads_the_load)
     ts_assert(ts_log_count(srv, "started 2 workers \\(dispatch\\)") == 1, "no dispatch start line");
 }
 
-Test(modes, dispatch_kill_9_under_load_loses_nothing)
+/* 300 echo connections on 2 workers in mode; worker victim is killed with
+ * SIGKILL at the 100th: every connection must still be answered. Returns
+ * the server, for what the test checks afterwards. */
+static struct ts_proc *kill_9_under_load(const char *mode, int victim)
 {
     struct ts_proc *srv = TS_START("examples/echo", "-l", "127.0.0.1:0", "-w", "2", "--mode",
-                                   "dispatch");
+                                   mode);
     int port = ts_wait_port(srv, HS_START_MS);
     ts_assert(port > 0, "no port");
     pid_t pids[2];
     ts_assert(ts_wait_ready(srv->pid, 2, pids, HS_START_MS) == 0, "workers not ready");
     for (int i = 0; i < 300; i++) {
         if (i == 100)
-            ts_kill(pids[0], SIGKILL);
+            ts_kill(pids[victim], SIGKILL);
         ts_assert(echo_line(port, "hello\n"), "connection %d failed", i);
     }
+    return srv;
+}
+
+Test(modes, dispatch_kill_9_under_load_loses_nothing)
+{
+    struct ts_proc *srv = kill_9_under_load("dispatch", 0);
     ts_assert(ts_wait_log(srv, "worker 0 \\(pid [0-9]+\\) killed by signal 9", HS_IO_MS, NULL, 0) == 0,
               "the kill was not logged");
 }
@@ -217,17 +226,7 @@ Test(modes, reuseport_gives_each_worker_its_own_socket)
 
 Test(modes, reuseport_kill_9_under_load_loses_nothing)
 {
-    struct ts_proc *srv = TS_START("examples/echo", "-l", "127.0.0.1:0", "-w", "2", "--mode",
-                                   "reuseport");
-    int port = ts_wait_port(srv, HS_START_MS);
-    ts_assert(port > 0, "no port");
-    pid_t pids[2];
-    ts_assert(ts_wait_ready(srv->pid, 2, pids, HS_START_MS) == 0, "workers not ready");
-    for (int i = 0; i < 300; i++) {
-        if (i == 100)
-            ts_kill(pids[1], SIGKILL);
-        ts_assert(echo_line(port, "hello\n"), "connection %d failed", i);
-    }
+    kill_9_under_load("reuseport", 1);
 }
 
 Test(modes, reuseport_shrinks_grows_and_reloads_without_loss)
