@@ -159,6 +159,27 @@ static void stop_timer_cb(pf_loop *l, pf_timer *t, void *ud)
     pf_loop_stop(l);
 }
 
+/* Run the loop for one turn: the callbacks of what is ready now, then a
+ * 0 ms timer stops it. */
+static void one_turn(pf_loop *l)
+{
+    int stops = 0;
+    pf_timer t;
+    pf_timer_init(&t, stop_timer_cb, &stops);
+    cr_assert_eq(pf_timer_start(l, &t, 0), 0);
+    cr_assert_eq(pf_loop_run(l), 0);
+    cr_assert_eq(stops, 1);
+}
+
+/* Two pipes with a byte waiting in each: both read ends ready at once. */
+static void two_ready_pipes(int a[2], int b[2])
+{
+    make_pipe(a);
+    make_pipe(b);
+    put_byte(a[1]);
+    put_byte(b[1]);
+}
+
 /* ---- creating a loop ---- */
 
 static bool fd_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
@@ -496,19 +517,11 @@ Test(loop, callback_deleting_another_fd_in_the_same_batch, .timeout = 10)
 {
     pf_loop *l = new_loop();
     int a[2], b[2];
-    make_pipe(a);
-    make_pipe(b);
-    put_byte(a[1]);
-    put_byte(b[1]);
+    two_ready_pipes(a, b);
     struct pair_state s = {.fd = {a[0], b[0]}};
     cr_assert_eq(pf_loop_add(l, a[0], PF_EV_READ, delete_other, &s), 0);
     cr_assert_eq(pf_loop_add(l, b[0], PF_EV_READ, delete_other, &s), 0);
-    int stops = 0;
-    pf_timer t;
-    pf_timer_init(&t, stop_timer_cb, &stops);
-    cr_assert_eq(pf_timer_start(l, &t, 0), 0);
-    cr_assert_eq(pf_loop_run(l), 0);
-    cr_assert_eq(stops, 1);
+    one_turn(l);
     cr_assert_eq(s.calls[0] + s.calls[1], 1, "calls %d and %d", s.calls[0], s.calls[1]);
     end_loop();
     close_pair(a);
@@ -558,28 +571,19 @@ Test(loop, stale_event_not_delivered_to_reused_fd_number, .timeout = 10)
 {
     pf_loop *l = new_loop();
     int a[2], b[2];
-    make_pipe(a);
-    make_pipe(b);
-    put_byte(a[1]);
-    put_byte(b[1]);
+    two_ready_pipes(a, b);
     struct reuse_state s = {.fd = {a[0], b[0]}, .reused = -1};
     make_pipe(s.newpipe);
     put_byte(s.newpipe[1]);
     cr_assert_eq(pf_loop_add(l, a[0], PF_EV_READ, reuse_other, &s), 0);
     cr_assert_eq(pf_loop_add(l, b[0], PF_EV_READ, reuse_other, &s), 0);
-    int stops = 0;
-    pf_timer t;
-    pf_timer_init(&t, stop_timer_cb, &stops);
-    cr_assert_eq(pf_timer_start(l, &t, 0), 0);
-    cr_assert_eq(pf_loop_run(l), 0);
-    cr_assert_eq(stops, 1);
+    one_turn(l);
     cr_assert_eq(s.calls[0] + s.calls[1], 1);
     cr_assert_eq(s.newcalls, 0, "the stale event reached the new watcher (events 0x%x)",
                  s.newevents);
 
     /* The new watcher works from the next epoll_wait on. */
-    cr_assert_eq(pf_timer_start(l, &t, 0), 0);
-    cr_assert_eq(pf_loop_run(l), 0);
+    one_turn(l);
     cr_assert_eq(s.newcalls, 1);
     cr_assert(s.newevents & PF_EV_READ);
     cr_assert_not(s.newevents & PF_EV_WRITE, "a read end is not writable: 0x%x", s.newevents);
@@ -615,22 +619,14 @@ Test(loop, stale_event_not_delivered_after_del_and_readd, .timeout = 10)
 {
     pf_loop *l = new_loop();
     int a[2], b[2];
-    make_pipe(a);
-    make_pipe(b);
-    put_byte(a[1]);
-    put_byte(b[1]);
+    two_ready_pipes(a, b);
     struct readd_state s = {.fd = {a[0], b[0]}};
     cr_assert_eq(pf_loop_add(l, a[0], PF_EV_READ, readd_other, &s), 0);
     cr_assert_eq(pf_loop_add(l, b[0], PF_EV_READ, readd_other, &s), 0);
-    int stops = 0;
-    pf_timer t;
-    pf_timer_init(&t, stop_timer_cb, &stops);
-    cr_assert_eq(pf_timer_start(l, &t, 0), 0);
-    cr_assert_eq(pf_loop_run(l), 0);
+    one_turn(l);
     cr_assert_eq(s.calls[0] + s.calls[1], 1);
     cr_assert_eq(s.fresh.calls, 0, "the stale event reached the re-added watcher");
-    cr_assert_eq(pf_timer_start(l, &t, 0), 0);
-    cr_assert_eq(pf_loop_run(l), 0);
+    one_turn(l);
     cr_assert_eq(s.fresh.calls, 1);
     end_loop();
     close_pair(a);
