@@ -204,6 +204,27 @@ int pf_timer_start(pf_loop *loop, pf_timer *t, uint64_t ms);
 void pf_timer_stop(pf_loop *loop, pf_timer *t);
 static inline bool pf_timer_active(const pf_timer *t) { return t->slot != 0; }
 
+/* A deferred call: runs once, on the loop's next iteration, after that
+ * iteration's descriptor events and before its timers; while one is queued
+ * the loop polls without sleeping. It lets a long job give way to the other
+ * descriptors: a large response sent one slice per iteration, say, instead
+ * of all at once. Calls run in the order they were queued; one queued from a
+ * deferred callback (its own included) waits for the iteration after. The
+ * caller owns the struct and keeps it alive while it is queued; initialise
+ * it once with pf_defer_init. Queueing a queued call does nothing; stopping
+ * one that is not queued does nothing. Each operation is O(1). */
+typedef struct pf_defer pf_defer;
+typedef void pf_defer_fn(pf_loop *loop, pf_defer *d, void *ud);
+struct pf_defer {
+    pf_defer *prev, *next; /* private: the queue; NULL when not queued */
+    pf_defer_fn *cb;
+    void *ud;
+};
+void pf_defer_init(pf_defer *d, pf_defer_fn *cb, void *ud);
+void pf_defer_start(pf_loop *loop, pf_defer *d);
+void pf_defer_stop(pf_loop *loop, pf_defer *d);
+static inline bool pf_defer_active(const pf_defer *d) { return d->next != NULL; }
+
 /* ------------------------------------------------------------------------ */
 /* Worker side                                                              */
 /* ------------------------------------------------------------------------ */

@@ -1,4 +1,4 @@
-/* loop.c — the event loop: epoll for descriptors, a binary min-heap for timers. */
+/* loop.c — the event loop: epoll for descriptors, a binary min-heap for timers, a queue of deferred calls. */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -26,6 +26,8 @@ struct pf_loop {
     size_t nw;
     pf_timer **heap;
     size_t nheap, capheap;
+    pf_defer queue;   /* deferred calls started: sentinel of a circular list */
+    pf_defer running; /* those this iteration runs (see defer_take) */
     uint64_t now;
     bool stop;
     bool firing; /* inside run_timers */
@@ -45,8 +47,17 @@ int pf_loop_new(pf_loop **out)
         return err;
     }
     l->now = pf__mono_ms();
+    l->queue.prev = l->queue.next = &l->queue;
+    l->running.prev = l->running.next = &l->running;
     *out = l;
     return 0;
+}
+
+/* The loop is going away: deferred calls still queued become inactive. */
+static void defer_forget_all(pf_defer *head)
+{
+    while (head->next != head)
+        pf_defer_stop(NULL, head->next);
 }
 
 void pf_loop_free(pf_loop *l)
@@ -54,6 +65,8 @@ void pf_loop_free(pf_loop *l)
     if (!l)
         return;
     close(l->epfd);
+    defer_forget_all(&l->queue);
+    defer_forget_all(&l->running);
     free(l->w);
     free(l->heap);
     free(l);
@@ -276,6 +289,62 @@ static void run_timers(pf_loop *l)
     l->firing = false;
 }
 
+/* ---- deferred calls: circular lists through two sentinels. Started
+ * calls join `queue`; before each epoll_wait the queue moves whole to
+ * `running`, which that iteration empties, so a call queued meanwhile waits
+ * for the next iteration. A stop unlinks a call from whichever list holds
+ * it. ---- */
+
+void pf_defer_init(pf_defer *d, pf_defer_fn *cb, void *ud)
+{
+    d->prev = d->next = NULL;
+    d->cb = cb;
+    d->ud = ud;
+}
+
+void pf_defer_start(pf_loop *l, pf_defer *d)
+{
+    if (d->next)
+        return;
+    d->prev = l->queue.prev;
+    d->next = &l->queue;
+    d->prev->next = d;
+    l->queue.prev = d;
+}
+
+void pf_defer_stop(pf_loop *l, pf_defer *d)
+{
+    (void)l;
+    if (!d->next)
+        return;
+    d->prev->next = d->next;
+    d->next->prev = d->prev;
+    d->prev = d->next = NULL;
+}
+
+/* Append the queue to `running` (which a stop from a callback may have left
+ * unfinished) and empty it. */
+static void defer_take(pf_loop *l)
+{
+    pf_defer *first = l->queue.next, *last = l->queue.prev;
+    if (first == &l->queue)
+        return;
+    first->prev = l->running.prev;
+    first->prev->next = first;
+    last->next = &l->running;
+    l->running.prev = last;
+    l->queue.prev = l->queue.next = &l->queue;
+}
+
+static void run_deferred(pf_loop *l)
+{
+    while (l->running.next != &l->running && !l->stop) {
+        pf_defer *d = l->running.next;
+        pf_defer_stop(l, d);
+        d->cb(l, d, d->ud);
+    }
+}
+
 static void dispatch(pf_loop *l, const struct epoll_event *ev)
 {
     int fd = (int)(uint32_t)ev->data.u64;
@@ -291,12 +360,15 @@ int pf_loop_run(pf_loop *l)
     l->stop = false;
     l->now = pf__mono_ms();
     while (!l->stop) {
-        int n = epoll_wait(l->epfd, evs, LOOP_BATCH, next_timeout(l));
+        defer_take(l);
+        bool busy = l->running.next != &l->running;
+        int n = epoll_wait(l->epfd, evs, LOOP_BATCH, busy ? 0 : next_timeout(l));
         if (n < 0 && errno != EINTR)
             return -errno;
         l->now = pf__mono_ms();
         for (int i = 0; i < n && !l->stop; i++)
             dispatch(l, &evs[i]);
+        run_deferred(l);
         run_timers(l);
     }
     return 0;

@@ -1,4 +1,4 @@
-/* test_loop.c — tests of the event loop: descriptor watchers, stale events, stopping, and the timer heap. */
+/* test_loop.c — tests of the event loop: descriptor watchers, stale events, stopping, the timer heap and deferred calls. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
@@ -42,6 +42,7 @@ static void end_loop(void)
 
 TestSuite(loop, .fini = end_loop);
 TestSuite(timer, .fini = end_loop);
+TestSuite(defer, .fini = end_loop);
 
 static void make_pipe(int p[2])
 {
@@ -1351,4 +1352,262 @@ Test(loop, now_is_monotonic_and_cached_per_iteration, .timeout = 10)
     cr_assert_geq(s.prev, first + 30 * 3, "30 callbacks of 3 ms each, yet now moved %llu ms",
                   (unsigned long long)(s.prev - first));
     end_loop();
+}
+
+/* ---- deferred calls ---- */
+
+/* One deferred call's record: when it ran (the turn counter's value, which
+ * the always-ready pipe of struct turns raises once per loop iteration),
+ * how often, and in what order among others. */
+struct deferred {
+    pf_defer d;
+    struct turns *turns;
+    int *order;       /* shared counter: the order of the calls */
+    int calls, turn, rank;
+    int again;        /* requeue itself this many more times */
+    int last_turn;    /* the turn of the previous call, for requeues */
+    bool same_turn;   /* a requeued call ran in the turn that queued it */
+    pf_defer *cancel; /* stop this one when called */
+    bool stop;        /* stop the loop when called */
+};
+
+static void deferred_record(pf_loop *l, pf_defer *d, void *ud)
+{
+    struct deferred *r = ud;
+    cr_assert_not(pf_defer_active(d), "a deferred call is still queued inside its callback");
+    r->calls++;
+    r->turn = r->turns ? r->turns->n : 0;
+    if (r->calls > 1 && r->turn == r->last_turn)
+        r->same_turn = true;
+    r->last_turn = r->turn;
+    if (r->order)
+        r->rank = ++*r->order;
+    if (r->cancel)
+        pf_defer_stop(l, r->cancel);
+    if (r->again > 0) {
+        r->again--;
+        pf_defer_start(l, d);
+    } else if (r->stop) {
+        pf_loop_stop(l);
+    }
+}
+
+static void deferred_init(struct deferred *r, struct turns *t, int *order)
+{
+    memset(r, 0, sizeof *r);
+    r->turns = t;
+    r->order = order;
+    pf_defer_init(&r->d, deferred_record, r);
+}
+
+Test(defer, init_is_inactive_and_start_and_stop_are_idempotent, .timeout = 10)
+{
+    pf_loop *l = new_loop();
+    struct deferred r;
+    memset(&r.d, 0xa5, sizeof r.d);
+    deferred_init(&r, NULL, NULL);
+    cr_assert_not(pf_defer_active(&r.d));
+    cr_assert_eq(r.d.cb, deferred_record);
+    cr_assert_eq(r.d.ud, &r);
+    pf_defer_stop(l, &r.d); /* not queued: nothing happens */
+    cr_assert_not(pf_defer_active(&r.d));
+    pf_defer_start(l, &r.d);
+    pf_defer_start(l, &r.d); /* queued already: still queued once */
+    cr_assert(pf_defer_active(&r.d));
+    pf_defer_stop(l, &r.d);
+    cr_assert_not(pf_defer_active(&r.d));
+    pf_defer_stop(l, &r.d);
+    cr_assert_not(pf_defer_active(&r.d));
+}
+
+/* Queued before the loop runs: each runs once, in its first iteration,
+ * after that iteration's descriptor events, in the order queued. */
+Test(defer, runs_once_in_the_next_iteration_in_queue_order, .timeout = 10)
+{
+    pf_loop *l = new_loop();
+    struct turns t;
+    turns_start(l, &t, 3);
+    int order = 0;
+    struct deferred r[3];
+    for (int i = 0; i < 3; i++)
+        deferred_init(&r[i], &t, &order);
+    pf_defer_start(l, &r[1].d);
+    pf_defer_start(l, &r[0].d);
+    pf_defer_start(l, &r[2].d);
+    pf_defer_start(l, &r[0].d); /* no effect: queued already */
+    cr_assert_eq(pf_loop_run(l), 0);
+    int want_rank[3] = {2, 1, 3};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(r[i].calls, 1, "call %d ran %d times", i, r[i].calls);
+        cr_assert_eq(r[i].turn, 1, "call %d ran after %d iterations' events", i, r[i].turn);
+        cr_assert_eq(r[i].rank, want_rank[i], "call %d ran as number %d", i, r[i].rank);
+        cr_assert_not(pf_defer_active(&r[i].d));
+    }
+    end_loop();
+    close_pair(t.p);
+}
+
+/* Queued from its own callback, a call waits for the next iteration: a
+ * call that always requeues itself cannot keep the loop inside one turn. */
+Test(defer, requeued_from_its_callback_runs_in_the_next_iteration, .timeout = 10)
+{
+    pf_loop *l = new_loop();
+    struct turns t;
+    turns_start(l, &t, 0);
+    struct deferred r;
+    deferred_init(&r, &t, NULL);
+    r.again = 49;
+    r.stop = true;
+    pf_defer_start(l, &r.d);
+    cr_assert_eq(pf_loop_run(l), 0);
+    cr_assert_eq(r.calls, 50);
+    cr_assert_not(r.same_turn, "a requeued call ran in the iteration that queued it");
+    cr_assert_eq(r.turn, 50, "50 calls took %d iterations", r.turn);
+    end_loop();
+    close_pair(t.p);
+}
+
+/* Queued from a descriptor's callback (as a response sent a slice at a
+ * time is), a call runs after the next iteration's events, not in the
+ * iteration that queued it. */
+struct io_defer {
+    struct turns turns;
+    struct deferred r;
+    int queued_at;
+};
+
+static void queue_on_turn(pf_loop *l, int fd, unsigned events, void *ud)
+{
+    struct io_defer *s = ud;
+    count_turn(l, fd, events, &s->turns);
+    if (s->turns.n == 2) {
+        s->queued_at = s->turns.n;
+        pf_defer_start(l, &s->r.d);
+    }
+}
+
+Test(defer, queued_from_an_io_callback_runs_in_the_next_iteration, .timeout = 10)
+{
+    pf_loop *l = new_loop();
+    struct io_defer s = {0};
+    make_pipe(s.turns.p);
+    put_byte(s.turns.p[1]);
+    s.turns.stop_at = 5;
+    deferred_init(&s.r, &s.turns, NULL);
+    cr_assert_eq(pf_loop_add(l, s.turns.p[0], PF_EV_READ, queue_on_turn, &s), 0);
+    cr_assert_eq(pf_loop_run(l), 0);
+    cr_assert_eq(s.r.calls, 1);
+    cr_assert_eq(s.r.turn, s.queued_at + 1, "queued in iteration %d, it ran after iteration %d's events",
+                 s.queued_at, s.r.turn);
+    end_loop();
+    close_pair(s.turns.p);
+}
+
+/* While a call is queued the loop polls without sleeping: with nothing
+ * else ready and only a far timer, the calls still all run (a loop that
+ * slept would wait for the guard, and the test would say so). */
+Test(defer, loop_does_not_sleep_while_one_is_queued, .timeout = 10)
+{
+    pf_loop *l = new_loop();
+    struct guard g;
+    guard_start(l, &g, 8000);
+    struct deferred r;
+    deferred_init(&r, NULL, NULL);
+    r.again = 99;
+    r.stop = true;
+    pf_defer_start(l, &r.d);
+    cr_assert_eq(pf_loop_run(l), 0);
+    cr_assert_not(g.fired, "the loop slept with a deferred call queued");
+    cr_assert_eq(r.calls, 100);
+    end_loop();
+}
+
+/* Stopped before its turn, a call never runs: stopped by the code that
+ * queued it, or by another deferred call of the same iteration. */
+Test(defer, stopped_before_its_turn_never_runs, .timeout = 10)
+{
+    pf_loop *l = new_loop();
+    struct turns t;
+    turns_start(l, &t, 3);
+    struct deferred a, b, c;
+    deferred_init(&a, &t, NULL);
+    deferred_init(&b, &t, NULL);
+    deferred_init(&c, &t, NULL);
+    a.cancel = &b.d;
+    pf_defer_start(l, &a.d);
+    pf_defer_start(l, &b.d);
+    pf_defer_start(l, &c.d);
+    pf_defer_stop(l, &c.d);
+    cr_assert_eq(pf_loop_run(l), 0);
+    cr_assert_eq(a.calls, 1);
+    cr_assert_eq(b.calls, 0, "stopped by an earlier call of its iteration, it still ran");
+    cr_assert_eq(c.calls, 0, "stopped before the loop ran, it still ran");
+    cr_assert_not(pf_defer_active(&b.d));
+    end_loop();
+    close_pair(t.p);
+}
+
+/* pf_loop_stop from a deferred callback returns at once; the calls of that
+ * iteration still waiting run when the loop runs again, before the ones
+ * queued since. */
+Test(defer, stop_from_a_callback_keeps_the_rest_for_the_next_run, .timeout = 10)
+{
+    pf_loop *l = new_loop();
+    int order = 0;
+    struct deferred a, b, c;
+    deferred_init(&a, NULL, &order);
+    deferred_init(&b, NULL, &order);
+    deferred_init(&c, NULL, &order);
+    a.stop = true;
+    c.stop = true;
+    pf_defer_start(l, &a.d);
+    pf_defer_start(l, &b.d);
+    cr_assert_eq(pf_loop_run(l), 0);
+    cr_assert_eq(a.calls, 1);
+    cr_assert_eq(b.calls, 0, "the loop was stopped, yet the next call ran");
+    cr_assert(pf_defer_active(&b.d), "a call not yet run is no longer queued");
+    pf_defer_start(l, &c.d);
+    cr_assert_eq(pf_loop_run(l), 0);
+    cr_assert_eq(b.calls, 1);
+    cr_assert_eq(c.calls, 1);
+    cr_assert_eq(b.rank, 2);
+    cr_assert_eq(c.rank, 3, "a call queued later ran before one kept from the stopped run");
+    end_loop();
+}
+
+/* A callback may free its own struct: the loop does not touch it after
+ * the call (ASan reports a use-after-free otherwise). */
+static void defer_free_self(pf_loop *l, pf_defer *d, void *ud)
+{
+    (*(int *)ud)++;
+    free(d);
+    pf_loop_stop(l);
+}
+
+Test(defer, callback_may_free_its_defer, .timeout = 10)
+{
+    pf_loop *l = new_loop();
+    int calls = 0;
+    pf_defer *d = malloc(sizeof *d);
+    cr_assert_not_null(d);
+    pf_defer_init(d, defer_free_self, &calls);
+    pf_defer_start(l, d);
+    cr_assert_eq(pf_loop_run(l), 0);
+    cr_assert_eq(calls, 1);
+    end_loop();
+}
+
+/* Freeing a loop with calls queued leaves them inactive, not pointing into
+ * freed memory: stopping or requeueing them later is safe. */
+Test(defer, freeing_the_loop_leaves_queued_calls_inactive, .timeout = 10)
+{
+    pf_loop *l = new_loop();
+    struct deferred a, b;
+    deferred_init(&a, NULL, NULL);
+    deferred_init(&b, NULL, NULL);
+    pf_defer_start(l, &a.d);
+    pf_defer_start(l, &b.d);
+    end_loop();
+    cr_assert_not(pf_defer_active(&a.d));
+    cr_assert_not(pf_defer_active(&b.d));
 }
