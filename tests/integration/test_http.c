@@ -1,4 +1,6 @@
 /* test_http.c — `prefork serve` features, checked with curl as a real client. */
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,6 +228,95 @@ Test(http, large_and_small_files_are_byte_exact, .timeout = TIMEOUT)
     expect_field(&g, "Content-Range", "bytes 1000001-3000000/5242880");
     expect_body(&g, data + 1000001, 2000000);
     got_free(&g);
+    free(data);
+}
+
+/* Read every connection to its end at once (poll), so that the server has
+ * all of them to write at the same time; asserts each ends within ms. */
+static void read_all_to_eof(const int *fds, int n, struct hs_buf *bufs, int ms)
+{
+    int64_t deadline = ts_now_ms() + ms;
+    int open = n;
+    bool done[16] = {false};
+    cr_assert_leq(n, 16);
+    char chunk[65536];
+    while (open > 0) {
+        struct pollfd pfd[16];
+        for (int i = 0; i < n; i++)
+            pfd[i] = (struct pollfd){.fd = done[i] ? -1 : fds[i], .events = POLLIN};
+        int64_t left = deadline - ts_now_ms();
+        ts_assert(left > 0, "%d of %d connections not ended within %d ms", open, n, ms);
+        cr_assert_geq(poll(pfd, (nfds_t)n, (int)left), 0);
+        for (int i = 0; i < n; i++) {
+            if (done[i] || !pfd[i].revents)
+                continue;
+            ssize_t r = read(fds[i], chunk, sizeof chunk);
+            if (r > 0) {
+                hs_buf_add(&bufs[i], chunk, (size_t)r);
+            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                ts_assert(r == 0, "connection %d: %s", i, strerror(errno));
+                done[i] = true;
+                open--;
+            }
+        }
+    }
+}
+
+/* Large bodies go out a slice per loop iteration, each connection in turn.
+ * One worker, six connections at once, each pipelining a whole file of an
+ * odd size, a range starting at an odd offset, a HEAD and a small file:
+ * every response comes whole, in order, byte-exact, however the slices of
+ * the connections interleave. */
+Test(http, large_bodies_interleave_byte_exact_on_one_worker, .timeout = TIMEOUT)
+{
+    enum { CONNS = 6 };
+    hs_tree("pf-http");
+    size_t big = (3u << 20) + 777;
+    char *data = malloc(big);
+    cr_assert_not_null(data);
+    ts_fill(data, big, 7);
+    hs_put_file("big.bin", data, big);
+    hs_put_text("small.txt", "small\n");
+    port = HS_SERVE(&srv, "-w", "1", hs_root);
+    static const char req[] =
+        "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+        "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=65001-2100000\r\n\r\n"
+        "HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+        "GET /small.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    int fds[CONNS];
+    struct hs_buf bufs[CONNS] = {0};
+    for (int i = 0; i < CONNS; i++) {
+        fds[i] = hs_connect(port);
+        cr_assert_eq(write(fds[i], req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+    }
+    read_all_to_eof(fds, CONNS, bufs, HS_IO_MS * 3);
+    for (int i = 0; i < CONNS; i++) {
+        const char *p = bufs[i].p;
+        size_t left = bufs[i].len;
+        struct hs_resp r;
+        long n = hs_parse_resp(p, left, false, &r);
+        ts_assert(n > 0 && r.status == 200 && r.body_len == big, "connection %d, whole file: %s", i,
+                  hs_shown(p, left));
+        ts_assert(memcmp(r.body, data, big) == 0, "connection %d: the whole file differs", i);
+        p += n, left -= (size_t)n;
+        n = hs_parse_resp(p, left, false, &r);
+        ts_assert(n > 0 && r.status == 206 && r.body_len == 2100000 - 65001 + 1,
+                  "connection %d, range: %s", i, hs_shown(p, left));
+        ts_assert(memcmp(r.body, data + 65001, r.body_len) == 0, "connection %d: the range differs", i);
+        p += n, left -= (size_t)n;
+        n = hs_parse_resp(p, left, true, &r);
+        ts_assert(n > 0 && r.status == 200, "connection %d, HEAD: %s", i, hs_shown(p, left));
+        char len[32];
+        ts_assert(hs_field(r.head, "Content-Length", len, sizeof len) && atol(len) == (long)big,
+                  "connection %d, HEAD: %s", i, r.head);
+        p += n, left -= (size_t)n;
+        n = hs_parse_resp(p, left, false, &r);
+        ts_assert(n > 0 && r.status == 200 && r.body_len == 6 && memcmp(r.body, "small\n", 6) == 0,
+                  "connection %d, small file: %s", i, hs_shown(p, left));
+        ts_assert((size_t)n == left, "connection %d: %zu bytes after the last response", i, left - (size_t)n);
+        close(fds[i]);
+        free(bufs[i].p);
+    }
     free(data);
 }
 
