@@ -352,15 +352,21 @@ static enum flush_result flush(struct http_conn *c)
     return c->file_left ? send_slice(c) : F_DONE;
 }
 
+/* Where the response in flight stands: grows with every byte sent. */
+static uint64_t sent_mark(const struct http_conn *c) { return c->out_off + c->file_off; }
+
 /* The response is not all out: wait for room in the socket, or for the
- * next iteration after a slice. The send timeout runs either way (a
- * restart with progress is O(1)). */
-static void wait_to_send(struct http_conn *c, enum flush_result r)
+ * next iteration after a slice. The send timeout counts from the last
+ * progress: an event that sent nothing (the client sending more while it
+ * does not read) leaves it running, or a trickle of bytes could hold the
+ * connection for ever. A restart with progress is O(1). */
+static void wait_to_send(struct http_conn *c, enum flush_result r, bool progress)
 {
     c->state = C_WRITE;
     if (r == F_SLICE)
         pf_defer_start(c->hw->loop, &c->more);
-    arm(c, W_SEND, c->hw->cfg->send_timeout_ms);
+    if (progress)
+        arm(c, W_SEND, c->hw->cfg->send_timeout_ms);
 }
 
 static void log_done(struct http_conn *c, struct http_alog_entry *e)
@@ -470,7 +476,7 @@ static int answer(struct http_conn *c, const struct http_request *req, int parse
         return 0;
     }
     /* More to send later: keep the log line until then. */
-    wait_to_send(c, done);
+    wait_to_send(c, done, true);
     if (hw->alog && (c->entry = malloc(sizeof entry)) != NULL)
         memcpy(c->entry, &entry, sizeof entry);
     return 0;
@@ -544,13 +550,14 @@ dead:
 /* Go on with the response in flight; once it is out, serve what follows. */
 static void send_more(struct http_conn *c)
 {
+    uint64_t mark = sent_mark(c);
     enum flush_result r = flush(c);
     if (r == F_FAILED) {
         conn_free(c);
         return;
     }
     if (r != F_DONE) {
-        wait_to_send(c, r);
+        wait_to_send(c, r, sent_mark(c) != mark);
         return;
     }
     response_done(c, c->entry);

@@ -90,6 +90,38 @@ Test(limits, send_timeout_drops_a_client_that_stops_reading)
     close(slow);
 }
 
+/* A client that does not read but keeps sending a byte now and then (each
+ * one an event on the connection) is dropped all the same: the send timeout
+ * counts from the last byte the server could send, not from the last event. */
+Test(limits, send_timeout_is_not_reset_by_a_client_that_sends_but_does_not_read)
+{
+    hs_tree("limits");
+    char big[600];
+    hs_path("big.bin", big, sizeof big);
+    int f = open(big, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    cr_assert(f >= 0 && ftruncate(f, 256 << 20) == 0, "big.bin: %s", strerror(errno));
+    close(f);
+    struct ts_proc *srv;
+    int port = HS_SERVE(&srv, "-w", "1", "--access-log", "off", "--send-timeout", "1", hs_root);
+    int slow = hs_connect(port);
+    const char get_big[] = "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
+    ts_assert(ts_send_all(slow, get_big, strlen(get_big), HS_IO_MS) == 0, "send");
+    wait_active(srv->pid, 1);
+
+    /* A byte every 200 ms for up to 15 s: five times a second an event,
+     * while the socket stays full. The worker must drop it (1 s after the
+     * socket filled); it is then gone from the scoreboard. */
+    int64_t deadline = ts_now_ms() + 15000;
+    while (worker_of(srv->pid).active != 0) {
+        ts_assert(ts_now_ms() < deadline, "a client sending a byte every 200 ms and reading nothing "
+                                          "was still connected after 15 s (--send-timeout 1)");
+        if (send(slow, "x", 1, MSG_NOSIGNAL) < 0)
+            break; /* dropped: a reset came back */
+        poll(NULL, 0, 200);
+    }
+    close(slow);
+}
+
 Test(limits, max_conns_caps_a_worker_until_a_connection_closes)
 {
     hs_tree("limits");
