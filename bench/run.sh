@@ -291,7 +291,7 @@ section_wakeups() {
 # turn on its own port and measured with wrk, then stopped. The scenarios,
 # by key: wrk's connections and path (the idle scenario also holds
 # HTTP_IDLE_N idle keep-alive connections while it runs).
-HTTP_SCENARIOS=(ka close 1m dir idle)
+HTTP_ALL=(ka close 1m dir idle) # BENCH_HTTP_SCENARIOS may choose some (http_scenarios)
 declare -A HTTP_DESC=(
     [ka]="1 KiB file, keep-alive, 64 connections"
     [close]="1 KiB file, new connection per request (Connection: close), 64 connections"
@@ -851,8 +851,8 @@ http_report() {
     http_idle_effect
     http_memory
     report ""
-    report "targets: $((17 - HTTP_MISSES - HTTP_UNKNOWN)) of 17 met, $HTTP_MISSES missed, $HTTP_UNKNOWN not measured (a shared $(nproc)-CPU machine, wrk on the same CPUs: see bench/README.md)"
-    md "" "Targets: $((17 - HTTP_MISSES - HTTP_UNKNOWN)) of 17 met, $HTTP_MISSES missed, $HTTP_UNKNOWN not measured."
+    report "targets: $((HTTP_TARGETS - HTTP_MISSES - HTTP_UNKNOWN)) of $HTTP_TARGETS met, $HTTP_MISSES missed, $HTTP_UNKNOWN not measured (a shared $(nproc)-CPU machine, wrk on the same CPUs: see bench/README.md)"
+    md "" "Targets: $((HTTP_TARGETS - HTTP_MISSES - HTTP_UNKNOWN)) of $HTTP_TARGETS met, $HTTP_MISSES missed, $HTTP_UNKNOWN not measured."
     printf '%s' "$HTTP_MD" >"${RESULT%.txt}.md"
     note "markdown: ${RESULT%.txt}.md"
 }
@@ -875,6 +875,18 @@ http_notes() {
     report "  is repeated, up to $HTTP_RETRIES times (BENCH_HTTP_RETRIES). Server CPU = utime+stime of master and workers around each run"
     report "  (loopback TCP work the kernel does in softirq is not charged to any process)."
     report "  open-file limit: $HTTP_NOFILE (hard $(ulimit -Hn))"
+}
+
+# The scenarios to run: BENCH_HTTP_SCENARIOS (a subset, to iterate on one
+# row), or all. Each counts 3 targets, and memory 2 more (the idle one is
+# "not measured" without the idle scenario).
+http_scenarios() {
+    local sc
+    HTTP_SCENARIOS=(${BENCH_HTTP_SCENARIOS:-${HTTP_ALL[*]}})
+    for sc in "${HTTP_SCENARIOS[@]}"; do
+        [[ -n ${HTTP_DESC[$sc]:-} ]] || { fail "unknown scenario in BENCH_HTTP_SCENARIOS: $sc (${HTTP_ALL[*]})"; return 1; }
+    done
+    HTTP_TARGETS=$((3 * ${#HTTP_SCENARIOS[@]} + 2))
 }
 
 # The servers to compare: BENCH_HTTP_SERVERS, or all that are installed.
@@ -914,7 +926,7 @@ http_bench() {
     HTTP_PY_SECS=$((HTTP_SECS < 3 ? HTTP_SECS : 3))
     HTTP_PYTHON=$(command -v /usr/bin/python3 python3 | head -n 1)
     HR=()
-    http_servers && http_www && http_nofile || return
+    http_scenarios && http_servers && http_www && http_nofile || return
     http_versions
     http_notes
     http_start_all
