@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,11 +20,11 @@
  * On TCP a slice is what the kernel sends as one packet: the largest
  * multiple of the current MSS that fits a 64 KB GSO packet (on loopback,
  * one 65,483-byte segment), the head included in the first. The reason is
- * pacing (BBR, the default congestion control on many hosts, and always
- * the case on loopback, which has no qdisc to pace for it): TCP sends the
- * first packet of a write at once and holds back each one after it on a
- * kernel timer, armed and fired per packet (a virtual machine pays exits
- * for both). A socket written one packet an iteration has caught up with
+ * pacing: under a congestion control that paces (BBR, the default on many
+ * hosts) with no fq qdisc to do it (loopback has no qdisc at all), TCP
+ * sends the first packet of a write at once and holds back each one after
+ * it on a kernel timer, armed and fired per packet (a virtual machine pays
+ * exits for both). A socket written one packet an iteration has caught up with
  * its pacing by the time it is written again, and needs no timer. 1 MiB
  * responses on loopback, BBR, 2 workers: 85 instead of 200 us of worker CPU
  * each, and 1.3x lighttpd's req/s instead of 0.6x; without pacing (cubic)
@@ -65,8 +65,8 @@ struct http_conn {
     char *out;         /* unsent head and small body; NULL when none */
     size_t out_len, out_off;
     int file;          /* file body still to send, -1 when none */
+    uint32_t head_queued; /* head bytes held (MSG_MORE) for the first slice */
     uint64_t file_off, file_left, body_sent;
-    size_t head_queued; /* head bytes held (MSG_MORE) for the first slice */
     uint64_t started_us;
     struct http_alog_entry *entry; /* the access-log line of a response in flight */
     pf_timer timer;
@@ -418,7 +418,7 @@ static int send_reply(struct http_conn *c, const struct http_reply *r, int minor
     if (n < 0 && errno != EAGAIN)
         return -1;
     size_t sent = n > 0 ? (size_t)n : 0;
-    c->head_queued = c->file_left && sent == out->len ? sent : 0;
+    c->head_queued = c->file_left && sent == out->len ? (uint32_t)sent : 0;
     if (sent < out->len) {
         c->out = malloc(out->len - sent);
         if (!c->out)

@@ -57,23 +57,31 @@ static void expect_ok(int fd)
     free(b.p);
 }
 
-Test(limits, send_timeout_drops_a_client_that_stops_reading)
+/* A download that will stall: one worker with --send-timeout 1, and a
+ * connection that asked for a sparse 256 MiB file (more than every socket
+ * buffer on the way) and reads nothing. Returns the connection. */
+static int stalled_download(struct ts_proc **srv, int *port)
 {
-    hs_tree("limits");
-    hs_put_text("ok.txt", "ok\n");
-    /* A sparse 256 MiB file: more than every socket buffer on the way. */
     char big[600];
     hs_path("big.bin", big, sizeof big);
     int f = open(big, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     cr_assert(f >= 0 && ftruncate(f, 256 << 20) == 0, "big.bin: %s", strerror(errno));
     close(f);
-    struct ts_proc *srv;
-    int port = HS_SERVE(&srv, "-w", "1", "--access-log", "off", "--send-timeout", "1", hs_root);
-
-    int slow = hs_connect(port);
+    *port = HS_SERVE(srv, "-w", "1", "--access-log", "off", "--send-timeout", "1", hs_root);
+    int slow = hs_connect(*port);
     const char get_big[] = "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
     ts_assert(ts_send_all(slow, get_big, strlen(get_big), HS_IO_MS) == 0, "send");
-    wait_active(srv->pid, 1);
+    wait_active((*srv)->pid, 1);
+    return slow;
+}
+
+Test(limits, send_timeout_drops_a_client_that_stops_reading)
+{
+    hs_tree("limits");
+    hs_put_text("ok.txt", "ok\n");
+    struct ts_proc *srv;
+    int port;
+    int slow = stalled_download(&srv, &port);
 
     /* The stalled download holds no one else up. */
     size_t len;
@@ -96,17 +104,9 @@ Test(limits, send_timeout_drops_a_client_that_stops_reading)
 Test(limits, send_timeout_is_not_reset_by_a_client_that_sends_but_does_not_read)
 {
     hs_tree("limits");
-    char big[600];
-    hs_path("big.bin", big, sizeof big);
-    int f = open(big, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    cr_assert(f >= 0 && ftruncate(f, 256 << 20) == 0, "big.bin: %s", strerror(errno));
-    close(f);
     struct ts_proc *srv;
-    int port = HS_SERVE(&srv, "-w", "1", "--access-log", "off", "--send-timeout", "1", hs_root);
-    int slow = hs_connect(port);
-    const char get_big[] = "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
-    ts_assert(ts_send_all(slow, get_big, strlen(get_big), HS_IO_MS) == 0, "send");
-    wait_active(srv->pid, 1);
+    int port;
+    int slow = stalled_download(&srv, &port);
 
     /* A byte every 200 ms for up to 15 s: five times a second an event,
      * while the socket stays full. The worker must drop it (1 s after the
