@@ -60,13 +60,18 @@ static void expect_ok(int fd)
 /* A download that will stall: one worker with --send-timeout 1, and a
  * connection that asked for a sparse 256 MiB file (more than every socket
  * buffer on the way) and reads nothing. Returns the connection. */
+static void sparse_file(const char *rel, off_t size)
+{
+    char path[600];
+    hs_path(rel, path, sizeof path);
+    int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    cr_assert(f >= 0 && ftruncate(f, size) == 0, "%s: %s", rel, strerror(errno));
+    close(f);
+}
+
 static int stalled_download(struct ts_proc **srv, int *port)
 {
-    char big[600];
-    hs_path("big.bin", big, sizeof big);
-    int f = open(big, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    cr_assert(f >= 0 && ftruncate(f, 256 << 20) == 0, "big.bin: %s", strerror(errno));
-    close(f);
+    sparse_file("big.bin", 256 << 20);
     *port = HS_SERVE(srv, "-w", "1", "--access-log", "off", "--send-timeout", "1", hs_root);
     int slow = hs_connect(*port);
     const char get_big[] = "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -120,6 +125,61 @@ Test(limits, send_timeout_is_not_reset_by_a_client_that_sends_but_does_not_read)
         poll(NULL, 0, 200);
     }
     close(slow);
+}
+
+/* Clients that vanish mid-download, with a reset while they read as fast
+ * as they can (so that the next slice of their responses is queued for the
+ * worker's next loop iteration), cost the worker nothing: the same process
+ * lives on, holds no connection, and serves the next client. Under ASan
+ * this is where a connection freed while queued would show. */
+Test(limits, downloads_reset_mid_body_leave_the_worker_serving)
+{
+    enum { CONNS = 8, WANT = 2 << 20 };
+    hs_tree("limits");
+    hs_put_text("ok.txt", "ok\n");
+    sparse_file("big.bin", 256 << 20);
+    struct ts_proc *srv;
+    int port = HS_SERVE(&srv, "-w", "1", "--access-log", "off", hs_root);
+    pid_t worker = worker_of(srv->pid).pid;
+    const char get_big[] = "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
+    static char sink[1 << 16];
+    for (int round = 0; round < 3; round++) {
+        int fds[CONNS];
+        size_t got[CONNS] = {0};
+        for (int i = 0; i < CONNS; i++) {
+            fds[i] = hs_connect(port);
+            ts_assert(ts_send_all(fds[i], get_big, strlen(get_big), HS_IO_MS) == 0, "send");
+        }
+        /* Read from all at once until each has WANT bytes. */
+        int64_t deadline = ts_now_ms() + HS_IO_MS;
+        for (int short_of = CONNS; short_of > 0;) {
+            struct pollfd p[CONNS];
+            for (int i = 0; i < CONNS; i++)
+                p[i] = (struct pollfd){.fd = got[i] < WANT ? fds[i] : -1, .events = POLLIN};
+            ts_assert(ts_now_ms() < deadline, "%d downloads short of %d bytes", short_of, WANT);
+            poll(p, CONNS, 100);
+            for (int i = 0; i < CONNS; i++) {
+                if (!p[i].revents)
+                    continue;
+                ssize_t n = read(fds[i], sink, sizeof sink);
+                ts_assert(n > 0 || (n < 0 && errno == EAGAIN), "connection %d ended after %zu bytes: %s",
+                          i, got[i], n ? strerror(errno) : "EOF");
+                if (n > 0 && (got[i] += (size_t)n) >= WANT)
+                    short_of--;
+            }
+        }
+        for (int i = 0; i < CONNS; i++) { /* close with a reset, data unread */
+            struct linger hard = {.l_onoff = 1, .l_linger = 0};
+            cr_assert_eq(setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &hard, sizeof hard), 0);
+            close(fds[i]);
+        }
+    }
+    wait_active(srv->pid, 0);
+    ts_assert(worker_of(srv->pid).pid == worker, "the worker was replaced: it died");
+    size_t len;
+    char *r = hs_exchange(port, "GET /ok.txt HTTP/1.0\r\n\r\n", 24, &len);
+    ts_assert(len > 12 && memcmp(r, "HTTP/1.1 200", 12) == 0, "got [%s]", hs_shown(r, len));
+    free(r);
 }
 
 Test(limits, max_conns_caps_a_worker_until_a_connection_closes)
