@@ -322,7 +322,7 @@ void pf_defer_stop(pf_loop *l, pf_defer *d)
     d->prev = d->next = NULL;
 }
 
-/* Append the queue to `running` (which a stop from a callback may have left
+/* Append the queue to `running` (which pf_loop_stop from a callback may have left
  * unfinished) and empty it. */
 static void defer_take(pf_loop *l)
 {
