@@ -176,7 +176,10 @@ int pf_loop_mod(pf_loop *loop, int fd, unsigned events);
 int pf_loop_del(pf_loop *loop, int fd);
 
 /* Run until pf_loop_stop is called (from a callback). Returns 0 or -errno
- * if epoll_wait failed for a reason other than EINTR. */
+ * if epoll_wait failed for a reason other than EINTR. With nothing ready the
+ * loop gives its CPU once to any other runnable thread (sched_yield) and
+ * polls again before it sleeps: where threads outnumber CPUs, the work often
+ * comes from that thread, and is then taken without a sleep and a wake-up. */
 int pf_loop_run(pf_loop *loop);
 void pf_loop_stop(pf_loop *loop);
 
