@@ -231,6 +231,37 @@ Test(http, large_and_small_files_are_byte_exact, .timeout = TIMEOUT)
     free(data);
 }
 
+/* A Unix-socket listener (-l unix:PATH, beside the TCP one) serves the same
+ * bytes: a file of odd size goes out in the slices sized for Unix sockets
+ * (there is no TCP segment size to read), and so does a range from an odd
+ * offset. */
+Test(http, unix_listener_serves_files_byte_exact, .timeout = TIMEOUT)
+{
+    hs_tree("pf-http");
+    size_t big = 5000001;
+    char *data = malloc(big);
+    cr_assert_not_null(data);
+    ts_fill(data, big, 9);
+    hs_put_file("odd.bin", data, big);
+    char sock[400], spec[420];
+    snprintf(sock, sizeof sock, "%s/s.sock", hs_tmp);
+    snprintf(spec, sizeof spec, "unix:%s", sock);
+    SERVE("-l", spec, hs_root);
+    struct got g;
+    CURL(&g, "/odd.bin", "--unix-socket", sock);
+    ts_assert(g.code == 200, "unix: status %d", g.code);
+    expect_field(&g, "Content-Length", "5000001");
+    expect_body(&g, data, big);
+    got_free(&g);
+
+    CURL(&g, "/odd.bin", "--unix-socket", sock, "-H", "Range: bytes=1000001-3999999");
+    ts_assert(g.code == 206, "unix range: status %d", g.code);
+    expect_field(&g, "Content-Range", "bytes 1000001-3999999/5000001");
+    expect_body(&g, data + 1000001, 2999999);
+    got_free(&g);
+    free(data);
+}
+
 /* Read every connection to its end at once (poll), so that the server has
  * all of them to write at the same time; asserts each ends within ms. */
 static void read_all_to_eof(const int *fds, int n, struct hs_buf *bufs, int ms)
