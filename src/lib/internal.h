@@ -16,6 +16,10 @@ uint64_t pf__wall_ms(void); /* CLOCK_REALTIME, for display only */
  * is the last reference to its file). */
 void pf__loop_forget(pf_loop *loop, int fd);
 
+/* loop.c: sleep at once when nothing is ready, without yielding the CPU
+ * first (see wait_events): for a loop the others wait on, the master's. */
+void pf__loop_no_yield(pf_loop *loop);
+
 /* log.c: the source tag of this process's lines ("master", "worker 2 (pid 4711)"). */
 void pf__log_set_source(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -31,7 +31,8 @@ struct pf_loop {
     pf_defer running; /* those this iteration runs (see defer_take) */
     uint64_t now;
     bool stop;
-    bool firing; /* inside run_timers */
+    bool firing;   /* inside run_timers */
+    bool no_yield; /* sleep without yielding first (pf__loop_no_yield) */
 };
 
 #define LOOP_BATCH 256
@@ -363,15 +364,28 @@ static void dispatch(pf_loop *l, const struct epoll_event *ev)
  * to hand this loop its next work, which the second poll then finds without
  * a sleep and a wake-up: those cost several microseconds each, the two
  * extra system calls well under one. On a CPU with nothing else to run
- * sched_yield returns at once; it never repeats, so an idle loop sleeps. */
+ * sched_yield returns at once; it never repeats, so an idle loop sleeps.
+ *
+ * A loop that others wait on is better off asleep: a sleeping loop is woken
+ * the moment its work comes, a yielded one waits for its turn behind the
+ * task it yielded to. So the master, which hands connections out in
+ * dispatch mode and relays the workers' log lines, does not yield
+ * (pf__loop_no_yield; bench/README.md has the figures). */
 static int wait_events(pf_loop *l, struct epoll_event *evs, bool busy)
 {
+    if (l->no_yield && !busy)
+        return epoll_wait(l->epfd, evs, LOOP_BATCH, next_timeout(l));
     int n = epoll_wait(l->epfd, evs, LOOP_BATCH, 0);
     if (n != 0 || busy || next_timeout(l) == 0)
         return n;
     sched_yield();
     l->now = pf__mono_ms();
     return epoll_wait(l->epfd, evs, LOOP_BATCH, next_timeout(l));
+}
+
+void pf__loop_no_yield(pf_loop *l)
+{
+    l->no_yield = true;
 }
 
 int pf_loop_run(pf_loop *l)

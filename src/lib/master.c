@@ -178,8 +178,10 @@ static int master_setup(pf_pool *p, sigset_t *old)
     if (p->sigfd < 0)
         return -errno;
     int err = pf_loop_new(&p->loop);
-    if (err == 0)
+    if (err == 0) {
+        pf__loop_no_yield(p->loop);
         err = pf__board_create(&p->board, &p->boardfd);
+    }
     if (err == 0)
         err = pf_loop_add(p->loop, p->sigfd, EPOLLIN, on_signal, p);
     if (err < 0)

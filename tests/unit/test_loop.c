@@ -3,15 +3,22 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../../src/lib/internal.h"
 #include "prefork.h"
 
 /* ---- helpers ---- */
@@ -1387,6 +1394,55 @@ Test(loop, an_idle_loop_sleeps_instead_of_spinning, .timeout = 10)
     end_loop();
     close(p[0]);
     close(p[1]);
+}
+
+/* In a child whose sched_yield is fatal (a seccomp filter: SIGSYS), run a
+ * loop with nothing ready until a 50 ms timer stops it; the child's wait
+ * status. The filter checks the system call number of the ABI the test was
+ * built for, as it runs. */
+static int idle_run_where_yield_kills(bool no_yield)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        struct sock_filter f[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sched_yield, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+            _exit(3);
+        pf_loop *l;
+        if (pf_loop_new(&l) < 0)
+            _exit(4);
+        if (no_yield)
+            pf__loop_no_yield(l);
+        pf_timer t;
+        int calls = 0;
+        pf_timer_init(&t, stop_timer_cb, &calls);
+        int err = pf_timer_start(l, &t, 50);
+        if (err == 0)
+            err = pf_loop_run(l);
+        pf_loop_free(l);
+        _exit(err == 0 && calls == 1 ? 0 : 5);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+/* A loop yields before it sleeps; one told not to (the master's) never
+ * calls sched_yield, and still sleeps until its timer. */
+Test(loop, a_no_yield_loop_never_calls_sched_yield, .timeout = 10)
+{
+    int st = idle_run_where_yield_kills(false);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS,
+              "the default loop did not yield before sleeping (status 0x%x)", st);
+    st = idle_run_where_yield_kills(true);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "no-yield loop: status 0x%x", st);
 }
 
 /* ---- deferred calls ---- */
