@@ -99,6 +99,7 @@ static void usage(FILE *to)
             "      --max-conns N          connections per worker (default 10000)\n"
             "      --graceful-timeout SEC drain deadline on TERM (default 60)\n"
             "      --max-start-failures N give up after N failed starts (default 5)\n"
+            "      --cpu-affinity off|auto|LIST  pin worker i to the i-th CPU (default off)\n"
             "      --error-log FILE|-     where log lines go (default: stderr)\n"
             "  -q, --quiet / -v, --verbose\n");
 }
@@ -141,6 +142,7 @@ int main(int argc, char **argv)
         {"max-conns", required_argument, NULL, 1},
         {"graceful-timeout", required_argument, NULL, 1},
         {"max-start-failures", required_argument, NULL, 1},
+        {"cpu-affinity", required_argument, NULL, 1},
         {"error-log", required_argument, NULL, 2},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},

@@ -37,6 +37,7 @@ extern "C" {
 #define PF_MAX_WORKERS 1024   /* workers in one pool */
 #define PF_MAX_LISTENERS 64   /* listening sockets in one pool */
 #define PF_MAX_CONNS 1000000  /* connections per worker */
+#define PF_MAX_CPUS 1024      /* CPUs cpu-affinity can name: 0..1023 */
 
 /* ------------------------------------------------------------------------ */
 /* Logging                                                                  */
@@ -356,6 +357,13 @@ struct pf_config {
     bool capture_output;          /* log workers' stdout/stderr, line by line */
     unsigned max_lifetime_ms;     /* recycle a worker after this long */
     unsigned max_lifetime_jitter_ms;
+    /* CPU pinning (default off, as nginx's worker_cpu_affinity): worker i
+     * runs only on the (i mod n)-th of the n usable CPUs, those the master
+     * may run on (its affinity mask: taskset, cgroup cpusets), narrowed to
+     * cpu_list unless cpu_list is all zero ("auto"). Workers then stay
+     * one per CPU instead of sharing one while another idles. */
+    bool cpu_affinity;
+    uint64_t cpu_list[PF_MAX_CPUS / 64]; /* bit c of word c / 64: CPU c */
 };
 void pf_config_init(struct pf_config *cfg);
 
@@ -374,6 +382,8 @@ int pf_config_check(const struct pf_config *cfg, const char **why);
  *   stop-signal NAME (TERM, INT, QUIT, HUP, USR1, USR2, WINCH or a number)
  *   ready-delay SEC (0..3600)         max-lifetime SEC (0..10^6, 0 off)
  *   max-lifetime-jitter SEC (0..10^6)
+ *   cpu-affinity off|auto|LIST (LIST as taskset -c takes it: "0-3,6"; it
+ *                               must name a CPU this process may run on)
  * Returns 0; -ENOENT for an unknown name; -EINVAL with *why set to a static
  * reason ("must be a whole number from 1 to 1024") for a bad value. */
 int pf_config_set(struct pf_config *cfg, const char *name, const char *value,

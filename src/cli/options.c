@@ -29,6 +29,7 @@ const struct option cli_pool_options[] = {
     {"ready-timeout", required_argument, NULL, OPT_POOL},
     {"pre-stop-delay", required_argument, NULL, OPT_POOL},
     {"max-generations", required_argument, NULL, OPT_POOL},
+    {"cpu-affinity", required_argument, NULL, OPT_POOL},
     {"error-log", required_argument, NULL, OPT_ERROR_LOG},
     {"pidfile", required_argument, NULL, OPT_PIDFILE},
     {"user", required_argument, NULL, OPT_USER},
@@ -59,6 +60,9 @@ const char cli_pool_help[] =
     "      --ready-timeout SEC      a reload's or upgrade's workers must be ready (60)\n"
     "      --pre-stop-delay SEC     on TERM keep serving SEC before stopping (0)\n"
     "      --max-generations N      generations alive at once, draining ones too (3)\n"
+    "      --cpu-affinity CPUS      pin worker i to one CPU: off (the default), auto\n"
+    "                               (one per CPU this process may use) or a list\n"
+    "                               such as 0-3,6 (worker i on its (i mod n)-th CPU)\n"
     "      --user USER, --group GROUP  workers run as USER/GROUP (bind as root first)\n"
     "      --pidfile FILE           written once ready, replaced on upgrade\n"
     "      --error-log FILE|-       where log lines go (default: stderr; USR1 reopens)\n"

@@ -77,6 +77,8 @@ int pf_config_check(const struct pf_config *cfg, const char **why)
         bad = "stop-signal must be a signal a program can catch";
     else if (cfg->backoff_max_ms < 100)
         bad = "back-off cap must be at least 100 ms";
+    else if (cfg->cpu_affinity && pf__cpus_usable(cfg) <= 0)
+        bad = "cpu-affinity names no CPU this process may run on";
     if (bad && why)
         *why = bad;
     return bad ? -EINVAL : 0;
@@ -199,6 +201,24 @@ static int parse_signal(const char *value)
     return -1;
 }
 
+/* off, auto (every CPU this process may use) or a list such as 0-3,6. */
+static int set_affinity(struct pf_config *cfg, const char *value, const char **why)
+{
+    struct pf_config c = *cfg;
+    memset(c.cpu_list, 0, sizeof c.cpu_list);
+    c.cpu_affinity = strcmp(value, "off") != 0;
+    if (c.cpu_affinity && strcmp(value, "auto") != 0 && pf__cpus_parse(value, c.cpu_list) < 0) {
+        *why = "must be off, auto or a CPU list such as 0-3,6 (CPUs 0 to 1023)";
+        return -EINVAL;
+    }
+    if (c.cpu_affinity && pf__cpus_usable(&c) <= 0) {
+        *why = "names no CPU this process may run on (see taskset -p)";
+        return -EINVAL;
+    }
+    *cfg = c;
+    return 0;
+}
+
 static int set_program(struct pf_config *cfg, const char *name, const char *value,
                        const char **why)
 {
@@ -273,6 +293,8 @@ int pf_config_set(struct pf_config *cfg, const char *name, const char *value,
     }
     if (strcmp(name, "mode") == 0)
         return set_mode(cfg, value, why);
+    if (strcmp(name, "cpu-affinity") == 0)
+        return set_affinity(cfg, value, why);
     if (strcmp(name, "accept-batch") == 0)
         return set_unsigned(&cfg->accept_batch, value, 1, 1024, why,
                             "must be a whole number from 1 to 1024");

@@ -282,6 +282,7 @@ _Noreturn static void become_worker(struct pf__slot *s, int ctl, pid_t master,
     pf__program_child(s, out);
     pf__close_slot_fds(p, s);
     pf__log_set_source("worker %d (pid %d)", s->index, (int)getpid());
+    pf__pin_worker(&p->cfg, s->index);
     if (drop_privileges(&p->cfg) < 0)
         _exit(PF_EXIT_FATAL);
     struct pf__worker_spec spec = {

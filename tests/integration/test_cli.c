@@ -89,6 +89,9 @@ Test(cli, bad_pool_options, .timeout = 60)
     EXPECT_USAGE("--graceful-timeout '-1'", "-l", "127.0.0.1:0", "--graceful-timeout", "-1");
     EXPECT_USAGE("--max-start-failures '0'", "-l", "127.0.0.1:0", "--max-start-failures",
                  "0");
+    EXPECT_USAGE("--cpu-affinity 'x'", "-l", "127.0.0.1:0", "--cpu-affinity", "x");
+    EXPECT_USAGE("--cpu-affinity '3-1'", "-l", "127.0.0.1:0", "--cpu-affinity", "3-1");
+    EXPECT_USAGE("--cpu-affinity '1023'", "-l", "127.0.0.1:0", "--cpu-affinity", "1023");
 }
 
 Test(cli, missing_value, .timeout = 60)

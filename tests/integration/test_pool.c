@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -613,4 +614,91 @@ Test(pool, unix_listener, .timeout = 60)
     expect_exit(m, EXIT_MS, 0);
     struct stat st;
     ts_assert(stat(path, &st) < 0 && errno == ENOENT, "%s still there after TERM", path);
+}
+
+/* ------------------------------------------------------------------------ */
+/* cpu-affinity                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* The CPUs this test may run on, in order; returns their count. */
+static int my_cpus(int *cpus, cpu_set_t *mask)
+{
+    ts_assert(sched_getaffinity(0, sizeof *mask, mask) == 0, "sched_getaffinity: %s",
+              strerror(errno));
+    int n = 0;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, mask))
+            cpus[n++] = c;
+    return n;
+}
+
+/* The one CPU pid may run on, or -1 when it may run on none or several. */
+static int pinned_cpu(pid_t pid)
+{
+    cpu_set_t m;
+    ts_assert(sched_getaffinity(pid, sizeof m, &m) == 0, "sched_getaffinity(%d): %s",
+              (int)pid, strerror(errno));
+    if (CPU_COUNT(&m) != 1)
+        return -1;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &m))
+            return c;
+    return -1;
+}
+
+/* Wait until worker index runs as a ready process other than old. */
+static pid_t ready_replacement(struct ts_proc *m, int n, int index, pid_t old)
+{
+    char re[128];
+    snprintf(re, sizeof re, "worker %d \\(pid %d\\) killed by signal 9", index, (int)old);
+    ts_assert(ts_wait_log(m, re, START_MS, NULL, 0) == 0, "no log line /%s/", re);
+    pid_t now[8] = {0};
+    int64_t deadline = ts_now_ms() + START_MS;
+    while (ts_now_ms() < deadline)
+        if (ts_wait_ready(m->pid, n, now, START_MS) == 0 && now[index] != old)
+            return now[index];
+    ts_assert(0, "worker %d (pid %d) was not replaced", index, (int)old);
+    return 0;
+}
+
+Test(pool, cpu_affinity_auto_pins_worker_i_to_the_ith_allowed_cpu, .timeout = 60)
+{
+    static int cpus[CPU_SETSIZE];
+    cpu_set_t mine, master;
+    int n = my_cpus(cpus, &mine);
+    struct ts_proc *m = TS_START(ECHO, "-l", "127.0.0.1:0", "-w", "3", "--cpu-affinity",
+                                 "auto");
+    pid_t pids[3];
+    echo_ready(m, 3, pids);
+    for (int i = 0; i < 3; i++)
+        ts_assert(pinned_cpu(pids[i]) == cpus[i % n], "worker %d (pid %d) on CPU %d, not %d",
+                  i, (int)pids[i], pinned_cpu(pids[i]), cpus[i % n]);
+    ts_assert(sched_getaffinity(m->pid, sizeof master, &master) == 0 &&
+                  CPU_EQUAL(&master, &mine),
+              "the master's own CPU mask changed");
+    ts_assert(ts_kill(pids[1], SIGKILL) == 0, "kill %d", (int)pids[1]);
+    pid_t fresh = ready_replacement(m, 3, 1, pids[1]);
+    ts_assert(pinned_cpu(fresh) == cpus[1 % n], "replacement of worker 1 on CPU %d, not %d",
+              pinned_cpu(fresh), cpus[1 % n]);
+    ts_kill(m->pid, SIGTERM);
+    expect_exit(m, EXIT_MS, 0);
+}
+
+Test(pool, cpu_affinity_list_pins_every_worker_to_the_listed_cpu, .timeout = 60)
+{
+    static int cpus[CPU_SETSIZE];
+    cpu_set_t mine;
+    int n = my_cpus(cpus, &mine);
+    char last[16];
+    snprintf(last, sizeof last, "%d", cpus[n - 1]);
+    struct ts_proc *m = TS_START(ECHO, "-l", "127.0.0.1:0", "-w", "2", "--cpu-affinity",
+                                 last);
+    pid_t pids[2];
+    int fd = open_conn(echo_ready(m, 2, pids));
+    for (int i = 0; i < 2; i++)
+        ts_assert(pinned_cpu(pids[i]) == cpus[n - 1], "worker %d on CPU %d, not %d", i,
+                  pinned_cpu(pids[i]), cpus[n - 1]);
+    close(fd);
+    ts_kill(m->pid, SIGTERM);
+    expect_exit(m, EXIT_MS, 0);
 }

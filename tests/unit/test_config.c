@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "prefork.h"
@@ -386,4 +387,108 @@ Test(config, mode_names, .timeout = 10)
         cr_assert_eq(pf_config_set(&c, "mode", pf_mode_name((enum pf_mode)m), NULL), 0);
         cr_assert_eq((int)c.mode, m);
     }
+}
+
+/* ---- cpu-affinity: off, auto or a CPU list ---- */
+
+static bool cpu_listed(const struct pf_config *c, int cpu)
+{
+    return c->cpu_list[cpu / 64] >> (cpu % 64) & 1;
+}
+
+static int listed_count(const struct pf_config *c)
+{
+    int n = 0;
+    for (int cpu = 0; cpu < PF_MAX_CPUS; cpu++)
+        n += cpu_listed(c, cpu);
+    return n;
+}
+
+/* The first CPU this process may run on: every list below names it, so
+ * that the tests pass under taskset or a cpuset too. */
+static int first_cpu(void)
+{
+    cpu_set_t set;
+    cr_assert_eq(sched_getaffinity(0, sizeof set, &set), 0);
+    for (int i = 0; i < CPU_SETSIZE; i++)
+        if (CPU_ISSET(i, &set))
+            return i;
+    cr_assert_fail("no CPU in the affinity mask");
+    return -1;
+}
+
+Test(config, cpu_affinity_is_off_by_default_and_takes_auto_and_off, .timeout = 10)
+{
+    struct pf_config c;
+    pf_config_init(&c);
+    cr_assert(!c.cpu_affinity);
+    cr_assert_eq(listed_count(&c), 0);
+    cr_assert_eq(pf_config_set(&c, "cpu-affinity", "auto", NULL), 0);
+    cr_assert(c.cpu_affinity);
+    cr_assert_eq(listed_count(&c), 0, "auto is every usable CPU: an empty list");
+    cr_assert_eq(pf_config_check(&c, NULL), 0);
+    cr_assert_eq(pf_config_set(&c, "cpu-affinity", "off", NULL), 0);
+    cr_assert(!c.cpu_affinity);
+}
+
+Test(config, cpu_affinity_lists_parse_like_taskset, .timeout = 10)
+{
+    char text[64];
+    int f = first_cpu();
+    struct pf_config c;
+    pf_config_init(&c);
+    snprintf(text, sizeof text, "%d", f);
+    cr_assert_eq(pf_config_set(&c, "cpu-affinity", text, NULL), 0);
+    cr_assert(c.cpu_affinity);
+    cr_assert_eq(listed_count(&c), 1);
+    cr_assert(cpu_listed(&c, f));
+    snprintf(text, sizeof text, "%d,1000-1023,70,64-65", f);
+    cr_assert_eq(pf_config_set(&c, "cpu-affinity", text, NULL), 0);
+    cr_assert_eq(listed_count(&c), f == 64 || f == 65 || f == 70 || f >= 1000 ? 27 : 28);
+    cr_assert(cpu_listed(&c, f) && cpu_listed(&c, 1000) && cpu_listed(&c, 1023));
+    cr_assert(cpu_listed(&c, 64) && cpu_listed(&c, 65) && cpu_listed(&c, 70));
+    cr_assert(!cpu_listed(&c, 999) && !cpu_listed(&c, 66));
+    /* Setting again replaces the list; it does not add to it. */
+    snprintf(text, sizeof text, "%d-%d", f, f);
+    cr_assert_eq(pf_config_set(&c, "cpu-affinity", text, NULL), 0);
+    cr_assert_eq(listed_count(&c), 1);
+    cr_assert_eq(pf_config_check(&c, NULL), 0);
+}
+
+Test(config, cpu_affinity_rejects_bad_lists_and_changes_nothing, .timeout = 10)
+{
+    static const char *const bad[] = {
+        "", "on", "Auto", "1-", "-1", "3-1", "1,", ",1", "1,,2", "1 ", " 1", "0x1",
+        "1024", "0-1024", "99999999999", "1.5", "a-b", "1--2",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct pf_config c;
+        pf_config_init(&c);
+        const char *why = NULL;
+        cr_assert_eq(pf_config_set(&c, "cpu-affinity", bad[i], &why), -EINVAL, "\"%s\"", bad[i]);
+        cr_assert_not_null(why);
+        cr_assert(!c.cpu_affinity, "\"%s\" changed the config", bad[i]);
+    }
+}
+
+/* A list of only CPUs this process may not run on could never pin
+ * anything: refused by set and by check alike. */
+Test(config, cpu_affinity_refuses_a_list_with_no_usable_cpu, .timeout = 10)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first_cpu(), &one);
+    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    int other = first_cpu() == 0 ? 1023 : 0;
+    char text[16];
+    snprintf(text, sizeof text, "%d", other);
+    struct pf_config c;
+    pf_config_init(&c);
+    const char *why = NULL;
+    cr_assert_eq(pf_config_set(&c, "cpu-affinity", text, &why), -EINVAL);
+    cr_assert(strstr(why, "no CPU"), "why: %s", why);
+    c.cpu_affinity = true;
+    c.cpu_list[other / 64] = (uint64_t)1 << (other % 64);
+    cr_assert_eq(pf_config_check(&c, &why), -EINVAL);
+    cr_assert(strstr(why, "no CPU"), "why: %s", why);
 }
