@@ -72,6 +72,7 @@ struct pf__board {
 int pf__board_create(struct pf__board **out, int *memfd);
 void pf__board_destroy(struct pf__board *b, int memfd);
 void pf__score_reset(struct pf__score *s, int index, unsigned generation);
+void pf__score_forked(struct pf__score *s, pid_t pid);
 void pf__score_set_activity(struct pf__score *s, const char *what);
 
 /* worker.c: what the master hands a freshly forked worker. */

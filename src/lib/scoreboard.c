@@ -72,6 +72,17 @@ void pf__score_reset(struct pf__score *s, int index, unsigned generation)
     pf__score_set_activity(s, NULL);
 }
 
+/* The master's record of a worker, written right after its fork: the board
+ * shows the worker from then on, not only once the worker has run its own
+ * set-up (which writes the same pid). The state moves only from EMPTY, so a
+ * worker already further along is never set back. */
+void pf__score_forked(struct pf__score *s, pid_t pid)
+{
+    PF__PUT(s->pid, (int32_t)pid);
+    uint32_t empty = PF_STATE_EMPTY;
+    atomic_compare_exchange_strong(&s->state, &empty, (uint32_t)PF_STATE_STARTING);
+}
+
 /* A sequence lock: the writer makes the count odd while it copies, readers
  * retry until they see the same even count before and after their copy. */
 void pf__score_set_activity(struct pf__score *s, const char *what)

@@ -349,6 +349,7 @@ void pf__spawn(struct pf__slot *s, int index, unsigned generation)
         goto failed;
     }
     p->running++;
+    pf__score_forked(pf__score_of(s), pid);
     pf__program_parent(s, out);
     int err = watch_child(s, pid, sv[0]);
     if (err < 0) {

@@ -20,11 +20,16 @@ TestSuite(limits, .fini = hs_cleanup, .timeout = 60);
 static const char request[] = "GET /ok.txt HTTP/1.1\r\nHost: t\r\n\r\n";
 static const char partial[] = "GET /ok.txt HTTP/1.1\r\nHost: t\r\n"; /* no final CRLF */
 
-/* The one worker of a -w 1 pool, from the scoreboard. */
+/* The one worker of a -w 1 pool, from the scoreboard, once it is up: the
+ * port answers (connections queue in the backlog) before the worker runs. */
 static struct pf_slot_info worker_of(pid_t master)
 {
+    pid_t pid;
+    int err = ts_wait_ready(master, 1, &pid, HS_START_MS);
+    ts_assert(err == 0, "the worker never came up: %s", strerror(-err));
     struct pf_slot_info s[4];
-    ts_assert(ts_board(master, s, 4) == 1, "expected one worker");
+    int n = ts_board(master, s, 4);
+    ts_assert(n == 1, "expected one worker, got %d (%s)", n, n < 0 ? strerror(-n) : "");
     return s[0];
 }
 
