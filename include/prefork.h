@@ -361,7 +361,12 @@ struct pf_config {
      * runs only on the (i mod n)-th of the n usable CPUs, those the master
      * may run on (its affinity mask: taskset, cgroup cpusets), narrowed to
      * cpu_list unless cpu_list is all zero ("auto"). Workers then stay
-     * one per CPU instead of sharing one while another idles. */
+     * one per CPU instead of sharing one while another idles; worth it when
+     * they have their CPUs to themselves, not when other busy processes
+     * share them (a pinned worker cannot move away: see bench/README.md).
+     * In PF_MODE_REUSEPORT with no more workers than usable CPUs, each new
+     * connection also goes to the worker on the CPU that handled its SYN
+     * (SO_ATTACH_REUSEPORT_CBPF), which pays in either setting. */
     bool cpu_affinity;
     uint64_t cpu_list[PF_MAX_CPUS / 64]; /* bit c of word c / 64: CPU c */
 };

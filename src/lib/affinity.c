@@ -69,10 +69,10 @@ static int usable_cpus(const struct pf_config *cfg, int *cpus)
     return n;
 }
 
-int pf__cpus_usable(const struct pf_config *cfg)
+int pf__cpus_usable(const struct pf_config *cfg, int *cpus)
 {
-    int cpus[PF_MAX_CPUS];
-    return usable_cpus(cfg, cpus);
+    int mine[PF_MAX_CPUS];
+    return usable_cpus(cfg, cpus ? cpus : mine);
 }
 
 /* In a new worker: run only on the (index mod n)-th usable CPU, so that

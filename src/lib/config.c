@@ -77,7 +77,7 @@ int pf_config_check(const struct pf_config *cfg, const char **why)
         bad = "stop-signal must be a signal a program can catch";
     else if (cfg->backoff_max_ms < 100)
         bad = "back-off cap must be at least 100 ms";
-    else if (cfg->cpu_affinity && pf__cpus_usable(cfg) <= 0)
+    else if (cfg->cpu_affinity && pf__cpus_usable(cfg, NULL) <= 0)
         bad = "cpu-affinity names no CPU this process may run on";
     if (bad && why)
         *why = bad;
@@ -211,7 +211,7 @@ static int set_affinity(struct pf_config *cfg, const char *value, const char **w
         *why = "must be off, auto or a CPU list such as 0-3,6 (CPUs 0 to 1023)";
         return -EINVAL;
     }
-    if (c.cpu_affinity && pf__cpus_usable(&c) <= 0) {
+    if (c.cpu_affinity && pf__cpus_usable(&c, NULL) <= 0) {
         *why = "names no CPU this process may run on (see taskset -p)";
         return -EINVAL;
     }

@@ -204,6 +204,7 @@ void pf__resize(pf_pool *p, int delta)
     }
     p->workers = target;
     pf_log(PF_LOG_INFO, "%s: %d worker%s", sig, target, target == 1 ? "" : "s");
+    pf__rp_steer(p);
     if (delta > 0) {
         struct pf__slot *s = pf__slot_free(p);
         pf__rp_orphan(p, target - 1, false); /* the master polled it meanwhile */

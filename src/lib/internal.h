@@ -21,10 +21,12 @@ void pf__loop_forget(pf_loop *loop, int fd);
 void pf__loop_no_yield(pf_loop *loop);
 
 /* affinity.c: parse a CPU list ("0-3,6") into PF_MAX_CPUS bits (0 or
- * -EINVAL); count the CPUs a worker may be pinned to (or -errno); pin the
- * calling worker to its CPU when cfg->cpu_affinity (logs on failure). */
+ * -EINVAL); the CPUs workers are pinned to, in order, into cpus (room for
+ * PF_MAX_CPUS, or NULL) and their count (or -errno): worker i runs on
+ * cpus[i % count]; pin the calling worker to its CPU when cfg->cpu_affinity
+ * (logs on failure). */
 int pf__cpus_parse(const char *text, uint64_t *bits);
-int pf__cpus_usable(const struct pf_config *cfg);
+int pf__cpus_usable(const struct pf_config *cfg, int *cpus);
 void pf__pin_worker(const struct pf_config *cfg, int index);
 
 /* log.c: the source tag of this process's lines ("master", "worker 2 (pid 4711)"). */

@@ -234,6 +234,7 @@ static void start_workers(pf_pool *p)
     pf__watchdog_start(p);
     if (p->cfg.mode != PF_MODE_SHARED && pf__dispatch_start(p) < 0)
         pf_log(PF_LOG_ERROR, "dispatch: out of memory; nothing will be passed on");
+    pf__rp_steer(p);
 }
 
 /* Sockets a previous master passed that no address asked for. */

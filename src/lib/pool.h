@@ -159,6 +159,7 @@ void pf__rp_orphan(pf_pool *p, int index, bool orphan);
 void pf__rp_each(pf_pool *p, void (*fn)(pf_pool *p, int fd, void *ud), void *ud);
 void pf__rp_close_others(pf_pool *p, int index);
 void pf__rp_free(pf_pool *p);
+void pf__rp_steer(pf_pool *p);
 
 /* upgrade.c */
 void pf__upgrade(pf_pool *p);

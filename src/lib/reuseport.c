@@ -1,5 +1,6 @@
 /* reuseport.c — reuseport mode: one SO_REUSEPORT socket per listener and worker index, owned by the master. */
 #include <errno.h>
+#include <linux/filter.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,6 +23,17 @@
  * Unix sockets cannot be reuseport: every row shares the one socket, as in
  * shared mode. So does a socket handed over without SO_REUSEPORT (systemd).
  */
+
+/*
+ * Steering (with cpu-affinity): worker i runs on CPU cpus[i], so a classic
+ * BPF program on each port's group sends a connection to row i when CPU
+ * cpus[i] handles its SYN (the CPU of the NIC queue, or of the client on
+ * loopback): the socket, its wake-ups and the worker share a CPU. A row
+ * index is its place in the group, as rows listen in index order. With more
+ * workers than CPUs, some CPU has two and the kernel's hash spreads instead.
+ */
+
+#define STEER_NONE 0xffffffffu /* not a socket of the group: the kernel hashes */
 
 static bool is_reuseport(int fd)
 {
@@ -67,6 +79,50 @@ static int bind_row(pf_pool *p, int *row)
         row[l] = fd;
     }
     return 0;
+}
+
+/* The program: "load the CPU; if it is cpus[i], return i"; else none. */
+static int steer_code(const int *cpus, int n, struct sock_filter *code)
+{
+    int len = 0;
+    code[len++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_CPU);
+    for (int i = 0; i < n; i++) {
+        code[len++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)cpus[i], 0, 1);
+        code[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (unsigned)i);
+    }
+    code[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, STEER_NONE);
+    return len;
+}
+
+/* Steer new connections to the worker on their CPU, or stop steering:
+ * at start and whenever the worker count changes. Failures are logged;
+ * the kernel's hash then spreads connections, as without cpu-affinity. */
+void pf__rp_steer(pf_pool *p)
+{
+    struct sock_filter code[2 * PF_MAX_CPUS + 2];
+    int cpus[PF_MAX_CPUS], n;
+    if (p->cfg.mode != PF_MODE_REUSEPORT || !p->cfg.cpu_affinity ||
+        (n = pf__cpus_usable(&p->cfg, cpus)) <= 0)
+        return;
+    bool on = p->workers <= n;
+    struct sock_fprog prog = {.len = on ? (unsigned short)steer_code(cpus, p->workers, code) : 0,
+                              .filter = code};
+    for (int l = 0; l < p->nls; l++) {
+        struct pf_addr a;
+        if (!is_reuseport(p->lfd[l]) || bound_addr(p->lfd[l], &a) < 0 ||
+            a.ss.ss_family == AF_UNIX)
+            continue;
+        int r = on ? setsockopt(p->lfd[l], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog)
+                   : setsockopt(p->lfd[l], SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, NULL, 0);
+        if (r < 0 && on)
+            pf_log(PF_LOG_WARN, "steering connections on %s by CPU: %s", p->ls[l].name,
+                   strerror(errno));
+    }
+    if (on)
+        pf_log(PF_LOG_DEBUG, "connections steered to the worker on their CPU");
+    else
+        pf_log(PF_LOG_INFO, "%d workers on %d CPUs: connections spread by hash, not by CPU",
+               p->workers, n);
 }
 
 /* Row index's sockets (binding them the first time), or NULL. */

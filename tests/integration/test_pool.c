@@ -702,3 +702,58 @@ Test(pool, cpu_affinity_list_pins_every_worker_to_the_listed_cpu, .timeout = 60)
     ts_kill(m->pid, SIGTERM);
     expect_exit(m, EXIT_MS, 0);
 }
+
+/* Connections accepted by worker index, from the scoreboard. */
+static uint64_t accepted_by(pid_t master, int index)
+{
+    struct pf_slot_info s[8];
+    int n = ts_board(master, s, 8);
+    for (int i = 0; i < n; i++)
+        if (s[i].index == index && s[i].pid > 0)
+            return s[i].accepted;
+    return 0;
+}
+
+/* On loopback the SYN is handled on the connecting CPU: from each CPU the
+ * test moves to, every connection goes to the worker pinned there. */
+Test(pool, reuseport_with_cpu_affinity_steers_connections_to_the_worker_on_their_cpu,
+     .timeout = 60)
+{
+    static int cpus[CPU_SETSIZE];
+    cpu_set_t mine;
+    int n = my_cpus(cpus, &mine);
+    if (n < 2)
+        cr_skip_test("needs 2 CPUs, has %d", n);
+    char list[32];
+    snprintf(list, sizeof list, "%d,%d", cpus[0], cpus[1]);
+    struct ts_proc *m = TS_START(ECHO, "-l", "127.0.0.1:0", "-w", "2", "--mode", "reuseport",
+                                 "--cpu-affinity", list);
+    pid_t pids[2];
+    int port = echo_ready(m, 2, pids);
+    for (int round = 0; round < 2; round++)
+        for (int k = 0; k < 2; k++) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpus[k], &one);
+            ts_assert(sched_setaffinity(0, sizeof one, &one) == 0, "pinning the test: %s",
+                      strerror(errno));
+            uint64_t before[2] = {accepted_by(m->pid, 0), accepted_by(m->pid, 1)};
+            int fds[8];
+            for (int i = 0; i < 8; i++)
+                fds[i] = open_conn(port);
+            sched_setaffinity(0, sizeof mine, &mine);
+            uint64_t got = accepted_by(m->pid, k) - before[k];
+            uint64_t other = accepted_by(m->pid, 1 - k) - before[1 - k];
+            ts_assert(got == 8 && other == 0,
+                      "from CPU %d: worker %d took %llu of 8, worker %d took %llu", cpus[k], k,
+                      (unsigned long long)got, 1 - k, (unsigned long long)other);
+            for (int i = 0; i < 8; i++)
+                close(fds[i]);
+        }
+    /* A third worker shares a CPU: the kernel's hash takes over. */
+    ts_assert(ts_kill(m->pid, SIGTTIN) == 0, "TTIN");
+    const char *re = "3 workers on 2 CPUs: connections spread by hash, not by CPU";
+    ts_assert(ts_wait_log(m, re, START_MS, NULL, 0) == 0, "no log line /%s/", re);
+    ts_kill(m->pid, SIGTERM);
+    expect_exit(m, EXIT_MS, 0);
+}
