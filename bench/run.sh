@@ -304,7 +304,7 @@ declare -A HTTP_CONNS=([ka]=64 [close]=64 [1m]=16 [dir]=64 [idle]=64)
 HTTP_PEERS=(nginx lighttpd lighttpd-1p) # the servers prefork's targets compare against
 HTTP_W=2                                # workers in every multi-process server
 HTTP_KEEPALIVE=60                       # idle keep-alive timeout in every server, s
-HTTP_AFFINITY=${BENCH_CPU_AFFINITY:-off} # prefork --cpu-affinity; nginx worker_cpu_affinity auto unless off
+HTTP_AFFINITY=${BENCH_CPU_AFFINITY:-off} # unless off: prefork --mode reuseport --cpu-affinity, nginx reuseport + worker_cpu_affinity auto
 declare -A HR=()                        # figures: HR[server|scenario|name]="value per round ..."
 declare -A SV_PID SV_PORT SV_WPIDS SV_TREE SV_SOCKS0 # the running servers, by name (http_keep)
 
@@ -358,6 +358,7 @@ http_conf() {
         -e "s|@ROOT@|$PWD/$OUT/www|g" -e "s|@STATE@|$PWD/$OUT|g" \
         -e "s|@NOFILE@|$HTTP_NOFILE|g" -e "s|@KEEPALIVE@|$HTTP_KEEPALIVE|g" \
         -e "s|@AFFINITY@|$([[ $HTTP_AFFINITY == off ]] && echo '#')|g" \
+        -e "s|@REUSEPORT@|$([[ $HTTP_AFFINITY != off ]] && echo ' reuseport')|g" \
         "bench/conf/$1.conf.in" >"$out" && echo "$out"
 }
 
@@ -416,7 +417,7 @@ http_start() {
     if [[ $1 == prefork ]]; then
         server_start prefork "$B/prefork" serve "$OUT/www" -l 127.0.0.1:0 -w "$HTTP_W" \
             --access-log off --keepalive-timeout "$HTTP_KEEPALIVE" --graceful-timeout 5 \
-            --cpu-affinity "$HTTP_AFFINITY" || return 1
+            --cpu-affinity "$HTTP_AFFINITY" $([[ $HTTP_AFFINITY != off ]] && echo --mode reuseport) || return 1
         http_workers "$HTTP_W"
         return
     fi
@@ -868,9 +869,10 @@ http_notes() {
     report "  workers: $HTTP_W everywhere (prefork -w $HTTP_W, nginx worker_processes $HTTP_W, lighttpd server.max-worker $HTTP_W);"
     report "  lighttpd-1p is lighttpd as usually run, one process; both count as peers. python is one process."
     if [[ $HTTP_AFFINITY == off ]]; then
-        report "  CPU affinity: none (the kernel places every process; BENCH_CPU_AFFINITY=auto pins prefork's and nginx's workers)."
+        report "  CPU affinity: none, one shared listener (the defaults; BENCH_CPU_AFFINITY=auto pins prefork's and nginx's workers)."
     else
-        report "  CPU affinity: prefork --cpu-affinity $HTTP_AFFINITY, nginx worker_cpu_affinity auto; lighttpd has no such setting."
+        report "  CPU affinity: prefork --mode reuseport --cpu-affinity $HTTP_AFFINITY (each connection steered to the worker"
+        report "  on its CPU), nginx listen ... reuseport and worker_cpu_affinity auto; lighttpd has no such settings."
     fi
     report "  keep-alive: idle timeout ${HTTP_KEEPALIVE} s in every server (defaults: prefork 15, nginx 75, lighttpd 5), so the"
     report "  held idle connections last the run; at most 1000 requests per connection (prefork's default and"
