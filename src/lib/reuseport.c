@@ -29,8 +29,10 @@
  * BPF program on each port's group sends a connection to row i when CPU
  * cpus[i] handles its SYN (the CPU of the NIC queue, or of the client on
  * loopback): the socket, its wake-ups and the worker share a CPU. A row
- * index is its place in the group, as rows listen in index order. With more
- * workers than CPUs, some CPU has two and the kernel's hash spreads instead.
+ * index is its place in the group: rows join it in index order, the master
+ * never closes one, and after USR2 the new master adopts them in the old
+ * one's order. With more workers than CPUs, some CPU has two and the
+ * kernel's hash spreads instead.
  */
 
 #define STEER_NONE 0xffffffffu /* not a socket of the group: the kernel hashes */

@@ -241,6 +241,10 @@ void pf__close_slot_fds(pf_pool *p, const struct pf__slot *keep)
         close(p->lfd[i]);
     if (keep)
         pf__rp_close_others(p, keep->index);
+    /* After USR2: sockets of the old master's rows that no row has adopted
+     * yet (the later indexes, while the workers start) are not this one's. */
+    for (int i = 0; i < p->ninherited; i++)
+        close(p->inherited[i]);
     close(p->sigfd);
     close(p->boardfd);
     if (p->heir_pipe >= 0)

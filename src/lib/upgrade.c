@@ -260,7 +260,10 @@ static bool same_address(const struct pf_addr *a, const struct sockaddr_storage 
     return false;
 }
 
-/* An inherited socket for this address: its fd (taken off the list), or -1. */
+/* An inherited socket for this address: its fd (taken off the list), or -1.
+ * The list keeps its order, the old master's row order: row i adopts the
+ * socket at row i's place in the port's reuseport group, which CPU steering
+ * (reuseport.c) counts on. */
 int pf__adopt(pf_pool *p, const struct pf_addr *a)
 {
     for (int i = 0; i < p->ninherited; i++) {
@@ -269,7 +272,9 @@ int pf__adopt(pf_pool *p, const struct pf_addr *a)
         int fd = p->inherited[i];
         if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 || !same_address(a, &ss, len))
             continue;
-        p->inherited[i] = p->inherited[--p->ninherited];
+        p->ninherited--;
+        memmove(&p->inherited[i], &p->inherited[i + 1],
+                sizeof p->inherited[0] * (size_t)(p->ninherited - i));
         return fd;
     }
     return -1;

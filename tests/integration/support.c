@@ -281,6 +281,45 @@ int ts_wait_pids_dead(const pid_t *pids, int n, int timeout_ms)
     }
 }
 
+/* The inodes of every socket listening on 127.0.0.1:port (/proc/net/tcp). */
+int ts_listener_inodes(int port, unsigned long *out, int max)
+{
+    FILE *f = fopen("/proc/net/tcp", "re");
+    char line[512];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f) && n < max) {
+        unsigned addr, lport, st;
+        unsigned long ino;
+        if (sscanf(line, " %*d: %x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", &addr,
+                   &lport, &st, &ino) == 4 && (int)lport == port && st == 0x0A)
+            out[n++] = ino;
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* The inode of the one socket listening on 127.0.0.1:port, 0 if none. */
+unsigned long ts_listener_inode(int port)
+{
+    unsigned long ino[2];
+    return ts_listener_inodes(port, ino, 2) == 1 ? ino[0] : 0;
+}
+
+/* Whether process pid has a descriptor for socket inode. */
+bool ts_holds_socket(pid_t pid, unsigned long inode)
+{
+    char want[64], path[64], target[64];
+    snprintf(want, sizeof want, "socket:[%lu]", inode);
+    for (int fd = 0; fd < 256; fd++) {
+        snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        if (n > 0 && (target[n] = '\0', strcmp(target, want) == 0))
+            return true;
+    }
+    return false;
+}
+
 int ts_children(pid_t ppid, pid_t *out, int max)
 {
     DIR *d = opendir("/proc");

@@ -86,6 +86,14 @@ int ts_wait_pids_dead(const pid_t *pids, int n, int timeout_ms);
  * the count (at most max stored). */
 int ts_children(pid_t ppid, pid_t *out, int max);
 
+/* The inodes of the sockets listening on 127.0.0.1:port (/proc/net/tcp):
+ * up to max stored, the count returned; the one such inode, or 0 when
+ * there are none or several; whether process pid has a descriptor for
+ * socket inode. */
+int ts_listener_inodes(int port, unsigned long *out, int max);
+unsigned long ts_listener_inode(int port);
+bool ts_holds_socket(pid_t pid, unsigned long inode);
+
 /* Connect to 127.0.0.1:port or to a Unix socket path; the returned fd is
  * non-blocking and close-on-exec. Returns the fd or -errno
  * (-ECONNREFUSED, -ETIMEDOUT, ...). */

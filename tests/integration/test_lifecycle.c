@@ -873,6 +873,18 @@ static void expect_master_gone(struct ts_proc *first, pid_t pid)
         cr_log_warn("old master %d is not our child: its exit status is not checked", (int)pid);
 }
 
+/* TERM to a master started by an upgrade (not our child): it stops, with
+ * status 0 when it can be seen, and its pidfile goes with it. */
+static void stop_heir(pid_t pid, const char *pidfile)
+{
+    send_signal(pid, SIGTERM);
+    int status = 0, err = reap_pid(pid, STEP_MS, &status);
+    ts_assert(err == 0 || err == -ECHILD, "master %d did not stop", (int)pid);
+    ts_assert(err != 0 || (WIFEXITED(status) && WEXITSTATUS(status) == 0),
+              "master %d: wait status 0x%x", (int)pid, status);
+    ts_assert(access(pidfile, F_OK) < 0, "the pidfile outlived master %d", (int)pid);
+}
+
 Test(lifecycle, two_upgrades_under_load_fail_no_request, .timeout = TIMEOUT)
 {
     enum { W = 2, UPGRADES = 2 };
@@ -908,12 +920,55 @@ Test(lifecycle, two_upgrades_under_load_fail_no_request, .timeout = TIMEOUT)
         ts_assert(masters[k] != last, "the pid did not change");
     wait_board(last, 1, W, workers);
     expect_get(port);
-    send_signal(last, SIGTERM);
-    int status = 0, err = reap_pid(last, STEP_MS, &status);
-    ts_assert(err == 0 || err == -ECHILD, "the last master did not stop");
-    ts_assert(err != 0 || (WIFEXITED(status) && WEXITSTATUS(status) == 0),
-              "last master: wait status 0x%x", status);
-    ts_assert(access(pidfile, F_OK) < 0, "the pidfile outlived the last master");
+    stop_heir(last, pidfile);
+}
+
+/* The socket each worker index listens on in a reuseport pool, by index:
+ * the one of the port's listening sockets that worker i holds. */
+static void rows_of(int port, const pid_t *workers, int n, unsigned long *row)
+{
+    unsigned long ino[16];
+    int count = ts_listener_inodes(port, ino, 16);
+    ts_assert(count == n, "%d listening sockets on port %d, expected %d", count, port, n);
+    for (int i = 0; i < n; i++) {
+        int held = 0;
+        for (int k = 0; k < count; k++)
+            if (ts_holds_socket(workers[i], ino[k]))
+                row[i] = ino[k], held++;
+        ts_assert(held == 1, "worker %d holds %d of the listening sockets", i, held);
+    }
+}
+
+/* CPU steering picks a socket by its place in the port's reuseport group,
+ * the order the rows joined it; so worker i of the new master must take
+ * over worker i's socket, not any socket on the same address. */
+Test(lifecycle, upgrade_in_reuseport_mode_gives_each_worker_index_its_old_socket,
+     .timeout = TIMEOUT)
+{
+    enum { W = 3 };
+    char root[256], dir[256], pidfile[300];
+    make_root(root, sizeof root);
+    ts_temp_dir(dir, sizeof dir);
+    snprintf(pidfile, sizeof pidfile, "%s/prefork.pid", dir);
+    struct ts_proc *srv = TS_START(PREFORK, "serve", root, "-l", "127.0.0.1:0", "-w", "3",
+                                   "--mode", "reuseport", "--access-log", "off", "--pidfile",
+                                   pidfile);
+    int port = wait_port(srv);
+    pid_t old[W], heirs[W];
+    unsigned long before[W], after[W];
+    wait_board(srv->pid, 1, W, old);
+    wait_pidfile(pidfile, srv->pid, STEP_MS);
+    rows_of(port, old, W, before);
+
+    pid_t heir = upgrade(srv, srv->pid, pidfile);
+    expect_master_gone(srv, srv->pid);
+    wait_board(heir, 1, W, heirs);
+    rows_of(port, heirs, W, after);
+    for (int i = 0; i < W; i++)
+        ts_assert(after[i] == before[i], "worker %d now listens on socket %lu, not %lu", i,
+                  after[i], before[i]);
+    expect_get(port);
+    stop_heir(heir, pidfile);
 }
 
 /* The test runs a copy from a temporary directory; ts_start takes paths

@@ -44,45 +44,6 @@ static bool echo_line(int port, const char *line)
     return ok;
 }
 
-/* The inodes of every socket listening on 127.0.0.1:port (/proc/net/tcp). */
-static int listener_inodes(int port, unsigned long *out, int max)
-{
-    FILE *f = fopen("/proc/net/tcp", "re");
-    char line[512];
-    int n = 0;
-    while (f && fgets(line, sizeof line, f) && n < max) {
-        unsigned addr, lport, st;
-        unsigned long ino;
-        if (sscanf(line, " %*d: %x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", &addr,
-                   &lport, &st, &ino) == 4 && (int)lport == port && st == 0x0A)
-            out[n++] = ino;
-    }
-    if (f)
-        fclose(f);
-    return n;
-}
-
-/* The inode of the one socket listening on 127.0.0.1:port, 0 if none. */
-static unsigned long listener_inode(int port)
-{
-    unsigned long ino[2];
-    return listener_inodes(port, ino, 2) == 1 ? ino[0] : 0;
-}
-
-/* Whether process pid has a descriptor for socket inode. */
-static bool holds_socket(pid_t pid, unsigned long inode)
-{
-    char want[64], path[64], target[64];
-    snprintf(want, sizeof want, "socket:[%lu]", inode);
-    for (int fd = 0; fd < 256; fd++) {
-        snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
-        ssize_t n = readlink(path, target, sizeof target - 1);
-        if (n > 0 && (target[n] = '\0', strcmp(target, want) == 0))
-            return true;
-    }
-    return false;
-}
-
 static int start_http(struct ts_proc **srv, const char *workers)
 {
     hs_tree("modes");
@@ -105,10 +66,10 @@ Test(modes, dispatch_serves_http_and_spreads_the_load)
         ts_assert(s[i].accepted >= 60, "worker %d took %llu of 200", s[i].index,
                   (unsigned long long)s[i].accepted);
     /* Workers hold no listener in this mode: only the master does. */
-    unsigned long inode = listener_inode(port);
+    unsigned long inode = ts_listener_inode(port);
     ts_assert(inode != 0, "no listening socket on port %d in /proc/net/tcp", port);
-    ts_assert(holds_socket(srv->pid, inode), "the master does not hold the listener");
-    ts_assert(!holds_socket(pids[0], inode) && !holds_socket(pids[1], inode),
+    ts_assert(ts_holds_socket(srv->pid, inode), "the master does not hold the listener");
+    ts_assert(!ts_holds_socket(pids[0], inode) && !ts_holds_socket(pids[1], inode),
               "a worker holds the listener");
     ts_assert(ts_log_count(srv, "started 2 workers \\(dispatch\\)") == 1, "no dispatch start line");
 }
@@ -216,10 +177,10 @@ Test(modes, reuseport_gives_each_worker_its_own_socket)
     for (int i = 0; i < 100; i++)
         ts_assert(fetch_ok(port), "request %d failed", i);
     unsigned long ino[8];
-    ts_assert(listener_inodes(port, ino, 8) == 2, "expected two listening sockets");
+    ts_assert(ts_listener_inodes(port, ino, 8) == 2, "expected two listening sockets");
     for (int k = 0; k < 2; k++) {
-        ts_assert(holds_socket(srv->pid, ino[k]), "the master does not own socket %d", k);
-        ts_assert(holds_socket(pids[0], ino[k]) != holds_socket(pids[1], ino[k]),
+        ts_assert(ts_holds_socket(srv->pid, ino[k]), "the master does not own socket %d", k);
+        ts_assert(ts_holds_socket(pids[0], ino[k]) != ts_holds_socket(pids[1], ino[k]),
                   "socket %d is not held by exactly one worker", k);
     }
 }
@@ -250,5 +211,5 @@ Test(modes, reuseport_shrinks_grows_and_reloads_without_loss)
     ts_assert(failed == 0, "%d of 600 requests failed", failed);
     ts_assert(ts_wait_log(srv, "generation 2 ready", HS_IO_MS, NULL, 0) == 0, "no reload");
     unsigned long ino[8];
-    ts_assert(listener_inodes(port, ino, 8) == 3, "the sockets of three indexes should stay");
+    ts_assert(ts_listener_inodes(port, ino, 8) == 3, "the sockets of three indexes should stay");
 }
