@@ -33,7 +33,7 @@ static bool all_ready(const pf_pool *p)
 
 static void retire_older(pf_pool *p, unsigned generation)
 {
-    for (int i = 0; i < p->nslots; i++) {
+    for (int i = 0; i <= p->slot_hi; i++) {
         struct pf__slot *s = &p->slots[i];
         if (s->pool && s->generation < generation && !s->retiring && (s->pid || s->waiting))
             pf__retire(s);
@@ -47,7 +47,7 @@ static void enforce_cap(pf_pool *p)
 {
     for (;;) {
         unsigned oldest = 0, alive = 0, seen[64];
-        for (int i = 0; i < p->nslots; i++) {
+        for (int i = 0; i <= p->slot_hi; i++) {
             const struct pf__slot *s = &p->slots[i];
             if (!s->pool || !s->pid || s->killed)
                 continue;
@@ -63,7 +63,7 @@ static void enforce_cap(pf_pool *p)
             return;
         pf_log(PF_LOG_WARN, "%u generations alive (cap %u): killing generation %u", alive,
                p->cfg.max_generations, oldest);
-        for (int i = 0; i < p->nslots; i++) {
+        for (int i = 0; i <= p->slot_hi; i++) {
             struct pf__slot *s = &p->slots[i];
             if (s->pool && s->pid && s->generation == oldest) {
                 pf__slot_signal(s, SIGKILL);
@@ -94,7 +94,7 @@ static void reload_done(pf_pool *p)
 static void reload_abort(pf_pool *p, const char *why)
 {
     pf_timer_stop(p->loop, &p->reload_timer);
-    for (int i = 0; i < p->nslots; i++) {
+    for (int i = 0; i <= p->slot_hi; i++) {
         struct pf__slot *s = &p->slots[i];
         if (s->pool && s->generation == p->generation && !s->retiring)
             pf__retire(s);
@@ -145,7 +145,7 @@ void pf__reload(pf_pool *p)
 
 static struct pf__slot *successor_of(pf_pool *p, const struct pf__slot *s)
 {
-    for (int i = 0; i < p->nslots; i++)
+    for (int i = 0; i <= p->slot_hi; i++)
         if (p->slots[i].pool && p->slots[i].succeeds == s)
             return &p->slots[i];
     return NULL;
@@ -213,7 +213,7 @@ void pf__resize(pf_pool *p, int delta)
         return;
     }
     pf__rp_orphan(p, target, true); /* its queue goes on filling: see reuseport.c */
-    for (int i = 0; i < p->nslots; i++) {
+    for (int i = 0; i <= p->slot_hi; i++) {
         struct pf__slot *s = &p->slots[i];
         if (s->pool && s->generation == p->generation && s->index == target && !s->retiring)
             pf__retire(s);
@@ -289,7 +289,7 @@ static void on_watchdog(pf_loop *loop, pf_timer *t, void *ud)
 {
     pf_pool *p = ud;
     uint64_t now = pf__mono_ms();
-    for (int i = 0; i < p->nslots; i++)
+    for (int i = 0; i <= p->slot_hi; i++)
         if (p->slots[i].pool && p->slots[i].pid)
             check_slot(&p->slots[i], now);
     unsigned tick = p->cfg.timeout_ms / 2;

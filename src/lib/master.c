@@ -187,6 +187,7 @@ static int master_setup(pf_pool *p, sigset_t *old)
     if (err < 0)
         return err;
     p->nslots = PF__BOARD_SLOTS;
+    p->slot_hi = 0;
     p->slots = calloc((size_t)p->nslots, sizeof *p->slots);
     if (!p->slots)
         return -ENOMEM;

@@ -78,7 +78,10 @@ struct pf_pool {
     struct pf__slot *slots;
     int nslots;
     int running;          /* processes alive */
-    int slot_hi;          /* the highest slot index ever used */
+    int slot_hi;          /* the highest slot index ever used: scans of the
+                           * slots stop there, so the unused part of the table
+                           * stays untouched (on some kernels even a read makes
+                           * a page resident, in every worker's RSS too) */
     int workers;          /* the size of the current generation (TTIN/TTOU) */
     unsigned generation;  /* the current generation: serving, or starting */
     unsigned serving;     /* the last generation that was all ready */

@@ -59,7 +59,7 @@ void pf__slot_signal(struct pf__slot *s, int sig)
 
 void pf__signal_all(pf_pool *p, int sig)
 {
-    for (int i = 0; i < p->nslots; i++)
+    for (int i = 0; i <= p->slot_hi; i++)
         pf__slot_signal(&p->slots[i], sig);
 }
 
@@ -81,7 +81,7 @@ void pf__retire(struct pf__slot *s)
 
 void pf__cancel_respawns(pf_pool *p)
 {
-    for (int i = 0; i < p->nslots; i++)
+    for (int i = 0; i <= p->slot_hi; i++)
         if (p->slots[i].waiting) {
             pf_timer_stop(p->loop, &p->slots[i].respawn);
             p->slots[i].waiting = false;
@@ -92,7 +92,7 @@ void pf__cancel_respawns(pf_pool *p)
 int pf__count(const pf_pool *p, unsigned generation, bool ready_only)
 {
     int n = 0;
-    for (int i = 0; i < p->nslots; i++) {
+    for (int i = 0; i <= p->slot_hi; i++) {
         const struct pf__slot *s = &p->slots[i];
         if (s->pool && s->generation == generation && !s->retiring &&
             (s->pid || s->waiting) && (!ready_only || s->ready))
@@ -224,7 +224,7 @@ static void on_ctl(pf_loop *loop, int fd, unsigned events, void *ud)
  * worker holds its listeners, its control socket and nothing else. */
 void pf__close_slot_fds(pf_pool *p, const struct pf__slot *keep)
 {
-    for (int i = 0; i < p->nslots; i++) {
+    for (int i = 0; i <= p->slot_hi; i++) {
         const struct pf__slot *s = &p->slots[i];
         if (s != keep && s->pid) {
             close(s->pidfd);
