@@ -56,13 +56,19 @@ static int bound_addr(int fd, struct pf_addr *a)
     return 0;
 }
 
+/* Whether row 0's listener fd has a socket per row (a TCP socket with
+ * SO_REUSEPORT), and then the address it is bound to, in a. */
+static bool per_row(int fd, struct pf_addr *a)
+{
+    return is_reuseport(fd) && bound_addr(fd, a) == 0 && a->ss.ss_family != AF_UNIX;
+}
+
 static int bind_row(pf_pool *p, int *row)
 {
     for (int l = 0; l < p->nls; l++) {
         struct pf_addr a;
         int fd = -1, err = 0;
-        if (!is_reuseport(p->lfd[l]) || bound_addr(p->lfd[l], &a) < 0 ||
-            a.ss.ss_family == AF_UNIX) {
+        if (!per_row(p->lfd[l], &a)) {
             row[l] = p->lfd[l]; /* shared with row 0 */
             continue;
         }
@@ -111,8 +117,7 @@ void pf__rp_steer(pf_pool *p)
                               .filter = code};
     for (int l = 0; l < p->nls; l++) {
         struct pf_addr a;
-        if (!is_reuseport(p->lfd[l]) || bound_addr(p->lfd[l], &a) < 0 ||
-            a.ss.ss_family == AF_UNIX)
+        if (!per_row(p->lfd[l], &a))
             continue;
         int r = on ? setsockopt(p->lfd[l], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog)
                    : setsockopt(p->lfd[l], SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, NULL, 0);
