@@ -21,6 +21,8 @@
 #   BENCH_HTTP_IDLE http sections: idle connections held (default 10000)
 #   BENCH_HTTP_RETRIES  http and modes sections: repeats of a run disturbed
 #                   by other load (default 2)
+#   BENCH_PREFORK_ARGS  http sections: more options for prefork serve (e.g.
+#                   "--mode reuseport --steer cpu")
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
@@ -419,7 +421,8 @@ http_start() {
     if [[ $1 == prefork ]]; then
         server_start prefork "$B/prefork" serve "$OUT/www" -l 127.0.0.1:0 -w "$HTTP_W" \
             --access-log off --keepalive-timeout "$HTTP_KEEPALIVE" --graceful-timeout 5 \
-            --cpu-affinity "$HTTP_AFFINITY" $([[ $HTTP_AFFINITY != off ]] && echo --mode reuseport) || return 1
+            --cpu-affinity "$HTTP_AFFINITY" $([[ $HTTP_AFFINITY != off ]] && echo --mode reuseport) \
+            ${BENCH_PREFORK_ARGS:-} || return 1
         http_workers "$HTTP_W"
         return
     fi
@@ -851,7 +854,7 @@ http_memory() {
 http_report() {
     local sc
     HTTP_MD='' HTTP_MISSES=0 HTTP_UNKNOWN=0
-    md "Static files on $(nproc) CPUs shared by the servers and wrk (\`bench/run.sh $RESULT_NAME\`, ${HTTP_SECS} s per run$( ((HTTP_ROUNDS > 1)) && echo ", medians of $HTTP_ROUNDS rounds"); $(date -u +%Y-%m-%d)). Peers: $HTTP_VERSIONS."
+    md "Static files on $(nproc) CPUs shared by the servers and wrk (\`bench/run.sh $RESULT_NAME\`, ${HTTP_SECS} s per run$( ((HTTP_ROUNDS > 1)) && echo ", medians of $HTTP_ROUNDS rounds"); $(date -u +%Y-%m-%d)). Peers: $HTTP_VERSIONS.$([[ $HTTP_AFFINITY != off ]] && echo " prefork --mode reuseport --cpu-affinity $HTTP_AFFINITY, nginx reuseport + worker_cpu_affinity auto.")$([[ -n ${BENCH_PREFORK_ARGS:-} ]] && echo " prefork serve $BENCH_PREFORK_ARGS.")"
     for sc in "${HTTP_SCENARIOS[@]}"; do http_table "$sc"; done
     report ""
     http_idle_effect
@@ -875,6 +878,9 @@ http_notes() {
     else
         report "  CPU affinity: prefork --mode reuseport --cpu-affinity $HTTP_AFFINITY (each connection steered to the worker"
         report "  on its CPU), nginx listen ... reuseport and worker_cpu_affinity auto; lighttpd has no such settings."
+    fi
+    if [[ -n ${BENCH_PREFORK_ARGS:-} ]]; then
+        report "  prefork serve also gets: $BENCH_PREFORK_ARGS (BENCH_PREFORK_ARGS)"
     fi
     report "  keep-alive: idle timeout ${HTTP_KEEPALIVE} s in every server (defaults: prefork 15, nginx 75, lighttpd 5), so the"
     report "  held idle connections last the run; at most 1000 requests per connection (prefork's default and"
