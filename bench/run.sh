@@ -22,7 +22,7 @@
 #   BENCH_HTTP_RETRIES  http and modes sections: repeats of a run disturbed
 #                   by other load (default 2)
 #   BENCH_PREFORK_ARGS  http sections: more options for prefork serve (e.g.
-#                   "--mode reuseport --steer cpu")
+#                   "--mode reuseport")
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
