@@ -315,6 +315,12 @@ struct pf_service {
 /* Master side                                                              */
 /* ------------------------------------------------------------------------ */
 
+/* How connections reach the workers. SHARED: all poll the same listeners
+ * (EPOLLEXCLUSIVE); a worker with more than 1.25 times the connections of
+ * the least loaded other one, plus 4, leaves new ones to the others for a
+ * while (library loop only). REUSEPORT: one SO_REUSEPORT socket per worker
+ * index, kept by the master. DISPATCH: the master accepts and passes each
+ * connection to the least busy ready worker. */
 enum pf_mode { PF_MODE_SHARED, PF_MODE_REUSEPORT, PF_MODE_DISPATCH };
 
 /* Pool options. Fill with pf_config_init, then change what you need. */

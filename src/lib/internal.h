@@ -37,7 +37,7 @@ void pf__log_set_source(const char *fmt, ...) __attribute__((format(printf, 1, 2
  * forks into it and after it has reaped its worker; in between, the worker
  * alone writes it. Readers copy fields with relaxed atomic loads. */
 #define PF__BOARD_MAGIC 0x70666b62u /* "pfkb" */
-#define PF__BOARD_VERSION 1u
+#define PF__BOARD_VERSION 2u
 #define PF__BOARD_SLOTS (2 * PF_MAX_WORKERS) /* room for two generations */
 
 struct pf__score {
@@ -52,6 +52,7 @@ struct pf__score {
     _Atomic uint64_t requests;
     _Atomic uint64_t bytes;
     _Atomic uint64_t active;
+    _Atomic uint32_t accepting;    /* polling the shared listeners (balance.c) */
     _Atomic uint64_t activity_ms;  /* monotonic clock, when it began */
     _Atomic uint32_t activity_seq; /* odd while activity is being written */
     char activity[128];
@@ -62,6 +63,7 @@ struct pf__board {
     uint32_t version;
     uint32_t nslots;
     int32_t master_pid;
+    _Atomic uint32_t used; /* slots below this one have been used */
     struct pf__score slot[];
 };
 
@@ -87,10 +89,28 @@ struct pf__worker_spec {
     const int *listeners;
     int nlisteners;
     struct pf__score *score;
+    const struct pf__board *board;
     const struct pf_config *cfg;
     const struct pf_service *svc;
 };
 _Noreturn void pf__worker_run(const struct pf__worker_spec *spec);
+
+/* balance.c: in shared mode a worker holding more than 1.25 times the
+ * connections of the least loaded other accepting worker, plus 4, is over
+ * its share (pf__balance_over; the board is read at most once per ms).
+ * pf__balance_others_moved reads it afresh and tells whether the other
+ * workers have accepted anything since its last call. */
+#define PF__BALANCE_RATIO_DIV 4 /* 1 + 1/4 */
+#define PF__BALANCE_SLACK 4
+struct pf__balance {
+    const struct pf__board *board;
+    const struct pf__score *self;
+    uint64_t fewest;  /* the least loaded other worker's connections */
+    uint64_t read_ms; /* loop time of that reading; 0: none */
+    uint64_t accepted; /* the others' accepted total, at the last look */
+};
+bool pf__balance_over(struct pf__balance *b, uint64_t active, uint64_t now_ms);
+bool pf__balance_others_moved(struct pf__balance *b, uint64_t now_ms);
 
 /* Dispatch: the master passes up to PF__PASS_MAX connections in one
  * SCM_RIGHTS message; its bytes are one record per descriptor, in order,

@@ -34,6 +34,7 @@ static struct pf__slot *slot_at(pf_pool *p, int i)
         s->pidfd = s->ctl = s->ctl_peer = s->notify_fd = s->out_fd = -1;
         if (i > p->slot_hi)
             p->slot_hi = i;
+        PF__PUT(p->board->used, (uint32_t)p->slot_hi + 1);
         pf_timer_init(&s->respawn, on_respawn, s);
     }
     return s;
@@ -294,7 +295,7 @@ _Noreturn static void become_worker(struct pf__slot *s, int ctl, pid_t master,
         .max_requests = request_limit(&p->cfg), .ctl = ctl,
         .listeners = pf__rp_row(p, s->index),
         .nlisteners = p->cfg.mode == PF_MODE_DISPATCH ? 0 : p->nls,
-        .score = pf__score_of(s), .cfg = &p->cfg, .svc = &p->svc,
+        .score = pf__score_of(s), .board = p->board, .cfg = &p->cfg, .svc = &p->svc,
     };
     pf__worker_run(&spec);
 }

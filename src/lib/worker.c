@@ -15,6 +15,7 @@
 #define HEARTBEAT_MS 500
 #define ACCEPT_PAUSE_MS 100     /* after EMFILE and friends */
 #define ACCEPT_WARN_EVERY_MS 10000
+#define BALANCE_RECHECK_MS 5 /* over its share: look again this often */
 
 struct pf_worker {
     int index;
@@ -24,6 +25,7 @@ struct pf_worker {
     int lfd[PF_MAX_LISTENERS];
     int nl;
     bool listening, paused, draining;
+    bool balancing; /* shared mode: hold back when over its share */
     int status;
     uint64_t active;
     uint64_t requests, max_requests; /* recycling: ask once past the limit */
@@ -33,9 +35,10 @@ struct pf_worker {
     uint64_t requeued_at;  /* last time this worker went to the back of the queue */
     pf_loop *loop;
     struct pf__score *score;
+    struct pf__balance balance;
     const struct pf_config *cfg;
     const struct pf_service *svc;
-    pf_timer beat, resume;
+    pf_timer beat, resume, recheck;
 };
 
 int pf_worker_index(const pf_worker *w) { return w->index; }
@@ -127,6 +130,7 @@ static void listeners_on(pf_worker *w)
             pf_log(PF_LOG_ERROR, "epoll_ctl(add listener): %s", strerror(-err));
     }
     w->listening = true;
+    PF__PUT(w->score->accepting, 1);
 }
 
 static void listeners_off(pf_worker *w)
@@ -136,6 +140,7 @@ static void listeners_off(pf_worker *w)
     for (int i = 0; i < w->nl; i++)
         pf_loop_del(w->loop, w->lfd[i]);
     w->listening = false;
+    PF__PUT(w->score->accepting, 0);
 }
 
 static void on_resume(pf_loop *loop, pf_timer *t, void *ud)
@@ -224,6 +229,62 @@ static void requeue(pf_worker *w, int fd, unsigned got)
         pf_log(PF_LOG_ERROR, "epoll_ctl(re-add listener): %s", strerror(errno));
 }
 
+/* ---- balance (shared mode; balance.c) ---- */
+
+static bool over_share(pf_worker *w)
+{
+    return w->balancing && pf__balance_over(&w->balance, w->active, pf_loop_now(w->loop));
+}
+
+/* Over its share, a worker stops polling the listeners: the kernel then
+ * wakes the others for new connections. It keeps what it holds, and looks
+ * again every BALANCE_RECHECK_MS. */
+static void hold_back(pf_worker *w)
+{
+    listeners_off(w);
+    if (!pf_timer_active(&w->recheck)) {
+        pf__balance_others_moved(&w->balance, pf_loop_now(w->loop));
+        pf_timer_start(w->loop, &w->recheck, BALANCE_RECHECK_MS);
+    }
+}
+
+/* Still over its share, and the others have accepted nothing since the last
+ * look: they may be unable to (stopped, stuck in a slow handler, starved of
+ * CPU), so whatever is queued is taken here. A connection thus waits at
+ * most about two BALANCE_RECHECK_MS for a worker that holds back. */
+static void take_waiting(pf_worker *w)
+{
+    for (int i = 0; i < w->nl; i++)
+        for (unsigned n = 0; n < w->cfg->accept_batch && w->active < (uint64_t)w->cfg->max_conns; n++) {
+            struct sockaddr_storage peer;
+            socklen_t len = sizeof peer;
+            int c = accept4(w->lfd[i], (struct sockaddr *)&peer, &len,
+                            SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (c < 0) {
+                accept_failed(w, errno);
+                break;
+            }
+            conn_opened(w, c, &peer, len);
+        }
+}
+
+static void on_recheck(pf_loop *loop, pf_timer *t, void *ud)
+{
+    pf_worker *w = ud;
+    if (w->listening || w->paused || w->draining)
+        return;
+    bool moved = pf__balance_others_moved(&w->balance, pf_loop_now(loop));
+    if (!over_share(w)) {
+        if (w->active < w->resume_below)
+            listeners_on(w);
+        return;
+    }
+    if (!moved)
+        take_waiting(w);
+    if (!w->paused && !w->draining)
+        pf_timer_start(loop, t, BALANCE_RECHECK_MS);
+}
+
 static void on_listener(pf_loop *loop, int fd, unsigned events, void *ud)
 {
     (void)loop, (void)events;
@@ -244,6 +305,10 @@ static void on_listener(pf_loop *loop, int fd, unsigned events, void *ud)
             break;
         }
         conn_opened(w, c, &peer, len);
+        if (over_share(w)) {
+            hold_back(w);
+            return;
+        }
     }
     if (got)
         requeue(w, fd, got);
@@ -287,8 +352,12 @@ void pf_worker_close_conn(pf_worker *w, int fd)
     set_state(w);
     if (w->draining && w->active == 0)
         pf_worker_exit(w, 0);
-    else if (!w->paused && w->active < w->resume_below)
-        listeners_on(w);
+    else if (!w->paused && !w->listening && w->active < w->resume_below) {
+        if (over_share(w))
+            hold_back(w);
+        else
+            listeners_on(w);
+    }
 }
 
 /* ---- draining and control ---- */
@@ -438,6 +507,7 @@ static int run_library_loop(pf_worker *w)
     }
     pf_timer_init(&w->beat, on_beat, w);
     pf_timer_init(&w->resume, on_resume, w);
+    pf_timer_init(&w->recheck, on_recheck, w);
     pf_timer_start(w->loop, &w->beat, HEARTBEAT_MS);
     listeners_on(w);
     pf_worker_ready(w);
@@ -474,6 +544,8 @@ static int setup(pf_worker *w, const struct pf__worker_spec *spec)
     w->nl = spec->nlisteners;
     memcpy(w->lfd, spec->listeners, (size_t)w->nl * sizeof(int));
     w->score = spec->score;
+    w->balance = (struct pf__balance){.board = spec->board, .self = spec->score};
+    w->balancing = spec->cfg->mode == PF_MODE_SHARED && spec->board;
     w->cfg = spec->cfg;
     w->svc = spec->svc;
     w->resume_below = max - max / 16;

@@ -1,4 +1,4 @@
-/* test_modes.c — dispatch mode: the master passes each connection to the least busy worker, and loses none. */
+/* test_modes.c — the distribution modes: shared mode's balance, dispatch and reuseport; none loses a connection. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -162,6 +162,70 @@ Test(modes, dispatch_survives_reload_and_resize)
     ts_assert(ts_wait_exit(srv, HS_START_MS) == 0 && WIFEXITED(srv->status) &&
                   WEXITSTATUS(srv->status) == 0,
               "master did not exit 0");
+}
+
+/* ---- shared ---- */
+
+/* A new echo connection that has had one line echoed and stays open. */
+static int held_echo(int port)
+{
+    int fd = ts_connect_tcp(port, HS_IO_MS);
+    char back[3];
+    if (fd >= 0 && (ts_send_all(fd, "hi\n", 3, HS_IO_MS) < 0 ||
+                    ts_recv_exact(fd, back, 3, HS_IO_MS) < 0 || memcmp(back, "hi\n", 3) != 0)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The connections each of 2 workers holds, by index; false unless 2 found. */
+static bool held_by(pid_t master, uint64_t held[2])
+{
+    struct pf_slot_info s[4];
+    if (ts_board(master, s, 4) != 2)
+        return false;
+    for (int i = 0; i < 2; i++)
+        held[s[i].index] = s[i].active;
+    return true;
+}
+
+/* Long-lived connections pile up on the worker that happens to be awake.
+ * With worker 1 stopped, worker 0 is over its share after 5 connections
+ * and holds back, but still takes every connection the stopped one leaves
+ * queued (each would otherwise hang): it ends up with all 24. Once worker
+ * 1 runs again, worker 0 stays over its share (more than a quarter more
+ * than worker 1's, plus 4) until worker 1 holds 16, so of the next 16
+ * connections worker 0 takes none; without the rule it would take about
+ * half. A few are allowed for a worker 1 slowed down at the wrong moment. */
+Test(modes, shared_balances_long_connections_and_strands_none)
+{
+    struct ts_proc *srv = TS_START("examples/echo", "-l", "127.0.0.1:0", "-w", "2", "--mode",
+                                   "shared");
+    int port = ts_wait_port(srv, HS_START_MS);
+    ts_assert(port > 0, "no port");
+    pid_t pids[2];
+    ts_assert(ts_wait_ready(srv->pid, 2, pids, HS_START_MS) == 0, "workers not ready");
+    int fds[40];
+    ts_assert(ts_kill(pids[1], SIGSTOP) == 0, "SIGSTOP");
+    for (int i = 0; i < 24; i++) {
+        fds[i] = held_echo(port);
+        if (fds[i] < 0)
+            ts_kill(pids[1], SIGCONT);
+        ts_assert(fds[i] >= 0, "connection %d, worker 1 stopped: not served", i);
+    }
+    uint64_t held[2];
+    ts_assert(held_by(srv->pid, held) && held[0] == 24 && held[1] == 0,
+              "worker 0 should hold all 24, not %llu (worker 1: %llu)",
+              (unsigned long long)held[0], (unsigned long long)held[1]);
+    ts_assert(ts_kill(pids[1], SIGCONT) == 0, "SIGCONT");
+    for (int i = 24; i < 40; i++)
+        ts_assert((fds[i] = held_echo(port)) >= 0, "connection %d not served", i);
+    ts_assert(held_by(srv->pid, held) && held[0] + held[1] == 40, "the board lost connections");
+    ts_assert(held[0] <= 24 + 3, "worker 0, over its share, took %llu of 16 new connections",
+              (unsigned long long)held[0] - 24);
+    for (int i = 0; i < 40; i++)
+        close(fds[i]);
 }
 
 /* ---- reuseport ---- */
