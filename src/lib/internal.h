@@ -52,7 +52,7 @@ struct pf__score {
     _Atomic uint64_t requests;
     _Atomic uint64_t bytes;
     _Atomic uint64_t active;
-    _Atomic uint32_t accepting;    /* polling the shared listeners (balance.c) */
+    _Atomic uint32_t accepting;    /* PF__ACCEPT_*: how it polls the listeners */
     _Atomic uint64_t activity_ms;  /* monotonic clock, when it began */
     _Atomic uint32_t activity_seq; /* odd while activity is being written */
     char activity[128];
@@ -95,11 +95,18 @@ struct pf__worker_spec {
 };
 _Noreturn void pf__worker_run(const struct pf__worker_spec *spec);
 
-/* balance.c: in shared mode a worker holding more than 1.25 times the
- * connections of the least loaded other accepting worker, plus 4, is over
- * its share (pf__balance_over; the board is read at most once per ms).
+/* A slot's accepting: not taking connections (at its cap, paused, draining,
+ * or a service with its own main loop); accepting; or holding back, over
+ * its share, until the others catch up (worker.c). */
+enum { PF__ACCEPT_OFF, PF__ACCEPTING, PF__ACCEPT_HELD };
+
+/* balance.c: in shared mode a worker is over its share when it holds more
+ * than 1.25 times the connections of the least loaded other worker taking
+ * connections (accepting or holding back), plus 4 (pf__balance_over; the
+ * board is read at most once per ms).
  * pf__balance_others_moved reads it afresh and tells whether the other
- * workers have accepted anything since its last call. */
+ * workers have accepted anything since its last call; after
+ * pf__balance_forget, the next pf__balance_over reads it afresh too. */
 #define PF__BALANCE_RATIO_DIV 4 /* 1 + 1/4 */
 #define PF__BALANCE_SLACK 4
 struct pf__balance {
@@ -111,6 +118,7 @@ struct pf__balance {
 };
 bool pf__balance_over(struct pf__balance *b, uint64_t active, uint64_t now_ms);
 bool pf__balance_others_moved(struct pf__balance *b, uint64_t now_ms);
+void pf__balance_forget(struct pf__balance *b);
 
 /* Dispatch: the master passes up to PF__PASS_MAX connections in one
  * SCM_RIGHTS message; its bytes are one record per descriptor, in order,

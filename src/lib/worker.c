@@ -1,5 +1,6 @@
 /* worker.c — a worker process: its event loop, accepting, draining, and the scoreboard slot it writes. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 #define HEARTBEAT_MS 500
 #define ACCEPT_PAUSE_MS 100     /* after EMFILE and friends */
 #define ACCEPT_WARN_EVERY_MS 10000
-#define BALANCE_RECHECK_MS 5 /* over its share: look again this often */
+#define BALANCE_STUCK_MS 5 /* holding back: how long the others get to take a connection */
 
 struct pf_worker {
     int index;
@@ -24,7 +25,9 @@ struct pf_worker {
     int sigfd; /* TERM: drain */
     int lfd[PF_MAX_LISTENERS];
     int nl;
-    bool listening, paused, draining;
+    bool listening; /* accepting: the listeners polled with EPOLLEXCLUSIVE */
+    bool watching;  /* holding back: polled with EPOLLET, to look at each arrival */
+    bool paused, draining;
     bool balancing; /* shared mode: hold back when over its share */
     int status;
     uint64_t active;
@@ -38,7 +41,7 @@ struct pf_worker {
     struct pf__balance balance;
     const struct pf_config *cfg;
     const struct pf_service *svc;
-    pf_timer beat, resume, recheck;
+    pf_timer beat, resume, stuck;
 };
 
 int pf_worker_index(const pf_worker *w) { return w->index; }
@@ -116,6 +119,24 @@ static void set_state(pf_worker *w)
 
 static pf_io_fn on_listener;
 
+static void listeners_add(pf_worker *w, unsigned events, pf_io_fn *cb)
+{
+    for (int i = 0; i < w->nl; i++) {
+        int err = pf_loop_add(w->loop, w->lfd[i], events, cb, w);
+        if (err < 0)
+            pf_log(PF_LOG_ERROR, "epoll_ctl(add listener): %s", strerror(-err));
+    }
+}
+
+static void listeners_del(pf_worker *w)
+{
+    if (!w->listening && !w->watching)
+        return;
+    for (int i = 0; i < w->nl; i++)
+        pf_loop_del(w->loop, w->lfd[i]);
+    w->listening = w->watching = false;
+}
+
 /* EPOLLEXCLUSIVE: of all the workers waiting on a listener, the kernel wakes
  * one (or a few) per connection, not all of them: no thundering herd. It
  * cannot be changed with EPOLL_CTL_MOD, so pausing deletes and re-adds. */
@@ -123,24 +144,16 @@ static void listeners_on(pf_worker *w)
 {
     if (w->listening || w->draining)
         return;
-    for (int i = 0; i < w->nl; i++) {
-        int err = pf_loop_add(w->loop, w->lfd[i], EPOLLIN | EPOLLEXCLUSIVE,
-                              on_listener, w);
-        if (err < 0)
-            pf_log(PF_LOG_ERROR, "epoll_ctl(add listener): %s", strerror(-err));
-    }
+    listeners_del(w);
+    listeners_add(w, EPOLLIN | EPOLLEXCLUSIVE, on_listener);
     w->listening = true;
-    PF__PUT(w->score->accepting, 1);
+    PF__PUT(w->score->accepting, PF__ACCEPTING);
 }
 
 static void listeners_off(pf_worker *w)
 {
-    if (!w->listening)
-        return;
-    for (int i = 0; i < w->nl; i++)
-        pf_loop_del(w->loop, w->lfd[i]);
-    w->listening = false;
-    PF__PUT(w->score->accepting, 0);
+    listeners_del(w);
+    PF__PUT(w->score->accepting, PF__ACCEPT_OFF);
 }
 
 static void on_resume(pf_loop *loop, pf_timer *t, void *ud)
@@ -236,22 +249,33 @@ static bool over_share(pf_worker *w)
     return w->balancing && pf__balance_over(&w->balance, w->active, pf_loop_now(w->loop));
 }
 
-/* Over its share, a worker stops polling the listeners: the kernel then
- * wakes the others for new connections. It keeps what it holds, and looks
- * again every BALANCE_RECHECK_MS. */
+static pf_io_fn on_arrival;
+
+/* Over its share, a worker leaves new connections to the others: it stops
+ * waiting on the listeners exclusively, so the kernel wakes one of them,
+ * and watches them instead (edge-triggered, not exclusive: a wake-up for
+ * each arrival, and no event for what stays queued), to take its turn
+ * again as soon as it is back within its share. It keeps what it holds. */
 static void hold_back(pf_worker *w)
 {
-    listeners_off(w);
-    if (!pf_timer_active(&w->recheck)) {
-        pf__balance_others_moved(&w->balance, pf_loop_now(w->loop));
-        pf_timer_start(w->loop, &w->recheck, BALANCE_RECHECK_MS);
-    }
+    if (w->watching || w->draining)
+        return;
+    listeners_del(w);
+    listeners_add(w, EPOLLIN | EPOLLET, on_arrival);
+    w->watching = true;
+    PF__PUT(w->score->accepting, PF__ACCEPT_HELD);
 }
 
-/* Still over its share, and the others have accepted nothing since the last
- * look: they may be unable to (stopped, stuck in a slow handler, starved of
- * CPU), so whatever is queued is taken here. A connection thus waits at
- * most about two BALANCE_RECHECK_MS for a worker that holds back. */
+/* Whether a connection is waiting on a listener. */
+static bool queued(const pf_worker *w)
+{
+    struct pollfd fds[PF_MAX_LISTENERS];
+    for (int i = 0; i < w->nl; i++)
+        fds[i] = (struct pollfd){.fd = w->lfd[i], .events = POLLIN};
+    return w->nl && poll(fds, (nfds_t)w->nl, 0) > 0;
+}
+
+/* Take what is queued, as on_listener would (a batch per listener). */
 static void take_waiting(pf_worker *w)
 {
     for (int i = 0; i < w->nl; i++)
@@ -268,10 +292,34 @@ static void take_waiting(pf_worker *w)
         }
 }
 
-static void on_recheck(pf_loop *loop, pf_timer *t, void *ud)
+/* Back within its share: accept again (the level-triggered listener reports
+ * at once a connection still queued). Else give the others BALANCE_STUCK_MS
+ * to take what arrived. The board is read afresh at each arrival: in a burst
+ * the others' counts change within the millisecond. */
+static void on_arrival(pf_loop *loop, int fd, unsigned events, void *ud)
+{
+    (void)fd, (void)events;
+    pf_worker *w = ud;
+    pf__balance_forget(&w->balance);
+    if (!over_share(w)) {
+        if (w->active < w->resume_below)
+            listeners_on(w);
+    } else if (!pf_timer_active(&w->stuck)) {
+        pf__balance_others_moved(&w->balance, pf_loop_now(loop));
+        pf_timer_start(loop, &w->stuck, BALANCE_STUCK_MS);
+    }
+}
+
+/* BALANCE_STUCK_MS after an arrival while over its share: back within it,
+ * the worker accepts again (a burst may have ended with the others holding
+ * back too, a connection still queued). Else, a connection still queued
+ * while the others have accepted nothing since: they may be unable to
+ * (stopped, stuck in a slow handler, starved of CPU), so this worker takes
+ * it. None is stranded; one waits at most about BALANCE_STUCK_MS more. */
+static void on_stuck(pf_loop *loop, pf_timer *t, void *ud)
 {
     pf_worker *w = ud;
-    if (w->listening || w->paused || w->draining)
+    if (!w->watching)
         return;
     bool moved = pf__balance_others_moved(&w->balance, pf_loop_now(loop));
     if (!over_share(w)) {
@@ -279,10 +327,12 @@ static void on_recheck(pf_loop *loop, pf_timer *t, void *ud)
             listeners_on(w);
         return;
     }
+    if (!queued(w))
+        return;
     if (!moved)
         take_waiting(w);
-    if (!w->paused && !w->draining)
-        pf_timer_start(loop, t, BALANCE_RECHECK_MS);
+    if (w->watching)
+        pf_timer_start(loop, t, BALANCE_STUCK_MS);
 }
 
 static void on_listener(pf_loop *loop, int fd, unsigned events, void *ud)
@@ -507,7 +557,7 @@ static int run_library_loop(pf_worker *w)
     }
     pf_timer_init(&w->beat, on_beat, w);
     pf_timer_init(&w->resume, on_resume, w);
-    pf_timer_init(&w->recheck, on_recheck, w);
+    pf_timer_init(&w->stuck, on_stuck, w);
     pf_timer_start(w->loop, &w->beat, HEARTBEAT_MS);
     listeners_on(w);
     pf_worker_ready(w);

@@ -31,7 +31,7 @@ static struct pf__board *make_board(uint32_t used)
 static void worker(int i, uint64_t active)
 {
     PF__PUT(board->slot[i].state, active ? PF_STATE_BUSY : PF_STATE_IDLE);
-    PF__PUT(board->slot[i].accepting, 1);
+    PF__PUT(board->slot[i].accepting, PF__ACCEPTING);
     PF__PUT(board->slot[i].active, active);
 }
 
@@ -70,12 +70,28 @@ Test(balance, alone_or_with_no_other_accepting_worker_it_is_never_over)
     struct pf__balance b = self(0);
     cr_assert_not(pf__balance_over(&b, 500, 1), "no other worker");
     worker(1, 0);
-    PF__PUT(board->slot[1].accepting, 0); /* at its cap, or paused */
+    PF__PUT(board->slot[1].accepting, PF__ACCEPT_OFF); /* at its cap, or paused */
     worker(2, 0);
     PF__PUT(board->slot[2].state, PF_STATE_DRAINING);
     worker(3, 0);
     PF__PUT(board->slot[3].state, PF_STATE_STARTING);
     cr_assert_not(pf__balance_over(&b, 500, 2), "none of the others takes connections");
+}
+
+/* A worker holding back still takes connections (at its next look), so it
+ * counts as the least loaded; one that takes none does not. */
+Test(balance, a_worker_holding_back_counts_one_taking_none_does_not)
+{
+    make_board(3);
+    worker(0, 0);
+    worker(1, 3);
+    PF__PUT(board->slot[1].accepting, PF__ACCEPT_HELD);
+    worker(2, 40);
+    struct pf__balance b = self(0);
+    cr_assert(pf__balance_over(&b, 9, 1), "3 held by a worker holding back: 9 is over");
+    cr_assert_eq(b.fewest, 3u);
+    PF__PUT(board->slot[1].accepting, PF__ACCEPT_OFF);
+    cr_assert_not(pf__balance_over(&b, 9, 2), "the next least loaded holds 40");
 }
 
 Test(balance, only_the_slots_in_use_are_read)
