@@ -119,14 +119,7 @@ static void set_state(pf_worker *w)
 
 static pf_io_fn on_listener;
 
-static void listeners_add(pf_worker *w, unsigned events, pf_io_fn *cb)
-{
-    for (int i = 0; i < w->nl; i++) {
-        int err = pf_loop_add(w->loop, w->lfd[i], events, cb, w);
-        if (err < 0)
-            pf_log(PF_LOG_ERROR, "epoll_ctl(add listener): %s", strerror(-err));
-    }
-}
+static pf_io_fn on_arrival;
 
 static void listeners_del(pf_worker *w)
 {
@@ -137,17 +130,29 @@ static void listeners_del(pf_worker *w)
     w->listening = w->watching = false;
 }
 
+/* Poll the listeners to accept (EPOLLEXCLUSIVE, level-triggered) or, when
+ * holding back, to watch them (EPOLLET; see hold_back). EPOLLEXCLUSIVE
+ * cannot be changed with EPOLL_CTL_MOD, so a change deletes and re-adds. */
+static void listeners_poll(pf_worker *w, bool accept)
+{
+    listeners_del(w);
+    for (int i = 0; i < w->nl; i++) {
+        int err = pf_loop_add(w->loop, w->lfd[i], EPOLLIN | (accept ? EPOLLEXCLUSIVE : EPOLLET),
+                              accept ? on_listener : on_arrival, w);
+        if (err < 0)
+            pf_log(PF_LOG_ERROR, "epoll_ctl(add listener): %s", strerror(-err));
+    }
+    w->listening = accept;
+    w->watching = !accept;
+    PF__PUT(w->score->accepting, accept ? PF__ACCEPTING : PF__ACCEPT_HELD);
+}
+
 /* EPOLLEXCLUSIVE: of all the workers waiting on a listener, the kernel wakes
- * one (or a few) per connection, not all of them: no thundering herd. It
- * cannot be changed with EPOLL_CTL_MOD, so pausing deletes and re-adds. */
+ * one (or a few) per connection, not all of them: no thundering herd. */
 static void listeners_on(pf_worker *w)
 {
-    if (w->listening || w->draining)
-        return;
-    listeners_del(w);
-    listeners_add(w, EPOLLIN | EPOLLEXCLUSIVE, on_listener);
-    w->listening = true;
-    PF__PUT(w->score->accepting, PF__ACCEPTING);
+    if (!w->listening && !w->draining)
+        listeners_poll(w, true);
 }
 
 static void listeners_off(pf_worker *w)
@@ -249,8 +254,6 @@ static bool over_share(pf_worker *w)
     return w->balancing && pf__balance_over(&w->balance, w->active, pf_loop_now(w->loop));
 }
 
-static pf_io_fn on_arrival;
-
 /* Over its share, a worker leaves new connections to the others: it stops
  * waiting on the listeners exclusively, so the kernel wakes one of them,
  * and watches them instead (edge-triggered, not exclusive: a wake-up for
@@ -258,12 +261,8 @@ static pf_io_fn on_arrival;
  * again as soon as it is back within its share. It keeps what it holds. */
 static void hold_back(pf_worker *w)
 {
-    if (w->watching || w->draining)
-        return;
-    listeners_del(w);
-    listeners_add(w, EPOLLIN | EPOLLET, on_arrival);
-    w->watching = true;
-    PF__PUT(w->score->accepting, PF__ACCEPT_HELD);
+    if (!w->watching && !w->draining)
+        listeners_poll(w, false);
 }
 
 /* Whether a connection is waiting on a listener. */
