@@ -68,7 +68,7 @@ void pf__score_reset(struct pf__score *s, int index, unsigned generation)
     PF__PUT(s->requests, 0);
     PF__PUT(s->bytes, 0);
     PF__PUT(s->active, 0);
-    PF__PUT(s->accepting, 0);
+    PF__PUT(s->accepting, PF__ACCEPT_OFF);
     PF__PUT(s->activity_ms, 0);
     pf__score_set_activity(s, NULL);
 }

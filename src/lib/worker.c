@@ -225,6 +225,19 @@ static void conn_opened(pf_worker *w, int fd, const struct sockaddr_storage *pee
     w->svc->on_conn(w, fd, (const struct sockaddr *)peer, len, w->svc->ud);
 }
 
+/* Accept one connection from listener fd and hand it to the service:
+ * 0, or accept4's error as a negative errno. */
+static int accept_one(pf_worker *w, int fd)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    int c = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0)
+        return -errno;
+    conn_opened(w, c, &peer, len);
+    return 0;
+}
+
 /* EPOLLEXCLUSIVE wakes the first idle waiter in the listener's wait queue,
  * so one worker would take a whole burst of connections while the others
  * sleep: fine for short requests, bad for long-lived ones (keep-alive, a
@@ -279,15 +292,11 @@ static void take_waiting(pf_worker *w)
 {
     for (int i = 0; i < w->nl; i++)
         for (unsigned n = 0; n < w->cfg->accept_batch && w->active < (uint64_t)w->cfg->max_conns; n++) {
-            struct sockaddr_storage peer;
-            socklen_t len = sizeof peer;
-            int c = accept4(w->lfd[i], (struct sockaddr *)&peer, &len,
-                            SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (c < 0) {
-                accept_failed(w, errno);
+            int err = accept_one(w, w->lfd[i]);
+            if (err < 0) {
+                accept_failed(w, -err);
                 break;
             }
-            conn_opened(w, c, &peer, len);
         }
 }
 
@@ -345,15 +354,11 @@ static void on_listener(pf_loop *loop, int fd, unsigned events, void *ud)
             listeners_off(w);
             return;
         }
-        struct sockaddr_storage peer;
-        socklen_t len = sizeof peer;
-        int c = accept4(fd, (struct sockaddr *)&peer, &len,
-                        SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (c < 0) {
-            accept_failed(w, errno);
+        int err = accept_one(w, fd);
+        if (err < 0) {
+            accept_failed(w, -err);
             break;
         }
-        conn_opened(w, c, &peer, len);
         if (over_share(w)) {
             hold_back(w);
             return;
@@ -417,15 +422,8 @@ void pf_worker_close_conn(pf_worker *w, int fd)
 static void take_queued(pf_worker *w)
 {
     for (int i = 0; i < w->nl; i++)
-        while (w->active < (uint64_t)w->cfg->max_conns) {
-            struct sockaddr_storage peer;
-            socklen_t len = sizeof peer;
-            int c = accept4(w->lfd[i], (struct sockaddr *)&peer, &len,
-                            SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (c < 0)
-                break;
-            conn_opened(w, c, &peer, len);
-        }
+        while (w->active < (uint64_t)w->cfg->max_conns && accept_one(w, w->lfd[i]) == 0)
+            ;
 }
 
 /* Stop accepting at once and close this worker's copies of the listeners:
