@@ -10,7 +10,7 @@
  * and the crowded worker's clients wait on one CPU while the other has
  * time to spare. So a worker that holds more than 1.25 times the
  * connections of the least loaded other worker, plus PF__BALANCE_SLACK,
- * leaves new connections to the others for a while (worker.c). The slack
+ * leaves new connections to the others for a while (accept.c). The slack
  * keeps small counts, and short connections, from ever tripping it. The
  * others may all be holding back too: they watch every arrival, and the
  * least loaded of them then accepts again.

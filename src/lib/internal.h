@@ -97,7 +97,7 @@ _Noreturn void pf__worker_run(const struct pf__worker_spec *spec);
 
 /* A slot's accepting: not taking connections (at its cap, paused, draining,
  * or a service with its own main loop); accepting; or holding back, over
- * its share, until the others catch up (worker.c). */
+ * its share, until the others catch up (accept.c). */
 enum { PF__ACCEPT_OFF, PF__ACCEPTING, PF__ACCEPT_HELD };
 
 /* balance.c: in shared mode a worker is over its share when it holds more
