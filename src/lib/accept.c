@@ -274,9 +274,7 @@ int pf_worker_accept(pf_worker *w, int fd, struct sockaddr_storage *peer, sockle
     } else if ((c = accept4(fd, (struct sockaddr *)&ss, &n, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) {
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     }
-    w->active++;
-    PF__ADD(w->score->accepted, 1);
-    pf__worker_set_state(w);
+    pf__worker_add_conn(w);
     if (peer)
         memcpy(peer, &ss, n);
     if (len)

@@ -85,11 +85,16 @@ void pf__worker_set_state(pf_worker *w)
     PF__PUT(w->score->active, w->active);
 }
 
-void pf__worker_opened(pf_worker *w, int fd, const struct sockaddr_storage *peer, socklen_t len)
+void pf__worker_add_conn(pf_worker *w)
 {
     w->active++;
     PF__ADD(w->score->accepted, 1);
     pf__worker_set_state(w);
+}
+
+void pf__worker_opened(pf_worker *w, int fd, const struct sockaddr_storage *peer, socklen_t len)
+{
+    pf__worker_add_conn(w);
     w->svc->on_conn(w, fd, (const struct sockaddr *)peer, len, w->svc->ud);
 }
 

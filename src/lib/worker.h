@@ -41,9 +41,10 @@ struct pf_worker {
     pf_timer beat, resume, stuck;
 };
 
-/* worker.c: publish the worker's state and count in the slot; a new
- * connection, counted and handed to the service. */
+/* worker.c: publish the worker's state and count in the slot; count a new
+ * connection; count one and hand it to the service. */
 void pf__worker_set_state(pf_worker *w);
+void pf__worker_add_conn(pf_worker *w);
 void pf__worker_opened(pf_worker *w, int fd, const struct sockaddr_storage *peer, socklen_t len);
 
 /* accept.c, for the library loop: set up the timers; start accepting;
