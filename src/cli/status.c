@@ -1,5 +1,6 @@
 /* status.c — `prefork status`: print the scoreboard of a running pool as a table or JSON. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,29 +92,60 @@ static int parse_pid(const char *arg, pid_t *pid)
     return 0;
 }
 
+static const char status_usage[] =
+    "usage: prefork status PID | --pidfile FILE [--json] [--watch]\n"
+    "The workers of the running pool whose master is PID, one line each: index, pid,\n"
+    "generation, state, uptime, heartbeat age, connections accepted and open,\n"
+    "requests, bytes, and what each is doing and for how long.\n"
+    "\n"
+    "      --pidfile FILE   the master's pid from FILE (it follows an upgrade)\n"
+    "      --json           one JSON object instead of the table\n"
+    "      --watch          print it again every second until the pool is gone\n"
+    "  -h, --help\n";
+
 struct status_args {
     const char *pidarg, *pidfile;
     bool json, watch;
 };
 
+/* 0, -1 after --help, or a usage error's status. */
 static int parse_args(int argc, char **argv, struct status_args *a)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
+    enum { OPT_JSON = 256, OPT_WATCH, OPT_PIDFILE };
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"watch", no_argument, NULL, OPT_WATCH},
+        {"pidfile", required_argument, NULL, OPT_PIDFILE},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    int opt;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_JSON:
             a->json = true;
-        else if (strcmp(argv[i], "--watch") == 0)
+            break;
+        case OPT_WATCH:
             a->watch = true;
-        else if (strcmp(argv[i], "--pidfile") == 0 && i + 1 < argc)
-            a->pidfile = argv[++i];
-        else if (strncmp(argv[i], "--pidfile=", 10) == 0)
-            a->pidfile = argv[i] + 10;
-        else if (argv[i][0] == '-')
-            return cli_error(CLI_USAGE, "status: unknown option '%s'", argv[i]);
-        else if (a->pidarg)
-            return cli_error(CLI_USAGE, "status: unexpected argument '%s'", argv[i]);
-        else
-            a->pidarg = argv[i];
+            break;
+        case OPT_PIDFILE:
+            a->pidfile = optarg;
+            break;
+        case 'h':
+            fputs(status_usage, stdout);
+            return -1;
+        case ':':
+            return cli_error(CLI_USAGE, "status: option '%s' needs a value", cli_argv_current());
+        default:
+            return cli_error(CLI_USAGE, "status: unknown option '%s' (see prefork status --help)",
+                             cli_argv_current());
+        }
     }
+    if (optind < argc)
+        a->pidarg = argv[optind++];
+    if (optind < argc)
+        return cli_error(CLI_USAGE, "status: unexpected argument '%s'", argv[optind]);
     if (!a->pidarg == !a->pidfile)
         return cli_error(CLI_USAGE, "status: give the master's PID or --pidfile FILE");
     return 0;
@@ -173,7 +205,7 @@ int cli_status(int argc, char **argv)
     struct status_args a = {0};
     int status = parse_args(argc, argv, &a);
     if (status)
-        return status;
+        return status < 0 ? CLI_OK : status;
     if (!a.watch)
         return show(&a);
     /* --watch: once a second until interrupted, or until the pool is gone. */

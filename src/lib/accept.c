@@ -177,8 +177,9 @@ static bool queued(const pf_worker *w)
 /* Take what is queued, as on_listener would (a batch per listener). */
 static void take_waiting(pf_worker *w)
 {
+    uint64_t cap = (uint64_t)w->cfg->max_conns;
     for (int i = 0; i < w->nl; i++)
-        for (unsigned n = 0; n < w->cfg->accept_batch && w->active < (uint64_t)w->cfg->max_conns; n++) {
+        for (unsigned n = 0; n < w->cfg->accept_batch && w->active < cap; n++) {
             int err = accept_one(w, w->lfd[i]);
             if (err < 0) {
                 accept_failed(w, -err);

@@ -1,4 +1,4 @@
-/* test_cli.c — integration tests of the echo example's command line: usage errors, --help, a port in use. */
+/* test_cli.c — integration tests of prefork's and the echo example's command lines: usage errors, --help, the man page. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -12,6 +12,7 @@
 #include "support.h"
 
 #define ECHO "examples/echo"
+#define PREFORK "prefork"
 #define RUN_MS 20000 /* a usage error is instant; this only bounds a bug */
 
 TestSuite(cli, .fini = ts_cleanup);
@@ -30,29 +31,34 @@ static bool one_line(const char *s)
     return n > 1 && s[n - 1] == '\n' && strchr(s, '\n') == s + n - 1;
 }
 
-/* Run echo with argv; expect exit code, nothing on stdout and exactly one
- * line on stderr that starts with "echo: " and contains want. */
+/* Run argv; expect exit code, nothing on stdout and exactly one line on
+ * stderr that starts with the program's name and a colon ("echo: ",
+ * "prefork: ") and contains want. */
 static void expect_one_line(const char *const *argv, int code, const char *want)
 {
     struct ts_proc *p;
     int status = ts_run(argv, RUN_MS, &p);
     char *out = text_of(p->out), *err = text_of(p->err);
+    const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
     char args[256] = "";
     for (int i = 1; argv[i]; i++)
         snprintf(args + strlen(args), sizeof args - strlen(args), " %s", argv[i]);
-    ts_assert(status >= 0, "echo%s: still running after %d ms", args, RUN_MS);
+    ts_assert(status >= 0, "%s%s: still running after %d ms", name, args, RUN_MS);
     ts_assert(WIFEXITED(status) && WEXITSTATUS(status) == code,
-              "echo%s: wait status 0x%x, expected exit %d", args, status, code);
-    ts_assert(out[0] == '\0', "echo%s: wrote on stdout: %s", args, out);
-    ts_assert(one_line(err), "echo%s: stderr is not one line: [%s]", args, err);
-    ts_assert(strncmp(err, "echo: ", 6) == 0, "echo%s: line not tagged: %s", args, err);
-    ts_assert(strstr(err, want) != NULL, "echo%s: [%s] lacks \"%s\"", args, err, want);
+              "%s%s: wait status 0x%x, expected exit %d", name, args, status, code);
+    ts_assert(out[0] == '\0', "%s%s: wrote on stdout: %s", name, args, out);
+    ts_assert(one_line(err), "%s%s: stderr is not one line: [%s]", name, args, err);
+    ts_assert(strncmp(err, name, strlen(name)) == 0 && strncmp(err + strlen(name), ": ", 2) == 0,
+              "%s%s: line not tagged: %s", name, args, err);
+    ts_assert(strstr(err, want) != NULL, "%s%s: [%s] lacks \"%s\"", name, args, err, want);
     free(out);
     free(err);
 }
 
 #define EXPECT_USAGE(want, ...) \
     expect_one_line((const char *const[]){ECHO, __VA_ARGS__, NULL}, 2, want)
+#define EXPECT_PREFORK(code, want, ...) \
+    expect_one_line((const char *const[]){PREFORK, __VA_ARGS__, NULL}, code, want)
 
 Test(cli, unknown_option, .timeout = 60)
 {
@@ -139,4 +145,96 @@ Test(cli, port_in_use, .timeout = 60)
     snprintf(want, sizeof want, "%s: Address already in use", addr);
     expect_one_line((const char *const[]){ECHO, "-l", addr, "-w", "1", NULL}, 1, want);
     close(fd);
+}
+
+/* ---- prefork's own command line ---- */
+
+/* Run prefork with argv; expect exit 0, stdout starting with head (the
+ * caller frees it), nothing on stderr. */
+static char *expect_stdout(const char *const *argv, const char *head)
+{
+    struct ts_proc *p;
+    int status = ts_run(argv, RUN_MS, &p);
+    char *out = text_of(p->out), *err = text_of(p->err);
+    ts_assert(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "prefork %s: wait status 0x%x", argv[1], status);
+    ts_assert(strncmp(out, head, strlen(head)) == 0, "prefork %s: stdout is [%s]", argv[1], out);
+    ts_assert(err[0] == '\0', "prefork %s: wrote on stderr: %s", argv[1], err);
+    free(err);
+    return out;
+}
+
+Test(cli, prefork_help_and_version, .timeout = 60)
+{
+    static const char *const cases[][3] = {
+        {"--help", NULL, "usage: prefork COMMAND"},
+        {"--version", NULL, "prefork "},
+        {"serve", "--help", "usage: prefork serve"},
+        {"run", "--help", "usage: prefork run"},
+        {"status", "--help", "usage: prefork status"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        free(expect_stdout((const char *const[]){PREFORK, cases[i][0], cases[i][1], NULL},
+                           cases[i][2]));
+}
+
+Test(cli, prefork_usage_errors, .timeout = 60)
+{
+    EXPECT_PREFORK(2, "unknown command 'bogus'", "bogus");
+    EXPECT_PREFORK(2, "unknown option '--bogus'", "serve", "--bogus");
+    EXPECT_PREFORK(2, "unexpected argument 'b'", "serve", "a", "b");
+    EXPECT_PREFORK(2, "--workers '0'", "serve", "-w", "0");
+    EXPECT_PREFORK(2, "'/nonexistent-prefork-root': No such file or directory", "serve",
+                   "/nonexistent-prefork-root");
+    EXPECT_PREFORK(2, "--cache-ttl '-1'", "serve", "--cache-ttl", "-1");
+    EXPECT_PREFORK(2, "--max-header-bytes '10'", "serve", "--max-header-bytes", "10");
+    EXPECT_PREFORK(2, "--header-timeout 'x'", "serve", "--header-timeout", "x");
+    EXPECT_PREFORK(2, "--access-log", "serve", "--access-log");
+    EXPECT_PREFORK(2, "give the master's PID", "status");
+    EXPECT_PREFORK(2, "'abc' is not a process id", "status", "abc");
+    EXPECT_PREFORK(2, "option '--pidfile' needs a value", "status", "--pidfile");
+    EXPECT_PREFORK(2, "unexpected argument '2'", "status", "1", "2");
+    EXPECT_PREFORK(2, "unknown option '--bogus'", "status", "--bogus", "1");
+}
+
+Test(cli, prefork_status_of_no_pool_is_a_runtime_failure, .timeout = 60)
+{
+    /* A pid that is free: a child that has been reaped. */
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+    if (pid == 0)
+        _exit(0);
+    cr_assert_eq(waitpid(pid, NULL, 0), pid);
+    char arg[32];
+    snprintf(arg, sizeof arg, "%d", (int)pid);
+    EXPECT_PREFORK(1, "No such process", "status", arg);
+}
+
+/* Every long option that a --help lists is in the man page (as groff
+ * writes it: "\-\-name"). */
+Test(cli, man_page_has_every_option, .timeout = 60)
+{
+    static const char *const cmds[] = {"serve", "run", "status"};
+    char *man = text_of("docs/prefork.1");
+    for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++) {
+        char *out = expect_stdout((const char *const[]){PREFORK, cmds[c], "--help", NULL},
+                                  "usage: prefork");
+        int seen = 0;
+        for (const char *o = strstr(out, "--"); o; o = strstr(o + 2, "--")) {
+            size_t n = 2;
+            while ((o[n] >= 'a' && o[n] <= 'z') || (o[n] == '-' && o[n + 1] != '-' && n > 2))
+                n++;
+            if (n == 2)
+                continue;
+            char want[80] = "";
+            for (size_t i = 0; i < n && strlen(want) + 3 < sizeof want; i++)
+                strcat(want, o[i] == '-' ? "\\-" : (char[]){o[i], 0});
+            ts_assert(strstr(man, want), "prefork %s --help lists %.*s; the man page lacks it",
+                      cmds[c], (int)n, o);
+            seen++;
+        }
+        ts_assert(seen > 3, "prefork %s --help: only %d options found", cmds[c], seen);
+        free(out);
+    }
+    free(man);
 }
