@@ -352,7 +352,8 @@ struct pf_config {
     bool drop_privileges;         /* workers switch to uid/gid after fork */
     uid_t uid;
     gid_t gid;
-    const char *pidfile;          /* written atomically once ready; NULL none */
+    const char *pidfile;          /* written atomically once ready (if it cannot be,
+                                     the pool stops: pf_pool_run); NULL none */
     const char *error_log;        /* the path pf_log_open was given, reopened
                                      on USR1; NULL: stderr */
     /* For workers that exec another program (prefork run): */
@@ -426,7 +427,8 @@ int pf_pool_listener_count(const pf_pool *pool);
  * (TERM, INT, QUIT) has been handled, or until a new master started by USR2
  * has taken over. Returns 0 after a clean stop, -ECHILD when a worker kept
  * failing to start (or exited PF_EXIT_FATAL), or -errno if the master could
- * not set itself up. Returns in the master only.
+ * not set itself up or write cfg.pidfile once ready (it then stops
+ * gracefully). Returns in the master only.
  *
  * Signals (DESIGN.md §2): TERM graceful stop, INT the same (a second INT:
  * fast), QUIT fast stop, HUP rolling reload (a new generation of workers,

@@ -9,15 +9,22 @@
 
 /* ---- readiness ---- */
 
-/* The first generation is all ready: from now on the pool serves. */
+/* The first generation is all ready: from now on the pool serves. A pool
+ * that cannot write its pidfile stops instead: whatever reads the file
+ * (systemd's PIDFile=, an init script, prefork status --pidfile) would find
+ * no pid or a stale one. After USR2 the old master then keeps serving. */
 static void started(pf_pool *p)
 {
     p->started = true;
     p->serving = p->generation;
     if (p->cfg.pidfile) {
         int err = pf__pidfile_write(p->cfg.pidfile, getpid());
-        if (err < 0)
+        if (err < 0) {
             pf_log(PF_LOG_ERROR, "writing pidfile %s: %s", p->cfg.pidfile, strerror(-err));
+            p->result = err;
+            pf__stop_graceful(p, "no pidfile");
+            return;
+        }
     }
     pf_log(PF_LOG_DEBUG, "all %d workers ready", p->workers);
     pf__notify("READY=1\nMAINPID=%d", (int)getpid());

@@ -190,11 +190,8 @@ Test(cli, prefork_usage_errors, .timeout = 60)
     EXPECT_PREFORK(2, "--max-header-bytes '10'", "serve", "--max-header-bytes", "10");
     EXPECT_PREFORK(2, "--header-timeout 'x'", "serve", "--header-timeout", "x");
     EXPECT_PREFORK(2, "--access-log", "serve", "--access-log");
-    EXPECT_PREFORK(2, "give the master's PID", "status");
-    EXPECT_PREFORK(2, "'abc' is not a process id", "status", "abc");
+    /* More of status's in test_lifecycle.c, beside a running pool. */
     EXPECT_PREFORK(2, "option '--pidfile' needs a value", "status", "--pidfile");
-    EXPECT_PREFORK(2, "unexpected argument '2'", "status", "1", "2");
-    EXPECT_PREFORK(2, "unknown option '--bogus'", "status", "--bogus", "1");
 }
 
 Test(cli, prefork_status_of_no_pool_is_a_runtime_failure, .timeout = 60)

@@ -1395,6 +1395,25 @@ static struct ts_proc *pool_with_pidfile(char *pidfile, size_t size, pid_t *w)
     return srv;
 }
 
+/* A pidfile that cannot be written: the pool stops once ready, exit 1,
+ * and says why. */
+Test(lifecycle, unwritable_pidfile_stops_the_pool_with_status_1, .timeout = TIMEOUT)
+{
+    char root[256], dir[256], pidfile[320];
+    make_root(root, sizeof root);
+    ts_temp_dir(dir, sizeof dir);
+    snprintf(pidfile, sizeof pidfile, "%s/no-such-dir/prefork.pid", dir);
+    struct ts_proc *srv = TS_START(PREFORK, "serve", root, "-l", "127.0.0.1:0", "-w", "2",
+                                   "--access-log", "off", "--pidfile", pidfile);
+    int err = ts_wait_exit(srv, STEP_MS);
+    ts_assert(err == 0, "the pool kept running without its pidfile");
+    ts_assert(WIFEXITED(srv->status) && WEXITSTATUS(srv->status) == 1,
+              "wait status 0x%x, expected exit 1", srv->status);
+    ts_assert(ts_log_count(srv, "writing pidfile .*: No such file or directory") == 1,
+              "no line saying why");
+    ts_assert(ts_log_count(srv, "no pidfile: stopping gracefully") == 1, "no stop line");
+}
+
 Test(lifecycle, status_prints_the_scoreboard, .timeout = TIMEOUT)
 {
     char pidfile[300];
