@@ -1,4 +1,4 @@
-/* bench_support.c — what the benchmark clients share: option numbers and the server's address. */
+/* bench_support.c — what the benchmark clients share: option numbers, the server's address, error lines. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,4 +30,13 @@ int bench_resolve(const char *prog, const char *host, int port, struct pf_addr *
         return -EINVAL;
     }
     return 0;
+}
+
+void bench_conn_error(int *reported, const char *prog, long id, const char *fmt, va_list ap)
+{
+    if ((*reported)++ >= BENCH_MAX_REPORTED)
+        return;
+    char msg[256];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fprintf(stderr, "%s: connection %ld: %s\n", prog, id, msg);
 }

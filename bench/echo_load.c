@@ -34,7 +34,6 @@
 #define MAX_THREADS 64
 #define MAX_SECONDS 3600.0
 #define CONNECT_TIMEOUT_MS 5000
-#define MAX_REPORTED_ERRORS 5 /* per thread, so a dead server does not flood */
 
 /* Latency histogram in nanoseconds, log-linear: exact below 64 ns, then 32
  * buckets per power of two, so any percentile is within about 3%. 64-bit
@@ -131,14 +130,10 @@ static void conn_fail(struct client *cl, struct conn *c, const char *fmt, ...)
 /* An error ends the connection (it is not reopened) and fails the run. */
 static void conn_fail(struct client *cl, struct conn *c, const char *fmt, ...)
 {
-    if (cl->reported++ < MAX_REPORTED_ERRORS) {
-        char msg[256];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        fprintf(stderr, "echo_load: connection %u: %s\n", c->id, msg);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    bench_conn_error(&cl->reported, "echo_load", (long)c->id, fmt, ap);
+    va_end(ap);
     close(c->fd); /* also removes it from the epoll set */
     c->fd = -1;
     cl->errors++;

@@ -38,7 +38,6 @@
 #define SETUP_TIMEOUT_S 120
 #define HEAD_MAX 4096     /* a response head longer than this is refused */
 #define READ_CHUNK 65536
-#define MAX_REPORTED 5    /* errors printed; the rest are only counted */
 
 enum state { C_CONNECTING, C_READING, C_IDLE, C_CLOSED };
 
@@ -105,14 +104,10 @@ static void conn_fail(struct run *r, struct conn *c, const char *fmt, ...)
 /* A connection that fails before it is idle fails the set-up. */
 static void conn_fail(struct run *r, struct conn *c, const char *fmt, ...)
 {
-    if (r->reported++ < MAX_REPORTED) {
-        char msg[256];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        fprintf(stderr, "http_idle: connection %ld: %s\n", (long)(c - r->c), msg);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    bench_conn_error(&r->reported, "http_idle", (long)(c - r->c), fmt, ap);
+    va_end(ap);
     if (c->state == C_IDLE)
         r->dropped++;
     else
