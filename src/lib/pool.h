@@ -111,6 +111,7 @@ struct pf_pool {
     int ndfds, capdfds;
     /* reuseport mode: rows[i] = worker index i's sockets (row 0: lfd) */
     int **rows;
+    bool rows_misplaced; /* a row failed to bind: places in the group unknown */
 };
 
 /* pool.c */

@@ -32,7 +32,9 @@
  * index is its place in the group: rows join it in index order, the master
  * never closes one, and after USR2 the new master adopts them in the old
  * one's order. With more workers than CPUs, some CPU has two and the
- * kernel's hash spreads instead.
+ * kernel's hash spreads instead. So does a pool where a row failed to bind
+ * (out of descriptors, say): the rows bound after it took its place, and
+ * steering by place would send a CPU's connections to another CPU's worker.
  */
 
 #define STEER_NONE 0xffffffffu /* not a socket of the group: the kernel hashes */
@@ -112,7 +114,7 @@ void pf__rp_steer(pf_pool *p)
     if (p->cfg.mode != PF_MODE_REUSEPORT || !p->cfg.cpu_affinity ||
         (n = pf__cpus_usable(&p->cfg, cpus)) <= 0)
         return;
-    bool on = p->workers <= n;
+    bool on = p->workers <= n && !p->rows_misplaced;
     struct sock_fprog prog = {.len = on ? (unsigned short)steer_code(cpus, p->workers, code) : 0,
                               .filter = code};
     for (int l = 0; l < p->nls; l++) {
@@ -127,6 +129,9 @@ void pf__rp_steer(pf_pool *p)
     }
     if (on)
         pf_log(PF_LOG_DEBUG, "connections steered to the worker on their CPU");
+    else if (p->rows_misplaced)
+        pf_log(PF_LOG_WARN, "a worker's sockets failed to bind: connections spread by hash, "
+                            "not by CPU");
     else
         pf_log(PF_LOG_INFO, "%d workers on %d CPUs: connections spread by hash, not by CPU",
                p->workers, n);
@@ -146,6 +151,7 @@ const int *pf__rp_row(pf_pool *p, int index)
         int *row = malloc(sizeof(int) * (size_t)p->nls);
         if (!row || bind_row(p, row) < 0) {
             free(row);
+            p->rows_misplaced = true;
             return NULL;
         }
         p->rows[index] = row;
