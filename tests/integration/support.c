@@ -27,6 +27,7 @@
 
 static struct ts_proc procs[MAX_PROCS];
 static int nprocs;
+static int child_nofile; /* ts_limit_fds */
 static char dirs[4][256]; /* temporary directories to remove */
 static int ndirs;
 static bool hooked;
@@ -139,8 +140,10 @@ _Noreturn static void child_exec(char *const *argv, pid_t parent, int out, int e
         _exit(127);
     close_range(3, ~0u, 0);
     /* A worker that aborts must not leave a core file in the tree. */
-    struct rlimit nocore = {0, 0};
+    struct rlimit nocore = {0, 0}, nofile = {(rlim_t)child_nofile, (rlim_t)child_nofile};
     setrlimit(RLIMIT_CORE, &nocore);
+    if (child_nofile > 0 && setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+        _exit(127);
     signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
@@ -499,8 +502,14 @@ void ts_temp_dir(char *buf, size_t size)
     snprintf(dirs[ndirs++], sizeof dirs[0], "%s", buf);
 }
 
+void ts_limit_fds(int n)
+{
+    child_nofile = n;
+}
+
 void ts_cleanup(void)
 {
+    child_nofile = 0;
     for (int i = 0; i < nprocs; i++) {
         struct ts_proc *p = &procs[i];
         if (!poll_exit(p)) {

@@ -47,6 +47,10 @@ int64_t ts_now_ms(void);
 struct ts_proc *ts_start(const char *const *argv);
 #define TS_START(...) ts_start((const char *const[]){__VA_ARGS__, NULL})
 
+/* The processes started from now on may open descriptors below n only
+ * (RLIMIT_NOFILE); 0: as the test may. ts_cleanup resets it. */
+void ts_limit_fds(int n);
+
 /* Run argv to completion with stdout and stderr in separate files; returns
  * the wait status, or -ETIMEDOUT (the program is then killed). */
 int ts_run(const char *const *argv, int timeout_ms, struct ts_proc **out);

@@ -703,6 +703,40 @@ Test(pool, cpu_affinity_list_pins_every_worker_to_the_listed_cpu, .timeout = 60)
     expect_exit(m, EXIT_MS, 0);
 }
 
+/* Out of descriptors while binding worker 1's sockets: a row bound later
+ * would take its place in the group, so steering by CPU stops. Which limit
+ * makes that bind fail depends on the build (sanitizers open more): each
+ * limit from the lowest up is tried until one does. None may crash. */
+Test(pool, reuseport_row_that_fails_to_bind_stops_steering, .timeout = 120)
+{
+    static int cpus[CPU_SETSIZE];
+    cpu_set_t mine;
+    int n = my_cpus(cpus, &mine);
+    if (n < 2)
+        cr_skip_test("needs 2 CPUs, has %d", n);
+    char list[32];
+    snprintf(list, sizeof list, "%d,%d", cpus[0], cpus[1]);
+    bool bind_failed = false;
+    for (int limit = 4; limit < 4 + 15 && !bind_failed; limit++) {
+        ts_limit_fds(limit);
+        struct ts_proc *m = TS_START(ECHO, "-l", "127.0.0.1:0", "-w", "2", "--mode",
+                                     "reuseport", "--cpu-affinity", list);
+        ts_limit_fds(0);
+        /* Every row is bound (or failed) before the start line. */
+        if (ts_wait_log(m, "started 2 workers", START_MS, NULL, 0) == 0) {
+            bind_failed = ts_log_count(m, "binding .* again \\(SO_REUSEPORT\\)") > 0;
+            const char *re = "a worker's sockets failed to bind: connections spread by hash";
+            ts_assert(!bind_failed || ts_wait_log(m, re, START_MS, NULL, 0) == 0,
+                      "limit %d: a row failed to bind and no log line /%s/", limit, re);
+            ts_kill(m->pid, SIGKILL);
+        }
+        ts_assert(ts_wait_exit(m, EXIT_MS) == 0, "limit %d: master still running", limit);
+        ts_assert(WIFEXITED(m->status) || WTERMSIG(m->status) == SIGKILL,
+                  "limit %d: the master died of signal %d", limit, WTERMSIG(m->status));
+    }
+    ts_assert(bind_failed, "no descriptor limit made worker 1's sockets fail to bind");
+}
+
 /* Connections accepted by worker index, from the scoreboard. */
 static uint64_t accepted_by(pid_t master, int index)
 {
