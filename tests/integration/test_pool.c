@@ -632,6 +632,16 @@ static int my_cpus(int *cpus, cpu_set_t *mask)
     return n;
 }
 
+/* The first two CPUs this test may run on, as a --cpu-affinity list;
+ * skips the test on a machine (or a mask) with one CPU. */
+static void two_cpus(char list[static 32], int *cpus, cpu_set_t *mask)
+{
+    int n = my_cpus(cpus, mask);
+    if (n < 2)
+        cr_skip_test("needs 2 CPUs, has %d", n);
+    snprintf(list, 32, "%d,%d", cpus[0], cpus[1]);
+}
+
 /* The one CPU pid may run on, or -1 when it may run on none or several. */
 static int pinned_cpu(pid_t pid)
 {
@@ -711,11 +721,8 @@ Test(pool, reuseport_row_that_fails_to_bind_stops_steering, .timeout = 120)
 {
     static int cpus[CPU_SETSIZE];
     cpu_set_t mine;
-    int n = my_cpus(cpus, &mine);
-    if (n < 2)
-        cr_skip_test("needs 2 CPUs, has %d", n);
     char list[32];
-    snprintf(list, sizeof list, "%d,%d", cpus[0], cpus[1]);
+    two_cpus(list, cpus, &mine);
     bool bind_failed = false;
     for (int limit = 4; limit < 4 + 15 && !bind_failed; limit++) {
         ts_limit_fds(limit);
@@ -755,11 +762,8 @@ Test(pool, reuseport_with_cpu_affinity_steers_connections_to_the_worker_on_their
 {
     static int cpus[CPU_SETSIZE];
     cpu_set_t mine;
-    int n = my_cpus(cpus, &mine);
-    if (n < 2)
-        cr_skip_test("needs 2 CPUs, has %d", n);
     char list[32];
-    snprintf(list, sizeof list, "%d,%d", cpus[0], cpus[1]);
+    two_cpus(list, cpus, &mine);
     struct ts_proc *m = TS_START(ECHO, "-l", "127.0.0.1:0", "-w", "2", "--mode", "reuseport",
                                  "--cpu-affinity", list);
     pid_t pids[2];
