@@ -1,4 +1,4 @@
-/* accept.c — a worker taking connections from the listeners: exclusive wake-ups, taking turns, pausing, holding back over its share. */
+/* accept.c — a worker taking connections, from the listeners (exclusive wake-ups, taking turns, pausing, holding back over its share) or from the master, and handing them to the service. */
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
@@ -53,6 +53,21 @@ static void listeners_off(pf_worker *w)
 {
     listeners_del(w);
     PF__PUT(w->score->accepting, PF__ACCEPT_OFF);
+}
+
+/* ---- a new connection ---- */
+
+static void add_conn(pf_worker *w)
+{
+    w->active++;
+    PF__ADD(w->score->accepted, 1);
+    pf__worker_set_state(w);
+}
+
+static void opened(pf_worker *w, int fd, const struct sockaddr_storage *peer, socklen_t len)
+{
+    add_conn(w);
+    w->svc->on_conn(w, fd, (const struct sockaddr *)peer, len, w->svc->ud);
 }
 
 /* ---- accepting ---- */
@@ -121,7 +136,7 @@ static int accept_one(pf_worker *w, int fd)
     int c = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0)
         return -errno;
-    pf__worker_opened(w, c, &peer, len);
+    opened(w, c, &peer, len);
     return 0;
 }
 
@@ -275,7 +290,7 @@ int pf_worker_accept(pf_worker *w, int fd, struct sockaddr_storage *peer, sockle
     } else if ((c = accept4(fd, (struct sockaddr *)&ss, &n, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) {
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     }
-    pf__worker_add_conn(w);
+    add_conn(w);
     if (peer)
         memcpy(peer, &ss, n);
     if (len)
@@ -304,6 +319,28 @@ void pf__accept_closed(pf_worker *w)
         hold_back(w);
     else
         listeners_on(w);
+}
+
+int pf__accept_passed(pf_worker *w, int fd)
+{
+    for (;;) {
+        struct pf__peer_rec recs[PF__PASS_MAX];
+        int fds[PF__PASS_MAX], n;
+        ssize_t len = pf_fd_recv(fd, fds, PF__PASS_MAX, &n, recs, sizeof recs);
+        if (len == -EAGAIN || len == -EINTR)
+            return 0;
+        if (len <= 0 && len != -EMSGSIZE)
+            return -1;
+        for (int i = 0; i < n; i++) {
+            struct sockaddr_storage peer;
+            socklen_t plen = 0;
+            if ((size_t)len >= sizeof recs[0] * (size_t)(i + 1) && recs[i].len) {
+                plen = recs[i].len;
+                memcpy(&peer, recs[i].addr, plen);
+            }
+            opened(w, fds[i], &peer, plen);
+        }
+    }
 }
 
 /* Connections already in the accept queue when the pool stops would be

@@ -1,4 +1,4 @@
-/* worker.c — a worker process: set-up, its event loop, control from the master, draining, the slot it writes. */
+/* worker.c — a worker process: set-up, its event loop, control from the master, draining, its heartbeat and counters. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -76,28 +76,6 @@ void pf_worker_ready(pf_worker *w)
         pf_log(PF_LOG_WARN, "send(ready) to master: %s", strerror(errno));
 }
 
-void pf__worker_set_state(pf_worker *w)
-{
-    enum pf_state st = w->draining ? PF_STATE_DRAINING
-                       : w->active ? PF_STATE_BUSY
-                                   : PF_STATE_IDLE;
-    PF__PUT(w->score->state, st);
-    PF__PUT(w->score->active, w->active);
-}
-
-void pf__worker_add_conn(pf_worker *w)
-{
-    w->active++;
-    PF__ADD(w->score->accepted, 1);
-    pf__worker_set_state(w);
-}
-
-void pf__worker_opened(pf_worker *w, int fd, const struct sockaddr_storage *peer, socklen_t len)
-{
-    pf__worker_add_conn(w);
-    w->svc->on_conn(w, fd, (const struct sockaddr *)peer, len, w->svc->ud);
-}
-
 void pf_worker_close_conn(pf_worker *w, int fd)
 {
     /* An accepted socket is this worker's alone (close-on-exec, never
@@ -170,33 +148,15 @@ static void on_signal(pf_loop *loop, int fd, unsigned events, void *ud)
         drain(ud);
 }
 
-/* From the master: connections (dispatch mode), each with its peer
- * address as the message's bytes. End of stream means the master has gone,
- * and a worker never outlives it. */
+/* From the master: connections (dispatch mode). End of stream means the
+ * master has gone, and a worker never outlives it. */
 static void on_ctl(pf_loop *loop, int fd, unsigned events, void *ud)
 {
     (void)loop, (void)events;
     pf_worker *w = ud;
-    for (;;) {
-        struct pf__peer_rec recs[PF__PASS_MAX];
-        int fds[PF__PASS_MAX], n;
-        ssize_t len = pf_fd_recv(fd, fds, PF__PASS_MAX, &n, recs, sizeof recs);
-        if (len == -EAGAIN || len == -EINTR)
-            return;
-        if (len <= 0 && len != -EMSGSIZE) {
-            pf_log(PF_LOG_WARN, "master has gone; exiting");
-            pf_worker_exit(w, 1);
-            return;
-        }
-        for (int i = 0; i < n; i++) {
-            struct sockaddr_storage peer;
-            socklen_t plen = 0;
-            if ((size_t)len >= sizeof recs[0] * (size_t)(i + 1) && recs[i].len) {
-                plen = recs[i].len;
-                memcpy(&peer, recs[i].addr, plen);
-            }
-            pf__worker_opened(w, fds[i], &peer, plen);
-        }
+    if (pf__accept_passed(w, fd) < 0) {
+        pf_log(PF_LOG_WARN, "master has gone; exiting");
+        pf_worker_exit(w, 1);
     }
 }
 

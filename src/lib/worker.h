@@ -9,10 +9,11 @@
 /*
  * A worker is split by job:
  *   worker.c   set-up, the library loop, control (signals, the master's
- *              socket, dispatched connections), draining, the slot it writes
- *   accept.c   taking connections from the listeners: exclusive wake-ups,
- *              taking turns, pausing when out of descriptors, and holding
- *              back over its share in shared mode (balance.c counts)
+ *              socket), draining, closing connections, its counters
+ *   accept.c   taking connections, from the listeners (exclusive wake-ups,
+ *              taking turns, pausing when out of descriptors, holding back
+ *              over its share in shared mode: balance.c counts) or from
+ *              the master, and handing them to the service
  */
 
 struct pf_worker {
@@ -41,18 +42,25 @@ struct pf_worker {
     pf_timer beat, resume, stuck;
 };
 
-/* worker.c: publish the worker's state and count in the slot; count a new
- * connection; count one and hand it to the service. */
-void pf__worker_set_state(pf_worker *w);
-void pf__worker_add_conn(pf_worker *w);
-void pf__worker_opened(pf_worker *w, int fd, const struct sockaddr_storage *peer, socklen_t len);
+/* Publish the worker's state and connection count in its slot. */
+static inline void pf__worker_set_state(pf_worker *w)
+{
+    enum pf_state st = w->draining ? PF_STATE_DRAINING
+                       : w->active ? PF_STATE_BUSY
+                                   : PF_STATE_IDLE;
+    PF__PUT(w->score->state, st);
+    PF__PUT(w->score->active, w->active);
+}
 
 /* accept.c, for the library loop: set up the timers; start accepting;
- * after a connection closed, accept again if it had stopped (at its cap,
- * or over its share); and, to drain, stop for good: take what is already
- * queued (up to the cap) and close this worker's copies of the listeners. */
+ * take the connections the master passed on socket fd (dispatch mode):
+ * 0 once none is left, -1 when the master has gone; after a connection
+ * closed, accept again if it had stopped (at its cap, or over its share);
+ * and, to drain, stop for good: take what is already queued (up to the
+ * cap) and close this worker's copies of the listeners. */
 void pf__accept_init(pf_worker *w);
 void pf__accept_start(pf_worker *w);
+int pf__accept_passed(pf_worker *w, int fd);
 void pf__accept_closed(pf_worker *w);
 void pf__accept_drain(pf_worker *w);
 
