@@ -885,15 +885,23 @@ static void stop_heir(pid_t pid, const char *pidfile)
     ts_assert(access(pidfile, F_OK) < 0, "the pidfile outlived master %d", (int)pid);
 }
 
+/* prefork serve with 2 workers and its pidfile at name in a new folder
+ * (the whole path written to pidfile). */
+static struct ts_proc *serve_with_pidfile(char *pidfile, size_t size, const char *name)
+{
+    char root[256], dir[256];
+    make_root(root, sizeof root);
+    ts_temp_dir(dir, sizeof dir);
+    snprintf(pidfile, size, "%s/%s", dir, name);
+    return TS_START(PREFORK, "serve", root, "-l", "127.0.0.1:0", "-w", "2", "--access-log",
+                    "off", "--pidfile", pidfile);
+}
+
 Test(lifecycle, two_upgrades_under_load_fail_no_request, .timeout = TIMEOUT)
 {
     enum { W = 2, UPGRADES = 2 };
-    char root[256], dir[256], pidfile[300];
-    make_root(root, sizeof root);
-    ts_temp_dir(dir, sizeof dir);
-    snprintf(pidfile, sizeof pidfile, "%s/prefork.pid", dir);
-    struct ts_proc *srv = TS_START(PREFORK, "serve", root, "-l", "127.0.0.1:0", "-w", "2",
-                                   "--access-log", "off", "--pidfile", pidfile);
+    char pidfile[300];
+    struct ts_proc *srv = serve_with_pidfile(pidfile, sizeof pidfile, "prefork.pid");
     int port = wait_port(srv);
     pid_t masters[1 + UPGRADES] = {srv->pid}, workers[W];
     wait_board(srv->pid, 1, W, workers);
@@ -1381,12 +1389,7 @@ static void expect_status(const char *const *argv, int code)
 /* A pool with a pidfile, for the status tests: its 2 workers' pids. */
 static struct ts_proc *pool_with_pidfile(char *pidfile, size_t size, pid_t *w)
 {
-    char root[256], dir[256];
-    make_root(root, sizeof root);
-    ts_temp_dir(dir, sizeof dir);
-    snprintf(pidfile, size, "%s/prefork.pid", dir);
-    struct ts_proc *srv = TS_START(PREFORK, "serve", root, "-l", "127.0.0.1:0", "-w", "2",
-                                   "--access-log", "off", "--pidfile", pidfile);
+    struct ts_proc *srv = serve_with_pidfile(pidfile, size, "prefork.pid");
     int port = wait_port(srv);
     wait_board(srv->pid, 1, 2, w);
     wait_pidfile(pidfile, srv->pid, STEP_MS);
@@ -1399,12 +1402,8 @@ static struct ts_proc *pool_with_pidfile(char *pidfile, size_t size, pid_t *w)
  * and says why. */
 Test(lifecycle, unwritable_pidfile_stops_the_pool_with_status_1, .timeout = TIMEOUT)
 {
-    char root[256], dir[256], pidfile[320];
-    make_root(root, sizeof root);
-    ts_temp_dir(dir, sizeof dir);
-    snprintf(pidfile, sizeof pidfile, "%s/no-such-dir/prefork.pid", dir);
-    struct ts_proc *srv = TS_START(PREFORK, "serve", root, "-l", "127.0.0.1:0", "-w", "2",
-                                   "--access-log", "off", "--pidfile", pidfile);
+    char pidfile[320];
+    struct ts_proc *srv = serve_with_pidfile(pidfile, sizeof pidfile, "no-such-dir/prefork.pid");
     int err = ts_wait_exit(srv, STEP_MS);
     ts_assert(err == 0, "the pool kept running without its pidfile");
     ts_assert(WIFEXITED(srv->status) && WEXITSTATUS(srv->status) == 1,
