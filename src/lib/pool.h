@@ -109,9 +109,12 @@ struct pf_pool {
     pf_timer dispatch_retry;
     int *dfds;                   /* what the master accepts on itself */
     int ndfds, capdfds;
-    /* reuseport mode: rows[i] = worker index i's sockets (row 0: lfd) */
+    /* reuseport mode: rows[i] = worker index i's sockets (row 0: lfd);
+     * order[k] = the row at place k of its ports' reuseport groups */
     int **rows;
-    bool rows_misplaced; /* a row failed to bind: places in the group unknown */
+    int *order;
+    int norder;
+    bool steering; /* pf__rp_steer has run: a row bound later steers again */
 };
 
 /* pool.c */
@@ -170,5 +173,6 @@ void pf__upgrade(pf_pool *p);
 void pf__upgrade_ready(pf_pool *p); /* new master: tell the old one */
 void pf__inherit(pf_pool *p);       /* new master: take the old one's listeners */
 int pf__adopt(pf_pool *p, const struct pf_addr *a);
+void pf__unadopt(pf_pool *p, int fd); /* put an adopted socket back, first */
 
 #endif

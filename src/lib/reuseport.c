@@ -26,15 +26,15 @@
 
 /*
  * Steering (with cpu-affinity): worker i runs on CPU cpus[i], so a classic
- * BPF program on each port's group sends a connection to row i when CPU
- * cpus[i] handles its SYN (the CPU of the NIC queue, or of the client on
- * loopback): the socket, its wake-ups and the worker share a CPU. A row
- * index is its place in the group: rows join it in index order, the master
- * never closes one, and after USR2 the new master adopts them in the old
- * one's order. With more workers than CPUs, some CPU has two and the
- * kernel's hash spreads instead. So does a pool where a row failed to bind
- * (out of descriptors, say): the rows bound after it took its place, and
- * steering by place would send a CPU's connections to another CPU's worker.
+ * BPF program on each port's group sends a connection to row i's place when
+ * CPU cpus[i] handles its SYN (the CPU of the NIC queue, or of the client on
+ * loopback): the socket, its wake-ups and the worker share a CPU. A row's
+ * place is the order in which it joined (order[]): the master never closes
+ * a row, and one that fails to bind (out of descriptors, say) leaves the
+ * groups as they were, so a later row takes the next place and the failed
+ * one, bound again, the one after. After USR2 the old master passes its
+ * rows in place order and the new one adopts them in that order. With more
+ * workers than CPUs, some CPU has two and the kernel's hash spreads instead.
  */
 
 #define STEER_NONE 0xffffffffu /* not a socket of the group: the kernel hashes */
@@ -65,8 +65,24 @@ static bool per_row(int fd, struct pf_addr *a)
     return is_reuseport(fd) && bound_addr(fd, a) == 0 && a->ss.ss_family != AF_UNIX;
 }
 
+/* Undo a row that failed at listener l: each socket it opened was the last
+ * of its group, so closing it leaves the others' places; adopted ones go
+ * back to the inherited list for the next row. */
+static void unbind_row(pf_pool *p, const int *row, const bool *adopted, int l)
+{
+    while (l-- > 0) {
+        if (row[l] == p->lfd[l])
+            continue;
+        if (adopted[l])
+            pf__unadopt(p, row[l]);
+        else
+            close(row[l]);
+    }
+}
+
 static int bind_row(pf_pool *p, int *row)
 {
+    bool adopted[PF_MAX_LISTENERS];
     for (int l = 0; l < p->nls; l++) {
         struct pf_addr a;
         int fd = -1, err = 0;
@@ -75,14 +91,13 @@ static int bind_row(pf_pool *p, int *row)
             continue;
         }
         fd = pf__adopt(p, &a); /* from the previous master, after USR2 */
+        adopted[l] = fd >= 0;
         if (fd < 0)
             fd = err = pf_listen_open(&a, p->cfg.backlog, PF_LISTEN_REUSEPORT);
         if (err < 0) {
             pf_log(PF_LOG_ERROR, "binding %s again (SO_REUSEPORT): %s", p->ls[l].name,
                    strerror(-err));
-            while (l-- > 0)
-                if (row[l] != p->lfd[l])
-                    close(row[l]);
+            unbind_row(p, row, adopted, l);
             return err;
         }
         pf__tune_listener(p, fd);
@@ -91,14 +106,27 @@ static int bind_row(pf_pool *p, int *row)
     return 0;
 }
 
-/* The program: "load the CPU; if it is cpus[i], return i"; else none. */
-static int steer_code(const int *cpus, int n, struct sock_filter *code)
+/* Row index's place in its ports' groups, or -1 while it is not bound. */
+static int place_of(const pf_pool *p, int index)
+{
+    for (int k = 0; k < p->norder; k++)
+        if (p->order[k] == index)
+            return k;
+    return index == 0 ? 0 : -1;
+}
+
+/* The program: "load the CPU; if it is cpus[i], return row i's place";
+ * else (or while row i is not bound) none. */
+static int steer_code(const pf_pool *p, const int *cpus, int n, struct sock_filter *code)
 {
     int len = 0;
     code[len++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_CPU);
     for (int i = 0; i < n; i++) {
+        int place = place_of(p, i);
+        if (place < 0)
+            continue;
         code[len++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)cpus[i], 0, 1);
-        code[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (unsigned)i);
+        code[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (unsigned)place);
     }
     code[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, STEER_NONE);
     return len;
@@ -114,8 +142,9 @@ void pf__rp_steer(pf_pool *p)
     if (p->cfg.mode != PF_MODE_REUSEPORT || !p->cfg.cpu_affinity ||
         (n = pf__cpus_usable(&p->cfg, cpus)) <= 0)
         return;
-    bool on = p->workers <= n && !p->rows_misplaced;
-    struct sock_fprog prog = {.len = on ? (unsigned short)steer_code(cpus, p->workers, code) : 0,
+    p->steering = true;
+    bool on = p->workers <= n;
+    struct sock_fprog prog = {.len = on ? (unsigned short)steer_code(p, cpus, p->workers, code) : 0,
                               .filter = code};
     for (int l = 0; l < p->nls; l++) {
         struct pf_addr a;
@@ -129,9 +158,6 @@ void pf__rp_steer(pf_pool *p)
     }
     if (on)
         pf_log(PF_LOG_DEBUG, "connections steered to the worker on their CPU");
-    else if (p->rows_misplaced)
-        pf_log(PF_LOG_WARN, "a worker's sockets failed to bind: connections spread by hash, "
-                            "not by CPU");
     else
         pf_log(PF_LOG_INFO, "%d workers on %d CPUs: connections spread by hash, not by CPU",
                p->workers, n);
@@ -144,17 +170,25 @@ const int *pf__rp_row(pf_pool *p, int index)
         return p->lfd;
     if (!p->rows) {
         p->rows = calloc(PF_MAX_WORKERS, sizeof *p->rows);
-        if (!p->rows)
+        p->order = calloc(PF_MAX_WORKERS, sizeof *p->order);
+        if (!p->rows || !p->order) {
+            pf__rp_free(p);
             return NULL;
+        }
+        p->norder = 1; /* place 0: row 0, the pool's own listeners */
     }
     if (!p->rows[index]) {
         int *row = malloc(sizeof(int) * (size_t)p->nls);
         if (!row || bind_row(p, row) < 0) {
             free(row);
-            p->rows_misplaced = true;
             return NULL;
         }
         p->rows[index] = row;
+        p->order[p->norder++] = index;
+        pf_log(PF_LOG_DEBUG, "worker %d's sockets bound: place %d in their reuseport groups",
+               index, p->norder - 1);
+        if (p->steering) /* bound after a failure: steer to it too */
+            pf__rp_steer(p);
     }
     return p->rows[index];
 }
@@ -169,13 +203,16 @@ void pf__rp_orphan(pf_pool *p, int index, bool orphan)
             pf__dispatch_watch(p, p->rows[index][l], orphan);
 }
 
-/* Every row's own sockets (not row 0, not shared ones), for fn. */
+/* Every row's own sockets (not row 0, not shared ones), in place order,
+ * for fn. */
 void pf__rp_each(pf_pool *p, void (*fn)(pf_pool *p, int fd, void *ud), void *ud)
 {
-    for (int i = 1; p->rows && i < PF_MAX_WORKERS; i++)
-        for (int l = 0; p->rows[i] && l < p->nls; l++)
-            if (p->rows[i][l] != p->lfd[l])
-                fn(p, p->rows[i][l], ud);
+    for (int k = 1; k < p->norder; k++) {
+        const int *row = p->rows[p->order[k]];
+        for (int l = 0; l < p->nls; l++)
+            if (row[l] != p->lfd[l])
+                fn(p, row[l], ud);
+    }
 }
 
 /* In a worker: close the rows that are not its own. */
@@ -200,5 +237,8 @@ void pf__rp_free(pf_pool *p)
         free(p->rows[i]);
     }
     free(p->rows);
+    free(p->order);
     p->rows = NULL;
+    p->order = NULL;
+    p->norder = 0;
 }

@@ -261,9 +261,9 @@ static bool same_address(const struct pf_addr *a, const struct sockaddr_storage 
 }
 
 /* An inherited socket for this address: its fd (taken off the list), or -1.
- * The list keeps its order, the old master's row order: row i adopts the
- * socket at row i's place in the port's reuseport group, which CPU steering
- * (reuseport.c) counts on. */
+ * The list keeps its order, the old master's rows in their places in the
+ * port's reuseport group: the k-th row bound here takes place k, which CPU
+ * steering (reuseport.c) counts on. */
 int pf__adopt(pf_pool *p, const struct pf_addr *a)
 {
     for (int i = 0; i < p->ninherited; i++) {
@@ -278,4 +278,14 @@ int pf__adopt(pf_pool *p, const struct pf_addr *a)
         return fd;
     }
     return -1;
+}
+
+/* A socket pf__adopt gave a row that then failed to bind: back at the head
+ * of the list, where it was among the sockets of its address. Closing it
+ * would move the group's last socket into its place. */
+void pf__unadopt(pf_pool *p, int fd)
+{
+    memmove(&p->inherited[1], &p->inherited[0], sizeof p->inherited[0] * (size_t)p->ninherited);
+    p->inherited[0] = fd;
+    p->ninherited++;
 }

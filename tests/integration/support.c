@@ -140,8 +140,10 @@ _Noreturn static void child_exec(char *const *argv, pid_t parent, int out, int e
         _exit(127);
     close_range(3, ~0u, 0);
     /* A worker that aborts must not leave a core file in the tree. */
-    struct rlimit nocore = {0, 0}, nofile = {(rlim_t)child_nofile, (rlim_t)child_nofile};
+    struct rlimit nocore = {0, 0}, nofile;
     setrlimit(RLIMIT_CORE, &nocore);
+    getrlimit(RLIMIT_NOFILE, &nofile);
+    nofile.rlim_cur = (rlim_t)child_nofile; /* the hard limit stays: prlimit may raise it back */
     if (child_nofile > 0 && setrlimit(RLIMIT_NOFILE, &nofile) < 0)
         _exit(127);
     signal(SIGPIPE, SIG_DFL);

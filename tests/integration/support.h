@@ -48,7 +48,8 @@ struct ts_proc *ts_start(const char *const *argv);
 #define TS_START(...) ts_start((const char *const[]){__VA_ARGS__, NULL})
 
 /* The processes started from now on may open descriptors below n only
- * (RLIMIT_NOFILE); 0: as the test may. ts_cleanup resets it. */
+ * (RLIMIT_NOFILE's soft limit: prlimit(2) can raise it again); 0: as the
+ * test may. ts_cleanup resets it. */
 void ts_limit_fds(int n);
 
 /* Run argv to completion with stdout and stderr in separate files; returns

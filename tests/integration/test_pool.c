@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -713,37 +714,6 @@ Test(pool, cpu_affinity_list_pins_every_worker_to_the_listed_cpu, .timeout = 60)
     expect_exit(m, EXIT_MS, 0);
 }
 
-/* Out of descriptors while binding worker 1's sockets: a row bound later
- * would take its place in the group, so steering by CPU stops. Which limit
- * makes that bind fail depends on the build (sanitizers open more): each
- * limit from the lowest up is tried until one does. None may crash. */
-Test(pool, reuseport_row_that_fails_to_bind_stops_steering, .timeout = 120)
-{
-    static int cpus[CPU_SETSIZE];
-    cpu_set_t mine;
-    char list[32];
-    two_cpus(list, cpus, &mine);
-    bool bind_failed = false;
-    for (int limit = 4; limit < 4 + 15 && !bind_failed; limit++) {
-        ts_limit_fds(limit);
-        struct ts_proc *m = TS_START(ECHO, "-l", "127.0.0.1:0", "-w", "2", "--mode",
-                                     "reuseport", "--cpu-affinity", list);
-        ts_limit_fds(0);
-        /* Every row is bound (or failed) before the start line. */
-        if (ts_wait_log(m, "started 2 workers", START_MS, NULL, 0) == 0) {
-            bind_failed = ts_log_count(m, "binding .* again \\(SO_REUSEPORT\\)") > 0;
-            const char *re = "a worker's sockets failed to bind: connections spread by hash";
-            ts_assert(!bind_failed || ts_wait_log(m, re, START_MS, NULL, 0) == 0,
-                      "limit %d: a row failed to bind and no log line /%s/", limit, re);
-            ts_kill(m->pid, SIGKILL);
-        }
-        ts_assert(ts_wait_exit(m, EXIT_MS) == 0, "limit %d: master still running", limit);
-        ts_assert(WIFEXITED(m->status) || WTERMSIG(m->status) == SIGKILL,
-                  "limit %d: the master died of signal %d", limit, WTERMSIG(m->status));
-    }
-    ts_assert(bind_failed, "no descriptor limit made worker 1's sockets fail to bind");
-}
-
 /* Connections accepted by worker index, from the scoreboard. */
 static uint64_t accepted_by(pid_t master, int index)
 {
@@ -755,19 +725,11 @@ static uint64_t accepted_by(pid_t master, int index)
     return 0;
 }
 
-/* On loopback the SYN is handled on the connecting CPU: from each CPU the
- * test moves to, every connection goes to the worker pinned there. */
-Test(pool, reuseport_with_cpu_affinity_steers_connections_to_the_worker_on_their_cpu,
-     .timeout = 60)
+/* On loopback the SYN is handled on the connecting CPU: from each of the
+ * two CPUs the test moves to, every connection must go to the worker
+ * pinned there (worker k on cpus[k]). */
+static void expect_steered(struct ts_proc *m, int port, const int *cpus, const cpu_set_t *mine)
 {
-    static int cpus[CPU_SETSIZE];
-    cpu_set_t mine;
-    char list[32];
-    two_cpus(list, cpus, &mine);
-    struct ts_proc *m = TS_START(ECHO, "-l", "127.0.0.1:0", "-w", "2", "--mode", "reuseport",
-                                 "--cpu-affinity", list);
-    pid_t pids[2];
-    int port = echo_ready(m, 2, pids);
     for (int round = 0; round < 2; round++)
         for (int k = 0; k < 2; k++) {
             cpu_set_t one;
@@ -779,7 +741,7 @@ Test(pool, reuseport_with_cpu_affinity_steers_connections_to_the_worker_on_their
             int fds[8];
             for (int i = 0; i < 8; i++)
                 fds[i] = open_conn(port);
-            sched_setaffinity(0, sizeof mine, &mine);
+            sched_setaffinity(0, sizeof *mine, mine);
             uint64_t got = accepted_by(m->pid, k) - before[k];
             uint64_t other = accepted_by(m->pid, 1 - k) - before[1 - k];
             ts_assert(got == 8 && other == 0,
@@ -788,10 +750,79 @@ Test(pool, reuseport_with_cpu_affinity_steers_connections_to_the_worker_on_their
             for (int i = 0; i < 8; i++)
                 close(fds[i]);
         }
+}
+
+Test(pool, reuseport_with_cpu_affinity_steers_connections_to_the_worker_on_their_cpu,
+     .timeout = 60)
+{
+    static int cpus[CPU_SETSIZE];
+    cpu_set_t mine;
+    char list[32];
+    two_cpus(list, cpus, &mine);
+    struct ts_proc *m = TS_START(ECHO, "-l", "127.0.0.1:0", "-w", "2", "--mode", "reuseport",
+                                 "--cpu-affinity", list);
+    pid_t pids[2];
+    expect_steered(m, echo_ready(m, 2, pids), cpus, &mine);
     /* A third worker shares a CPU: the kernel's hash takes over. */
     ts_assert(ts_kill(m->pid, SIGTTIN) == 0, "TTIN");
     const char *re = "3 workers on 2 CPUs: connections spread by hash, not by CPU";
     ts_assert(ts_wait_log(m, re, START_MS, NULL, 0) == 0, "no log line /%s/", re);
+    ts_kill(m->pid, SIGTERM);
+    expect_exit(m, EXIT_MS, 0);
+}
+
+/* A pool of 2 steered workers started with so few descriptors that worker
+ * 1's sockets fail to bind; which limit does that depends on the build
+ * (sanitizers open more), so each from the lowest up is tried. Returns the
+ * master once worker 1 has failed 4 times in a row (its next try is 1.6 s
+ * away), or NULL. No limit may crash the master. */
+static struct ts_proc *pool_short_of_fds(const char *list)
+{
+    for (int limit = 4; limit < 4 + 15; limit++) {
+        ts_limit_fds(limit);
+        struct ts_proc *m = TS_START(ECHO, "-l", "127.0.0.1:0", "-w", "2", "--mode",
+                                     "reuseport", "--cpu-affinity", list, "-v");
+        ts_limit_fds(0);
+        /* Every row is bound (or failed) before the start line. */
+        if (ts_wait_log(m, "started 2 workers", START_MS, NULL, 0) == 0 &&
+            ts_log_count(m, "binding .* again \\(SO_REUSEPORT\\)") > 0 &&
+            ts_wait_log(m, "respawning worker 1 in 1600 ms", START_MS, NULL, 0) == 0)
+            return m;
+        ts_kill(m->pid, SIGKILL);
+        ts_assert(ts_wait_exit(m, EXIT_MS) == 0, "limit %d: master still running", limit);
+        ts_assert(WIFEXITED(m->status) || WTERMSIG(m->status) == SIGKILL,
+                  "limit %d: the master died of signal %d", limit, WTERMSIG(m->status));
+    }
+    return NULL;
+}
+
+/* Worker 1's sockets fail to bind (out of descriptors); with descriptors
+ * back, a TTIN's worker 2 binds first and takes place 1 in the group, and
+ * worker 1, respawned, place 2. After TTOU each CPU's connections must
+ * still go to its worker: a row is steered to by its place, not its index
+ * (by index, CPU 1's would go to worker 2's row, which the master polls and
+ * passes on to anyone). */
+Test(pool, reuseport_rows_bound_out_of_order_are_steered_by_their_place, .timeout = 120)
+{
+    static int cpus[CPU_SETSIZE];
+    cpu_set_t mine;
+    char list[32];
+    two_cpus(list, cpus, &mine);
+    struct ts_proc *m = pool_short_of_fds(list);
+    ts_assert(m, "no descriptor limit made worker 1's sockets fail to bind");
+    struct rlimit plenty;
+    getrlimit(RLIMIT_NOFILE, &plenty); /* the test's own */
+    ts_assert(prlimit(m->pid, RLIMIT_NOFILE, &plenty, NULL) == 0, "prlimit: %s",
+              strerror(errno));
+    ts_assert(ts_kill(m->pid, SIGTTIN) == 0, "TTIN");
+    const char *res[] = {"worker 2's sockets bound: place 1", "worker 1's sockets bound: place 2"};
+    for (int i = 0; i < 2; i++)
+        ts_assert(ts_wait_log(m, res[i], START_MS, NULL, 0) == 0, "no log line /%s/", res[i]);
+    pid_t pids[3];
+    int port = echo_ready(m, 3, pids);
+    ts_assert(ts_kill(m->pid, SIGTTOU) == 0, "TTOU");
+    ts_assert(ts_wait_log(m, "SIGTTOU: 2 workers", START_MS, NULL, 0) == 0, "no TTOU line");
+    expect_steered(m, port, cpus, &mine);
     ts_kill(m->pid, SIGTERM);
     expect_exit(m, EXIT_MS, 0);
 }
