@@ -268,7 +268,8 @@ static int render_row(struct http_buf *out, const char *name, const struct entry
     if (rc == 0)
         rc = http_html_escape(out, name, e->name_len);
     if (rc == 0)
-        rc = http_buf_printf(out, "%s</a></td><td class=\"s\">%s</td><td class=\"t\">%s</td></tr>\n",
+        rc = http_buf_printf(out,
+                             "%s</a></td><td class=\"s\">%s</td><td class=\"t\">%s</td></tr>\n",
                              dir ? "/" : "", size, mtime);
     return rc;
 }
@@ -323,8 +324,8 @@ static int render_page(struct http_buf *out, const char *url_path, const struct 
 
 int http_listing_render(int dirfd, const char *url_path, bool show_dotfiles, struct http_buf *out)
 {
-    struct entries es = {NULL, 0, 0, HTTP_BUF_INIT((size_t)HTTP_LISTING_MAX_ENTRIES * (NAME_MAX + 1)),
-                         false};
+    size_t names_cap = (size_t)HTTP_LISTING_MAX_ENTRIES * (NAME_MAX + 1);
+    struct entries es = {NULL, 0, 0, HTTP_BUF_INIT(names_cap), false};
     size_t start = out->len;
     int rc = read_entries(dirfd, show_dotfiles, &es);
     if (rc == 0) {

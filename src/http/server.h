@@ -36,8 +36,8 @@ void http_config_init(struct http_config *cfg);
 
 /* Set one option from text by its command-line long name (header-timeout,
  * keepalive-timeout, send-timeout, max-header-bytes, max-uri-bytes,
- * max-headers, keepalive-requests, cache-ttl (ms), cache-size (MiB)). Returns 0, -ENOENT (unknown name), or
- * -EINVAL with *why set. */
+ * max-headers, keepalive-requests, cache-ttl (ms), cache-size (MiB)).
+ * Returns 0, -ENOENT (unknown name), or -EINVAL with *why set. */
 int http_config_set(struct http_config *cfg, const char *name, const char *value,
                     const char **why);
 

@@ -125,7 +125,8 @@ static int steer_code(const pf_pool *p, const int *cpus, int n, struct sock_filt
         int place = place_of(p, i);
         if (place < 0)
             continue;
-        code[len++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)cpus[i], 0, 1);
+        unsigned cpu = (unsigned)cpus[i];
+        code[len++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, cpu, 0, 1);
         code[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (unsigned)place);
     }
     code[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, STEER_NONE);
@@ -144,8 +145,8 @@ void pf__rp_steer(pf_pool *p)
         return;
     p->steering = true;
     bool on = p->workers <= n;
-    struct sock_fprog prog = {.len = on ? (unsigned short)steer_code(p, cpus, p->workers, code) : 0,
-                              .filter = code};
+    unsigned short len = on ? (unsigned short)steer_code(p, cpus, p->workers, code) : 0;
+    struct sock_fprog prog = {.len = len, .filter = code};
     for (int l = 0; l < p->nls; l++) {
         struct pf_addr a;
         if (!per_row(p->lfd[l], &a))
@@ -187,7 +188,7 @@ const int *pf__rp_row(pf_pool *p, int index)
         p->order[p->norder++] = index;
         pf_log(PF_LOG_DEBUG, "worker %d's sockets bound: place %d in their reuseport groups",
                index, p->norder - 1);
-        if (p->steering) /* bound after a failure: steer to it too */
+        if (p->steering) /* bound after start (TTIN, or after a failure): steer to it too */
             pf__rp_steer(p);
     }
     return p->rows[index];
