@@ -161,6 +161,8 @@ int cli_serve(int argc, char **argv)
         return status < 0 ? CLI_OK : status;
     if ((status = open_files(&s)) != 0)
         return status;
+    if (s.pool.error_log && strcmp(s.pool.error_log, "-") != 0)
+        s.http.error_log_path = s.pool.error_log; /* workers may create it anew */
     struct pf_service svc;
     http_service(&s.http, &svc);
     /* Set on the listeners, inherited by every connection:

@@ -9,6 +9,7 @@
 #include "http/alog.h"
 #include "http/cache.h"
 #include "http/conn.h"
+#include "http/sandbox.h"
 #include "http/server.h"
 
 #define ALOG_FLUSH_MS 1000
@@ -105,6 +106,20 @@ static void on_alog_timer(pf_loop *loop, pf_timer *t, void *ud)
     pf_timer_start(loop, t, ALOG_FLUSH_MS);
 }
 
+/* Last in a worker's set-up: give up the rest of the file system. */
+static int sandbox(const struct http_config *cfg)
+{
+    int abi = http_sandbox_apply(cfg);
+    if (abi < 0)
+        pf_log(PF_LOG_ERROR, "landlock (sandboxing the worker): %s", strerror(-abi));
+    else if (abi == 0)
+        pf_log(PF_LOG_DEBUG, "no Landlock in this kernel: the worker is not sandboxed");
+    else
+        pf_log(PF_LOG_DEBUG, "sandboxed (Landlock ABI %d): reads beneath %s, writes to the logs",
+               abi, cfg->follow_symlinks ? "/" : cfg->root);
+    return abi < 0 ? abi : 0;
+}
+
 static int service_init(pf_worker *w, void *ud)
 {
     const struct http_config *cfg = ud;
@@ -127,7 +142,7 @@ static int service_init(pf_worker *w, void *ud)
     hw->cache = http_cache_new(cfg->cache_bytes, cfg->cache_ttl_ms);
     if (!hw->cache)
         return -ENOMEM;
-    return 0;
+    return sandbox(cfg);
 }
 
 static void service_conn(pf_worker *w, int fd, const struct sockaddr *peer,

@@ -28,6 +28,7 @@ struct http_config {
     unsigned max_keepalive_requests; /* then Connection: close (0 = unlimited) */
     int access_log_fd;            /* opened by the master; -1 = off */
     const char *access_log_path;  /* reopened on USR1; NULL: not a file */
+    const char *error_log_path;   /* --error-log, reopened on USR1; NULL: stderr */
     unsigned cache_ttl_ms;        /* small responses reused for this long (0: off) */
     size_t cache_bytes;           /* per worker */
 };

@@ -222,3 +222,25 @@ Test(http_confine, follow_symlinks_opens_links_only, .timeout = TIMEOUT)
             REFUSED(t, 404, 400);
     }
 }
+
+/* Under the openat2 confinement each worker gives up the rest of the file
+ * system (Landlock; tests/unit/test_http_sandbox.c checks what it denies):
+ * both say so, and serve files and listings as before. */
+Test(http_confine, workers_are_sandboxed, .timeout = TIMEOUT)
+{
+    make_tree();
+    struct ts_proc *srv;
+    port = HS_SERVE(&srv, "-w", "2", "--access-log", "off", "-v", hs_root);
+    pid_t pids[2];
+    ts_assert(ts_wait_ready(srv->pid, 2, pids, HS_START_MS) == 0, "2 workers ready");
+    if (ts_log_count(srv, "no Landlock in this kernel") > 0)
+        cr_skip_test("this kernel has no Landlock");
+    int n = ts_log_count(srv, "worker [01] .*sandboxed \\(Landlock ABI [0-9]+\\): reads beneath ");
+    ts_assert(n == 2, "%d of 2 workers said they are sandboxed", n);
+    served("/inside.txt", "inside\n");
+    struct got g;
+    get("/sub/", 5, &g);
+    ts_assert(g.status == 200 && strstr(g.body, "href=\"up\""), "listing of /sub/: [%s]", g.all);
+    free(g.all);
+    REFUSED("/link_out", 404, 0);
+}
