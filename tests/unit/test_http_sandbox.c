@@ -157,8 +157,8 @@ static void root_only(int listener)
     char path[128];
     snprintf(path, sizeof path, "%s/root/a.txt", base);
     expect_errno("unlink root/a.txt", unlink(path), EACCES);
-    char *const argv[] = {"true", NULL};
-    expect_errno("execv /bin/true", execv("/bin/true", argv), EACCES);
+    char *const argv[] = {"false", NULL}; /* if it ran, the child would exit 1 */
+    expect_errno("execv /bin/false", execv("/bin/false", argv), EACCES);
     if (abi >= 4) {
         struct sockaddr_in sin;
         socklen_t len = sizeof sin;
