@@ -21,6 +21,10 @@ run_one() { # program, criterion args...
     p=$(sed -n 's/.*Passing: \([0-9]*\).*/\1/p' <<<"$line")
     f=$(sed -n 's/.*Failing: \([0-9]*\).*/\1/p' <<<"$line")
     c=$(sed -n 's/.*Crashing: \([0-9]*\).*/\1/p' <<<"$line")
+    # Criterion counts a test whose teardown crashed as passed, but exits 1:
+    # keep its warning, which names the test, for the closing tally.
+    local warned
+    warned=$(grep -a 'Warning!' "$out" | sed 's/\x1b\[[0-9;]*m//g' | tr '\n' ' ')
     rm -f "$out"
     programs=$((programs + 1))
     if [ -z "$line" ]; then
@@ -31,7 +35,7 @@ run_one() { # program, criterion args...
     passed=$((passed + ${p:-0}))
     failed=$((failed + ${f:-0} + ${c:-0}))
     if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ] && [ "${c:-0}" -eq 0 ]; then
-        broken+=("$prog (exit $rc)")
+        broken+=("$prog (exit $rc) ${warned}")
         failed=$((failed + 1))
     fi
     return 0
