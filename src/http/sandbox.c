@@ -1,8 +1,9 @@
-/* sandbox.c — Landlock rules for a serve worker: read beneath the root, write only where its logs are. */
+/* sandbox.c — a serve worker's Landlock: read the root, write its logs, reach no other process. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/landlock.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -23,11 +24,16 @@
 #define LANDLOCK_ACCESS_NET_BIND_TCP (1ULL << 0) /* ABI 4 */
 #define LANDLOCK_ACCESS_NET_CONNECT_TCP (1ULL << 1)
 #endif
+#ifndef LANDLOCK_SCOPE_SIGNAL
+#define LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0) /* ABI 6 */
+#define LANDLOCK_SCOPE_SIGNAL (1ULL << 1)
+#endif
 
-/* struct landlock_ruleset_attr up to ABI 4; the kernel is told its size. */
+/* struct landlock_ruleset_attr up to ABI 6; the kernel is told its size. */
 struct ruleset_attr {
     __u64 handled_access_fs;
     __u64 handled_access_net; /* ABI 4 */
+    __u64 scoped;             /* ABI 6 */
 };
 
 /* glibc 2.36 has no wrappers for the three Landlock calls. */
@@ -117,9 +123,15 @@ int http_sandbox_apply(const struct http_config *cfg)
         return errno == ENOSYS || errno == EOPNOTSUPP ? 0 : -errno;
     /* Only the fields this ABI knows: an older kernel refuses a larger struct. */
     struct ruleset_attr attr = {.handled_access_fs = fs_rights((int)abi)};
-    size_t size = sizeof attr.handled_access_fs;
+    size_t size = offsetof(struct ruleset_attr, handled_access_net);
     if (abi >= 4) {
         attr.handled_access_net = LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP;
+        size = offsetof(struct ruleset_attr, scoped);
+    }
+    /* No signal to, and no abstract Unix socket of, a process outside the
+     * sandbox: the master, the other workers, anything of the same user. */
+    if (abi >= 6) {
+        attr.scoped = LANDLOCK_SCOPE_SIGNAL | LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET;
         size = sizeof attr;
     }
     int ruleset = (int)ruleset_create(&attr, size, 0);

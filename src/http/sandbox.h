@@ -1,4 +1,4 @@
-/* sandbox.h — a serve worker gives up the file system it does not need (Landlock). */
+/* sandbox.h — a serve worker gives up the files and processes it does not need (Landlock). */
 #ifndef PF_HTTP_SANDBOX_H
 #define PF_HTTP_SANDBOX_H
 
@@ -12,7 +12,9 @@
  *   - create and write files in the folders of cfg->access_log_path and
  *     cfg->error_log_path, for the reopen on USR1 (logrotate);
  *   - nothing else: no other open for writing, no exec, no rename or
- *     unlink, no device ioctl; no TCP bind or connect (Landlock ABI 4+).
+ *     unlink, no device ioctl; no TCP bind or connect (Landlock ABI 4+);
+ *     no signal to, and no connect to an abstract Unix socket of, a process
+ *     outside this sandbox, the master included (ABI 6+, Linux 6.12).
  * What is open already stays usable. This is defence in depth under the
  * openat2(RESOLVE_BENEATH) confinement of path.c: a bug there still could
  * not reach a file outside the root.

@@ -115,8 +115,9 @@ static int sandbox(const struct http_config *cfg)
     else if (abi == 0)
         pf_log(PF_LOG_DEBUG, "no Landlock in this kernel: the worker is not sandboxed");
     else
-        pf_log(PF_LOG_DEBUG, "sandboxed (Landlock ABI %d): reads beneath %s, writes to the logs",
-               abi, cfg->follow_symlinks ? "/" : cfg->root);
+        pf_log(PF_LOG_DEBUG, "sandboxed (Landlock ABI %d): reads beneath %s, writes to the logs%s",
+               abi, cfg->follow_symlinks ? "/" : cfg->root,
+               abi >= 6 ? ", signals no other process" : "");
     return abi < 0 ? abi : 0;
 }
 

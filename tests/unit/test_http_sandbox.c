@@ -5,11 +5,14 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -141,6 +144,37 @@ static int tcp_listener(void)
     return fd;
 }
 
+/* The abstract Unix address "@pf-sandbox-PID" of the test process pid. */
+static socklen_t abstract_addr(struct sockaddr_un *sun, pid_t pid)
+{
+    *sun = (struct sockaddr_un){.sun_family = AF_UNIX};
+    int n = snprintf(sun->sun_path + 1, sizeof sun->sun_path - 1, "pf-sandbox-%d", (int)pid);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+/* A listener on the test process's abstract Unix address. */
+static int abstract_listener(void)
+{
+    struct sockaddr_un sun;
+    socklen_t len = abstract_addr(&sun, getpid());
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&sun, len) == 0 && listen(fd, 4) == 0);
+    return fd;
+}
+
+/* Landlock's scopes (ABI 6): the child reaches neither the process that
+ * forked it nor that process's abstract socket. */
+static void expect_scoped(void)
+{
+    expect_errno("kill(parent, 0)", kill(getppid(), 0), EPERM);
+    struct sockaddr_un sun;
+    socklen_t len = abstract_addr(&sun, getppid());
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    expect_errno("connect to the parent's abstract socket",
+                 connect(fd, (struct sockaddr *)&sun, len), EPERM);
+    close(fd);
+}
+
 static void root_only(int listener)
 {
     int abi = become_worker(false);
@@ -167,13 +201,16 @@ static void root_only(int listener)
                      EACCES);
         close(fd);
     }
+    if (abi >= 6)
+        expect_scoped();
 }
 
 Test(sandbox, a_worker_reads_beneath_the_root_and_writes_only_its_logs)
 {
-    int listener = tcp_listener();
+    int listener = tcp_listener(), unix_listener = abstract_listener();
     run_sandboxed(root_only, listener);
     close(listener);
+    close(unix_listener);
 }
 
 static void follow_symlinks(int listener)
