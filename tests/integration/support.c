@@ -107,53 +107,9 @@ char *ts_log(const struct ts_proc *p)
 /* Starting programs                                                        */
 /* ------------------------------------------------------------------------ */
 
-/* v in decimal, written at the end of buf (NUL-terminated); returns its start. */
-static char *utoa_end(char *buf, size_t size, unsigned long v)
-{
-    char *p = buf + size;
-    *--p = '\0';
-    do
-        *--p = (char)('0' + v % 10);
-    while ((v /= 10) && p > buf);
-    return p;
-}
-
-/* A fatal signal to the test process: Criterion reports only "crashed"
- * (after the test body, a mere warning); say which signal and which pid
- * sent it, then die of it as before (SA_RESETHAND restored the default).
- * Only async-signal-safe calls. */
-static void on_fatal(int sig, siginfo_t *si, void *uc)
-{
-    (void)uc;
-    char me[16], from[16];
-    const char *parts[] = {"test process ", utoa_end(me, sizeof me, (unsigned long)getpid()),
-                           ": SIG", sigabbrev_np(sig), " from pid ",
-                           utoa_end(from, sizeof from, (unsigned long)si->si_pid), "\n"};
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-        if (parts[i] && write(2, parts[i], strlen(parts[i])) < 0)
-            break;
-    raise(sig);
-}
-
-static void report_fatal_signals(void)
-{
-    static const int sigs[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
-                               SIGALRM, SIGABRT, SIGSEGV, SIGBUS,  SIGFPE,  SIGILL,
-                               SIGSYS,  SIGXCPU, SIGXFSZ};
-    struct sigaction sa = {.sa_sigaction = on_fatal, .sa_flags = SA_SIGINFO | SA_RESETHAND};
-    sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-        struct sigaction old;
-        /* A sanitizer's own handler (SIGSEGV under ASan) says more: kept. */
-        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
-            sigaction(sigs[i], &sa, NULL);
-    }
-}
-
 /* Once per test process: orphans of our masters come to us rather than to
  * init (so "no worker left" can be checked), a closed client socket does not
- * kill the test, a fatal signal says where it came from, and whatever
- * happens the table is cleaned at exit. */
+ * kill the test, and whatever happens the table is cleaned at exit. */
 static void setup_once(void)
 {
     if (hooked)
@@ -161,7 +117,6 @@ static void setup_once(void)
     hooked = true;
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     signal(SIGPIPE, SIG_IGN);
-    report_fatal_signals();
     atexit(ts_cleanup);
 }
 
