@@ -21,10 +21,11 @@ run_one() { # program, criterion args...
     p=$(sed -n 's/.*Passing: \([0-9]*\).*/\1/p' <<<"$line")
     f=$(sed -n 's/.*Failing: \([0-9]*\).*/\1/p' <<<"$line")
     c=$(sed -n 's/.*Crashing: \([0-9]*\).*/\1/p' <<<"$line")
-    # Criterion counts a test whose teardown crashed as passed, but exits 1:
-    # keep its warning, which names the test, for the closing tally.
+    # Criterion exits 1 with every test passed when one logged a warning or
+    # an error (cr_log_warn, cr_log_error) or crashed after its body: keep
+    # those lines for the closing tally.
     local warned
-    warned=$(grep -a 'Warning!' "$out" | sed 's/\x1b\[[0-9;]*m//g' | tr '\n' ' ')
+    warned=$(grep -aE '\[WARN\]|\[ERR \]|Warning!' "$out" | sed 's/\x1b\[[0-9;]*m//g' | tr '\n' ' ')
     rm -f "$out"
     programs=$((programs + 1))
     if [ -z "$line" ]; then

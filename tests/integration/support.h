@@ -126,7 +126,9 @@ void ts_temp_dir(char *buf, size_t size);
 void ts_fill(void *buf, size_t n, uint64_t seed);
 
 /* Print the tail of every log started in this test with cr_log_error, so a
- * failing test explains itself in CI output. */
+ * failing test explains itself in CI output. Only before a failure: a
+ * cr_log_error or cr_log_warn makes Criterion exit 1 even when every test
+ * passes, so what a test tolerates is logged with cr_log_info. */
 void ts_dump_logs(void);
 
 /* Kill (by pid) and reap everything this test started, remove the logs. */
