@@ -361,6 +361,8 @@ static const struct bad bads[] = {
     {"data shorter than declared", B("4\r\nabc\r\n0\r\n\r\n"), INVAL},
     {"bare LF after data", B("1\r\na\n0\r\n\r\n"), INVAL},
     {"CR without LF after data", B("1\r\na\r0\r\n\r\n"), INVAL},
+    {"CR CR after data", B("1\r\na\r\r0\r\n\r\n"), INVAL},
+    {"CR then junk ending a size line", B("1\rxa\r\n0\r\n\r\n"), INVAL},
     {"bare LF ending the last chunk", B("0\n\r\n"), INVAL},
     {"bare LF as the final line", B("0\r\n\n"), INVAL},
     {"CR CR as the final line", B("0\r\n\r\r"), INVAL},
@@ -399,6 +401,7 @@ static const struct bad bads[] = {
     {"DEL in a trailer value", B("0\r\nA: b\x7f\r\n\r\n"), INVAL},
     {"bare LF in a trailer", B("0\r\nA: b\nC: d\r\n\r\n"), INVAL},
     {"bare CR in a trailer", B("0\r\nA: b\rC: d\r\n\r\n"), INVAL},
+    {"CR then junk ending a trailer", B("0\r\nA: b\rXC: d\r\n\r\n"), INVAL},
     {"bare LF ending the trailers", B("0\r\nA: b\r\n\n"), INVAL},
 };
 
