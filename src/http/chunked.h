@@ -19,12 +19,13 @@
  * Use, per request body:
  *
  *   struct http_chunked d;
+ *   struct http_chunk_out out = {0};
  *   http_chunked_init(&d);
  *   after each read of buf[0..have):
  *     off = 0;
  *     while (off < have && !out.done) {
  *         n = http_chunked_decode(&d, buf + off, have - off, &out);
- *         n < 0          answer 400 (413 for -EMSGSIZE), then close the connection
+ *         n < 0          answer 400, then close the connection
  *         out.len > 0    deliver out.data[0..out.len)
  *         off += n;
  *     }
