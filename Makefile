@@ -8,8 +8,9 @@
 #   make bench      run the benchmarks (bench/README.md)
 #
 # Layout: one directory per role. Every .c under src/lib is the library,
-# src/http the HTTP server (built on the library's public API only),
-# src/cli the prefork command; each examples/X.c, tests/*/X.c and bench/X.c
+# src/http the HTTP/1.1 server core (built on the library's public API
+# only), src/static the static site (a user of the core), src/cli the
+# prefork command; each examples/X.c, tests/*/X.c and bench/X.c
 # is one program. Adding a file needs no change here.
 
 CC      ?= cc
@@ -27,9 +28,11 @@ LDFLAGS += -Wl,-z,relro,-z,now $(if $(SAN),$(SANFLAGS))
 
 LIB_SRC  := $(wildcard src/lib/*.c)
 HTTP_SRC := $(wildcard src/http/*.c)
+STATIC_SRC := $(wildcard src/static/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 LIB      := $(B)/libprefork.a
 HTTPLIB  := $(B)/libpfhttp.a
+STATICLIB := $(B)/libpfstatic.a
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 UNIT     := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
 INTEG    := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildcard tests/integration/*.c))
@@ -58,7 +61,11 @@ $(HTTPLIB): $(HTTP_SRC:%.c=$(B)/%.o)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
-$(B)/prefork: $(CLI_SRC:%.c=$(B)/%.o) $(HTTPLIB) $(LIB)
+$(STATICLIB): $(STATIC_SRC:%.c=$(B)/%.o)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(B)/prefork: $(CLI_SRC:%.c=$(B)/%.o) $(STATICLIB) $(HTTPLIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(B)/examples/%: $(B)/examples/%.o $(LIB)
@@ -69,7 +76,7 @@ $(B)/tests/helpers/%: $(B)/tests/helpers/%.o $(LIB)
 
 # tests/*/*support.c are shared by the tests of their folder, not tests.
 USUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard tests/unit/*support.c))
-$(B)/tests/unit/%: $(B)/tests/unit/%.o $(USUPPORT) $(HTTPLIB) $(LIB)
+$(B)/tests/unit/%: $(B)/tests/unit/%.o $(USUPPORT) $(STATICLIB) $(HTTPLIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
 
 # tests/integration/*support.c are shared by the integration tests, not tests.

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "http/server.h"
+#include "static/site.h"
 #include "options.h"
 
 static const char serve_usage[] =
@@ -24,10 +24,14 @@ static const char serve_usage[] =
     "      --header-timeout SEC     a request head must arrive within (default 10)\n"
     "      --keepalive-timeout SEC  idle keep-alive connections close after (15)\n"
     "      --send-timeout SEC       a stalled response is dropped after (30)\n"
+    "      --body-timeout SEC       a stalled request body is a 408 after (60)\n"
     "      --keepalive-requests N   requests per connection, 0 = no limit (1000)\n"
     "      --max-header-bytes N     request head limit, else 431 (16384)\n"
     "      --max-uri-bytes N        request target limit, else 414 (8192)\n"
     "      --max-headers N          header fields limit, else 431 (100)\n"
+    "      --max-body-bytes N       a request body the site does not read is\n"
+    "                               read away up to N, else the connection\n"
+    "                               closes after the answer (1048576)\n"
     "      --cache-ttl MS           small files and listings are reused for up to\n"
     "                               MS before being checked again (1000; 0: off)\n"
     "      --cache-size MIB         cache budget per worker (8)\n"
@@ -46,6 +50,8 @@ static const struct option serve_options[] = {
     {"header-timeout", required_argument, NULL, OPT_HTTP},
     {"keepalive-timeout", required_argument, NULL, OPT_HTTP},
     {"send-timeout", required_argument, NULL, OPT_HTTP},
+    {"body-timeout", required_argument, NULL, OPT_HTTP},
+    {"max-body-bytes", required_argument, NULL, OPT_HTTP},
     {"keepalive-requests", required_argument, NULL, OPT_HTTP},
     {"max-header-bytes", required_argument, NULL, OPT_HTTP},
     {"max-uri-bytes", required_argument, NULL, OPT_HTTP},
@@ -57,14 +63,14 @@ static const struct option serve_options[] = {
 
 struct serve {
     struct cli_pool pool;
-    struct http_config http;
+    struct static_config site;
     const char *access_log;
 };
 
 static int set_http(struct serve *s, const char *name, const char *arg)
 {
     const char *why = "bad value";
-    if (http_config_set(&s->http, name, arg, &why) < 0)
+    if (static_config_set(&s->site, name, arg, &why) < 0)
         return cli_error(CLI_USAGE, "--%s '%s': %s", name, arg, why);
     return 0;
 }
@@ -80,16 +86,16 @@ static int serve_option(struct serve *s, int opt, const char *name, const char *
     case OPT_INDEX:
         if (!*arg || strchr(arg, '/'))
             return cli_error(CLI_USAGE, "--index '%s': must be a file name", arg);
-        s->http.index = arg;
+        s->site.index = arg;
         return 0;
     case OPT_NO_LISTING:
-        s->http.listing = false;
+        s->site.listing = false;
         return 0;
     case OPT_DOTFILES:
-        s->http.dotfiles = true;
+        s->site.dotfiles = true;
         return 0;
     case OPT_SYMLINKS:
-        s->http.follow_symlinks = true;
+        s->site.follow_symlinks = true;
         return 0;
     default:
         return cli_error(CLI_USAGE, "serve: unknown option '%s' (see prefork serve --help)",
@@ -124,7 +130,7 @@ static int parse(struct serve *s, int argc, char **argv)
             return r;
     }
     if (optind < argc)
-        s->http.root = argv[optind++];
+        s->site.root = argv[optind++];
     if (optind < argc)
         return cli_error(CLI_USAGE, "serve: unexpected argument '%s'", argv[optind]);
     return 0;
@@ -134,17 +140,17 @@ static int parse(struct serve *s, int argc, char **argv)
  * workers fork; each worker inherits the descriptors. */
 static int open_files(struct serve *s)
 {
-    s->http.rootfd = open(s->http.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (s->http.rootfd < 0)
+    s->site.rootfd = open(s->site.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (s->site.rootfd < 0)
         return cli_error(errno == ENOENT || errno == ENOTDIR ? CLI_USAGE : CLI_FAIL,
-                         "serve: '%s': %s", s->http.root, strerror(errno));
+                         "serve: '%s': %s", s->site.root, strerror(errno));
     if (!s->access_log || strcmp(s->access_log, "-") == 0) {
-        s->http.access_log_fd = STDOUT_FILENO;
+        s->site.http.access_log_fd = STDOUT_FILENO;
     } else if (strcmp(s->access_log, "off") != 0) {
-        s->http.access_log_path = s->access_log;
-        s->http.access_log_fd =
+        s->site.http.access_log_path = s->access_log;
+        s->site.http.access_log_fd =
             open(s->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-        if (s->http.access_log_fd < 0)
+        if (s->site.http.access_log_fd < 0)
             return cli_error(CLI_FAIL, "cannot open access log %s: %s", s->access_log,
                              strerror(errno));
     }
@@ -155,16 +161,16 @@ int cli_serve(int argc, char **argv)
 {
     struct serve s = {0};
     cli_pool_init(&s.pool);
-    http_config_init(&s.http);
+    static_config_init(&s.site);
     int status = parse(&s, argc, argv);
     if (status)
         return status < 0 ? CLI_OK : status;
     if ((status = open_files(&s)) != 0)
         return status;
     if (s.pool.error_log && strcmp(s.pool.error_log, "-") != 0)
-        s.http.error_log_path = s.pool.error_log; /* workers may create it anew */
+        s.site.error_log_path = s.pool.error_log; /* workers may create it anew */
     struct pf_service svc;
-    http_service(&s.http, &svc);
+    static_service(&s.site, &svc);
     /* Set on the listeners, inherited by every connection:
      * - TCP_NODELAY: small responses go out in one send per request; without
      *   it a pipelined second response could wait for a delayed ACK;
@@ -180,7 +186,7 @@ int cli_serve(int argc, char **argv)
         return status;
     char where[1024];
     cli_pool_where(pool, "http://", where, sizeof where);
-    printf("prefork: serving %s on %s (%d worker%s, %s)\n", s.http.root, where,
+    printf("prefork: serving %s on %s (%d worker%s, %s)\n", s.site.root, where,
            s.pool.cfg.workers, s.pool.cfg.workers == 1 ? "" : "s",
            pf_mode_name(s.pool.cfg.mode));
     fflush(stdout);

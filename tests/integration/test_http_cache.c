@@ -22,7 +22,7 @@
 #define OLD_MTIME 1577934245
 
 /*
- * The cache's promise (src/http/cache.h): an entry is used as it is for at
+ * The cache's promise (src/static/cache.h): an entry is used as it is for at
  * most the TTL after it was last checked; then a file is checked again
  * (device, inode, size, ns mtime) and a listing made again. So after a
  * change, the old content may be served for at most the TTL, then only the
@@ -35,7 +35,7 @@
  */
 static int port;
 
-TestSuite(http_cache, .fini = hs_cleanup);
+TestSuite(static_cache, .fini = hs_cleanup);
 
 /* ---- files ---- */
 
@@ -195,7 +195,7 @@ static int64_t cache_it(const char *path, const char *body)
 /* Files                                                                    */
 /* ------------------------------------------------------------------------ */
 
-Test(http_cache, changed_in_place, .timeout = TIMEOUT)
+Test(static_cache, changed_in_place, .timeout = TIMEOUT)
 {
     hs_tree("pf-http");
     put("a.txt", "AAAA");
@@ -209,7 +209,7 @@ Test(http_cache, changed_in_place, .timeout = TIMEOUT)
 
 /* The new file has the same size and the same mtime: only its inode tells
  * it apart. */
-Test(http_cache, replaced_by_rename, .timeout = TIMEOUT)
+Test(static_cache, replaced_by_rename, .timeout = TIMEOUT)
 {
     hs_tree("pf-http");
     put("b.txt", "AAAA");
@@ -225,7 +225,7 @@ Test(http_cache, replaced_by_rename, .timeout = TIMEOUT)
     watch("/b.txt", NULL, cached, changed, by_body, &b, "replaced by rename(2)");
 }
 
-Test(http_cache, deleted, .timeout = TIMEOUT)
+Test(static_cache, deleted, .timeout = TIMEOUT)
 {
     hs_tree("pf-http");
     put("c.txt", "AAAA");
@@ -265,7 +265,7 @@ static enum state by_entry(const struct resp *r, const void *ctx)
     return has_link(r->body, c->name) != c->gone ? NEW : OLD;
 }
 
-Test(http_cache, listing_gains_and_loses_an_entry, .timeout = TIMEOUT)
+Test(static_cache, listing_gains_and_loses_an_entry, .timeout = TIMEOUT)
 {
     hs_tree("pf-http");
     put("a.txt", "a");
@@ -294,7 +294,7 @@ Test(http_cache, listing_gains_and_loses_an_entry, .timeout = TIMEOUT)
 
 /* With --cache-ttl 0 nothing is reused: each change shows at the very next
  * request, files and listings alike. */
-Test(http_cache, ttl_0_shows_changes_at_once, .timeout = TIMEOUT)
+Test(static_cache, ttl_0_shows_changes_at_once, .timeout = TIMEOUT)
 {
     hs_tree("pf-http");
     put("a.txt", "A0");
@@ -339,7 +339,7 @@ static enum state by_etag(const struct resp *r, const void *ctx)
     return NEITHER;
 }
 
-Test(http_cache, etag_follows_the_content, .timeout = TIMEOUT)
+Test(static_cache, etag_follows_the_content, .timeout = TIMEOUT)
 {
     hs_tree("pf-http");
     put("e.txt", "AAAA");

@@ -224,7 +224,7 @@ Test(http_confine, follow_symlinks_opens_links_only, .timeout = TIMEOUT)
 }
 
 /* Under the openat2 confinement each worker gives up the rest of the file
- * system (Landlock; tests/unit/test_http_sandbox.c checks what it denies):
+ * system (Landlock; tests/unit/test_static_sandbox.c checks what it denies):
  * both say so, and serve files and listings as before. */
 Test(http_confine, workers_are_sandboxed, .timeout = TIMEOUT)
 {

@@ -1,5 +1,5 @@
 /* listing.c — the HTML page listing a directory that has no index file. */
-#include "listing.h"
+#include "static/listing.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,13 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "path.h"
+#include "static/path.h"
 
 /*
  * The directory is read whole before anything is written, because the page
  * is sorted. Names go one after another into one arena, each entry keeps an
  * offset into it: two allocations whatever the number of entries, and both
- * bounded (HTTP_LISTING_MAX_ENTRIES). Then the page is written row by row
+ * bounded (STATIC_LISTING_MAX_ENTRIES). Then the page is written row by row
  * into the caller's buffer, keeping FOOTER_ROOM bytes of its limit back so
  * that a page cut short still closes its table and says so.
  */
@@ -59,8 +59,8 @@ static int entries_grow(struct entries *es)
     if (es->n < es->cap)
         return 0;
     size_t cap = es->cap ? es->cap * 2 : 64;
-    if (cap > HTTP_LISTING_MAX_ENTRIES)
-        cap = HTTP_LISTING_MAX_ENTRIES;
+    if (cap > STATIC_LISTING_MAX_ENTRIES)
+        cap = STATIC_LISTING_MAX_ENTRIES;
     struct entry *v = realloc(es->v, cap * sizeof *v);
     if (!v)
         return -ENOMEM;
@@ -113,7 +113,7 @@ static bool skip_name(const char *name, bool show_dotfiles)
  * dirfd's offset, and getdents on an O_PATH descriptor fails. */
 static int read_entries(int dirfd, bool show_dotfiles, struct entries *es)
 {
-    int fd = -1, rc = http_open_beneath(dirfd, "", O_RDONLY | O_DIRECTORY, 0, &fd);
+    int fd = -1, rc = static_open_beneath(dirfd, "", O_RDONLY | O_DIRECTORY, 0, &fd);
     if (rc < 0)
         return rc;
     DIR *d = fdopendir(fd);
@@ -131,7 +131,7 @@ static int read_entries(int dirfd, bool show_dotfiles, struct entries *es)
         }
         if (skip_name(de->d_name, show_dotfiles))
             continue;
-        if (es->n == HTTP_LISTING_MAX_ENTRIES) {
+        if (es->n == STATIC_LISTING_MAX_ENTRIES) {
             es->truncated = true;
             break;
         }
@@ -253,7 +253,7 @@ static int render_row(struct http_buf *out, const char *name, const struct entry
 {
     char href[3 * NAME_MAX + 2], size[32] = "-", mtime[32] = "";
     bool dir = e->kind == K_DIR;
-    size_t hn = http_url_encode_path(name, e->name_len, href, sizeof href - 1);
+    size_t hn = static_url_encode_path(name, e->name_len, href, sizeof href - 1);
     if (hn >= sizeof href - 1)
         return -ENAMETOOLONG; /* cannot happen: names have at most NAME_MAX bytes */
     if (dir) {
@@ -322,9 +322,9 @@ static int render_page(struct http_buf *out, const char *url_path, const struct 
     return rc;
 }
 
-int http_listing_render(int dirfd, const char *url_path, bool show_dotfiles, struct http_buf *out)
+int static_listing_render(int dirfd, const char *url_path, bool show_dotfiles, struct http_buf *out)
 {
-    size_t names_cap = (size_t)HTTP_LISTING_MAX_ENTRIES * (NAME_MAX + 1);
+    size_t names_cap = (size_t)STATIC_LISTING_MAX_ENTRIES * (NAME_MAX + 1);
     struct entries es = {NULL, 0, 0, HTTP_BUF_INIT(names_cap), false};
     size_t start = out->len;
     int rc = read_entries(dirfd, show_dotfiles, &es);

@@ -1,11 +1,11 @@
-/* fuzz_http_path.c — libFuzzer target for http_path_decode and http_url_encode_path: no input may yield a path that leaves the root. */
+/* fuzz_static_path.c — libFuzzer target for static_path_decode and static_url_encode_path: no input may yield a path that leaves the root. */
 /* fuzz-sources: none */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/http/path.c"
+#include "../../src/static/path.c"
 
 /*
  * Build by hand (make fuzz runs it too):
@@ -28,7 +28,7 @@
     } while (0)
 
 /* Segment by segment: none empty, ".", or "..", and the dot flag agrees. */
-static void check_segments(const char *out, size_t len, const struct http_path *p)
+static void check_segments(const char *out, size_t len, const struct static_path *p)
 {
     bool dot = false;
     for (size_t i = 0; i < len;) {
@@ -45,7 +45,7 @@ static void check_segments(const char *out, size_t len, const struct http_path *
     CHECK(dot == p->has_dot_segment);
 }
 
-static void check_path(const char *out, const struct http_path *p, size_t n)
+static void check_path(const char *out, const struct static_path *p, size_t n)
 {
     CHECK(strlen(out) == p->len);
     CHECK(p->len <= n);
@@ -59,15 +59,15 @@ static void check_path(const char *out, const struct http_path *p, size_t n)
 }
 
 /* Encoding the path and decoding it again must give it back unchanged. */
-static void check_round_trip(const char *out, const struct http_path *p)
+static void check_round_trip(const char *out, const struct static_path *p)
 {
-    size_t need = http_url_encode_path(out, p->len, NULL, 0);
+    size_t need = static_url_encode_path(out, p->len, NULL, 0);
     char *enc = malloc(need + 2), *dec = malloc(p->len + 1);
     CHECK(enc && dec);
     enc[0] = '/';
-    CHECK(http_url_encode_path(out, p->len, enc + 1, need + 1) == need);
-    struct http_path q;
-    CHECK(http_path_decode(enc, need + 1, dec, p->len + 1, &q) == 0);
+    CHECK(static_url_encode_path(out, p->len, enc + 1, need + 1) == need);
+    struct static_path q;
+    CHECK(static_path_decode(enc, need + 1, dec, p->len + 1, &q) == 0);
     CHECK(q.len == p->len && memcmp(dec, out, p->len) == 0);
     free(enc);
     free(dec);
@@ -76,11 +76,11 @@ static void check_round_trip(const char *out, const struct http_path *p)
 /* A cut-short encoding is a prefix of the full one, and stays inside cap. */
 static void check_encode_cap(const char *in, size_t n, size_t cap)
 {
-    size_t need = http_url_encode_path(in, n, NULL, 0);
+    size_t need = static_url_encode_path(in, n, NULL, 0);
     char *full = malloc(need + 1), *part = malloc(cap ? cap : 1);
     CHECK(full && part);
-    CHECK(http_url_encode_path(in, n, full, need + 1) == need);
-    CHECK(http_url_encode_path(in, n, part, cap) == need);
+    CHECK(static_url_encode_path(in, n, full, need + 1) == need);
+    CHECK(static_url_encode_path(in, n, part, cap) == need);
     if (cap > 0) {
         size_t got = strlen(part);
         CHECK(got < cap && memcmp(part, full, got) == 0);
@@ -97,10 +97,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *t = (const char *)data;
     size_t cap = size + 1;
     char *out = malloc(cap), *small;
-    struct http_path p, q;
+    struct static_path p, q;
     if (!out)
         return 0;
-    int rc = http_path_decode(t, size, out, cap, &p);
+    int rc = static_path_decode(t, size, out, cap, &p);
     CHECK(rc == 0 || rc == -EINVAL); /* n + 1 bytes always suffice */
     if (rc == 0) {
         check_path(out, &p, size);
@@ -109,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t scap = size ? data[0] % (size + 1) : 0;
     small = malloc(scap ? scap : 1);
     if (small) {
-        int rc2 = http_path_decode(t, size, small, scap, &q);
+        int rc2 = static_path_decode(t, size, small, scap, &q);
         if (rc2 == 0)
             CHECK(rc == 0 && q.len == p.len && memcmp(small, out, p.len + 1) == 0);
         else

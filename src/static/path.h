@@ -1,6 +1,6 @@
 /* path.h — request paths: percent-decode and normalise a target, open it beneath the root, encode it back. */
-#ifndef PF_HTTP_PATH_H
-#define PF_HTTP_PATH_H
+#ifndef PF_STATIC_PATH_H
+#define PF_STATIC_PATH_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -8,17 +8,17 @@
 /*
  * Safety rests on two layers, and the second never trusts the first:
  *
- *   1. http_path_decode() turns the request target into a clean relative
+ *   1. static_path_decode() turns the request target into a clean relative
  *      path: no "." or ".." segment, no empty segment, no leading '/', no
  *      NUL or control byte. A ".." that would climb above the root is a 400.
- *   2. http_open_beneath() opens that path with openat2(RESOLVE_BENEATH), so
+ *   2. static_open_beneath() opens that path with openat2(RESOLVE_BENEATH), so
  *      the kernel itself refuses to leave the root, whatever the string
  *      holds and whatever symlinks (or renames racing with us) are in the
  *      tree. Magic links (/proc/self/fd/N and the like) are always refused.
  */
 
-/* What http_path_decode() learnt besides the path itself. */
-struct http_path {
+/* What static_path_decode() learnt besides the path itself. */
+struct static_path {
     size_t len;           /* strlen(out): 0 for the root */
     size_t raw_len;       /* bytes of target before the query: the query
                              ("?..." without the '?') is target[raw_len + 1..n) */
@@ -55,13 +55,13 @@ struct http_path {
  * 414) when the path, at any step of the normalisation, needs more than cap
  * bytes with its NUL. cap = n + 1 always suffices; PATH_MAX is the usual size.
  */
-int http_path_decode(const char *target, size_t n, char *out, size_t cap, struct http_path *p);
+int static_path_decode(const char *target, size_t n, char *out, size_t cap, struct static_path *p);
 
-/* Modes of http_open_beneath(). */
-#define HTTP_OPEN_FOLLOW_OUTSIDE 1u /* follow symlinks that leave the root */
+/* Modes of static_open_beneath(). */
+#define STATIC_OPEN_FOLLOW_OUTSIDE 1u /* follow symlinks that leave the root */
 
 /*
- * Open rel, a path from http_path_decode(), beneath the directory rootfd
+ * Open rel, a path from static_path_decode(), beneath the directory rootfd
  * (which may be an O_PATH descriptor). "" opens the root itself. oflags are
  * the open(2) flags wanted, e.g. O_RDONLY or O_RDONLY | O_DIRECTORY;
  * O_CLOEXEC, O_NOCTTY and O_NONBLOCK are always added (the last so that a
@@ -71,10 +71,10 @@ int http_path_decode(const char *target, size_t n, char *out, size_t cap, struct
  * By default the kernel resolves the whole path beneath rootfd
  * (RESOLVE_BENEATH): symlinks that stay inside the root work, a symlink that
  * leaves it (absolute, or through "..") fails with EXDEV. With
- * HTTP_OPEN_FOLLOW_OUTSIDE symlinks may lead anywhere, and ".." in rel is
+ * STATIC_OPEN_FOLLOW_OUTSIDE symlinks may lead anywhere, and ".." in rel is
  * kept out by a check here, as the kernel cannot be asked for that alone.
  * In both modes magic links are refused (ELOOP), and so are an absolute rel
- * and a ".." segment in rel (-EINVAL), which http_path_decode() never makes.
+ * and a ".." segment in rel (-EINVAL), which static_path_decode() never makes.
  *
  * Returns 0 with *out set to a new descriptor the caller closes, or -errno.
  * How the server should answer:
@@ -83,13 +83,13 @@ int http_path_decode(const char *target, size_t n, char *out, size_t cap, struct
  *   EMFILE, ENFILE, ENOMEM                              -> 503
  *   anything else (EINVAL, ENOSYS, EAGAIN after retries) -> 500
  * ENOSYS means a kernel before 5.6 or a seccomp filter: check once at
- * startup with http_open_beneath(rootfd, "", O_RDONLY | O_DIRECTORY, 0, &fd)
+ * startup with static_open_beneath(rootfd, "", O_RDONLY | O_DIRECTORY, 0, &fd)
  * and refuse to serve rather than serve unconfined.
  *
  * The caller must still fstat the result and serve only regular files and
  * directories: a FIFO, socket or device inside the root opens fine here.
  */
-int http_open_beneath(int rootfd, const char *rel, int oflags, unsigned mode, int *out);
+int static_open_beneath(int rootfd, const char *rel, int oflags, unsigned mode, int *out);
 
 /*
  * Percent-encode in[0..n) for a URL path: every byte but the unreserved
@@ -98,6 +98,6 @@ int http_open_beneath(int rootfd, const char *rel, int oflags, unsigned mode, in
  * escape, and returns the length the whole encoding needs (without the NUL),
  * so a result >= cap means it was cut short. At most 3 * n.
  */
-size_t http_url_encode_path(const char *in, size_t n, char *out, size_t cap);
+size_t static_url_encode_path(const char *in, size_t n, char *out, size_t cap);
 
 #endif

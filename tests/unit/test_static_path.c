@@ -1,4 +1,4 @@
-/* test_http_path.c — unit tests for request-path decoding, URL encoding and opening beneath the root. */
+/* test_static_path.c — unit tests for request-path decoding, URL encoding and opening beneath the root. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -12,9 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../src/http/path.h"
+#include "../../src/static/path.h"
 
-/* ---- http_path_decode ---- */
+/* ---- static_path_decode ---- */
 
 /* One target and what it must decode to. rc 0 rows give the path and the
  * two flags; error rows only the code. */
@@ -118,9 +118,9 @@ Test(http_path, decode_table, .timeout = 10)
     for (size_t i = 0; i < sizeof dcases / sizeof dcases[0]; i++) {
         const struct dcase *c = &dcases[i];
         char out[PATH_MAX];
-        struct http_path p;
+        struct static_path p;
         memset(&p, 0xa5, sizeof p);
-        int rc = http_path_decode(c->target, strlen(c->target), out, sizeof out, &p);
+        int rc = static_path_decode(c->target, strlen(c->target), out, sizeof out, &p);
         cr_expect_eq(rc, c->rc, "\"%s\": rc %d, want %d", c->target, rc, c->rc);
         if (rc != 0 || c->rc != 0)
             continue;
@@ -134,11 +134,11 @@ Test(http_path, decode_table, .timeout = 10)
 Test(http_path, raw_len_points_at_query, .timeout = 10)
 {
     char out[64];
-    struct http_path p;
+    struct static_path p;
     const char *t = "/a%20b?x=1";
-    cr_assert_eq(http_path_decode(t, strlen(t), out, sizeof out, &p), 0);
+    cr_assert_eq(static_path_decode(t, strlen(t), out, sizeof out, &p), 0);
     cr_expect_eq(p.raw_len, 6);
-    cr_assert_eq(http_path_decode(t, 2, out, sizeof out, &p), 0); /* n limits the read */
+    cr_assert_eq(static_path_decode(t, 2, out, sizeof out, &p), 0); /* n limits the read */
     cr_expect_str_eq(out, "a");
     cr_expect_eq(p.raw_len, 2);
 }
@@ -146,20 +146,20 @@ Test(http_path, raw_len_points_at_query, .timeout = 10)
 Test(http_path, embedded_raw_nul_is_refused, .timeout = 10)
 {
     char out[64];
-    struct http_path p;
-    cr_expect_eq(http_path_decode("/a\0b", 4, out, sizeof out, &p), -EINVAL);
+    struct static_path p;
+    cr_expect_eq(static_path_decode("/a\0b", 4, out, sizeof out, &p), -EINVAL);
 }
 
 Test(http_path, capacity, .timeout = 10)
 {
     char out[PATH_MAX];
-    struct http_path p;
+    struct static_path p;
     const char *t = "/abc/def";
-    cr_expect_eq(http_path_decode(t, strlen(t), out, 8, &p), 0); /* "abc/def" + NUL */
+    cr_expect_eq(static_path_decode(t, strlen(t), out, 8, &p), 0); /* "abc/def" + NUL */
     cr_expect_str_eq(out, "abc/def");
-    cr_expect_eq(http_path_decode(t, strlen(t), out, 7, &p), -ENAMETOOLONG);
-    cr_expect_eq(http_path_decode(t, strlen(t), out, 0, &p), -ENAMETOOLONG);
-    cr_expect_eq(http_path_decode("/", 1, out, 1, &p), 0);
+    cr_expect_eq(static_path_decode(t, strlen(t), out, 7, &p), -ENAMETOOLONG);
+    cr_expect_eq(static_path_decode(t, strlen(t), out, 0, &p), -ENAMETOOLONG);
+    cr_expect_eq(static_path_decode("/", 1, out, 1, &p), 0);
     cr_expect_str_eq(out, "");
 }
 
@@ -179,32 +179,32 @@ static char *repeat(const char *unit, size_t times, const char *tail)
 Test(http_path, long_paths, .timeout = 10)
 {
     char out[PATH_MAX];
-    struct http_path p;
+    struct static_path p;
     char *s = repeat("a", 5000, "");
-    cr_expect_eq(http_path_decode(s, strlen(s), out, sizeof out, &p), -ENAMETOOLONG);
+    cr_expect_eq(static_path_decode(s, strlen(s), out, sizeof out, &p), -ENAMETOOLONG);
     free(s);
     s = repeat("a", 4000, "/../x");
-    cr_expect_eq(http_path_decode(s, strlen(s), out, sizeof out, &p), 0);
+    cr_expect_eq(static_path_decode(s, strlen(s), out, sizeof out, &p), 0);
     cr_expect_str_eq(out, "x");
-    cr_expect_eq(http_path_decode(s, strlen(s), out, 100, &p), -ENAMETOOLONG);
+    cr_expect_eq(static_path_decode(s, strlen(s), out, 100, &p), -ENAMETOOLONG);
     free(s);
     s = repeat("../", 10000, "etc/passwd");
-    cr_expect_eq(http_path_decode(s, strlen(s), out, sizeof out, &p), -EINVAL);
+    cr_expect_eq(static_path_decode(s, strlen(s), out, sizeof out, &p), -EINVAL);
     free(s);
     s = repeat("%2e%2e%2f", 10000, "x");
-    cr_expect_eq(http_path_decode(s, strlen(s), out, sizeof out, &p), -EINVAL);
+    cr_expect_eq(static_path_decode(s, strlen(s), out, sizeof out, &p), -EINVAL);
     free(s);
     s = repeat("a/../", 100000, "b");
-    cr_expect_eq(http_path_decode(s, strlen(s), out, sizeof out, &p), 0);
+    cr_expect_eq(static_path_decode(s, strlen(s), out, sizeof out, &p), 0);
     cr_expect_str_eq(out, "b");
     free(s);
     s = repeat("/", 100000, "b");
-    cr_expect_eq(http_path_decode(s, strlen(s), out, sizeof out, &p), 0);
+    cr_expect_eq(static_path_decode(s, strlen(s), out, sizeof out, &p), 0);
     cr_expect_str_eq(out, "b");
     free(s);
 }
 
-/* ---- http_url_encode_path ---- */
+/* ---- static_url_encode_path ---- */
 
 Test(http_path, url_encode, .timeout = 10)
 {
@@ -221,11 +221,11 @@ Test(http_path, url_encode, .timeout = 10)
         {"\\", "%5C"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        size_t n = http_url_encode_path(cases[i].in, strlen(cases[i].in), out, sizeof out);
+        size_t n = static_url_encode_path(cases[i].in, strlen(cases[i].in), out, sizeof out);
         cr_expect_str_eq(out, cases[i].want);
         cr_expect_eq(n, strlen(cases[i].want));
     }
-    cr_expect_eq(http_url_encode_path("\0", 1, out, sizeof out), 3);
+    cr_expect_eq(static_url_encode_path("\0", 1, out, sizeof out), 3);
     cr_expect_str_eq(out, "%00");
 }
 
@@ -233,14 +233,14 @@ Test(http_path, url_encode_truncates_whole_escapes, .timeout = 10)
 {
     char out[8];
     memset(out, 'x', sizeof out);
-    cr_expect_eq(http_url_encode_path("a b", 3, out, 4), 5);
+    cr_expect_eq(static_url_encode_path("a b", 3, out, 4), 5);
     cr_expect_str_eq(out, "a"); /* "%20" does not fit after "a" in 3 bytes */
-    cr_expect_eq(http_url_encode_path("a b", 3, out, 5), 5);
+    cr_expect_eq(static_url_encode_path("a b", 3, out, 5), 5);
     cr_expect_str_eq(out, "a%20");
-    cr_expect_eq(http_url_encode_path("a b", 3, out, 6), 5);
+    cr_expect_eq(static_url_encode_path("a b", 3, out, 6), 5);
     cr_expect_str_eq(out, "a%20b");
     out[0] = 'x';
-    cr_expect_eq(http_url_encode_path("abc", 3, out, 0), 3);
+    cr_expect_eq(static_url_encode_path("abc", 3, out, 0), 3);
     cr_expect_eq(out[0], 'x');
 }
 
@@ -252,15 +252,15 @@ Test(http_path, encode_decode_round_trip, .timeout = 10)
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         char enc[256], dec[256];
-        struct http_path p;
+        struct static_path p;
         enc[0] = '/';
-        http_url_encode_path(paths[i], strlen(paths[i]), enc + 1, sizeof enc - 1);
-        cr_assert_eq(http_path_decode(enc, strlen(enc), dec, sizeof dec, &p), 0, "%s", enc);
+        static_url_encode_path(paths[i], strlen(paths[i]), enc + 1, sizeof enc - 1);
+        cr_assert_eq(static_path_decode(enc, strlen(enc), dec, sizeof dec, &p), 0, "%s", enc);
         cr_expect_str_eq(dec, paths[i]);
     }
 }
 
-/* ---- http_open_beneath, on a tree in a temporary directory ----
+/* ---- static_open_beneath, on a tree in a temporary directory ----
  *
  *   base/secret            the sentinel: must never open by default
  *   base/outside.txt
@@ -355,7 +355,7 @@ static void teardown(void)
 static const char *read_beneath(const char *rel, unsigned mode)
 {
     static char buf[64];
-    int fd = -1, rc = http_open_beneath(rootfd, rel, O_RDONLY, mode, &fd);
+    int fd = -1, rc = static_open_beneath(rootfd, rel, O_RDONLY, mode, &fd);
     cr_assert_eq(rc, 0, "open \"%s\": %s", rel, strerror(-rc));
     ssize_t n = read(fd, buf, sizeof buf - 1);
     buf[n > 0 ? n : 0] = '\0';
@@ -377,7 +377,7 @@ Test(http_open, root_and_plain_files, .timeout = 10)
     int fd = -1;
     struct stat want;
     cr_assert_eq(stat(root, &want), 0);
-    cr_assert_eq(http_open_beneath(rootfd, "", O_RDONLY | O_DIRECTORY, 0, &fd), 0);
+    cr_assert_eq(static_open_beneath(rootfd, "", O_RDONLY | O_DIRECTORY, 0, &fd), 0);
     cr_expect(same_file(fd, &want));
     close(fd);
     cr_expect_str_eq(read_beneath("index.html", 0), "hello");
@@ -388,7 +388,7 @@ Test(http_open, root_and_plain_files, .timeout = 10)
 Test(http_open, flags_always_added, .timeout = 10)
 {
     int fd = -1;
-    cr_assert_eq(http_open_beneath(rootfd, "index.html", O_RDONLY, 0, &fd), 0);
+    cr_assert_eq(static_open_beneath(rootfd, "index.html", O_RDONLY, 0, &fd), 0);
     cr_expect(fcntl(fd, F_GETFD) & FD_CLOEXEC);
     cr_expect(fcntl(fd, F_GETFL) & O_NONBLOCK);
     close(fd);
@@ -405,7 +405,7 @@ Test(http_open, symlinks_inside_work, .timeout = 10)
 
 static void expect_refused(const char *rel, unsigned mode)
 {
-    int fd = -1, rc = http_open_beneath(rootfd, rel, O_RDONLY, mode, &fd);
+    int fd = -1, rc = static_open_beneath(rootfd, rel, O_RDONLY, mode, &fd);
     cr_expect(rc == -EXDEV || rc == -ELOOP, "\"%s\" (mode %u): rc %d (%s)", rel, mode, rc,
               rc < 0 ? strerror(-rc) : "opened");
     if (rc == 0)
@@ -429,16 +429,16 @@ Test(http_open, symlinks_leaving_the_root_are_refused, .timeout = 10)
 Test(http_open, follow_outside_allows_them, .timeout = 10)
 {
     int fd = -1;
-    cr_expect_str_eq(read_beneath("link_out", HTTP_OPEN_FOLLOW_OUTSIDE), "SENTINEL");
-    cr_expect_str_eq(read_beneath("link_up/outside.txt", HTTP_OPEN_FOLLOW_OUTSIDE), "outside");
-    cr_expect_str_eq(read_beneath("link_abs_inside", HTTP_OPEN_FOLLOW_OUTSIDE), "hello");
+    cr_expect_str_eq(read_beneath("link_out", STATIC_OPEN_FOLLOW_OUTSIDE), "SENTINEL");
+    cr_expect_str_eq(read_beneath("link_up/outside.txt", STATIC_OPEN_FOLLOW_OUTSIDE), "outside");
+    cr_expect_str_eq(read_beneath("link_abs_inside", STATIC_OPEN_FOLLOW_OUTSIDE), "hello");
     if (access("/etc/passwd", R_OK) == 0) {
-        cr_expect_eq(http_open_beneath(rootfd, "link_abs", O_RDONLY, HTTP_OPEN_FOLLOW_OUTSIDE, &fd), 0);
+        cr_expect_eq(static_open_beneath(rootfd, "link_abs", O_RDONLY, STATIC_OPEN_FOLLOW_OUTSIDE, &fd), 0);
         close(fd);
     }
     /* Magic links stay refused in every mode. */
     if (access("/proc/self/root", F_OK) == 0) {
-        cr_expect_eq(http_open_beneath(rootfd, "link_proc", O_RDONLY, HTTP_OPEN_FOLLOW_OUTSIDE, &fd),
+        cr_expect_eq(static_open_beneath(rootfd, "link_proc", O_RDONLY, STATIC_OPEN_FOLLOW_OUTSIDE, &fd),
                      -ELOOP);
     }
 }
@@ -446,14 +446,14 @@ Test(http_open, follow_outside_allows_them, .timeout = 10)
 Test(http_open, bad_arguments, .timeout = 10)
 {
     int fd = -1;
-    cr_expect_eq(http_open_beneath(rootfd, "/etc/passwd", O_RDONLY, 0, &fd), -EINVAL);
-    cr_expect_eq(http_open_beneath(rootfd, "../secret", O_RDONLY, 0, &fd), -EINVAL);
-    cr_expect_eq(http_open_beneath(rootfd, "sub/../index.html", O_RDONLY, 0, &fd), -EINVAL);
-    cr_expect_eq(http_open_beneath(rootfd, "..", O_RDONLY, HTTP_OPEN_FOLLOW_OUTSIDE, &fd), -EINVAL);
-    cr_expect_eq(http_open_beneath(rootfd, "sub/..", O_RDONLY, HTTP_OPEN_FOLLOW_OUTSIDE, &fd), -EINVAL);
-    cr_expect_eq(http_open_beneath(rootfd, "index.html", O_RDONLY, 2, &fd), -EINVAL);
-    cr_expect_eq(http_open_beneath(rootfd, "new", O_WRONLY | O_CREAT, 0, &fd), -EINVAL);
-    cr_expect_eq(http_open_beneath(rootfd, "", O_RDWR | O_TMPFILE, 0, &fd), -EINVAL);
+    cr_expect_eq(static_open_beneath(rootfd, "/etc/passwd", O_RDONLY, 0, &fd), -EINVAL);
+    cr_expect_eq(static_open_beneath(rootfd, "../secret", O_RDONLY, 0, &fd), -EINVAL);
+    cr_expect_eq(static_open_beneath(rootfd, "sub/../index.html", O_RDONLY, 0, &fd), -EINVAL);
+    cr_expect_eq(static_open_beneath(rootfd, "..", O_RDONLY, STATIC_OPEN_FOLLOW_OUTSIDE, &fd), -EINVAL);
+    cr_expect_eq(static_open_beneath(rootfd, "sub/..", O_RDONLY, STATIC_OPEN_FOLLOW_OUTSIDE, &fd), -EINVAL);
+    cr_expect_eq(static_open_beneath(rootfd, "index.html", O_RDONLY, 2, &fd), -EINVAL);
+    cr_expect_eq(static_open_beneath(rootfd, "new", O_WRONLY | O_CREAT, 0, &fd), -EINVAL);
+    cr_expect_eq(static_open_beneath(rootfd, "", O_RDWR | O_TMPFILE, 0, &fd), -EINVAL);
     cr_expect_eq(fd, -1);
 }
 
@@ -463,12 +463,12 @@ Test(http_open, errors, .timeout = 10)
     char longname[300];
     memset(longname, 'a', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
-    cr_expect_eq(http_open_beneath(rootfd, "missing", O_RDONLY, 0, &fd), -ENOENT);
-    cr_expect_eq(http_open_beneath(rootfd, "index.html/x", O_RDONLY, 0, &fd), -ENOTDIR);
-    cr_expect_eq(http_open_beneath(rootfd, "index.html", O_RDONLY | O_DIRECTORY, 0, &fd), -ENOTDIR);
-    cr_expect_eq(http_open_beneath(rootfd, "loop1", O_RDONLY, 0, &fd), -ELOOP);
-    cr_expect_eq(http_open_beneath(rootfd, longname, O_RDONLY, 0, &fd), -ENAMETOOLONG);
-    cr_expect_eq(http_open_beneath(-1, "index.html", O_RDONLY, 0, &fd), -EBADF);
+    cr_expect_eq(static_open_beneath(rootfd, "missing", O_RDONLY, 0, &fd), -ENOENT);
+    cr_expect_eq(static_open_beneath(rootfd, "index.html/x", O_RDONLY, 0, &fd), -ENOTDIR);
+    cr_expect_eq(static_open_beneath(rootfd, "index.html", O_RDONLY | O_DIRECTORY, 0, &fd), -ENOTDIR);
+    cr_expect_eq(static_open_beneath(rootfd, "loop1", O_RDONLY, 0, &fd), -ELOOP);
+    cr_expect_eq(static_open_beneath(rootfd, longname, O_RDONLY, 0, &fd), -ENAMETOOLONG);
+    cr_expect_eq(static_open_beneath(-1, "index.html", O_RDONLY, 0, &fd), -EBADF);
 }
 
 /* Permission checks mean nothing to root, so drop to nobody in a child. */
@@ -480,9 +480,9 @@ Test(http_open, permission_denied, .timeout = 10)
         int fd = -1;
         if (geteuid() == 0 && (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534)))
             _exit(2);
-        if (http_open_beneath(rootfd, "private", O_RDONLY, 0, &fd) != -EACCES)
+        if (static_open_beneath(rootfd, "private", O_RDONLY, 0, &fd) != -EACCES)
             _exit(3);
-        if (http_open_beneath(rootfd, "index.html", O_RDONLY, 0, &fd) != 0)
+        if (static_open_beneath(rootfd, "index.html", O_RDONLY, 0, &fd) != 0)
             _exit(4);
         _exit(0);
     }
@@ -496,11 +496,11 @@ Test(http_open, fifo_does_not_block, .timeout = 10)
 {
     int fd = -1;
     struct stat st;
-    cr_assert_eq(http_open_beneath(rootfd, "fifo", O_RDONLY, 0, &fd), 0);
+    cr_assert_eq(static_open_beneath(rootfd, "fifo", O_RDONLY, 0, &fd), 0);
     cr_assert_eq(fstat(fd, &st), 0);
     cr_expect(S_ISFIFO(st.st_mode));
     close(fd);
-    cr_expect_eq(http_open_beneath(rootfd, "fifo", O_WRONLY, 0, &fd), -ENXIO);
+    cr_expect_eq(static_open_beneath(rootfd, "fifo", O_WRONLY, 0, &fd), -ENXIO);
 }
 
 /* ---- the sentinel: decode + open, in every combination we can think of ---- */
@@ -528,11 +528,11 @@ static bool is_outside(int fd)
 /* Decode target, open it, and report whether that reached outside the root. */
 static bool escapes(const char *target, unsigned mode, char *rel)
 {
-    struct http_path p;
+    struct static_path p;
     int fd = -1;
-    if (http_path_decode(target, strlen(target), rel, PATH_MAX, &p) != 0)
+    if (static_path_decode(target, strlen(target), rel, PATH_MAX, &p) != 0)
         return false;
-    if (http_open_beneath(rootfd, rel, O_RDONLY, mode, &fd) != 0)
+    if (static_open_beneath(rootfd, rel, O_RDONLY, mode, &fd) != 0)
         return false;
     bool out = is_outside(fd);
     close(fd);
@@ -556,7 +556,7 @@ Test(http_open, sentinel_is_never_served, .timeout = 10)
         cr_assert(!escapes(target, 0, rel), "\"%s\" (as \"%s\") reached outside the root",
                   target, rel);
         /* Following symlinks outside may reach the sentinel only through one. */
-        if (escapes(target, HTTP_OPEN_FOLLOW_OUTSIDE, rel))
+        if (escapes(target, STATIC_OPEN_FOLLOW_OUTSIDE, rel))
             cr_assert(strstr(rel, "link_"), "\"%s\" (as \"%s\") escaped without a symlink",
                       target, rel);
     }

@@ -1,4 +1,4 @@
-/* fuzz_http_cond.c — libFuzzer target for Range, entity-tag lists, If-Range, preconditions and HTTP-dates. */
+/* fuzz_static_cond.c — libFuzzer target for Range, entity-tag lists, If-Range, preconditions and HTTP-dates. */
 /* fuzz-sources: none */
 
 /*
@@ -9,7 +9,7 @@
  *
  * Invariants checked: nothing crashes or reads outside the value (both parts
  * are copied into buffers of their exact size, so ASan sees any over-read);
- * HTTP_RANGE_OK implies first <= last < size; a list that matches strongly
+ * STATIC_RANGE_OK implies first <= last < size; a list that matches strongly
  * also matches weakly; a parsed date formats and parses back to itself; a
  * malformed list matches nothing.
  */
@@ -17,23 +17,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/http/cond.c"
+#include "../../src/static/cond.c"
 #include "../../src/http/date.c"
-#include "../../src/http/mime.c"
+#include "../../src/static/mime.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_range(const char *v, size_t n, uint64_t total)
 {
     uint64_t first = 0, last = 0;
-    int rc = http_range_parse(v, n, total, &first, &last);
-    if (rc == HTTP_RANGE_OK && !(first <= last && last < total))
+    int rc = static_range_parse(v, n, total, &first, &last);
+    if (rc == STATIC_RANGE_OK && !(first <= last && last < total))
         abort();
-    if (rc != HTTP_RANGE_OK && rc != HTTP_RANGE_IGNORE && rc != HTTP_RANGE_UNSATISFIABLE)
+    if (rc != STATIC_RANGE_OK && rc != STATIC_RANGE_IGNORE && rc != STATIC_RANGE_UNSATISFIABLE)
         abort();
-    if (rc == HTTP_RANGE_OK) {
-        char out[HTTP_CONTENT_RANGE_MAX];
-        if (http_content_range(out, sizeof out, first, last, total) == 0)
+    if (rc == STATIC_RANGE_OK) {
+        char out[STATIC_CONTENT_RANGE_MAX];
+        if (static_content_range(out, sizeof out, first, last, total) == 0)
             abort();
     }
 }
@@ -71,20 +71,20 @@ static void check_date(const char *v, size_t n)
 
 static void check_cond(const char *v, size_t n, const char *ours, size_t ol, bool get)
 {
-    struct http_cond c = {v, n, v, n, v, n, v, n};
-    const struct http_cond fields[4] = {
+    struct static_cond c = {v, n, v, n, v, n, v, n};
+    const struct static_cond fields[4] = {
         {.if_match = v, .if_match_len = n},
         {.if_none_match = v, .if_none_match_len = n},
         {.if_modified_since = v, .if_modified_since_len = n},
         {.if_unmodified_since = v, .if_unmodified_since_len = n},
     };
-    int r = http_cond_evaluate(&c, ours, ol, 784111777, get);
+    int r = static_cond_evaluate(&c, ours, ol, 784111777, get);
     for (int i = 0; i < 4; i++)
-        r |= http_cond_evaluate(&fields[i], ours, ol, 784111777, get);
+        r |= static_cond_evaluate(&fields[i], ours, ol, 784111777, get);
     if (r & ~3)
         abort();
-    (void)http_if_range_ok(v, n, ours, ol, 784111777);
-    if (http_mime_type(v, n) == NULL)
+    (void)static_if_range_ok(v, n, ours, ol, 784111777);
+    if (static_mime_type(v, n) == NULL)
         abort();
 }
 

@@ -1,16 +1,16 @@
 /* listing.h — the HTML page listing a directory that has no index file. */
-#ifndef PF_HTTP_LISTING_H
-#define PF_HTTP_LISTING_H
+#ifndef PF_STATIC_LISTING_H
+#define PF_STATIC_LISTING_H
 
 #include <stdbool.h>
 
-#include "buf.h"
+#include "http/buf.h"
 
 /* At most this many entries are read from one directory; past it the page
  * says it is incomplete. With names of up to 255 bytes, this bounds the
  * memory a listing takes besides the page itself (at most out's limit) to
  * about 28 MiB in the worst case, a few MiB in practice. */
-#define HTTP_LISTING_MAX_ENTRIES 100000
+#define STATIC_LISTING_MAX_ENTRIES 100000
 
 /*
  * Append to out a complete HTML5 page listing the directory dirfd (an open
@@ -18,7 +18,7 @@
  *
  * url_path is the decoded path of the directory as the client asked for it,
  * with or without its leading and trailing '/' (the out of
- * http_path_decode() will do): it is only shown, HTML-escaped, and decides
+ * static_path_decode() will do): it is only shown, HTML-escaped, and decides
  * whether there is a parent link ("../", absent at the root). Links to the
  * entries are relative, each name percent-encoded, directories with a
  * trailing '/'.
@@ -40,6 +40,6 @@
  * memory runs out; an error of opening or reading the directory). On error
  * out is as it was.
  */
-int http_listing_render(int dirfd, const char *url_path, bool show_dotfiles, struct http_buf *out);
+int static_listing_render(int dirfd, const char *url_path, bool show_dotfiles, struct http_buf *out);
 
 #endif

@@ -1,9 +1,9 @@
-/* test_http_mime.c — unit tests for the extension-to-media-type lookup. */
+/* test_static_mime.c — unit tests for the extension-to-media-type lookup. */
 #include <criterion/criterion.h>
 
 #include <string.h>
 
-#include "../../src/http/mime.h"
+#include "../../src/static/mime.h"
 
 #define U "; charset=utf-8"
 
@@ -149,7 +149,7 @@ Test(http_mime, every_entry_is_found, .timeout = 10)
     size_t n = sizeof every / sizeof every[0];
     cr_expect_geq(n, 80);
     for (size_t i = 0; i < n; i++)
-        cr_expect_str_eq(http_mime_type(every[i].name, strlen(every[i].name)), every[i].type, "%s",
+        cr_expect_str_eq(static_mime_type(every[i].name, strlen(every[i].name)), every[i].type, "%s",
                          every[i].name);
 }
 
@@ -186,13 +186,13 @@ static const struct mime_case named[] = {
     {"live.m3u8", "application/vnd.apple.mpegurl"},
     {"doc.pdf", "application/pdf"},
     {"a.tar.gz", "application/gzip"},
-    {"blob.bin", HTTP_MIME_DEFAULT},
+    {"blob.bin", STATIC_MIME_DEFAULT},
 };
 
 Test(http_mime, named_types, .timeout = 10)
 {
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
-        cr_expect_str_eq(http_mime_type(named[i].name, strlen(named[i].name)), named[i].type, "%s",
+        cr_expect_str_eq(static_mime_type(named[i].name, strlen(named[i].name)), named[i].type, "%s",
                          named[i].name);
 }
 
@@ -204,52 +204,52 @@ static const struct mime_case edges[] = {
     /* Only the last dot of the last component counts. */
     {"/var/www/site/index.html", "text/html" U},
     {"archive.tar.GZ", "application/gzip"},
-    {"a.html.bak", HTTP_MIME_DEFAULT},
-    {"dir.html/file", HTTP_MIME_DEFAULT},
-    {"dir.d/", HTTP_MIME_DEFAULT},
+    {"a.html.bak", STATIC_MIME_DEFAULT},
+    {"dir.html/file", STATIC_MIME_DEFAULT},
+    {"dir.d/", STATIC_MIME_DEFAULT},
     {"dir.d/x.css", "text/css" U},
     {"a/b.c/d.png", "image/png"},
     /* No extension. */
-    {"", HTTP_MIME_DEFAULT},
-    {"README", HTTP_MIME_DEFAULT},
-    {"Makefile", HTTP_MIME_DEFAULT},
-    {"file.", HTTP_MIME_DEFAULT},
-    {".", HTTP_MIME_DEFAULT},
-    {"..", HTTP_MIME_DEFAULT},
-    {"/", HTTP_MIME_DEFAULT},
+    {"", STATIC_MIME_DEFAULT},
+    {"README", STATIC_MIME_DEFAULT},
+    {"Makefile", STATIC_MIME_DEFAULT},
+    {"file.", STATIC_MIME_DEFAULT},
+    {".", STATIC_MIME_DEFAULT},
+    {"..", STATIC_MIME_DEFAULT},
+    {"/", STATIC_MIME_DEFAULT},
     /* A dot file is a name, not an extension. */
-    {".html", HTTP_MIME_DEFAULT},
-    {"dir/.css", HTTP_MIME_DEFAULT},
+    {".html", STATIC_MIME_DEFAULT},
+    {"dir/.css", STATIC_MIME_DEFAULT},
     {".config.json", "application/json" U},
     /* Unknown, too long, or not ASCII. */
-    {"x.unknown", HTTP_MIME_DEFAULT},
-    {"x.htmlx", HTTP_MIME_DEFAULT},
+    {"x.unknown", STATIC_MIME_DEFAULT},
+    {"x.htmlx", STATIC_MIME_DEFAULT},
     {"x.htm", "text/html" U},
-    {"x.ht", HTTP_MIME_DEFAULT},
-    {"x.webmanifestwebmanifest", HTTP_MIME_DEFAULT},
-    {"x.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", HTTP_MIME_DEFAULT},
-    {"x.\xc3\xa9", HTTP_MIME_DEFAULT},
-    {"x.j\xd3", HTTP_MIME_DEFAULT},
-    {"x.0", HTTP_MIME_DEFAULT},
-    {"x.zzzz", HTTP_MIME_DEFAULT},
-    {"x.!", HTTP_MIME_DEFAULT},
+    {"x.ht", STATIC_MIME_DEFAULT},
+    {"x.webmanifestwebmanifest", STATIC_MIME_DEFAULT},
+    {"x.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", STATIC_MIME_DEFAULT},
+    {"x.\xc3\xa9", STATIC_MIME_DEFAULT},
+    {"x.j\xd3", STATIC_MIME_DEFAULT},
+    {"x.0", STATIC_MIME_DEFAULT},
+    {"x.zzzz", STATIC_MIME_DEFAULT},
+    {"x.!", STATIC_MIME_DEFAULT},
 };
 
 Test(http_mime, edges, .timeout = 10)
 {
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
-        cr_expect_str_eq(http_mime_type(edges[i].name, strlen(edges[i].name)), edges[i].type,
+        cr_expect_str_eq(static_mime_type(edges[i].name, strlen(edges[i].name)), edges[i].type,
                          "\"%s\"", edges[i].name);
 }
 
 /* Only len bytes are read, and a NUL inside the extension is not a terminator. */
 Test(http_mime, length_bounds, .timeout = 10)
 {
-    cr_expect_str_eq(http_mime_type("index.html.gz", 10), "text/html" U);
-    cr_expect_str_eq(http_mime_type("index.html", 9), "text/html" U); /* "index.htm" */
-    cr_expect_str_eq(http_mime_type("index.html", 7), "text/plain" U); /* "index.h" */
-    cr_expect_str_eq(http_mime_type("index.html", 6), HTTP_MIME_DEFAULT); /* "index." */
-    cr_expect_str_eq(http_mime_type("x.js\0", 5), HTTP_MIME_DEFAULT);
-    cr_expect_str_eq(http_mime_type("x.j\0s", 5), HTTP_MIME_DEFAULT);
-    cr_expect_str_eq(http_mime_type(NULL, 0), HTTP_MIME_DEFAULT);
+    cr_expect_str_eq(static_mime_type("index.html.gz", 10), "text/html" U);
+    cr_expect_str_eq(static_mime_type("index.html", 9), "text/html" U); /* "index.htm" */
+    cr_expect_str_eq(static_mime_type("index.html", 7), "text/plain" U); /* "index.h" */
+    cr_expect_str_eq(static_mime_type("index.html", 6), STATIC_MIME_DEFAULT); /* "index." */
+    cr_expect_str_eq(static_mime_type("x.js\0", 5), STATIC_MIME_DEFAULT);
+    cr_expect_str_eq(static_mime_type("x.j\0s", 5), STATIC_MIME_DEFAULT);
+    cr_expect_str_eq(static_mime_type(NULL, 0), STATIC_MIME_DEFAULT);
 }

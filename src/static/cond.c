@@ -1,9 +1,9 @@
 /* cond.c — ETags, precondition evaluation (RFC 9110 13.2.2), Range and If-Range, Content-Range. */
-#include "cond.h"
+#include "static/cond.h"
 
 #include <string.h>
 
-#include "date.h"
+#include "http/date.h"
 
 /* ---- writing numbers ---- */
 
@@ -32,9 +32,9 @@ static size_t copy_out(char *out, size_t cap, const char *s, size_t len)
     return len;
 }
 
-size_t http_etag_make(const struct stat *st, char *out, size_t cap)
+size_t static_etag_make(const struct stat *st, char *out, size_t cap)
 {
-    char buf[HTTP_ETAG_MAX];
+    char buf[STATIC_ETAG_MAX];
     /* Wraps for mtimes before 1970 or after 2554, which only costs
      * uniqueness between files that far apart. */
     uint64_t ns = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
@@ -49,9 +49,9 @@ size_t http_etag_make(const struct stat *st, char *out, size_t cap)
     return copy_out(out, cap, buf, (size_t)(p - buf));
 }
 
-size_t http_content_range(char *out, size_t cap, uint64_t first, uint64_t last, uint64_t size)
+size_t static_content_range(char *out, size_t cap, uint64_t first, uint64_t last, uint64_t size)
 {
-    char buf[HTTP_CONTENT_RANGE_MAX];
+    char buf[STATIC_CONTENT_RANGE_MAX];
     char *p = buf;
     memcpy(p, "bytes ", 6);
     p = put_uint(p + 6, first, 10);
@@ -62,9 +62,9 @@ size_t http_content_range(char *out, size_t cap, uint64_t first, uint64_t last, 
     return copy_out(out, cap, buf, (size_t)(p - buf));
 }
 
-size_t http_content_range_unsatisfied(char *out, size_t cap, uint64_t size)
+size_t static_content_range_unsatisfied(char *out, size_t cap, uint64_t size)
 {
-    char buf[HTTP_CONTENT_RANGE_MAX];
+    char buf[STATIC_CONTENT_RANGE_MAX];
     memcpy(buf, "bytes */", 8);
     char *p = put_uint(buf + 8, size, 10);
     return copy_out(out, cap, buf, (size_t)(p - buf));
@@ -200,7 +200,7 @@ static bool cond_date(const char *v, size_t n, time_t *d)
 
 /* ---- preconditions ---- */
 
-enum http_cond_result http_cond_evaluate(const struct http_cond *c, const char *etag,
+enum static_cond_result static_cond_evaluate(const struct static_cond *c, const char *etag,
                                          size_t etag_len, time_t mtime, bool get_or_head)
 {
     time_t d;
@@ -208,24 +208,24 @@ enum http_cond_result http_cond_evaluate(const struct http_cond *c, const char *
     /* Steps 1 and 2: the client's copy must still be current. */
     if (c->if_match) {
         if (!tags_match(c->if_match, c->if_match_len, etag, etag_len, true))
-            return HTTP_COND_PRECONDITION_FAILED;
+            return STATIC_COND_PRECONDITION_FAILED;
     } else if (c->if_unmodified_since &&
                cond_date(c->if_unmodified_since, c->if_unmodified_since_len, &d) && mtime > d) {
-        return HTTP_COND_PRECONDITION_FAILED;
+        return STATIC_COND_PRECONDITION_FAILED;
     }
 
     /* Steps 3 and 4: the client's copy may make the response redundant. */
     if (c->if_none_match) {
         if (tags_match(c->if_none_match, c->if_none_match_len, etag, etag_len, false))
-            return get_or_head ? HTTP_COND_NOT_MODIFIED : HTTP_COND_PRECONDITION_FAILED;
+            return get_or_head ? STATIC_COND_NOT_MODIFIED : STATIC_COND_PRECONDITION_FAILED;
     } else if (get_or_head && c->if_modified_since &&
                cond_date(c->if_modified_since, c->if_modified_since_len, &d) && mtime <= d) {
-        return HTTP_COND_NOT_MODIFIED;
+        return STATIC_COND_NOT_MODIFIED;
     }
-    return HTTP_COND_OK;
+    return STATIC_COND_OK;
 }
 
-bool http_if_range_ok(const char *v, size_t n, const char *etag, size_t etag_len, time_t mtime)
+bool static_if_range_ok(const char *v, size_t n, const char *etag, size_t etag_len, time_t mtime)
 {
     v = trim(v, &n);
     /* An entity-tag starts with DQUOTE or W/; a date never does ("Wed, ..."). */
@@ -313,26 +313,26 @@ static bool one_spec(const char *v, size_t n, size_t i, struct range_spec *s)
     }
 }
 
-int http_range_parse(const char *v, size_t n, uint64_t size, uint64_t *first, uint64_t *last)
+int static_range_parse(const char *v, size_t n, uint64_t size, uint64_t *first, uint64_t *last)
 {
     struct range_spec s = {0};
     v = trim(v, &n);
     size_t i = unit_scan(v, n);
     if (i == 0 || !one_spec(v, n, i, &s))
-        return HTTP_RANGE_IGNORE;
+        return STATIC_RANGE_IGNORE;
 
     if (s.suffix) {
         if (s.a == 0 || size == 0)
-            return HTTP_RANGE_UNSATISFIABLE;
+            return STATIC_RANGE_UNSATISFIABLE;
         *first = s.a >= size ? 0 : size - s.a;
         *last = size - 1;
-        return HTTP_RANGE_OK;
+        return STATIC_RANGE_OK;
     }
     if (!s.open && s.b < s.a) /* invalid, so the field is ignored (14.1.1) */
-        return HTTP_RANGE_IGNORE;
+        return STATIC_RANGE_IGNORE;
     if (s.a >= size)
-        return HTTP_RANGE_UNSATISFIABLE;
+        return STATIC_RANGE_UNSATISFIABLE;
     *first = s.a;
     *last = s.open || s.b >= size ? size - 1 : s.b;
-    return HTTP_RANGE_OK;
+    return STATIC_RANGE_OK;
 }

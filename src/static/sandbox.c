@@ -10,7 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "http/sandbox.h"
+#include "static/sandbox.h"
 
 /* Debian 12's kernel headers (6.1) stop at ABI 2; the kernel may be newer.
  * These are the kernel's ABI values (include/uapi/linux/landlock.h). */
@@ -104,19 +104,19 @@ static int allow_log(int ruleset, const char *path)
     return allow_path(ruleset, dir, LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG);
 }
 
-static int add_rules(int ruleset, const struct http_config *cfg)
+static int add_rules(int ruleset, const struct static_config *cfg)
 {
     const __u64 read = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
     int err = cfg->follow_symlinks ? allow_path(ruleset, "/", read)
                                    : allow_fd(ruleset, cfg->rootfd, read);
     if (err == 0)
-        err = allow_log(ruleset, cfg->access_log_path);
+        err = allow_log(ruleset, cfg->http.access_log_path);
     if (err == 0)
         err = allow_log(ruleset, cfg->error_log_path);
     return err;
 }
 
-int http_sandbox_apply(const struct http_config *cfg)
+int static_sandbox_apply(const struct static_config *cfg)
 {
     long abi = ruleset_create(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
     if (abi < 0)

@@ -1,5 +1,5 @@
 /* path.c — request paths: percent-decode and normalise a target, open it beneath the root, encode it back. */
-#include "path.h"
+#include "static/path.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -136,7 +136,7 @@ static int normalise(const char *t, size_t end, struct norm *s, bool *trailing)
     return 0;
 }
 
-int http_path_decode(const char *target, size_t n, char *out, size_t cap, struct http_path *p)
+int static_path_decode(const char *target, size_t n, char *out, size_t cap, struct static_path *p)
 {
     const char *q = n ? memchr(target, '?', n) : NULL;
     size_t end = q ? (size_t)(q - target) : n;
@@ -159,7 +159,7 @@ int http_path_decode(const char *target, size_t n, char *out, size_t cap, struct
     return 0;
 }
 
-/* Whether rel has a ".." segment. http_path_decode() never makes one; this
+/* Whether rel has a ".." segment. static_path_decode() never makes one; this
  * guards the mode where the kernel does not confine "..". */
 static bool has_dotdot(const char *rel)
 {
@@ -180,9 +180,9 @@ static bool has_dotdot(const char *rel)
  * renames from holding a worker. */
 #define OPEN_RETRIES 16
 
-int http_open_beneath(int rootfd, const char *rel, int oflags, unsigned mode, int *out)
+int static_open_beneath(int rootfd, const char *rel, int oflags, unsigned mode, int *out)
 {
-    if (rel[0] == '/' || has_dotdot(rel) || (mode & ~HTTP_OPEN_FOLLOW_OUTSIDE))
+    if (rel[0] == '/' || has_dotdot(rel) || (mode & ~STATIC_OPEN_FOLLOW_OUTSIDE))
         return -EINVAL;
     if ((oflags & O_CREAT) || (oflags & O_TMPFILE & ~O_DIRECTORY))
         return -EINVAL;
@@ -191,7 +191,7 @@ int http_open_beneath(int rootfd, const char *rel, int oflags, unsigned mode, in
         .mode = 0,
         .resolve = RESOLVE_NO_MAGICLINKS,
     };
-    if (!(mode & HTTP_OPEN_FOLLOW_OUTSIDE))
+    if (!(mode & STATIC_OPEN_FOLLOW_OUTSIDE))
         how.resolve |= RESOLVE_BENEATH;
     for (int tries = 0;; tries++) {
         long fd = syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof how);
@@ -211,7 +211,7 @@ static bool url_unreserved(unsigned char c)
            c == '-' || c == '.' || c == '_' || c == '~' || c == '/';
 }
 
-size_t http_url_encode_path(const char *in, size_t n, char *out, size_t cap)
+size_t static_url_encode_path(const char *in, size_t n, char *out, size_t cap)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t need = 0, w = 0;

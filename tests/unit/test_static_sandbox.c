@@ -1,4 +1,4 @@
-/* test_http_sandbox.c — unit tests of a serve worker's Landlock sandbox: what it may still open, and what it may not. */
+/* test_static_sandbox.c — unit tests of a serve worker's Landlock sandbox: what it may still open, and what it may not. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../src/http/sandbox.h"
+#include "../../src/static/sandbox.h"
 #include "child_support.h"
 
 /* base/root/{a.txt, sub/, out.txt -> ../outside.txt}, base/outside.txt,
@@ -103,17 +103,17 @@ static int become_worker(bool follow_symlinks)
     char root[128], log[128];
     snprintf(root, sizeof root, "%s/root", base);
     snprintf(log, sizeof log, "%s/logs/access.log", base);
-    struct http_config cfg;
-    http_config_init(&cfg);
+    struct static_config cfg;
+    static_config_init(&cfg);
     cfg.root = root;
     cfg.rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    cfg.access_log_path = log;
+    cfg.http.access_log_path = log;
     cfg.follow_symlinks = follow_symlinks;
-    int abi = http_sandbox_apply(&cfg);
+    int abi = static_sandbox_apply(&cfg);
     if (abi == 0)
         _exit(77);
     if (abi < 0) {
-        fprintf(stderr, "http_sandbox_apply: %s\n", strerror(-abi));
+        fprintf(stderr, "static_sandbox_apply: %s\n", strerror(-abi));
         _exit(1);
     }
     return abi;

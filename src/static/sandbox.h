@@ -1,15 +1,15 @@
 /* sandbox.h — a serve worker gives up the files and processes it does not need (Landlock). */
-#ifndef PF_HTTP_SANDBOX_H
-#define PF_HTTP_SANDBOX_H
+#ifndef PF_STATIC_SANDBOX_H
+#define PF_STATIC_SANDBOX_H
 
-#include "http/server.h"
+#include "static/site.h"
 
 /*
  * Restrict the calling process, for good, to what a serve worker does with
  * the file system and the network after its start (Landlock, Linux 5.13+):
  *   - read files and list folders beneath cfg->rootfd (anywhere with
  *     cfg->follow_symlinks, whose symlinks may lead out of the root);
- *   - create and write files in the folders of cfg->access_log_path and
+ *   - create and write files in the folders of cfg->http.access_log_path and
  *     cfg->error_log_path, for the reopen on USR1 (logrotate);
  *   - nothing else: no other open for writing, no exec, no rename or
  *     unlink, no device ioctl; no TCP bind or connect (Landlock ABI 4+);
@@ -24,6 +24,6 @@
  * runs as before; or -errno when it could not be set up (a log folder
  * that cannot be opened, say), and the worker should not start.
  */
-int http_sandbox_apply(const struct http_config *cfg);
+int static_sandbox_apply(const struct static_config *cfg);
 
 #endif

@@ -1,6 +1,6 @@
 /* cache.h — a per-worker cache of small responses (file contents, listings), fresh for a bounded time. */
-#ifndef PF_HTTP_CACHE_H
-#define PF_HTTP_CACHE_H
+#ifndef PF_STATIC_CACHE_H
+#define PF_STATIC_CACHE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "http/cond.h"
+#include "static/cond.h"
 
 /*
  * Why: a cache hit is answered with one read and one send, where a miss
@@ -24,14 +24,14 @@
  * max_bytes (bodies and keys). One cache per worker: no locking.
  */
 
-enum http_cache_kind { HTTP_CACHE_FILE, HTTP_CACHE_LISTING };
+enum static_cache_kind { STATIC_CACHE_FILE, STATIC_CACHE_LISTING };
 
-struct http_cache_entry {
-    enum http_cache_kind kind;
+struct static_cache_entry {
+    enum static_cache_kind kind;
     char *body;            /* the content (owned by the entry) */
     size_t len;
     const char *type;      /* Content-Type (static string) */
-    char etag[HTTP_ETAG_MAX]; /* FILE: the validators */
+    char etag[STATIC_ETAG_MAX]; /* FILE: the validators */
     time_t mtime;
     struct stat st;        /* FILE: what a later check compares */
     char *src;             /* FILE: the path opened, relative to the root */
@@ -40,36 +40,36 @@ struct http_cache_entry {
     char *key;
     size_t key_len;
     uint64_t hash;
-    struct http_cache_entry *chain, *newer, *older;
+    struct static_cache_entry *chain, *newer, *older;
 };
 
-struct http_cache;
+struct static_cache;
 
 /* max_bytes 0 or ttl_ms 0 makes a cache that stores nothing. NULL if out of
  * memory. */
-struct http_cache *http_cache_new(size_t max_bytes, unsigned ttl_ms);
-void http_cache_free(struct http_cache *c);
+struct static_cache *static_cache_new(size_t max_bytes, unsigned ttl_ms);
+void static_cache_free(struct static_cache *c);
 
 /* The entry for key, or NULL. *fresh tells whether it was checked less than
- * ttl_ms before now_ms; a stale one must be checked (http_cache_touch) or
+ * ttl_ms before now_ms; a stale one must be checked (static_cache_touch) or
  * dropped before use. A hit makes the entry the most recently used. */
-struct http_cache_entry *http_cache_get(struct http_cache *c, const char *key,
+struct static_cache_entry *static_cache_get(struct static_cache *c, const char *key,
                                         size_t key_len, uint64_t now_ms, bool *fresh);
 
 /* Store a copy of body (and of src, the file's path, or NULL) under key,
  * replacing an entry with the same key, and return the entry for the
  * caller to fill type and validators. NULL when it does not fit or memory
  * is short (then nothing is cached). */
-struct http_cache_entry *http_cache_put(struct http_cache *c, const char *key,
-                                        size_t key_len, enum http_cache_kind kind,
+struct static_cache_entry *static_cache_put(struct static_cache *c, const char *key,
+                                        size_t key_len, enum static_cache_kind kind,
                                         const void *body, size_t len, const char *src,
                                         uint64_t now_ms);
 
 /* Mark an entry checked now, or drop it. */
-void http_cache_touch(struct http_cache_entry *e, uint64_t now_ms);
-void http_cache_drop(struct http_cache *c, struct http_cache_entry *e);
+void static_cache_touch(struct static_cache_entry *e, uint64_t now_ms);
+void static_cache_drop(struct static_cache *c, struct static_cache_entry *e);
 
 /* Whether a file of this size is worth caching at all. */
-bool http_cache_wants(const struct http_cache *c, uint64_t size);
+bool static_cache_wants(const struct static_cache *c, uint64_t size);
 
 #endif

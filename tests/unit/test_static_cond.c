@@ -1,4 +1,4 @@
-/* test_http_cond.c — unit tests for ETags, precondition evaluation, Range, If-Range and Content-Range. */
+/* test_static_cond.c — unit tests for ETags, precondition evaluation, Range, If-Range and Content-Range. */
 #include <criterion/criterion.h>
 
 #include <stdint.h>
@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../../src/http/cond.h"
+#include "../../src/static/cond.h"
 #include "../../src/http/date.h"
 
 /* ---- ETag ---- */
@@ -18,34 +18,34 @@ Test(http_etag, make, .timeout = 10)
     st.st_size = 1000;
     st.st_mtim.tv_sec = 1700000000;
     st.st_mtim.tv_nsec = 123456789;
-    char out[HTTP_ETAG_MAX];
-    size_t n = http_etag_make(&st, out, sizeof out);
+    char out[STATIC_ETAG_MAX];
+    size_t n = static_etag_make(&st, out, sizeof out);
     cr_expect_str_eq(out, "\"5f2a1c-3e8-17979cfe3d85cd15\"");
     cr_expect_eq(n, strlen(out));
 
     /* Exactly enough room, then one byte short. */
     char small[64];
-    cr_expect_eq(http_etag_make(&st, small, n + 1), n);
-    cr_expect_eq(http_etag_make(&st, small, n), 0);
-    cr_expect_eq(http_etag_make(&st, small, 0), 0);
+    cr_expect_eq(static_etag_make(&st, small, n + 1), n);
+    cr_expect_eq(static_etag_make(&st, small, n), 0);
+    cr_expect_eq(static_etag_make(&st, small, 0), 0);
 
     /* Only the nanoseconds changed: the tag changes. */
     st.st_mtim.tv_nsec++;
-    char other[HTTP_ETAG_MAX];
-    http_etag_make(&st, other, sizeof other);
+    char other[STATIC_ETAG_MAX];
+    static_etag_make(&st, other, sizeof other);
     cr_expect_str_neq(out, other);
 
     /* Zeros and the widest values. */
     memset(&st, 0, sizeof st);
-    cr_expect_eq(http_etag_make(&st, out, sizeof out), 7);
+    cr_expect_eq(static_etag_make(&st, out, sizeof out), 7);
     cr_expect_str_eq(out, "\"0-0-0\"");
     st.st_ino = (ino_t)UINT64_MAX;
     st.st_size = INT64_MAX;
     st.st_mtim.tv_sec = 18446744073; /* the largest second that still fits in ns */
     st.st_mtim.tv_nsec = 709551615;
-    n = http_etag_make(&st, out, sizeof out);
+    n = static_etag_make(&st, out, sizeof out);
     cr_expect_str_eq(out, "\"ffffffffffffffff-7fffffffffffffff-ffffffffffffffff\"");
-    cr_expect_lt(n, (size_t)HTTP_ETAG_MAX);
+    cr_expect_lt(n, (size_t)STATIC_ETAG_MAX);
 }
 
 /* ---- preconditions ---- */
@@ -53,7 +53,7 @@ Test(http_etag, make, .timeout = 10)
 #define OURS "\"abc\""
 #define MTIME ((time_t)784111777) /* Sun, 06 Nov 1994 08:49:37 GMT */
 
-enum { OK = HTTP_COND_OK, NM = HTTP_COND_NOT_MODIFIED, PF = HTTP_COND_PRECONDITION_FAILED };
+enum { OK = STATIC_COND_OK, NM = STATIC_COND_NOT_MODIFIED, PF = STATIC_COND_PRECONDITION_FAILED };
 
 /* A tag list, and whether it matches OURS with strong comparison (If-Match)
  * and with weak comparison (If-None-Match). */
@@ -105,21 +105,21 @@ static const struct list_case lists[] = {
     {"\"abc\",\"", false, false},
 };
 
-Test(http_cond, etag_lists, .timeout = 10)
+Test(static_cond, etag_lists, .timeout = 10)
 {
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
         const struct list_case *l = &lists[i];
-        struct http_cond c = {.if_match = l->list, .if_match_len = strlen(l->list)};
-        cr_expect_eq((int)http_cond_evaluate(&c, OURS, strlen(OURS), MTIME, true), l->strong ? OK : PF,
+        struct static_cond c = {.if_match = l->list, .if_match_len = strlen(l->list)};
+        cr_expect_eq((int)static_cond_evaluate(&c, OURS, strlen(OURS), MTIME, true), l->strong ? OK : PF,
                      "If-Match: %s", l->list);
-        struct http_cond d = {.if_none_match = l->list, .if_none_match_len = strlen(l->list)};
-        cr_expect_eq((int)http_cond_evaluate(&d, OURS, strlen(OURS), MTIME, true), l->weak ? NM : OK,
+        struct static_cond d = {.if_none_match = l->list, .if_none_match_len = strlen(l->list)};
+        cr_expect_eq((int)static_cond_evaluate(&d, OURS, strlen(OURS), MTIME, true), l->weak ? NM : OK,
                      "If-None-Match: %s", l->list);
     }
 }
 
 /* RFC 9110 8.8.3.2, the table of weak and strong comparison. */
-Test(http_cond, rfc_comparison_table, .timeout = 10)
+Test(static_cond, rfc_comparison_table, .timeout = 10)
 {
     static const struct {
         const char *a, *b;
@@ -134,11 +134,11 @@ Test(http_cond, rfc_comparison_table, .timeout = 10)
         const char *a = rows[i].a, *b = rows[i].b;
         for (int swap = 0; swap < 2; swap++) {
             const char *ours = swap ? b : a, *theirs = swap ? a : b;
-            struct http_cond c = {.if_match = theirs, .if_match_len = strlen(theirs)};
-            cr_expect_eq((int)http_cond_evaluate(&c, ours, strlen(ours), MTIME, true),
+            struct static_cond c = {.if_match = theirs, .if_match_len = strlen(theirs)};
+            cr_expect_eq((int)static_cond_evaluate(&c, ours, strlen(ours), MTIME, true),
                          rows[i].strong ? OK : PF, "%s vs %s", ours, theirs);
-            struct http_cond d = {.if_none_match = theirs, .if_none_match_len = strlen(theirs)};
-            cr_expect_eq((int)http_cond_evaluate(&d, ours, strlen(ours), MTIME, true),
+            struct static_cond d = {.if_none_match = theirs, .if_none_match_len = strlen(theirs)};
+            cr_expect_eq((int)static_cond_evaluate(&d, ours, strlen(ours), MTIME, true),
                          rows[i].weak ? NM : OK, "%s vs %s", ours, theirs);
         }
     }
@@ -175,19 +175,19 @@ struct order_case {
 static void run_order(const struct order_case *t, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        struct http_cond c = {0};
+        struct static_cond c = {0};
         c.if_match = t[i].im, c.if_match_len = t[i].im ? strlen(t[i].im) : 0;
         c.if_unmodified_since = t[i].ius;
         c.if_unmodified_since_len = t[i].ius ? strlen(t[i].ius) : 0;
         c.if_none_match = t[i].inm, c.if_none_match_len = t[i].inm ? strlen(t[i].inm) : 0;
         c.if_modified_since = t[i].ims;
         c.if_modified_since_len = t[i].ims ? strlen(t[i].ims) : 0;
-        cr_expect_eq((int)http_cond_evaluate(&c, OURS, strlen(OURS), MTIME, t[i].get), t[i].want,
+        cr_expect_eq((int)static_cond_evaluate(&c, OURS, strlen(OURS), MTIME, t[i].get), t[i].want,
                      "%s", t[i].name);
     }
 }
 
-Test(http_cond, evaluation_order, .timeout = 10, .init = fmt)
+Test(static_cond, evaluation_order, .timeout = 10, .init = fmt)
 {
     const struct order_case t[] = {
         {"nothing", NULL, NULL, NULL, NULL, true, OK},
@@ -247,31 +247,31 @@ Test(http_cond, evaluation_order, .timeout = 10, .init = fmt)
 }
 
 /* A representation without an ETag: "*" still matches, a list never does. */
-Test(http_cond, no_etag, .timeout = 10)
+Test(static_cond, no_etag, .timeout = 10)
 {
-    struct http_cond c = {.if_match = "*", .if_match_len = 1};
-    cr_expect_eq((int)http_cond_evaluate(&c, NULL, 0, MTIME, true), OK);
+    struct static_cond c = {.if_match = "*", .if_match_len = 1};
+    cr_expect_eq((int)static_cond_evaluate(&c, NULL, 0, MTIME, true), OK);
     c.if_match = "\"abc\"", c.if_match_len = 5;
-    cr_expect_eq((int)http_cond_evaluate(&c, NULL, 0, MTIME, true), PF);
-    struct http_cond d = {.if_none_match = "*", .if_none_match_len = 1};
-    cr_expect_eq((int)http_cond_evaluate(&d, NULL, 0, MTIME, true), NM);
+    cr_expect_eq((int)static_cond_evaluate(&c, NULL, 0, MTIME, true), PF);
+    struct static_cond d = {.if_none_match = "*", .if_none_match_len = 1};
+    cr_expect_eq((int)static_cond_evaluate(&d, NULL, 0, MTIME, true), NM);
     d.if_none_match = "\"abc\"", d.if_none_match_len = 5;
-    cr_expect_eq((int)http_cond_evaluate(&d, NULL, 0, MTIME, true), OK);
+    cr_expect_eq((int)static_cond_evaluate(&d, NULL, 0, MTIME, true), OK);
     /* A malformed tag of ours behaves as no tag. */
-    cr_expect_eq((int)http_cond_evaluate(&d, "abc", 3, MTIME, true), OK);
+    cr_expect_eq((int)static_cond_evaluate(&d, "abc", 3, MTIME, true), OK);
 }
 
 /* Field values are read by length, not up to a NUL. */
-Test(http_cond, lengths_are_respected, .timeout = 10)
+Test(static_cond, lengths_are_respected, .timeout = 10)
 {
     const char *v = "\"abc\"garbage";
-    struct http_cond c = {.if_none_match = v, .if_none_match_len = 5};
-    cr_expect_eq((int)http_cond_evaluate(&c, OURS, 5, MTIME, true), NM);
+    struct static_cond c = {.if_none_match = v, .if_none_match_len = 5};
+    cr_expect_eq((int)static_cond_evaluate(&c, OURS, 5, MTIME, true), NM);
     c.if_none_match_len = 6;
-    cr_expect_eq((int)http_cond_evaluate(&c, OURS, 5, MTIME, true), OK);
+    cr_expect_eq((int)static_cond_evaluate(&c, OURS, 5, MTIME, true), OK);
     /* Our own tag too. */
     c.if_none_match_len = 5;
-    cr_expect_eq((int)http_cond_evaluate(&c, "\"abc\"xyz", 5, MTIME, true), NM);
+    cr_expect_eq((int)static_cond_evaluate(&c, "\"abc\"xyz", 5, MTIME, true), NM);
 }
 
 /* ---- Range ---- */
@@ -283,9 +283,9 @@ struct range_case {
     uint64_t first, last;
 };
 
-#define R_OK HTTP_RANGE_OK
-#define R_IGN HTTP_RANGE_IGNORE
-#define R_416 HTTP_RANGE_UNSATISFIABLE
+#define R_OK STATIC_RANGE_OK
+#define R_IGN STATIC_RANGE_IGNORE
+#define R_416 STATIC_RANGE_UNSATISFIABLE
 
 static const struct range_case ranges[] = {
     /* RFC 9110 14.1.2, a representation of 10000 bytes. */
@@ -376,7 +376,7 @@ Test(http_range, table, .timeout = 10)
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
         const struct range_case *r = &ranges[i];
         uint64_t first = 777, last = 777;
-        int rc = http_range_parse(r->v, strlen(r->v), r->size, &first, &last);
+        int rc = static_range_parse(r->v, strlen(r->v), r->size, &first, &last);
         cr_expect_eq(rc, r->want, "\"%s\" size %llu: %d", r->v, (unsigned long long)r->size, rc);
         if (rc == R_OK && r->want == R_OK) {
             cr_expect_eq(first, r->first, "\"%s\" first %llu", r->v, (unsigned long long)first);
@@ -389,11 +389,11 @@ Test(http_range, length_is_respected, .timeout = 10)
 {
     uint64_t first, last;
     const char *v = "bytes=0-12345,garbage";
-    cr_expect_eq(http_range_parse(v, 11, 10000, &first, &last), R_OK);
+    cr_expect_eq(static_range_parse(v, 11, 10000, &first, &last), R_OK);
     cr_expect_eq(first, 0);
     cr_expect_eq(last, 123);
-    cr_expect_eq(http_range_parse(v, 15, 10000, &first, &last), R_IGN);
-    cr_expect_eq(http_range_parse(NULL, 0, 10000, &first, &last), R_IGN);
+    cr_expect_eq(static_range_parse(v, 15, 10000, &first, &last), R_IGN);
+    cr_expect_eq(static_range_parse(NULL, 0, 10000, &first, &last), R_IGN);
 }
 
 /* ---- If-Range ---- */
@@ -432,7 +432,7 @@ Test(http_if_range, table, .timeout = 10, .init = fmt)
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         size_t ol = t[i].ours ? strlen(t[i].ours) : 0;
-        cr_expect_eq(http_if_range_ok(t[i].v, strlen(t[i].v), t[i].ours, ol, t[i].mtime),
+        cr_expect_eq(static_if_range_ok(t[i].v, strlen(t[i].v), t[i].ours, ol, t[i].mtime),
                      t[i].want, "If-Range: %s (ours %s)", t[i].v, t[i].ours ? t[i].ours : "none");
     }
 }
@@ -443,30 +443,30 @@ Test(http_if_range, date_of_current_second, .timeout = 10)
     time_t now = time(NULL) + 2; /* a second or two ahead covers a clock tick during the test */
     char d[HTTP_DATE_LEN + 1];
     http_date_format(now, d);
-    cr_expect_not(http_if_range_ok(d, HTTP_DATE_LEN, OURS, 5, now));
+    cr_expect_not(static_if_range_ok(d, HTTP_DATE_LEN, OURS, 5, now));
 }
 
 /* ---- Content-Range ---- */
 
-Test(http_content_range, forms, .timeout = 10)
+Test(static_content_range, forms, .timeout = 10)
 {
-    char out[HTTP_CONTENT_RANGE_MAX];
-    cr_expect_eq(http_content_range(out, sizeof out, 42, 1233, 1234), 18);
+    char out[STATIC_CONTENT_RANGE_MAX];
+    cr_expect_eq(static_content_range(out, sizeof out, 42, 1233, 1234), 18);
     cr_expect_str_eq(out, "bytes 42-1233/1234"); /* RFC 9110 14.4 */
-    cr_expect_eq(http_content_range(out, sizeof out, 0, 0, 1), 11);
+    cr_expect_eq(static_content_range(out, sizeof out, 0, 0, 1), 11);
     cr_expect_str_eq(out, "bytes 0-0/1");
-    cr_expect_eq(http_content_range_unsatisfied(out, sizeof out, 1234), 12);
+    cr_expect_eq(static_content_range_unsatisfied(out, sizeof out, 1234), 12);
     cr_expect_str_eq(out, "bytes */1234"); /* RFC 9110 14.4 */
-    cr_expect_eq(http_content_range_unsatisfied(out, sizeof out, 0), 9);
+    cr_expect_eq(static_content_range_unsatisfied(out, sizeof out, 0), 9);
     cr_expect_str_eq(out, "bytes */0");
 
-    size_t n = http_content_range(out, sizeof out, UINT64_MAX, UINT64_MAX, UINT64_MAX);
+    size_t n = static_content_range(out, sizeof out, UINT64_MAX, UINT64_MAX, UINT64_MAX);
     cr_expect_eq(n, 68);
     cr_expect_str_eq(out, "bytes 18446744073709551615-18446744073709551615/18446744073709551615");
     char small[80];
-    cr_expect_eq(http_content_range(small, 69, UINT64_MAX, UINT64_MAX, UINT64_MAX), 68);
-    cr_expect_eq(http_content_range(small, 68, UINT64_MAX, UINT64_MAX, UINT64_MAX), 0);
-    cr_expect_eq(http_content_range_unsatisfied(small, 12, 1234), 0);
-    cr_expect_eq(http_content_range_unsatisfied(small, 13, 1234), 12);
-    cr_expect_eq(http_content_range(small, 0, 1, 2, 3), 0);
+    cr_expect_eq(static_content_range(small, 69, UINT64_MAX, UINT64_MAX, UINT64_MAX), 68);
+    cr_expect_eq(static_content_range(small, 68, UINT64_MAX, UINT64_MAX, UINT64_MAX), 0);
+    cr_expect_eq(static_content_range_unsatisfied(small, 12, 1234), 0);
+    cr_expect_eq(static_content_range_unsatisfied(small, 13, 1234), 12);
+    cr_expect_eq(static_content_range(small, 0, 1, 2, 3), 0);
 }

@@ -1,4 +1,4 @@
-/* test_http_listing.c — unit tests for the directory listing page and the byte buffer it is written to. */
+/* test_static_listing.c — unit tests for the directory listing page and the byte buffer it is written to. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "../../src/http/buf.h"
-#include "../../src/http/listing.h"
+#include "../../src/static/listing.h"
 
 /* ---- struct http_buf ---- */
 
@@ -89,7 +89,7 @@ Test(http_buf, html_escape, .timeout = 10)
     http_buf_free(&b);
 }
 
-/* ---- http_listing_render, on a temporary directory ---- */
+/* ---- static_listing_render, on a temporary directory ---- */
 
 static char dir[64];
 static int dirfd_ = -1;
@@ -150,7 +150,7 @@ TestSuite(http_listing, .init = setup, .fini = teardown);
 static char *render(const char *url, bool dots)
 {
     struct http_buf b = HTTP_BUF_INIT(0);
-    int rc = http_listing_render(dirfd_, url, dots, &b);
+    int rc = static_listing_render(dirfd_, url, dots, &b);
     cr_assert_eq(rc, 0, "render: %s", strerror(-rc));
     cr_assert_eq(strlen(b.p), b.len);
     return b.p;
@@ -280,7 +280,7 @@ Test(http_listing, caller_keeps_dirfd_and_o_path_works, .timeout = 10)
     int pfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     cr_assert(pfd >= 0);
     struct http_buf c = HTTP_BUF_INIT(0);
-    cr_assert_eq(http_listing_render(pfd, "/", true, &c), 0);
+    cr_assert_eq(static_listing_render(pfd, "/", true, &c), 0);
     cr_expect_str_eq(c.p, a);
     close(pfd);
     http_buf_free(&c);
@@ -292,15 +292,15 @@ Test(http_listing, appends_and_errors_leave_buffer_alone, .timeout = 10)
 {
     struct http_buf b = HTTP_BUF_INIT(0);
     cr_assert_eq(http_buf_puts(&b, "HEAD\r\n"), 0);
-    cr_assert_eq(http_listing_render(dirfd_, "/", false, &b), 0);
+    cr_assert_eq(static_listing_render(dirfd_, "/", false, &b), 0);
     cr_expect(strncmp(b.p, "HEAD\r\n<!DOCTYPE html>", 21) == 0);
     http_buf_free(&b);
 
     http_buf_init(&b, 100);
     cr_assert_eq(http_buf_puts(&b, "HEAD"), 0);
-    cr_expect_eq(http_listing_render(dirfd_, "/", false, &b), -ENOMEM);
+    cr_expect_eq(static_listing_render(dirfd_, "/", false, &b), -ENOMEM);
     cr_expect_str_eq(b.p, "HEAD");
-    cr_expect_eq(http_listing_render(-1, "/", false, &b), -EBADF);
+    cr_expect_eq(static_listing_render(-1, "/", false, &b), -EBADF);
     cr_expect_str_eq(b.p, "HEAD");
     http_buf_free(&b);
 }
@@ -312,7 +312,7 @@ Test(http_listing, cut_short_by_the_limit, .timeout = 10)
     size_t n = strlen(full);
     struct http_buf b;
     http_buf_init(&b, n - 200);
-    cr_assert_eq(http_listing_render(dirfd_, "/", false, &b), 0);
+    cr_assert_eq(static_listing_render(dirfd_, "/", false, &b), 0);
     cr_expect_leq(b.len, n - 200);
     cr_expect(strstr(b.p, "This listing is incomplete"));
     cr_expect(strcmp(b.p + b.len - 8, "</html>\n") == 0);
@@ -326,7 +326,7 @@ Test(http_listing, not_a_directory, .timeout = 10)
     struct http_buf b = HTTP_BUF_INIT(0);
     int fd = openat(dirfd_, "big", O_RDONLY | O_CLOEXEC);
     cr_assert(fd >= 0);
-    cr_expect_eq(http_listing_render(fd, "/", false, &b), -ENOTDIR);
+    cr_expect_eq(static_listing_render(fd, "/", false, &b), -ENOTDIR);
     cr_expect_eq(b.len, 0);
     close(fd);
     http_buf_free(&b);

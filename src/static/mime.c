@@ -1,5 +1,5 @@
 /* mime.c — the extension-to-media-type table and its lookup. */
-#include "mime.h"
+#include "static/mime.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -171,18 +171,18 @@ static bool find_ext(const char *name, size_t len, const char **ext, size_t *ext
     return *ext_len > 0;
 }
 
-const char *http_mime_type(const char *name, size_t len)
+const char *static_mime_type(const char *name, size_t len)
 {
     const char *ext;
     size_t n;
     char key[EXT_MAX];
 
     if (!find_ext(name, len, &ext, &n) || n >= EXT_MAX)
-        return HTTP_MIME_DEFAULT;
+        return STATIC_MIME_DEFAULT;
     for (size_t i = 0; i < n; i++) {
         char c = ext[i];
         if (c == '\0') /* would cut the key short: "x.js\0.exe" is not .js */
-            return HTTP_MIME_DEFAULT;
+            return STATIC_MIME_DEFAULT;
         key[i] = (c >= 'A' && c <= 'Z') ? (char)(c + ('a' - 'A')) : c;
     }
     key[n] = '\0';
@@ -198,5 +198,5 @@ const char *http_mime_type(const char *name, size_t len)
         else
             lo = mid + 1;
     }
-    return HTTP_MIME_DEFAULT;
+    return STATIC_MIME_DEFAULT;
 }

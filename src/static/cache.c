@@ -2,22 +2,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/cache.h"
+#include "static/cache.h"
 
 #define CACHE_MAX_ITEM (64 * 1024) /* bigger files go out with sendfile */
 #define CACHE_BUCKETS_MIN 64
 
-struct http_cache {
-    struct http_cache_entry **bucket;
+struct static_cache {
+    struct static_cache_entry **bucket;
     size_t nbuckets, count;
     size_t bytes, max_bytes;
     unsigned ttl_ms;
-    struct http_cache_entry *newest, *oldest;
+    struct static_cache_entry *newest, *oldest;
 };
 
-struct http_cache *http_cache_new(size_t max_bytes, unsigned ttl_ms)
+struct static_cache *static_cache_new(size_t max_bytes, unsigned ttl_ms)
 {
-    struct http_cache *c = calloc(1, sizeof *c);
+    struct static_cache *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->max_bytes = ttl_ms ? max_bytes : 0;
@@ -35,7 +35,7 @@ static uint64_t hash(const char *s, size_t n)
     return h;
 }
 
-static void lru_unlink(struct http_cache *c, struct http_cache_entry *e)
+static void lru_unlink(struct static_cache *c, struct static_cache_entry *e)
 {
     if (e->newer)
         e->newer->older = e->older;
@@ -48,7 +48,7 @@ static void lru_unlink(struct http_cache *c, struct http_cache_entry *e)
     e->newer = e->older = NULL;
 }
 
-static void lru_push(struct http_cache *c, struct http_cache_entry *e)
+static void lru_push(struct static_cache *c, struct static_cache_entry *e)
 {
     e->older = c->newest;
     e->newer = NULL;
@@ -59,14 +59,14 @@ static void lru_push(struct http_cache *c, struct http_cache_entry *e)
         c->oldest = e;
 }
 
-static size_t cost(const struct http_cache_entry *e)
+static size_t cost(const struct static_cache_entry *e)
 {
     return sizeof *e + e->len + e->key_len + (e->src ? strlen(e->src) + 1 : 0);
 }
 
-void http_cache_drop(struct http_cache *c, struct http_cache_entry *e)
+void static_cache_drop(struct static_cache *c, struct static_cache_entry *e)
 {
-    struct http_cache_entry **p = &c->bucket[e->hash & (c->nbuckets - 1)];
+    struct static_cache_entry **p = &c->bucket[e->hash & (c->nbuckets - 1)];
     while (*p != e)
         p = &(*p)->chain;
     *p = e->chain;
@@ -79,28 +79,28 @@ void http_cache_drop(struct http_cache *c, struct http_cache_entry *e)
     free(e);
 }
 
-void http_cache_free(struct http_cache *c)
+void static_cache_free(struct static_cache *c)
 {
     if (!c)
         return;
     while (c->oldest)
-        http_cache_drop(c, c->oldest);
+        static_cache_drop(c, c->oldest);
     free(c->bucket);
     free(c);
 }
 
-bool http_cache_wants(const struct http_cache *c, uint64_t size)
+bool static_cache_wants(const struct static_cache *c, uint64_t size)
 {
     return c && c->max_bytes && size <= CACHE_MAX_ITEM && size <= c->max_bytes / 4;
 }
 
-struct http_cache_entry *http_cache_get(struct http_cache *c, const char *key,
+struct static_cache_entry *static_cache_get(struct static_cache *c, const char *key,
                                         size_t key_len, uint64_t now_ms, bool *fresh)
 {
     if (!c || !c->count)
         return NULL;
     uint64_t h = hash(key, key_len);
-    struct http_cache_entry *e = c->bucket[h & (c->nbuckets - 1)];
+    struct static_cache_entry *e = c->bucket[h & (c->nbuckets - 1)];
     for (; e; e = e->chain)
         if (e->hash == h && e->key_len == key_len && memcmp(e->key, key, key_len) == 0)
             break;
@@ -112,18 +112,18 @@ struct http_cache_entry *http_cache_get(struct http_cache *c, const char *key,
     return e;
 }
 
-void http_cache_touch(struct http_cache_entry *e, uint64_t now_ms) { e->checked_ms = now_ms; }
+void static_cache_touch(struct static_cache_entry *e, uint64_t now_ms) { e->checked_ms = now_ms; }
 
 /* Double the table when it holds more entries than buckets. */
-static int grow(struct http_cache *c)
+static int grow(struct static_cache *c)
 {
     if (c->count < c->nbuckets)
         return 0;
     size_t n = c->nbuckets ? c->nbuckets * 2 : CACHE_BUCKETS_MIN;
-    struct http_cache_entry **b = calloc(n, sizeof *b);
+    struct static_cache_entry **b = calloc(n, sizeof *b);
     if (!b)
         return -1;
-    for (struct http_cache_entry *e = c->oldest; e; e = e->newer) {
+    for (struct static_cache_entry *e = c->oldest; e; e = e->newer) {
         e->chain = b[e->hash & (n - 1)];
         b[e->hash & (n - 1)] = e;
     }
@@ -133,11 +133,11 @@ static int grow(struct http_cache *c)
     return 0;
 }
 
-static struct http_cache_entry *entry_new(const char *key, size_t key_len,
-                                          enum http_cache_kind kind, const void *body,
+static struct static_cache_entry *entry_new(const char *key, size_t key_len,
+                                          enum static_cache_kind kind, const void *body,
                                           size_t len, const char *src)
 {
-    struct http_cache_entry *e = calloc(1, sizeof *e);
+    struct static_cache_entry *e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
     e->kind = kind;
@@ -159,22 +159,22 @@ static struct http_cache_entry *entry_new(const char *key, size_t key_len,
     return e;
 }
 
-struct http_cache_entry *http_cache_put(struct http_cache *c, const char *key,
-                                        size_t key_len, enum http_cache_kind kind,
+struct static_cache_entry *static_cache_put(struct static_cache *c, const char *key,
+                                        size_t key_len, enum static_cache_kind kind,
                                         const void *body, size_t len, const char *src,
                                         uint64_t now_ms)
 {
     bool fresh;
     if (!c || !c->max_bytes || len > CACHE_MAX_ITEM || grow(c) < 0)
         return NULL;
-    struct http_cache_entry *old = http_cache_get(c, key, key_len, now_ms, &fresh);
+    struct static_cache_entry *old = static_cache_get(c, key, key_len, now_ms, &fresh);
     if (old)
-        http_cache_drop(c, old);
-    struct http_cache_entry *e = entry_new(key, key_len, kind, body, len, src);
+        static_cache_drop(c, old);
+    struct static_cache_entry *e = entry_new(key, key_len, kind, body, len, src);
     if (!e)
         return NULL;
     while (c->oldest && c->bytes + cost(e) > c->max_bytes)
-        http_cache_drop(c, c->oldest);
+        static_cache_drop(c, c->oldest);
     e->checked_ms = now_ms;
     e->chain = c->bucket[e->hash & (c->nbuckets - 1)];
     c->bucket[e->hash & (c->nbuckets - 1)] = e;

@@ -1,0 +1,386 @@
+/* response.c — writing a response: status line and checked header fields, framing (length, chunked, close), body pieces, error pages. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/core.h"
+#include "http/date.h"
+
+const char *http_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+/* ---- checks: nothing a handler gives can split the head ---- */
+
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* Field values and reason phrases: HTAB, SP, VCHAR, obs-text; no CTL. */
+static bool text_ok(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static bool name_is(const char *name, size_t n, const char *lit)
+{
+    return strlen(lit) == n && strncasecmp(name, lit, n) == 0;
+}
+
+/* Framing and connection fields are the core's to send. */
+static bool reserved(const char *name, size_t n)
+{
+    static const char *const names[] = {"content-length", "transfer-encoding", "connection",
+                                        "keep-alive", "te", "trailer", "upgrade",
+                                        "proxy-connection"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (name_is(name, n, names[i]))
+            return true;
+    return false;
+}
+
+static bool usable(const struct http_exchange *x)
+{
+    return !x->aborted && x->c->state != C_DEAD;
+}
+
+/* ---- the head ---- */
+
+static size_t u64_text(uint64_t v, char buf[21])
+{
+    char tmp[21];
+    size_t n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* The head is built with plain appends, not printf: on a keep-alive
+ * connection serving a cached file, formatting was a third of the worker's
+ * user time. */
+static int put(struct http_exchange *x, const char *p, size_t n)
+{
+    return http_out_append(x->c, p, n);
+}
+
+#define PUT(x, lit) put(x, lit, sizeof lit - 1)
+
+int http_res_status(struct http_exchange *x, int status, const char *reason)
+{
+    if (x->stage != RES_NONE || status < 200 || status > 999)
+        return -EINVAL;
+    if (!reason)
+        reason = http_reason(status);
+    size_t rlen = strlen(reason);
+    if (!text_ok(reason, rlen))
+        return -EINVAL;
+    if (!usable(x))
+        return -EPIPE;
+    char line[13] = "HTTP/1.1 000 ";
+    line[9] = (char)('0' + status / 100);
+    line[10] = (char)('0' + status / 10 % 10);
+    line[11] = (char)('0' + status % 10);
+    x->status = status;
+    x->stage = RES_HEAD;
+    x->head_at = x->c->hs->running == x->c && !x->c->q ? x->c->hs->out.len : SIZE_MAX;
+    x->no_body = x->req.method == HTTP_METHOD_HEAD || status == 204 || status == 304;
+    int err = put(x, line, sizeof line);
+    err |= put(x, reason, rlen);
+    err |= PUT(x, "\r\n");
+    return err ? -ENOMEM : 0;
+}
+
+int http_res_header(struct http_exchange *x, const char *name, size_t name_len,
+                    const char *value, size_t value_len)
+{
+    if (x->stage != RES_HEAD || name_len == 0 || !text_ok(value, value_len))
+        return -EINVAL;
+    for (size_t i = 0; i < name_len; i++)
+        if (!is_tchar((unsigned char)name[i]))
+            return -EINVAL;
+    if (reserved(name, name_len))
+        return -EPERM;
+    if (name_is(name, name_len, "date"))
+        x->own_date = true;
+    else if (name_is(name, name_len, "server"))
+        x->own_server = true;
+    int err = put(x, name, name_len);
+    err |= PUT(x, ": ");
+    err |= put(x, value, value_len);
+    err |= PUT(x, "\r\n");
+    return err ? -ENOMEM : 0;
+}
+
+void http_res_close(struct http_exchange *x)
+{
+    x->c->close = true;
+}
+
+/* Whether the connection can carry another request after this one. */
+static bool keeps_alive(struct http_exchange *x, int64_t length)
+{
+    struct http_conn *c = x->c;
+    const struct http_config *cfg = c->hs->cfg;
+    if (c->close || c->hs->draining || !x->req.keep_alive ||
+        (cfg->max_keepalive_requests && c->requests + 1 >= cfg->max_keepalive_requests))
+        return false;
+    if (length == HTTP_LENGTH_UNKNOWN && !x->no_body && x->req.version_minor == 0)
+        return false; /* the body ends with the connection */
+    return !http_body_must_close(x);
+}
+
+/* 304 carries the validators but no length of its own (RFC 9110 15.4.5),
+ * nor does 204; a HEAD's is the one a GET would have. */
+static int framing(struct http_exchange *x, int64_t length)
+{
+    char num[21];
+    int err = 0;
+    if (x->status == 204 || x->status == 304)
+        return 0;
+    if (length >= 0) {
+        err |= PUT(x, "Content-Length: ");
+        err |= put(x, num, u64_text((uint64_t)length, num));
+        err |= PUT(x, "\r\n");
+    } else if (!x->no_body && x->req.version_minor >= 1) {
+        x->chunked = true;
+        err |= PUT(x, "Transfer-Encoding: chunked\r\n");
+    }
+    return err;
+}
+
+int http_res_start(struct http_exchange *x, int64_t length)
+{
+    struct http_conn *c = x->c;
+    if (x->stage != RES_HEAD || length < HTTP_LENGTH_UNKNOWN)
+        return -EINVAL;
+    if (!usable(x))
+        return -EPIPE;
+    c->close = !keeps_alive(x, length);
+    x->length = length;
+    int err = x->own_server ? 0 : PUT(x, "Server: prefork\r\n");
+    if (!x->own_date) {
+        err |= PUT(x, "Date: ");
+        err |= put(x, http_date_now(time(NULL)), HTTP_DATE_LEN);
+        err |= PUT(x, "\r\n");
+    }
+    err |= framing(x, length);
+    if (c->close)
+        err |= PUT(x, "Connection: close\r\n");
+    else if (x->req.version_minor == 0)
+        err |= PUT(x, "Connection: keep-alive\r\n");
+    err |= PUT(x, "\r\n");
+    x->stage = RES_STARTED;
+    return err ? -ENOMEM : 0;
+}
+
+/* ---- the body ---- */
+
+static uint64_t unsent(const struct http_conn *c)
+{
+    return c->q_bytes + (c->hs->running == c ? c->hs->out.len : 0);
+}
+
+/* After body bytes were taken: past high_water, the running connection
+ * sends what it can now; the handler is told to wait if too much is left. */
+static int after_write(struct http_exchange *x)
+{
+    struct http_conn *c = x->c;
+    size_t hw = c->hs->cfg->high_water;
+    if (c->hs->running == c && c->hs->out.len > hw && http_out_flush(c) == F_FAILED) {
+        c->state = C_DEAD;
+        return -EPIPE;
+    }
+    if (unsent(c) <= hw)
+        return 0;
+    x->later = true;
+    return HTTP_RES_LATER;
+}
+
+/* What may be written now: 0 when the bytes are to be dropped (no body),
+ * 1 when they go out, or -errno. */
+static int writable(struct http_exchange *x, uint64_t n)
+{
+    if (x->stage != RES_STARTED)
+        return -EINVAL;
+    if (!usable(x))
+        return -EPIPE;
+    if (x->no_body)
+        return 0;
+    if (x->length >= 0 && n > (uint64_t)x->length - x->written) {
+        x->c->close = true;
+        return -EMSGSIZE;
+    }
+    return n > 0;
+}
+
+static int chunk_head(struct http_exchange *x, uint64_t n)
+{
+    char line[20];
+    int len = snprintf(line, sizeof line, "%llx\r\n", (unsigned long long)n);
+    return put(x, line, (size_t)len);
+}
+
+int http_res_write(struct http_exchange *x, const void *p, size_t n)
+{
+    int ok = writable(x, n);
+    if (ok <= 0)
+        return ok;
+    int err = x->chunked ? chunk_head(x, n) : 0;
+    err |= put(x, p, n);
+    if (x->chunked)
+        err |= PUT(x, "\r\n");
+    if (err) {
+        x->c->state = C_DEAD;
+        return -ENOMEM;
+    }
+    x->written += n;
+    return after_write(x);
+}
+
+int http_res_file(struct http_exchange *x, int fd, uint64_t off, uint64_t len)
+{
+    int ok = writable(x, len);
+    if (ok <= 0) {
+        close(fd);
+        return ok;
+    }
+    int err = x->chunked ? chunk_head(x, len) : 0;
+    if (err) {
+        close(fd);
+    } else {
+        err = http_out_file(x->c, fd, off, len);
+        if (!err && x->chunked)
+            err = PUT(x, "\r\n");
+    }
+    if (err) {
+        x->c->state = C_DEAD;
+        return err < 0 ? err : -ENOMEM;
+    }
+    x->written += len;
+    return after_write(x);
+}
+
+int http_res_end(struct http_exchange *x)
+{
+    struct http_conn *c = x->c;
+    if (x->stage != RES_STARTED)
+        return -EINVAL;
+    if (x->chunked && usable(x) && PUT(x, "0\r\n\r\n") < 0)
+        c->state = C_DEAD;
+    if (!x->no_body && x->length >= 0 && x->written < (uint64_t)x->length)
+        c->close = true; /* cut short: only the end of the connection says so */
+    x->stage = RES_ENDED;
+    if (c->hs->running != c)
+        http_conn_kick(c);
+    return 0;
+}
+
+void http_res_abort(struct http_exchange *x)
+{
+    struct http_conn *c = x->c;
+    x->aborted = true; /* the handler is not told what it did itself */
+    x->stage = RES_ENDED;
+    if (c->hs->running == c)
+        c->state = C_DEAD;
+    else
+        http_conn_close(c);
+}
+
+void http_res_on_writable(struct http_exchange *x, http_ex_fn *fn, void *ud)
+{
+    x->on_writable = fn;
+    x->writable_ud = ud;
+}
+
+int http_res_body(struct http_exchange *x, const void *p, size_t n)
+{
+    int err = http_res_start(x, (int64_t)n);
+    if (!err && n)
+        err = http_res_write(x, p, n);
+    return err < 0 ? err : http_res_end(x);
+}
+
+/* ---- error pages ---- */
+
+int http_res_page(struct http_exchange *x)
+{
+    struct http_buf *page = &x->c->hs->page;
+    const char *reason = http_reason(x->status);
+    static const char type[] = "text/html; charset=utf-8";
+    http_buf_reset(page);
+    if (http_buf_printf(page,
+                        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                        "<title>%d %s</title></head>\n<body><h1>%d %s</h1>"
+                        "<hr><p>prefork</p></body></html>\n",
+                        x->status, reason, x->status, reason) < 0)
+        return -ENOMEM;
+    int err = http_res_header(x, "Content-Type", 12, type, sizeof type - 1);
+    return err ? err : http_res_body(x, page->p, page->len);
+}
+
+/* A head still in the scratch can be taken back; one that went out cannot. */
+int http_res_error(struct http_exchange *x, int status)
+{
+    struct http_conn *c = x->c;
+    if (x->stage == RES_HEAD && c->hs->running == c && !c->q && x->head_at <= c->hs->out.len) {
+        c->hs->out.len = x->head_at;
+        x->stage = RES_NONE;
+        x->own_date = x->own_server = false;
+    }
+    if (x->stage != RES_NONE)
+        return -EINVAL;
+    int err = http_res_status(x, status, NULL);
+    return err ? err : http_res_page(x);
+}

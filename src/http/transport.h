@@ -1,0 +1,52 @@
+/* transport.h — the seam under a connection: how its bytes are read and written (plain TCP here; TLS plugs in beside it). */
+#ifndef PF_HTTP_TRANSPORT_H
+#define PF_HTTP_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/*
+ * A connection does all its I/O through these calls, never on the socket
+ * itself, so that a transport that keeps state above the socket (TLS
+ * records) fits under it unchanged. The rules a transport keeps:
+ *   - every call is non-blocking: -EAGAIN when it cannot go on now, and an
+ *     event on tp->fd (readable or writable) says when to try again;
+ *   - read returns bytes (> 0), 0 at the end of the stream, or -errno;
+ *   - a read that returns less than asked has emptied the socket only if
+ *     pending() says false: bytes held above the socket raise no event;
+ *   - sendfile may return -ENOTSUP: the caller reads the file and writes;
+ *   - close releases the transport's state; the caller closes tp->fd.
+ */
+struct http_tp;
+
+struct http_tp_ops {
+    const char *name;
+    ssize_t (*read)(struct http_tp *tp, void *buf, size_t n);
+    /* more: further bytes follow at once (MSG_MORE), hold a short packet */
+    ssize_t (*writev)(struct http_tp *tp, const struct iovec *iov, int n, bool more);
+    ssize_t (*sendfile)(struct http_tp *tp, int fd, uint64_t off, size_t n);
+    /* Our side is done sending (the peer reads an end of stream). */
+    int (*shutdown)(struct http_tp *tp);
+    bool (*pending)(struct http_tp *tp);
+    /* How many bytes of a file to send in one loop iteration. */
+    size_t (*slice)(struct http_tp *tp);
+    void (*close)(struct http_tp *tp);
+};
+
+struct http_tp {
+    const struct http_tp_ops *ops;
+    int fd;
+    void *state; /* the transport's own, NULL for plain TCP */
+};
+
+/* Plain sockets: TCP, or Unix stream sockets. */
+extern const struct http_tp_ops http_tp_plain;
+
+/* The transport the server's next connections get (plain by default). */
+struct http_server;
+void http_server_set_transport(struct http_server *s, const struct http_tp_ops *ops);
+
+#endif

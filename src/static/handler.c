@@ -1,0 +1,493 @@
+/* handler.c — the static site's handler: GET and HEAD answered from the document root (files, directories, validators, ranges, cache). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "http/date.h"
+#include "static/cache.h"
+#include "static/cond.h"
+#include "static/listing.h"
+#include "static/mime.h"
+#include "static/path.h"
+#include "static/site.h"
+
+/* The response, as decided, then written through the core (emit). The
+ * body is one of: none, `body` (bytes in memory: the cache, a listing), or
+ * `fd` from `offset` (a file the reply owns until emitted). A page reply
+ * is the core's HTML page for its status. */
+struct reply {
+    int status;
+    bool page;
+    const char *type;      /* Content-Type, or NULL */
+    uint64_t length;       /* Content-Length */
+    const char *body;
+    int fd;                /* -1 when the body is not a file */
+    uint64_t offset;
+    char etag[64];         /* "" when none */
+    time_t mtime;          /* Last-Modified; 0 when none */
+    char range[96];        /* Content-Range value, "" when none */
+    const char *allow;     /* Allow, for 405 */
+    const char *location;  /* Location, for 301 (already encoded) */
+    size_t location_len;
+};
+
+static void reply_init(struct reply *r)
+{
+    memset(r, 0, sizeof *r);
+    r->status = 200;
+    r->fd = -1;
+}
+
+/* The caller has closed any file it had opened. */
+static void reply_error(struct reply *r, int status)
+{
+    reply_init(r);
+    r->status = status;
+    r->page = true;
+}
+
+/* The request fields the handler reads, found in one pass. */
+struct fields {
+    struct static_cond cond;
+    const struct http_header *range, *if_range;
+};
+
+/* What the request names: the decoded path, and the cache key (the path,
+ * plus a '/' when a directory was asked for). */
+struct target {
+    char rel[PATH_MAX];
+    struct static_path p;
+    char key[PATH_MAX + 1];
+    size_t key_len;
+};
+
+/* A body to answer with: an open file, or bytes in memory (the cache). */
+struct content {
+    int fd;
+    const char *mem;
+    uint64_t size;
+    const char *etag, *type;
+    time_t mtime;
+};
+
+static bool name_is(const struct http_header *h, const char *name, size_t n)
+{
+    return h->name_len == n && strncasecmp(h->name, name, n) == 0;
+}
+
+#define IS(h, lit) name_is(h, lit, sizeof lit - 1)
+#define TAKE(field, h) (field = (h)->value, field##_len = (h)->value_len)
+
+static void find_fields(const struct http_request *req, struct fields *f)
+{
+    memset(f, 0, sizeof *f);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct http_header *h = &req->headers[i];
+        char c = (char)(h->name[0] | 0x20);
+        if (c == 'r' && IS(h, "range"))
+            f->range = h;
+        else if (c != 'i')
+            continue;
+        else if (IS(h, "if-range"))
+            f->if_range = h;
+        else if (IS(h, "if-match"))
+            TAKE(f->cond.if_match, h);
+        else if (IS(h, "if-none-match"))
+            TAKE(f->cond.if_none_match, h);
+        else if (IS(h, "if-modified-since"))
+            TAKE(f->cond.if_modified_since, h);
+        else if (IS(h, "if-unmodified-since"))
+            TAKE(f->cond.if_unmodified_since, h);
+    }
+}
+
+/* Only GET and HEAD are served; other methods we know get 405, the rest
+ * 501. A body that comes with a request is read away by the core. */
+static bool method_ok(const struct http_request *req, struct reply *r)
+{
+    if (req->method == HTTP_METHOD_GET || req->method == HTTP_METHOD_HEAD)
+        return true;
+    reply_error(r, req->method == HTTP_METHOD_OTHER ? 501 : 405);
+    if (r->status == 405)
+        r->allow = "GET, HEAD";
+    return false;
+}
+
+static int open_error_status(int err)
+{
+    switch (err) {
+    case -EACCES:
+    case -EPERM:
+        return 403;
+    case -EMFILE:
+    case -ENFILE:
+    case -ENOMEM:
+        return 503;
+    case -ENOENT:
+    case -ENOTDIR:
+    case -EXDEV:
+    case -ELOOP:
+    case -ENAMETOOLONG:
+    case -ENXIO:
+        return 404;
+    default:
+        return 500;
+    }
+}
+
+static void fail(struct reply *r, int fd, int status)
+{
+    if (fd >= 0)
+        close(fd);
+    reply_error(r, status);
+}
+
+static int open_in_root(struct static_site *site, const char *rel, int *fd)
+{
+    unsigned mode = site->cfg->follow_symlinks ? STATIC_OPEN_FOLLOW_OUTSIDE : 0;
+    return static_open_beneath(site->cfg->rootfd, rel, O_RDONLY, mode, fd);
+}
+
+/* ---- answering with content: validators, ranges, then the body ---- */
+
+/* Range and If-Range (RFC 9110 13.1.5, 14.2): a satisfiable single range is
+ * a 206, an unsatisfiable one a 416, anything else the whole body. */
+static void apply_range(const struct fields *f,
+                        const struct content *c, struct reply *r)
+{
+    uint64_t first, last;
+    if (!f->range || (f->if_range && !static_if_range_ok(f->if_range->value,
+                                                       f->if_range->value_len, c->etag,
+                                                       strlen(c->etag), c->mtime)))
+        return;
+    int rc = static_range_parse(f->range->value, f->range->value_len, c->size, &first, &last);
+    if (rc == STATIC_RANGE_OK) {
+        r->status = 206;
+        r->offset = first;
+        r->length = last - first + 1;
+        static_content_range(r->range, sizeof r->range, first, last, c->size);
+    } else if (rc == STATIC_RANGE_UNSATISFIABLE) {
+        fail(r, r->fd, 416);
+        static_content_range_unsatisfied(r->range, sizeof r->range, c->size);
+    }
+}
+
+/* The reply for content: 304 or 412 by the validators, else 200 or 206.
+ * The reply owns c->fd afterwards (it closes it when it needs no body). */
+static void answer_content(const struct http_request *req,
+                           struct reply *r, const struct content *c)
+{
+    struct fields f;
+    find_fields(req, &f);
+    size_t etag_len = strnlen(c->etag, sizeof r->etag - 1); /* per request: no snprintf */
+    memcpy(r->etag, c->etag, etag_len);
+    r->etag[etag_len] = '\0';
+    r->mtime = c->mtime;
+    enum static_cond_result cond =
+        static_cond_evaluate(&f.cond, c->etag, etag_len, c->mtime, true);
+    if (cond == STATIC_COND_NOT_MODIFIED) {
+        if (c->fd >= 0)
+            close(c->fd);
+        r->status = 304;
+        return;
+    }
+    if (cond == STATIC_COND_PRECONDITION_FAILED) {
+        fail(r, c->fd, 412);
+        return;
+    }
+    r->fd = c->fd;
+    r->length = c->size;
+    r->type = c->type;
+    apply_range(&f, c, r);
+    if (c->mem && (r->status == 200 || r->status == 206)) {
+        r->body = c->mem + r->offset; /* memory bodies start where they are */
+        r->offset = 0;
+    }
+}
+
+/* ---- the cache ---- */
+
+static void make_key(struct target *t)
+{
+    size_t n = strlen(t->rel);
+    bool dir = t->p.trailing_slash || n == 0;
+    memcpy(t->key, t->rel, n);
+    if (dir)
+        t->key[n++] = '/';
+    t->key[n] = '\0';
+    t->key_len = n;
+}
+
+/* A stale file entry is still good if the file it came from is the same
+ * file, unchanged: checked through the same confined open. */
+static bool still_valid(struct static_site *site, const struct static_cache_entry *e)
+{
+    struct stat st;
+    int fd;
+    if (e->kind != STATIC_CACHE_FILE || open_in_root(site, e->src, &fd) < 0)
+        return false;
+    bool same = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                st.st_dev == e->st.st_dev && st.st_ino == e->st.st_ino &&
+                st.st_size == e->st.st_size &&
+                st.st_mtim.tv_sec == e->st.st_mtim.tv_sec &&
+                st.st_mtim.tv_nsec == e->st.st_mtim.tv_nsec;
+    close(fd);
+    return same;
+}
+
+static bool serve_cached(struct static_site *site, const struct http_request *req,
+                         struct reply *r, const struct target *t)
+{
+    bool fresh;
+    uint64_t now = pf_loop_now(site->loop);
+    struct static_cache_entry *e = static_cache_get(site->cache, t->key, t->key_len, now, &fresh);
+    if (!e)
+        return false;
+    if (!fresh) {
+        if (!still_valid(site, e)) {
+            static_cache_drop(site->cache, e);
+            return false;
+        }
+        static_cache_touch(e, now);
+    }
+    if (e->kind == STATIC_CACHE_LISTING) {
+        r->type = e->type;
+        r->body = e->body;
+        r->length = e->len;
+        return true;
+    }
+    struct content c = {.fd = -1, .mem = e->body, .size = e->len, .etag = e->etag,
+                        .type = e->type, .mtime = e->mtime};
+    answer_content(req, r, &c);
+    return true;
+}
+
+/* Read a small file whole into the cache; NULL if it cannot be cached. */
+static struct static_cache_entry *cache_file(struct static_site *site, const struct target *t,
+                                           int fd, const struct stat *st, const char *src)
+{
+    size_t size = (size_t)st->st_size;
+    struct stat after;
+    http_buf_reset(&site->body);
+    if (!static_cache_wants(site->cache, size) || http_buf_reserve(&site->body, size) < 0 ||
+        pread(fd, site->body.p, size, 0) != (ssize_t)size)
+        return NULL;
+    /* A write between the stat and the read would pair these bytes with
+     * the old validators: cache only what was read from an unchanged file. */
+    if (fstat(fd, &after) < 0 || after.st_size != st->st_size ||
+        after.st_mtim.tv_sec != st->st_mtim.tv_sec ||
+        after.st_mtim.tv_nsec != st->st_mtim.tv_nsec)
+        return NULL;
+    struct static_cache_entry *e =
+        static_cache_put(site->cache, t->key, t->key_len, STATIC_CACHE_FILE, site->body.p, size,
+                       src, pf_loop_now(site->loop));
+    if (!e)
+        return NULL;
+    e->st = *st;
+    e->mtime = st->st_mtime;
+    e->type = static_mime_type(src, strlen(src));
+    static_etag_make(st, e->etag, sizeof e->etag);
+    return e;
+}
+
+/* ---- files and directories ---- */
+
+static void serve_file(struct static_site *site, const struct http_request *req,
+                       struct reply *r, const struct target *t, int fd,
+                       const struct stat *st, const char *src)
+{
+    char etag[STATIC_ETAG_MAX];
+    struct static_cache_entry *e = cache_file(site, t, fd, st, src);
+    if (e) {
+        close(fd);
+        struct content c = {.fd = -1, .mem = e->body, .size = e->len, .etag = e->etag,
+                            .type = e->type, .mtime = e->mtime};
+        answer_content(req, r, &c);
+        return;
+    }
+    static_etag_make(st, etag, sizeof etag);
+    struct content c = {.fd = fd, .size = (uint64_t)st->st_size, .etag = etag,
+                        .type = static_mime_type(src, strlen(src)), .mtime = st->st_mtime};
+    answer_content(req, r, &c);
+}
+
+/* "/a b/" -> "/a%20b/" plus the query, for the Location of a 301. */
+static void redirect_to_slash(struct static_site *site, const struct http_request *req,
+                              struct reply *r, const char *rel)
+{
+    const char *q = memchr(req->path, '?', req->path_len);
+    size_t qlen = q ? req->path_len - (size_t)(q - req->path) : 0;
+    char enc[PATH_MAX * 3 + 2];
+    enc[0] = '/';
+    size_t n = 1 + static_url_encode_path(rel, strlen(rel), enc + 1, sizeof enc - 2);
+    enc[n++] = '/';
+    reply_error(r, 301);
+    http_buf_reset(&site->loc);
+    if (http_buf_append(&site->loc, enc, n) < 0 ||
+        (qlen && http_buf_append(&site->loc, q, qlen) < 0)) {
+        reply_error(r, 500);
+        return;
+    }
+    r->location = site->loc.p;
+    r->location_len = site->loc.len;
+}
+
+static void serve_listing(struct static_site *site, struct reply *r,
+                          const struct target *t, int dirfd)
+{
+    char url[PATH_MAX + 2];
+    snprintf(url, sizeof url, "/%s%s", t->rel, t->rel[0] ? "/" : "");
+    http_buf_reset(&site->body);
+    int err = static_listing_render(dirfd, url, site->cfg->dotfiles, &site->body);
+    close(dirfd);
+    if (err < 0) {
+        reply_error(r, open_error_status(err));
+        return;
+    }
+    r->type = "text/html; charset=utf-8";
+    r->body = site->body.p;
+    r->length = site->body.len;
+    struct static_cache_entry *e =
+        static_cache_put(site->cache, t->key, t->key_len, STATIC_CACHE_LISTING, site->body.p,
+                       site->body.len, NULL, pf_loop_now(site->loop));
+    if (e)
+        e->type = r->type;
+}
+
+static void serve_directory(struct static_site *site, const struct http_request *req,
+                            struct reply *r, const struct target *t, int dirfd)
+{
+    if (!t->p.trailing_slash && t->rel[0]) {
+        close(dirfd);
+        redirect_to_slash(site, req, r, t->rel);
+        return;
+    }
+    char index[PATH_MAX];
+    struct stat st;
+    int fd;
+    int n = snprintf(index, sizeof index, "%s%s%s", t->rel, t->rel[0] ? "/" : "",
+                     site->cfg->index);
+    if (n > 0 && (size_t)n < sizeof index && open_in_root(site, index, &fd) == 0) {
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+            close(dirfd);
+            serve_file(site, req, r, t, fd, &st, index);
+            return;
+        }
+        close(fd);
+    }
+    if (!site->cfg->listing) {
+        fail(r, dirfd, 403);
+        return;
+    }
+    serve_listing(site, r, t, dirfd);
+}
+
+/* Decode and check the path: false (with the error reply made) if refused. */
+static bool resolve(struct static_site *site, const struct http_request *req,
+                    struct reply *r, struct target *t)
+{
+    /* An absolute-form target may have an empty path: that is "/". */
+    const char *path = req->path_len && req->path[0] == '/' ? req->path : "/";
+    size_t plen = path == req->path ? req->path_len : 1;
+    int err = static_path_decode(path, plen, t->rel, sizeof t->rel, &t->p);
+    if (err < 0) {
+        reply_error(r, err == -ENAMETOOLONG ? 414 : 400);
+        return false;
+    }
+    if (t->p.has_dot_segment && !site->cfg->dotfiles) {
+        reply_error(r, 404);
+        return false;
+    }
+    make_key(t);
+    return true;
+}
+
+/* Decide the response to req into r. */
+static void decide(struct static_site *site, const struct http_request *req, struct reply *r)
+{
+    struct target t;
+    struct stat st;
+    int fd;
+    if (!method_ok(req, r) || !resolve(site, req, r, &t))
+        return;
+    if (serve_cached(site, req, r, &t))
+        return;
+    int err = open_in_root(site, t.rel, &fd);
+    if (err < 0) {
+        reply_error(r, open_error_status(err));
+        return;
+    }
+    if (fstat(fd, &st) < 0)
+        fail(r, fd, 500);
+    else if (S_ISDIR(st.st_mode))
+        serve_directory(site, req, r, &t, fd);
+    else if (!S_ISREG(st.st_mode) || t.p.trailing_slash)
+        fail(r, fd, S_ISREG(st.st_mode) ? 404 : 403); /* "file/", FIFOs, devices */
+    else
+        serve_file(site, req, r, &t, fd, &st, t.rel);
+}
+
+#define HEADER(x, lit, v, n) http_res_header(x, lit, sizeof lit - 1, v, n)
+
+/* The fields this site's responses carry, besides the core's. A 304
+ * carries the validators but no Content-Type (RFC 9110 15.4.5). */
+static int fields(struct http_exchange *x, const struct reply *r)
+{
+    static struct http_date_memo last_modified; /* a hot file's, formatted once */
+    const char *date = r->mtime ? http_date_cached(&last_modified, r->mtime) : "";
+    int err = 0;
+    if (r->type && r->status != 304)
+        err |= HEADER(x, "Content-Type", r->type, strlen(r->type));
+    if (date[0]) /* empty: no mtime, or a year beyond 9999 */
+        err |= HEADER(x, "Last-Modified", date, HTTP_DATE_LEN);
+    if (r->etag[0])
+        err |= HEADER(x, "ETag", r->etag, strlen(r->etag));
+    if (r->etag[0] || r->status == 416)
+        err |= HEADER(x, "Accept-Ranges", "bytes", 5);
+    if (r->range[0])
+        err |= HEADER(x, "Content-Range", r->range, strlen(r->range));
+    if (r->allow)
+        err |= HEADER(x, "Allow", r->allow, strlen(r->allow));
+    if (r->location)
+        err |= HEADER(x, "Location", r->location, r->location_len);
+    return err;
+}
+
+/* Write the decided response through the core. */
+static void emit(struct http_exchange *x, struct reply *r)
+{
+    int err = http_res_status(x, r->status, NULL);
+    if (!err)
+        err = fields(x, r);
+    if (!err && r->page) {
+        http_res_page(x);
+        return;
+    }
+    if (!err)
+        err = http_res_start(x, (int64_t)r->length);
+    if (!err && r->fd >= 0) {
+        err = http_res_file(x, r->fd, r->offset, r->length);
+        r->fd = -1;
+    } else if (!err && r->body) {
+        err = http_res_write(x, r->body, (size_t)r->length);
+    }
+    if (r->fd >= 0)
+        close(r->fd);
+    if (err >= 0)
+        http_res_end(x);
+    else if (http_res_error(x, 500) < 0)
+        http_res_abort(x);
+}
+
+void static_handle(struct http_exchange *x, void *ud)
+{
+    struct reply r;
+    reply_init(&r);
+    decide(ud, http_ex_request(x), &r);
+    emit(x, &r);
+}

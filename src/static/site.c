@@ -1,0 +1,82 @@
+/* site.c — the static site as a service on the HTTP core: its options, a worker's set-up (cache, sandbox), its end. */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "static/cache.h"
+#include "static/sandbox.h"
+#include "static/site.h"
+
+void static_config_init(struct static_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    http_config_init(&cfg->http);
+    cfg->root = ".";
+    cfg->rootfd = -1;
+    cfg->index = "index.html";
+    cfg->listing = true;
+    cfg->cache_ttl_ms = 1000;
+    cfg->cache_bytes = 8u << 20;
+}
+
+#define FIELD(f) offsetof(struct static_config, f), sizeof(((struct static_config *)0)->f)
+
+static const struct http_option options[] = {
+    {"cache-ttl", FIELD(cache_ttl_ms), 0, 60000, 1, "must be milliseconds from 0 (off) to 60000"},
+    {"cache-size", FIELD(cache_bytes), 0, 4096, 1u << 20, "must be MiB from 0 (off) to 4096"},
+};
+
+int static_config_set(struct static_config *cfg, const char *name, const char *value,
+                      const char **why)
+{
+    int err = http_option_set(options, sizeof options / sizeof options[0], cfg, name, value, why);
+    return err == -ENOENT ? http_config_set(&cfg->http, name, value, why) : err;
+}
+
+/* One site per worker process. */
+static struct static_site site;
+static struct http_handler handler;
+
+/* Last in a worker's set-up: give up the rest of the file system. */
+static int sandbox(const struct static_config *cfg)
+{
+    int abi = static_sandbox_apply(cfg);
+    if (abi < 0)
+        pf_log(PF_LOG_ERROR, "landlock (sandboxing the worker): %s", strerror(-abi));
+    else if (abi == 0)
+        pf_log(PF_LOG_DEBUG, "no Landlock in this kernel: the worker is not sandboxed");
+    else
+        pf_log(PF_LOG_DEBUG, "sandboxed (Landlock ABI %d): reads beneath %s, writes to the logs%s",
+               abi, cfg->follow_symlinks ? "/" : cfg->root,
+               abi >= 6 ? ", signals no other process" : "");
+    return abi < 0 ? abi : 0;
+}
+
+static int site_init(struct http_server *s, void *ud)
+{
+    struct static_site *st = ud;
+    const struct static_config *cfg = st->cfg;
+    st->loop = http_server_loop(s);
+    st->cache = static_cache_new(cfg->cache_bytes, cfg->cache_ttl_ms);
+    if (!st->cache)
+        return -ENOMEM;
+    return sandbox(cfg);
+}
+
+static void site_fini(void *ud)
+{
+    struct static_site *st = ud;
+    static_cache_free(st->cache);
+    st->cache = NULL;
+    http_buf_free(&st->body);
+    http_buf_free(&st->loc);
+}
+
+void static_service(struct static_config *cfg, struct pf_service *svc)
+{
+    memset(&site, 0, sizeof site);
+    site.cfg = cfg;
+    handler = (struct http_handler){.init = site_init, .request = static_handle,
+                                    .fini = site_fini, .ud = &site};
+    http_service(&cfg->http, &handler, svc);
+}

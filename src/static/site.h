@@ -1,0 +1,54 @@
+/* site.h — the static site: `prefork serve`'s options, its per-worker state, and the handler it gives the HTTP core. */
+#ifndef PF_STATIC_SITE_H
+#define PF_STATIC_SITE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "prefork.h"
+#include "http/buf.h"
+#include "http/http.h"
+
+/* What `prefork serve` was asked for. Filled by static_config_init and the
+ * CLI; read-only once the pool runs (each worker has its copy after fork). */
+struct static_config {
+    struct http_config http;      /* the core's: limits, timeouts, access log */
+    const char *root;             /* the document root, as given */
+    int rootfd;                   /* opened by the master: O_PATH | O_DIRECTORY */
+    const char *index;            /* file served for a directory: "index.html" */
+    bool listing;                 /* directory listings where there is no index */
+    bool dotfiles;                /* serve names that start with '.' */
+    bool follow_symlinks;         /* follow symlinks that leave the root */
+    const char *error_log_path;   /* --error-log, reopened on USR1; NULL: stderr */
+    unsigned cache_ttl_ms;        /* small responses reused for this long (0: off) */
+    size_t cache_bytes;           /* per worker */
+};
+
+void static_config_init(struct static_config *cfg);
+
+/* Set one option from text by its command-line long name: cache-ttl (ms),
+ * cache-size (MiB), or any of the core's (http_config_set). Returns 0,
+ * -ENOENT (unknown name), or -EINVAL with *why set. */
+int static_config_set(struct static_config *cfg, const char *name, const char *value,
+                      const char **why);
+
+/* The libprefork service that serves cfg (which must outlive the pool). */
+void static_service(struct static_config *cfg, struct pf_service *svc);
+
+/* ---- shared by the site's files ---- */
+
+struct static_cache;
+
+/* One per worker process: scratch for generated bodies, and the cache. */
+struct static_site {
+    const struct static_config *cfg;
+    pf_loop *loop;
+    struct http_buf body;       /* a generated body (listing) */
+    struct http_buf loc;        /* a Location value */
+    struct static_cache *cache; /* small files and listings, see cache.h */
+};
+
+/* The handler (handler.c). */
+void static_handle(struct http_exchange *x, void *site);
+
+#endif
