@@ -24,9 +24,8 @@
  * fq qdisc to do it (loopback has none), TCP sends the first packet of a
  * write at once and holds back each one after it on a kernel timer, armed
  * and fired per packet. A socket written one packet an iteration has caught
- * up with its pacing by the time it is written again. 1 MiB responses on
- * loopback, BBR, 2 workers: 85 instead of 200 us of worker CPU each
- * (bench/README.md has the figures).
+ * up with its pacing by the time it is written again, and needs no timer
+ * (bench/README.md has the measurements).
  */
 
 static struct http_seg *seg_new(struct http_conn *c, int fd, size_t cap)
