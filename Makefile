@@ -71,7 +71,7 @@ $(B)/prefork: $(CLI_SRC:%.c=$(B)/%.o) $(STATICLIB) $(HTTPLIB) $(LIB)
 $(B)/examples/%: $(B)/examples/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
 
-$(B)/tests/helpers/%: $(B)/tests/helpers/%.o $(LIB)
+$(B)/tests/helpers/%: $(B)/tests/helpers/%.o $(HTTPLIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 # tests/*/*support.c are shared by the tests of their folder, not tests.
