@@ -17,13 +17,23 @@
 #                   to the others (default 0: the scheduler decides)
 #   BENCH_BUILD     the build directory (default build; build/san works too)
 #   BENCH_HTTP_SERVERS  http sections: which servers (default: prefork nginx
-#                   lighttpd lighttpd-1p python)
+#                   lighttpd lighttpd-1p python; prefork-base too, see below)
 #   BENCH_HTTP_IDLE http sections: idle connections held (default 10000)
 #   BENCH_HTTP_RETRIES  http and modes sections: repeats of a run disturbed
 #                   by other load (default 2)
 #   BENCH_PREFORK_ARGS  http sections: more options for prefork serve (e.g.
 #                   "--mode reuseport")
+#   BENCH_PREFORK_BASE  http sections, A/B: an older prefork binary, run as
+#                   server prefork-base with prefork's options, in the same
+#                   rounds; not a peer: each scenario gains prefork vs
+#                   prefork-base (req/s, req per CPU-s; target >= 0.97).
+#                   BENCH_HTTP_SERVERS="prefork prefork-base" runs only the
+#                   two. The parent commit, say:
+#                     git worktree add /tmp/base HEAD~1 && make -C /tmp/base
+#                     BENCH_PREFORK_BASE=/tmp/base/build/prefork bench/run.sh http
 set -u
+# A relative BENCH_PREFORK_BASE names a path from where the script was started.
+[[ -n ${BENCH_PREFORK_BASE:-} && $BENCH_PREFORK_BASE != /* ]] && BENCH_PREFORK_BASE=$PWD/$BENCH_PREFORK_BASE
 cd "$(dirname "$0")/.." || exit 1
 
 SECTIONS=(
@@ -306,6 +316,7 @@ declare -A HTTP_DESC=(
 declare -A HTTP_PATH=([ka]=/1k.bin [close]=/1k.bin [1m]=/1m.bin [dir]=/dir100/ [idle]=/1k.bin)
 declare -A HTTP_CONNS=([ka]=64 [close]=64 [1m]=16 [dir]=64 [idle]=64)
 HTTP_PEERS=(nginx lighttpd lighttpd-1p) # the servers prefork's targets compare against
+HTTP_AB_MIN=0.97                        # prefork's req per CPU-s over prefork-base's, at least
 HTTP_W=2                                # workers in every multi-process server
 HTTP_KEEPALIVE=60                       # idle keep-alive timeout in every server, s
 HTTP_AFFINITY=${BENCH_CPU_AFFINITY:-off} # unless off: prefork --mode reuseport --cpu-affinity, nginx reuseport + worker_cpu_affinity auto
@@ -415,11 +426,16 @@ http_workers() {
     sleep 0.3
 }
 
-# http_start SERVER: start one server of the comparison.
+# Ours: prefork, and the older build it may be compared with (prefork-base).
+http_ours() { [[ $1 == prefork || $1 == prefork-base ]]; }
+
+# http_start SERVER: start one server of the comparison. prefork-base is
+# BENCH_PREFORK_BASE, started exactly as prefork is.
 http_start() {
-    local port conf
-    if [[ $1 == prefork ]]; then
-        server_start prefork "$B/prefork" serve "$OUT/www" -l 127.0.0.1:0 -w "$HTTP_W" \
+    local port conf bin=$B/prefork
+    if http_ours "$1"; then
+        [[ $1 == prefork-base ]] && bin=$BENCH_PREFORK_BASE
+        server_start "$1" "$bin" serve "$OUT/www" -l 127.0.0.1:0 -w "$HTTP_W" \
             --access-log off --keepalive-timeout "$HTTP_KEEPALIVE" --graceful-timeout 5 \
             --cpu-affinity "$HTTP_AFFINITY" $([[ $HTTP_AFFINITY != off ]] && echo --mode reuseport) \
             ${BENCH_PREFORK_ARGS:-} || return 1
@@ -458,7 +474,8 @@ http_check() {
 # http_stop SERVER: stop it; only ours must exit 0 on TERM.
 http_stop() {
     stop_process "$SERVER_PID"
-    [[ $1 != prefork || $STOP_STATUS -eq 0 ]] || fail "prefork serve exited $STOP_STATUS on TERM"
+    http_ours "$1" && ((STOP_STATUS != 0)) && fail "$1 (prefork serve) exited $STOP_STATUS on TERM"
+    return 0
 }
 
 # /proc/PID/status field (VmRSS, RssAnon) in KiB, summed over PIDs.
@@ -537,7 +554,7 @@ http_wrk_once() {
     read -r reqs rps p50 p99 err < <(wrk_parse "$OUT/wrk.out")
     if [[ $rc -ne 0 || ${reqs:-0} -eq 0 ]]; then
         note "http: $s $sc: wrk exited $rc after $reqs requests"
-        [[ $s == prefork ]] && fail "wrk against prefork ($sc) exited $rc after $reqs requests"
+        http_ours "$s" && fail "wrk against $s ($sc) exited $rc after $reqs requests"
         return 1
     fi
     # CPU shares are over the measured wall time, which includes wrk's start.
@@ -611,7 +628,7 @@ http_idle_run() {
     if ! http_idle_wait "$pid" "$OUT/http_idle.out"; then
         stop_process "$pid"
         note "http: $s: http_idle did not get $HTTP_IDLE_N idle connections: $(head -c 300 "$OUT/http_idle.err")"
-        [[ $s == prefork ]] && fail "http_idle against prefork: $(head -n 3 "$OUT/http_idle.err")"
+        http_ours "$s" && fail "http_idle against $s: $(head -n 3 "$OUT/http_idle.err")"
         return 1
     fi
     sleep 0.3
@@ -725,7 +742,11 @@ md() {
     local l
     for l; do HTTP_MD+="$l"$'\n'; done
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+# ratio A B [DIGITS]: A / B to DIGITS decimals (default 2), or "-".
+ratio() {
+    awk -v a="$1" -v b="$2" -v d="${3:-2}" \
+        'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%." d "f\n", a / b }'
+}
 
 # http_best SCENARIO NAME max|min [PEER...]: the best figure of the peers
 # (default HTTP_PEERS) and whose, as "VALUE SERVER".
@@ -806,6 +827,27 @@ http_table() {
     done
     ((noisy)) && report "warning: other processes used over 20% of a CPU during some runs: those rows are low and noisy"
     http_ratios "$sc"
+    http_ab "$sc"
+}
+
+# The A/B of one scenario, when prefork-base ran: prefork over the older
+# build, ratios of the medians (3 decimals: the bar is 3% away), and the
+# current issue's bar on requests per CPU-second. Counted apart from the
+# targets against the peers, which prefork-base is not one of.
+http_ab() {
+    local sc=$1 r1 r2 v
+    ((HTTP_AB_ON)) || return 0
+    r1=$(ratio "$(hr_get prefork "$sc" rps)" "$(hr_get prefork-base "$sc" rps)" 3)
+    r2=$(ratio "$(hr_get prefork "$sc" per_cpu)" "$(hr_get prefork-base "$sc" per_cpu)" 3)
+    v=$(verdict "$r2" ge "$HTTP_AB_MIN")
+    report "prefork vs prefork-base: req/s $r1, req per CPU-s $r2"
+    report "  per CPU-s >= ${HTTP_AB_MIN}x prefork-base: $v"
+    md "| **prefork ÷ prefork-base** | **$r1** | | | **$r2** $v |"
+    HTTP_AB_N=$((HTTP_AB_N + 1))
+    case $v in
+    MISS) HTTP_AB_MISSES=$((HTTP_AB_MISSES + 1)) ;;
+    n/a) HTTP_AB_UNKNOWN=$((HTTP_AB_UNKNOWN + 1)) ;;
+    esac
 }
 
 # How the held idle connections changed the 1 KiB keep-alive figures.
@@ -853,8 +895,8 @@ http_memory() {
 
 http_report() {
     local sc
-    HTTP_MD='' HTTP_MISSES=0 HTTP_UNKNOWN=0
-    md "Static files on $(nproc) CPUs shared by the servers and wrk (\`bench/run.sh $RESULT_NAME\`, ${HTTP_SECS} s per run$( ((HTTP_ROUNDS > 1)) && echo ", medians of $HTTP_ROUNDS rounds"); $(date -u +%Y-%m-%d)). Peers: $HTTP_VERSIONS.$([[ $HTTP_AFFINITY != off ]] && echo " prefork --mode reuseport --cpu-affinity $HTTP_AFFINITY, nginx reuseport + worker_cpu_affinity auto.")$([[ -n ${BENCH_PREFORK_ARGS:-} ]] && echo " prefork serve $BENCH_PREFORK_ARGS.")"
+    HTTP_MD='' HTTP_MISSES=0 HTTP_UNKNOWN=0 HTTP_AB_N=0 HTTP_AB_MISSES=0 HTTP_AB_UNKNOWN=0
+    md "Static files on $(nproc) CPUs shared by the servers and wrk (\`bench/run.sh $RESULT_NAME\`, ${HTTP_SECS} s per run$( ((HTTP_ROUNDS > 1)) && echo ", medians of $HTTP_ROUNDS rounds"); $(date -u +%Y-%m-%d)). Peers: $HTTP_VERSIONS.$([[ $HTTP_AFFINITY != off ]] && echo " prefork --mode reuseport --cpu-affinity $HTTP_AFFINITY, nginx reuseport + worker_cpu_affinity auto.")$([[ -n ${BENCH_PREFORK_ARGS:-} ]] && echo " prefork serve $BENCH_PREFORK_ARGS.")$( ((HTTP_AB_ON)) && echo " prefork-base: $BENCH_PREFORK_BASE, started as prefork is; not a peer.")"
     for sc in "${HTTP_SCENARIOS[@]}"; do http_table "$sc"; done
     report ""
     http_idle_effect
@@ -862,6 +904,10 @@ http_report() {
     report ""
     report "targets: $((HTTP_TARGETS - HTTP_MISSES - HTTP_UNKNOWN)) of $HTTP_TARGETS met, $HTTP_MISSES missed, $HTTP_UNKNOWN not measured (a shared $(nproc)-CPU machine, wrk on the same CPUs: see bench/README.md)"
     md "" "Targets: $((HTTP_TARGETS - HTTP_MISSES - HTTP_UNKNOWN)) of $HTTP_TARGETS met, $HTTP_MISSES missed, $HTTP_UNKNOWN not measured."
+    if ((HTTP_AB_N)); then
+        report "A/B targets (prefork req per CPU-s >= ${HTTP_AB_MIN}x prefork-base, not counted above): $((HTTP_AB_N - HTTP_AB_MISSES - HTTP_AB_UNKNOWN)) of $HTTP_AB_N met, $HTTP_AB_MISSES missed, $HTTP_AB_UNKNOWN not measured"
+        md "A/B against prefork-base (req per CPU-s >= ${HTTP_AB_MIN}x): $((HTTP_AB_N - HTTP_AB_MISSES - HTTP_AB_UNKNOWN)) of $HTTP_AB_N met."
+    fi
     printf '%s' "$HTTP_MD" >"${RESULT%.txt}.md"
     note "markdown: ${RESULT%.txt}.md"
 }
@@ -881,6 +927,10 @@ http_notes() {
     fi
     if [[ -n ${BENCH_PREFORK_ARGS:-} ]]; then
         report "  prefork serve also gets: $BENCH_PREFORK_ARGS (BENCH_PREFORK_ARGS)"
+    fi
+    if ((HTTP_AB_ON)); then
+        report "  prefork-base: $BENCH_PREFORK_BASE (BENCH_PREFORK_BASE), started as prefork is (same options, -w $HTTP_W),"
+        report "  in the same rounds; not a peer: only the \"prefork vs prefork-base\" lines compare with it."
     fi
     report "  keep-alive: idle timeout ${HTTP_KEEPALIVE} s in every server (defaults: prefork 15, nginx 75, lighttpd 5), so the"
     report "  held idle connections last the run; at most 1000 requests per connection (prefork's default and"
@@ -908,12 +958,20 @@ http_scenarios() {
 }
 
 # The servers to compare: BENCH_HTTP_SERVERS, or all that are installed.
+# With BENCH_PREFORK_BASE, prefork-base comes right after prefork unless
+# the list places it.
 http_servers() {
-    local s
+    local s list=${BENCH_HTTP_SERVERS:-prefork nginx lighttpd lighttpd-1p python}
     HTTP_RUN=()
-    for s in ${BENCH_HTTP_SERVERS:-prefork nginx lighttpd lighttpd-1p python}; do
+    for s in $list; do
         case $s in
-        prefork) need "$B/prefork" || return 1 ;;
+        prefork)
+            need "$B/prefork" || return 1
+            HTTP_RUN+=(prefork)
+            [[ -n ${BENCH_PREFORK_BASE:-} && " $list " != *" prefork-base "* ]] && http_base_ok &&
+                HTTP_RUN+=(prefork-base)
+            continue ;;
+        prefork-base) http_base_ok || continue ;;
         nginx) [[ -x /usr/sbin/nginx ]] || { report "note: /usr/sbin/nginx missing (tests/deps.sh installs it)"; continue; } ;;
         lighttpd | lighttpd-1p) [[ -x /usr/sbin/lighttpd ]] || { report "note: /usr/sbin/lighttpd missing"; continue; } ;;
         python) [[ -n $HTTP_PYTHON ]] || { report "note: python3 missing"; continue; } ;;
@@ -921,6 +979,22 @@ http_servers() {
         esac
         HTTP_RUN+=("$s")
     done
+    HTTP_AB_ON=0
+    [[ " ${HTTP_RUN[*]} " == *" prefork-base "* ]] && HTTP_AB_ON=1
+    return 0
+}
+
+# Whether BENCH_PREFORK_BASE names a program that can run as prefork-base.
+http_base_ok() {
+    local b=${BENCH_PREFORK_BASE:-}
+    if [[ -z $b ]]; then
+        report "note: prefork-base needs BENCH_PREFORK_BASE=/path/to/an/older/prefork: not running it"
+        return 1
+    fi
+    if [[ ! -f $b || ! -x $b ]]; then
+        report "note: BENCH_PREFORK_BASE=$b is missing or not executable: no prefork-base, no A/B (bench/README.md says how to build one)"
+        return 1
+    fi
 }
 
 http_versions() {
