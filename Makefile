@@ -1,6 +1,8 @@
 # Makefile — builds libprefork, the prefork CLI, examples, tests and benchmarks.
 #
-#   make            build/prefork, build/libprefork.a, build/examples/*
+#   make            build/prefork, build/libprefork.a and .so, build/examples/*
+#   make install    install them under PREFIX (/usr/local); DESTDIR stages them
+#   make uninstall  remove exactly what make install put
 #   make serve      build, then serve the current folder on http://127.0.0.1:8000
 #   make test       install what the tests need (if missing), run every test
 #   make test-san   the whole suite again under ASan + UBSan (build/san/)
@@ -29,6 +31,11 @@ LIB_SRC  := $(wildcard src/lib/*.c)
 HTTP_SRC := $(wildcard src/http/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 LIB      := $(B)/libprefork.a
+# The version is PF_VERSION in prefork.h, so the two cannot drift; the
+# soname carries its first number (0.x: libprefork.so.0).
+VERSION  := $(shell sed -n 's/^\#define PF_VERSION "\(.*\)"/\1/p' include/prefork.h)
+SONAME   := libprefork.so.$(firstword $(subst ., ,$(VERSION)))
+SHLIB    := $(B)/libprefork.so.$(VERSION)
 HTTPLIB  := $(B)/libpfhttp.a
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 UNIT     := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
@@ -37,11 +44,12 @@ HELPERS  := $(patsubst tests/helpers/%.c,$(B)/tests/helpers/%,$(wildcard tests/h
 BENCH    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
 
-.PHONY: all serve test test-san check deps fuzz bench clean
+.PHONY: all serve test test-san check deps fuzz bench clean install uninstall
 # Objects of single-file programs are kept, so a second make builds nothing.
 .SECONDARY:
-all: $(B)/prefork $(LIB) $(EXAMPLES)
+all: $(B)/prefork $(LIB) $(SHLIB) $(EXAMPLES)
 
+COMMA := ,
 # V=1 shows the commands.
 Q := $(if $(V),,@)
 
@@ -53,6 +61,26 @@ $(B)/%.o: %.c
 $(LIB): $(LIB_SRC:%.c=$(B)/%.o)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
+
+# The shared library is built from its own position-independent objects
+# (build/pic/), so the static library and the programs keep theirs. It
+# exports the public pf_ API only: a version script keeps every global
+# named pf_ but not pf__ (the internal prefix) and makes the rest local.
+# Chosen over -fvisibility=hidden because it needs no mark on each of the
+# header's declarations and follows the naming rule the code already keeps.
+# -z defs: a symbol the library uses but no dependency defines fails the
+# link rather than the program that loads it (not under sanitizers: clang
+# leaves their runtime for the program to bring).
+$(B)/pic/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(V),,echo "  CC -fPIC $<")
+	$(Q)$(CC) $(CFLAGS) -fPIC -c $< -o $@
+
+$(SHLIB): $(LIB_SRC:%.c=$(B)/pic/%.o) src/libprefork.map
+	$(CC) -shared -Wl,-soname,$(SONAME)$(if $(SAN),,$(COMMA)-z$(COMMA)defs) \
+		-Wl,--version-script,src/libprefork.map $(LDFLAGS) -o $@ $(filter %.o,$^)
+	ln -sf $(@F) $(@D)/$(SONAME)
+	ln -sf $(SONAME) $(@D)/libprefork.so
 
 $(HTTPLIB): $(HTTP_SRC:%.c=$(B)/%.o)
 	@mkdir -p $(@D)
