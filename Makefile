@@ -44,7 +44,7 @@ HELPERS  := $(patsubst tests/helpers/%.c,$(B)/tests/helpers/%,$(wildcard tests/h
 BENCH    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
 
-.PHONY: all serve test test-san check deps fuzz bench clean install uninstall
+.PHONY: all serve test test-san check deps fuzz bench clean install uninstall FORCE
 # Objects of single-file programs are kept, so a second make builds nothing.
 .SECONDARY:
 all: $(B)/prefork $(LIB) $(SHLIB) $(EXAMPLES)
@@ -135,6 +135,53 @@ fuzz: deps
 
 bench: all $(BENCH)
 	bench/run.sh
+
+# Installation. DESTDIR stages it (packaging, tests); make uninstall takes
+# the same variables and removes exactly the files listed in INSTALLED.
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+LIBDIR         ?= $(PREFIX)/lib
+INCLUDEDIR     ?= $(PREFIX)/include
+MANDIR         ?= $(PREFIX)/share/man
+PKGCONFIGDIR   ?= $(LIBDIR)/pkgconfig
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL        ?= install
+INSTALLED := $(BINDIR)/prefork $(INCLUDEDIR)/prefork.h $(MANDIR)/man1/prefork.1 \
+	$(addprefix $(LIBDIR)/,libprefork.a $(notdir $(SHLIB)) $(SONAME) libprefork.so) \
+	$(PKGCONFIGDIR)/prefork.pc $(SYSTEMDUNITDIR)/prefork.service $(SYSTEMDUNITDIR)/prefork.socket
+
+# A folder under the prefix is written ${prefix}/... in prefork.pc, so a
+# sysroot or a relocated tree still finds it.
+pcdir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+# Generated at every install, since PREFIX and the folders may differ from
+# one run to the next. The unit's ExecStart names the installed command.
+$(B)/gen/prefork.pc: contrib/prefork.pc.in FORCE
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@LIBDIR@|$(call pcdir,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(call pcdir,$(INCLUDEDIR))|' $< > $@
+$(B)/gen/prefork.service: contrib/systemd/prefork.service FORCE
+	@mkdir -p $(@D)
+	sed -e 's|/usr/local/bin/prefork|$(BINDIR)/prefork|' $< > $@
+FORCE:
+
+install: all $(B)/gen/prefork.pc $(B)/gen/prefork.service
+	$(INSTALL) -d $(addprefix $(DESTDIR),$(BINDIR) $(LIBDIR) $(INCLUDEDIR) \
+		$(PKGCONFIGDIR) $(MANDIR)/man1 $(SYSTEMDUNITDIR))
+	$(INSTALL) -m 755 $(B)/prefork $(DESTDIR)$(BINDIR)/prefork
+	$(INSTALL) -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libprefork.a
+	$(INSTALL) -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/$(notdir $(SHLIB))
+	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libprefork.so
+	$(INSTALL) -m 644 include/prefork.h $(DESTDIR)$(INCLUDEDIR)/prefork.h
+	$(INSTALL) -m 644 $(B)/gen/prefork.pc $(DESTDIR)$(PKGCONFIGDIR)/prefork.pc
+	$(INSTALL) -m 644 docs/prefork.1 $(DESTDIR)$(MANDIR)/man1/prefork.1
+	$(INSTALL) -m 644 $(B)/gen/prefork.service contrib/systemd/prefork.socket \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/
+
+# Folders are left: they may hold other packages' files.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
 	rm -rf build
