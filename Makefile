@@ -34,6 +34,7 @@ LIB      := $(B)/libprefork.a
 # The version is PF_VERSION in prefork.h, so the two cannot drift; the
 # soname carries its first number (0.x: libprefork.so.0).
 VERSION  := $(shell sed -n 's/^\#define PF_VERSION "\(.*\)"/\1/p' include/prefork.h)
+$(if $(VERSION),,$(error no PF_VERSION "X.Y.Z" in include/prefork.h))
 SONAME   := libprefork.so.$(firstword $(subst ., ,$(VERSION)))
 SHLIB    := $(B)/libprefork.so.$(VERSION)
 HTTPLIB  := $(B)/libpfhttp.a
@@ -49,7 +50,6 @@ TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion
 .SECONDARY:
 all: $(B)/prefork $(LIB) $(SHLIB) $(EXAMPLES)
 
-COMMA := ,
 # V=1 shows the commands.
 Q := $(if $(V),,@)
 
@@ -68,16 +68,16 @@ $(LIB): $(LIB_SRC:%.c=$(B)/%.o)
 # named pf_ but not pf__ (the internal prefix) and makes the rest local.
 # Chosen over -fvisibility=hidden because it needs no mark on each of the
 # header's declarations and follows the naming rule the code already keeps.
-# -z defs: a symbol the library uses but no dependency defines fails the
-# link rather than the program that loads it (not under sanitizers: clang
-# leaves their runtime for the program to bring).
 $(B)/pic/%.o: %.c
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  CC -fPIC $<")
 	$(Q)$(CC) $(CFLAGS) -fPIC -c $< -o $@
 
+# -z defs: a symbol the library uses but no dependency defines fails this
+# link, not the program that loads the library (not under sanitizers:
+# clang leaves their runtime for the program to bring).
 $(SHLIB): $(LIB_SRC:%.c=$(B)/pic/%.o) src/libprefork.map
-	$(CC) -shared -Wl,-soname,$(SONAME)$(if $(SAN),,$(COMMA)-z$(COMMA)defs) \
+	$(CC) -shared -Wl,-soname,$(SONAME) $(if $(SAN),,-Wl,-z,defs) \
 		-Wl,--version-script,src/libprefork.map $(LDFLAGS) -o $@ $(filter %.o,$^)
 	ln -sf $(@F) $(@D)/$(SONAME)
 	ln -sf $(SONAME) $(@D)/libprefork.so
