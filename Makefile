@@ -1,6 +1,8 @@
 # Makefile — builds libprefork, the prefork CLI, examples, tests and benchmarks.
 #
-#   make            build/prefork, build/libprefork.a, build/examples/*
+#   make            build/prefork, build/libprefork.a and .so, build/examples/*
+#   make install    install them under PREFIX (/usr/local); DESTDIR stages them
+#   make uninstall  remove exactly what make install put
 #   make serve      build, then serve the current folder on http://127.0.0.1:8000
 #   make test       install what the tests need (if missing), run every test
 #   make test-san   the whole suite again under ASan + UBSan (build/san/)
@@ -31,6 +33,12 @@ HTTP_SRC := $(wildcard src/http/*.c)
 STATIC_SRC := $(wildcard src/static/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 LIB      := $(B)/libprefork.a
+# The version is PF_VERSION in prefork.h, so the two cannot drift; the
+# soname carries its first number (0.x: libprefork.so.0).
+VERSION  := $(shell sed -n 's/^\#define PF_VERSION "\(.*\)"/\1/p' include/prefork.h)
+$(if $(VERSION),,$(error no PF_VERSION "X.Y.Z" in include/prefork.h))
+SONAME   := libprefork.so.$(firstword $(subst ., ,$(VERSION)))
+SHLIB    := $(B)/libprefork.so.$(VERSION)
 HTTPLIB  := $(B)/libpfhttp.a
 STATICLIB := $(B)/libpfstatic.a
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
@@ -40,10 +48,10 @@ HELPERS  := $(patsubst tests/helpers/%.c,$(B)/tests/helpers/%,$(wildcard tests/h
 BENCH    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
 
-.PHONY: all serve test test-san check deps fuzz bench clean
+.PHONY: all serve test test-san check deps fuzz bench clean install uninstall FORCE
 # Objects of single-file programs are kept, so a second make builds nothing.
 .SECONDARY:
-all: $(B)/prefork $(LIB) $(EXAMPLES)
+all: $(B)/prefork $(LIB) $(SHLIB) $(EXAMPLES)
 
 # V=1 shows the commands.
 Q := $(if $(V),,@)
@@ -56,6 +64,26 @@ $(B)/%.o: %.c
 $(LIB): $(LIB_SRC:%.c=$(B)/%.o)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
+
+# The shared library is built from its own position-independent objects
+# (build/pic/), so the static library and the programs keep theirs. It
+# exports the public pf_ API only: a version script keeps every global
+# named pf_ but not pf__ (the internal prefix) and makes the rest local.
+# Chosen over -fvisibility=hidden because it needs no mark on each of the
+# header's declarations and follows the naming rule the code already keeps.
+$(B)/pic/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(V),,echo "  CC -fPIC $<")
+	$(Q)$(CC) $(CFLAGS) -fPIC -c $< -o $@
+
+# -z defs: a symbol the library uses but no dependency defines fails this
+# link, not the program that loads the library (not under sanitizers:
+# clang leaves their runtime for the program to bring).
+$(SHLIB): $(LIB_SRC:%.c=$(B)/pic/%.o) src/libprefork.map
+	$(CC) -shared -Wl,-soname,$(SONAME) $(if $(SAN),,-Wl,-z,defs) \
+		-Wl,--version-script,src/libprefork.map $(LDFLAGS) -o $@ $(filter %.o,$^)
+	ln -sf $(@F) $(@D)/$(SONAME)
+	ln -sf $(SONAME) $(@D)/libprefork.so
 
 $(HTTPLIB): $(HTTP_SRC:%.c=$(B)/%.o)
 	@mkdir -p $(@D)
@@ -114,6 +142,53 @@ fuzz: deps
 
 bench: all $(BENCH)
 	bench/run.sh
+
+# Installation. DESTDIR stages it (packaging, tests); make uninstall takes
+# the same variables and removes exactly the files listed in INSTALLED.
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+LIBDIR         ?= $(PREFIX)/lib
+INCLUDEDIR     ?= $(PREFIX)/include
+MANDIR         ?= $(PREFIX)/share/man
+PKGCONFIGDIR   ?= $(LIBDIR)/pkgconfig
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL        ?= install
+INSTALLED := $(BINDIR)/prefork $(INCLUDEDIR)/prefork.h $(MANDIR)/man1/prefork.1 \
+	$(addprefix $(LIBDIR)/,libprefork.a $(notdir $(SHLIB)) $(SONAME) libprefork.so) \
+	$(PKGCONFIGDIR)/prefork.pc $(SYSTEMDUNITDIR)/prefork.service $(SYSTEMDUNITDIR)/prefork.socket
+
+# A folder under the prefix is written ${prefix}/... in prefork.pc, so a
+# sysroot or a relocated tree still finds it.
+pcdir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+# Generated at every install, since PREFIX and the folders may differ from
+# one run to the next. The unit's ExecStart names the installed command.
+$(B)/gen/prefork.pc: contrib/prefork.pc.in FORCE
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@LIBDIR@|$(call pcdir,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(call pcdir,$(INCLUDEDIR))|' $< > $@
+$(B)/gen/prefork.service: contrib/systemd/prefork.service FORCE
+	@mkdir -p $(@D)
+	sed -e 's|/usr/local/bin/prefork|$(BINDIR)/prefork|' $< > $@
+FORCE:
+
+install: all $(B)/gen/prefork.pc $(B)/gen/prefork.service
+	$(INSTALL) -d $(addprefix $(DESTDIR),$(BINDIR) $(LIBDIR) $(INCLUDEDIR) \
+		$(PKGCONFIGDIR) $(MANDIR)/man1 $(SYSTEMDUNITDIR))
+	$(INSTALL) -m 755 $(B)/prefork $(DESTDIR)$(BINDIR)/prefork
+	$(INSTALL) -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libprefork.a
+	$(INSTALL) -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/$(notdir $(SHLIB))
+	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libprefork.so
+	$(INSTALL) -m 644 include/prefork.h $(DESTDIR)$(INCLUDEDIR)/prefork.h
+	$(INSTALL) -m 644 $(B)/gen/prefork.pc $(DESTDIR)$(PKGCONFIGDIR)/prefork.pc
+	$(INSTALL) -m 644 docs/prefork.1 $(DESTDIR)$(MANDIR)/man1/prefork.1
+	$(INSTALL) -m 644 $(B)/gen/prefork.service contrib/systemd/prefork.socket \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/
+
+# Folders are left: they may hold other packages' files.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
 	rm -rf build

@@ -162,7 +162,10 @@ static struct ts_proc *spawn(const char *const *argv, bool split)
     struct ts_proc *p = &procs[nprocs];
     memset(p, 0, sizeof *p);
     char path[512], *args[MAX_ARGS];
-    snprintf(path, sizeof path, "%s/%s", ts_build_dir(), argv[0]);
+    if (argv[0][0] == '/')
+        snprintf(path, sizeof path, "%s", argv[0]);
+    else
+        snprintf(path, sizeof path, "%s/%s", ts_build_dir(), argv[0]);
     snprintf(p->name, sizeof p->name, "%s", argv[0]);
     args[0] = path;
     int n = 1;

@@ -42,7 +42,7 @@ const char *ts_build_dir(void);
 int64_t ts_now_ms(void);
 
 /* Start argv[0] (a path relative to the build directory, such as
- * "examples/echo") with stdout and stderr in one temporary log file. Asserts
+ * "examples/echo", or an absolute path such as "/bin/sh") with stdout and stderr in one temporary log file. Asserts
  * on failure, so it always returns a running process. */
 struct ts_proc *ts_start(const char *const *argv);
 #define TS_START(...) ts_start((const char *const[]){__VA_ARGS__, NULL})
