@@ -406,19 +406,6 @@ static void exchange_done(struct http_conn *c)
     c->requests++;
 }
 
-/* The response is not all out: wait for room in the socket, or for the
- * next iteration after a slice. The send timeout counts from the last
- * progress: an event that sent nothing (the client sending more while it
- * does not read) leaves it running, or a trickle of bytes could hold the
- * connection for ever. A restart with progress is O(1). */
-static void wait_to_send(struct http_conn *c, enum flush_result r, bool progress)
-{
-    if (r == F_SLICE)
-        http_conn_kick(c);
-    if (progress || c->wait != W_SEND)
-        http_conn_arm(c, W_SEND, c->hs->cfg->send_timeout_ms);
-}
-
 /* The handler wrote past high_water and waits: tell it once there is room. */
 static void writable(struct http_conn *c)
 {
@@ -462,14 +449,15 @@ static int exchange_step(struct http_conn *c)
 }
 
 /* Send the response; once it is all out, the exchange is done. */
-static int send_out(struct http_conn *c, uint64_t sent0)
+static int send_out(struct http_conn *c)
 {
     enum flush_result f = http_out_flush(c);
     c->hs->flushed = true;
     if (f == F_FAILED)
         return -1;
     if (f != F_DONE) {
-        wait_to_send(c, f, c->sent != sent0);
+        if (f == F_SLICE)
+            http_conn_kick(c); /* the next slice on the next iteration */
         return 0;
     }
     exchange_done(c);
@@ -478,7 +466,7 @@ static int send_out(struct http_conn *c, uint64_t sent0)
 
 /* Serve until the socket would block, the handler is at work, or the
  * connection ends. */
-static enum run_result serve(struct http_conn *c, uint64_t sent0)
+static enum run_result serve(struct http_conn *c)
 {
     for (;;) {
         if (c->state == C_DEAD)
@@ -486,7 +474,7 @@ static enum run_result serve(struct http_conn *c, uint64_t sent0)
         if (c->x) {
             int r = exchange_step(c);
             if (r == 2)
-                r = send_out(c, sent0);
+                r = send_out(c);
             if (r < 0)
                 return DEAD;
             if (r == 0)
@@ -509,6 +497,10 @@ static void arm_waiting(struct http_conn *c, uint64_t sent0, uint64_t seen0)
     struct http_server *hs = c->hs;
     struct http_exchange *x = c->x;
     if (c->q) {
+        /* The send timeout counts from the last progress: an event that
+         * sent nothing (the client sending more while it does not read)
+         * leaves it running, or a trickle of bytes could hold the
+         * connection for ever. A restart with progress is O(1). */
         if (c->wait != W_SEND || c->sent != sent0)
             http_conn_arm(c, W_SEND, hs->cfg->send_timeout_ms);
     } else if (x && x->mode != BODY_UNWANTED && !x->body_done) {
@@ -537,7 +529,7 @@ static bool conn_run(struct http_conn *c)
     uint64_t sent0 = c->sent, seen0 = c->x ? c->x->body_seen : 0;
     hs->running = c;
     hs->flushed = false;
-    enum run_result r = serve(c, sent0);
+    enum run_result r = serve(c);
     /* What the handler wrote without ending (a head, a piece of a stream),
      * or wrote from outside a callback, goes out now. */
     if (r == ALIVE && c->state != C_LINGER && (hs->out.len || (c->q && !hs->flushed))) {
