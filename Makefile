@@ -7,7 +7,9 @@
 #   make test       install what the tests need (if missing), run every test
 #   make test-san   the whole suite again under ASan + UBSan (build/san/)
 #   make fuzz       run each libFuzzer target (FUZZ_SECONDS, default 60)
-#   make bench      run the benchmarks (bench/README.md)
+#   make bench      run the benchmarks (bench/README.md); BENCH_SECTIONS=python
+#                   runs some sections only
+#   make bench-deps install the benchmark's peers (gunicorn, uWSGI, waitress)
 #
 # Layout: one directory per role. Every .c under src/lib is the library,
 # src/http the HTTP/1.1 server core (built on the library's public API
@@ -48,7 +50,7 @@ HELPERS  := $(patsubst tests/helpers/%.c,$(B)/tests/helpers/%,$(wildcard tests/h
 BENCH    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
 
-.PHONY: all serve test test-san check deps fuzz bench clean install uninstall FORCE
+.PHONY: all serve test test-san check deps bench-deps fuzz bench clean install uninstall FORCE
 # Objects of single-file programs are kept, so a second make builds nothing.
 .SECONDARY:
 all: $(B)/prefork $(LIB) $(SHLIB) $(EXAMPLES)
@@ -141,7 +143,10 @@ fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: all $(BENCH)
-	bench/run.sh
+	bench/run.sh $(BENCH_SECTIONS)
+
+bench-deps: deps
+	@bench/deps.sh
 
 # Installation. DESTDIR stages it (packaging, tests); make uninstall takes
 # the same variables and removes exactly the files listed in INSTALLED.

@@ -16,6 +16,9 @@
 #   BENCH_PIN       1: echo section pins the client to the last CPU, the server
 #                   to the others (default 0: the scheduler decides)
 #   BENCH_BUILD     the build directory (default build; build/san works too)
+#   BENCH_SECTIONS  the sections to run when none is named (make bench
+#                   BENCH_SECTIONS=python)
+#   BENCH_PY_*      python section: see bench/python/section.sh
 #   BENCH_HTTP_SERVERS  http sections: which servers (default: prefork nginx
 #                   lighttpd lighttpd-1p python; prefork-base too, see below)
 #   BENCH_HTTP_IDLE http sections: idle connections held (default 10000)
@@ -44,6 +47,7 @@ SECTIONS=(
     "lifecycle:longest request latency during HUP and USR2 against steady state, requests lost"
     "run:a Python http.server app under prefork run -w 2, as one process, and as a multiprocessing pool"
     "modes:shared, reuseport and dispatch, 4 workers: 1 KiB keep-alive, 1 KiB close, slow handler (wrk)"
+    "python:WSGI: python3 -m prefork against gunicorn, uWSGI, waitress and prefork run + wsgiref (wrk; 6 scenarios)"
 )
 
 B=${BENCH_BUILD:-build}
@@ -1442,11 +1446,16 @@ section_run() {
     done
 }
 
+# ---- python: WSGI servers (bench/python/section.sh) ----
+
+# shellcheck source=bench/python/section.sh
+source bench/python/section.sh
+
 # ---- main ----
 
 usage() {
     local s
-    echo "usage: bench/run.sh [-l] [SECTION...]   (every section when none is named)"
+    echo "usage: bench/run.sh [-l] [SECTION...]   (BENCH_SECTIONS, else every section, when none is named)"
     for s in "${SECTIONS[@]}"; do printf '  %-10s %s\n' "${s%%:*}" "${s#*:}"; done
 }
 
@@ -1467,6 +1476,7 @@ main() {
     esac
     # A *_quick section is a short form of another: run only when named.
     for s in "${SECTIONS[@]}"; do [[ ${s%%:*} == *_quick ]] || names+=("${s%%:*}"); done
+    [[ -n ${BENCH_SECTIONS:-} ]] && read -ra names <<<"$BENCH_SECTIONS"
     (($# > 0)) && names=("$@")
     for n in "${names[@]}"; do
         declare -F "section_$n" >/dev/null || { usage >&2; echo "unknown section: $n" >&2; return 2; }
