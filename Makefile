@@ -7,9 +7,7 @@
 #   make test       install what the tests need (if missing), run every test
 #   make test-san   the whole suite again under ASan + UBSan (build/san/)
 #   make fuzz       run each libFuzzer target (FUZZ_SECONDS, default 60)
-#   make bench      run the benchmarks (bench/README.md); BENCH_SECTIONS=python
-#                   runs some sections only
-#   make bench-deps install the benchmark's peers (gunicorn, uWSGI, waitress)
+#   make bench      run the benchmarks (bench/README.md)
 #
 # Layout: one directory per role. Every .c under src/lib is the library,
 # src/http the HTTP/1.1 server core (built on the library's public API
@@ -50,7 +48,7 @@ HELPERS  := $(patsubst tests/helpers/%.c,$(B)/tests/helpers/%,$(wildcard tests/h
 BENCH    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
 
-.PHONY: all serve test test-san check deps bench-deps fuzz bench clean install uninstall FORCE
+.PHONY: all serve test test-san check deps fuzz bench clean install uninstall FORCE
 # Objects of single-file programs are kept, so a second make builds nothing.
 .SECONDARY:
 all: $(B)/prefork $(LIB) $(SHLIB) $(EXAMPLES)
@@ -142,9 +140,13 @@ serve: all
 fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
+# make bench BENCH_SECTIONS="python http" runs those sections only. The
+# python section runs every server under PYTHON (default /usr/bin/python3).
 bench: all $(BENCH)
-	bench/run.sh $(BENCH_SECTIONS)
+	PYTHON="$(PYTHON)" bench/run.sh $(BENCH_SECTIONS)
 
+# The benchmark's peers (gunicorn, uWSGI, waitress), not needed by the tests.
+.PHONY: bench-deps
 bench-deps: deps
 	@bench/deps.sh
 
