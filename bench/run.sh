@@ -549,7 +549,7 @@ http_wrk_once() {
     WRK=()
     c0=$(tree_cpu) m0=$(machine_busy) e0=$EPOCHREALTIME
     children_cpu_to "$OUT/times0"
-    bounded "$OUT/wrk.out" wrk -t2 -c"${HTTP_CONNS[$sc]}" -d"${secs}s" --latency --timeout 10s \
+    bounded "$OUT/wrk.out" wrk -t2 -c"${HTTP_CONNS[$sc]}" -d"${secs}s" --latency --timeout "${HTTP_WRK_TIMEOUT:-10s}" \
         "${hdr[@]}" "http://127.0.0.1:$SERVER_PORT${HTTP_PATH[$sc]}"
     rc=$?
     children_cpu_to "$OUT/times1"
