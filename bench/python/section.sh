@@ -90,7 +90,7 @@ py_start() {
         # ms), and it ignores a client's "Connection: close". TERM must
         # stop it, not reload it (--die-on-term); its default listen
         # queue of 100 is raised to 1024, waitress's.
-        cmd=(uwsgi --plugin python3 "$sock" "127.0.0.1:$port" --master --processes "$PY_W"
+        cmd=(uwsgi --plugin python3 --http-socket "127.0.0.1:$port" --master --processes "$PY_W"
             --chdir "$here" --module "$app" --need-app --disable-logging --listen 1024 --die-on-term)
         [[ $s == uwsgi-threads ]] && cmd+=(--threads 8) ;;
     waitress) cmd=("$PY" "$here/waitress_fork.py" "$port" "$PY_W" "$app") ;;
@@ -164,16 +164,21 @@ py_slow_run() {
 }
 
 # One wrk run through the http section's http_wrk; a peer that answers
-# nothing at all (every request timed out) is recorded as 0 req/s.
+# nothing at all (every request timed out) is recorded as 0 req/s and 0
+# requests per CPU-second, with wrk's error counts.
 py_wrk() {
-    local s=$1 sc=$2 secs=$3
+    local s=$1 sc=$2 secs=$3 f=$OUT/wrk.out
     if http_wrk "$s" "$sc" "$secs"; then
-        hr_add "$s" "$sc" timeouts "$(awk '/Socket errors:/ { gsub(/,/, ""); t = $10 } END { print t + 0 }' "$OUT/wrk.out")"
+        hr_add "$s" "$sc" timeouts "$(py_timeouts "$f")"
         return 0
     fi
-    hr_add "$s" "$sc" rps 0
+    hr_add "$s" "$sc" rps 0; hr_add "$s" "$sc" per_cpu 0
+    hr_add "$s" "$sc" errors "$(wrk_parse "$f" | awk '{ print $5 }')"; hr_add "$s" "$sc" timeouts "$(py_timeouts "$f")"
     HR["$s|$sc|none"]=1
 }
+
+# wrk's timeouts: requests unanswered after --timeout.
+py_timeouts() { awk '/Socket errors:/ { gsub(/,/, ""); t = $10 } END { print t + 0 }' "$1"; }
 
 # One scenario: start every server with its application, warm them up,
 # run wrk against each in turn, round after round (order reversed every
@@ -223,7 +228,7 @@ py_row() { printf '%-16s %9s %8s %9s %10s %5s %5s %5s %7s %6s %7s %7s\n' "$@" | 
 py_best() { http_best "$@"; }
 
 # The figure that prefork has over server s, or "-".
-py_over() { ratio "$(hr_get prefork "$2" "$3")" "$(hr_get "$1" "$2" "$3")"; }
+py_over() { py_ratio "$(hr_get prefork "$2" "$3")" "$(hr_get "$1" "$2" "$3")"; }
 
 py_table() {
     local sc=$1 s skip p99 noisy=0 o
@@ -268,18 +273,24 @@ py_slow_held() {
 }
 
 # py_target TEXT NAME max: prefork against the best peer in NAME, which
-# must be ahead (ratio > 1).
+# must be ahead (ratio > 1; "inf" when no peer answered at all).
 py_target() {
     local text=$1 name=$2 sc=${1%%:*} b w r v
     read -r b w < <(http_best "$sc" "$name" max "${PY_PEERS[@]}")
-    r=$(ratio "$(hr_get prefork "$sc" "$name")" "$b")
+    r=$(py_ratio "$(hr_get prefork "$sc" "$name")" "$b")
     v=$(py_verdict "$r" gt 1)
     py_line "$text" "$r" "> 1.00 ($w)" "$v"
+}
+
+# ratio, but A / 0 with A > 0 is "inf" (a peer that answered nothing).
+py_ratio() {
+    if [[ $2 == 0 ]] && awk -v a="$1" 'BEGIN { exit !(a != "-" && a > 0) }'; then echo inf; else ratio "$1" "$2"; fi
 }
 
 # py_verdict VALUE gt|ge|le TARGET: PASS, FAIL, or n/a when not measured.
 py_verdict() {
     [[ $1 == - ]] && { echo n/a; return; }
+    [[ $1 == inf ]] && { [[ $2 == le ]] && echo FAIL || echo PASS; return; }
     awk -v r="$1" -v t="$3" -v op="$2" 'BEGIN {
         ok = op == "gt" ? r > t : op == "ge" ? r >= t : r <= t; print ok ? "PASS" : "FAIL" }'
 }
