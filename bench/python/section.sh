@@ -68,12 +68,13 @@ py_missing() {
 # application bench/python/APP.py (app), wait until its workers are up and
 # it answers. Sets SERVER_PID, SERVER_PORT, HTTP_WPIDS, HTTP_TREE.
 py_start() {
-    local s=$1 app=$2:app port here=$PWD/bench/python cmd=()
+    local s=$1 app=$2:app port here=$PWD/bench/python cmd=() extra=()
+    read -ra extra <<<"${BENCH_PY_PREFORK_ARGS:-}"
     port=$(http_port) || { fail "no free port found for $s"; return 1; }
     case $s in
     prefork)
         cmd=(env "PYTHONPATH=$PY_PKG:$here" "$PY" -m prefork -l "127.0.0.1:$port" -w "$PY_W"
-            --access-log off ${BENCH_PY_PREFORK_ARGS:-} "$app") ;;
+            --access-log off "${extra[@]}" "$app") ;;
     gunicorn-sync)
         cmd=("$PY" -m gunicorn -w "$PY_W" -b "127.0.0.1:$port" --chdir "$here" "$app") ;;
     gunicorn-gthread)
@@ -325,10 +326,8 @@ py_headline() {
     fi
     printf '%s' "$PY_TMD" >"$OUT/py-targets.md"
     if [[ $(hr_get prefork-serve ka rps) != - ]]; then
-        report "floor: prefork serve on a 1 KiB file (pure C) / python3 -m prefork hello world:" \
-            "ka req/s $(ratio "$(hr_get prefork-serve ka rps)" "$(hr_get prefork ka rps)")," \
-            "per CPU-s $(ratio "$(hr_get prefork-serve ka per_cpu)" "$(hr_get prefork ka per_cpu)");" \
-            "close req/s $(ratio "$(hr_get prefork-serve close rps)" "$(hr_get prefork close rps)")"
+        PY_FLOOR="ka req/s $(ratio "$(hr_get prefork ka rps)" "$(hr_get prefork-serve ka rps)"), per CPU-s $(ratio "$(hr_get prefork ka per_cpu)" "$(hr_get prefork-serve ka per_cpu)"); close req/s $(ratio "$(hr_get prefork close rps)" "$(hr_get prefork-serve close rps)")"
+        report "floor: python3 -m prefork on hello world / prefork serve on a 1 KiB file (pure C): $PY_FLOOR"
     fi
 }
 
@@ -349,7 +348,7 @@ py_memory() {
 
 py_report() {
     local sc
-    HTTP_MD='' PY_TMD='' PY_FAILS=0 PY_UNKNOWN=0 PY_TARGETS=0
+    HTTP_MD='' PY_TMD='' PY_FAILS=0 PY_UNKNOWN=0 PY_TARGETS=0 PY_FLOOR=
     md "WSGI servers, $PY_W processes each, on $(nproc) CPUs shared with wrk (\`bench/run.sh python\`, ${PY_SECS} s per run$( ((PY_ROUNDS > 1)) && echo ", medians of $PY_ROUNDS rounds"); $(date -u +%Y-%m-%d)). $PY_VERSIONS."
     for sc in "${PY_SCENARIOS[@]}"; do py_table "$sc"; done
     py_memory
@@ -359,6 +358,7 @@ py_report() {
     md "" "**Targets**" "" "| target | value | wanted | |" "| --- | ---: | --- | --- |"
     HTTP_MD+=$PY_TMD
     md "" "Targets: $((PY_TARGETS - PY_FAILS - PY_UNKNOWN)) of $PY_TARGETS met, $PY_FAILS failed, $PY_UNKNOWN not measured."
+    [[ -n $PY_FLOOR ]] && md "" "Floor: python3 -m prefork on hello world over prefork serve on a 1 KiB file (pure C): $PY_FLOOR."
     printf '%s' "$HTTP_MD" >"${RESULT%.txt}.md"
     note "markdown: ${RESULT%.txt}.md"
 }
@@ -401,7 +401,7 @@ py_setup() {
     PY_ROUNDS=${BENCH_ROUNDS:-1} HTTP_RETRIES=${BENCH_HTTP_RETRIES:-2}
     command -v "$PY" >/dev/null || { fail "$PY is missing (BENCH_PYTHON names the interpreter)"; return 1; }
     command -v wrk >/dev/null || { fail "wrk is missing (tests/deps.sh installs it)"; return 1; }
-    PY_SCENARIOS=(${BENCH_PY_SCENARIOS:-${PY_ALL[*]}})
+    read -ra PY_SCENARIOS <<<"${BENCH_PY_SCENARIOS:-${PY_ALL[*]}}"
     for s in "${PY_SCENARIOS[@]}"; do
         [[ -n ${PY_DESC[$s]:-} ]] || { fail "unknown scenario in BENCH_PY_SCENARIOS: $s (${PY_ALL[*]})"; return 1; }
     done
