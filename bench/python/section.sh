@@ -346,11 +346,33 @@ py_memory() {
     done
 }
 
+# One table for the docs: req/s (and requests per CPU-second) of every
+# server in every scenario, and the idle worker's memory.
+py_summary_md() {
+    local s sc head="| server |" rule="| --- |" row v
+    for sc in "${PY_SCENARIOS[@]}"; do head+=" $sc |"; rule+=" ---: |"; done
+    md "" "**Summary**: req/s (requests per CPU-second of the server); memory: an idle worker's VmRSS / Pss, MiB" "" \
+        "$head memory |" "$rule ---: |"
+    for s in "${PY_RUN[@]}"; do
+        row="| ${PY_WHAT[$s]} |"
+        for sc in "${PY_SCENARIOS[@]}"; do
+            v=$(hr_get "$s" "$sc" rps)
+            [[ $v != - ]] && v+=" ($(hr_get "$s" "$sc" per_cpu))"
+            [[ -n ${HR["$s|$sc|skip"]:-} ]] && v=""
+            row+=" $v |"
+        done
+        v=$(hr_get "$s" rest rss_avg)
+        [[ $v != - ]] && v=$(awk -v r="$v" -v p="$(hr_get "$s" rest pss_avg)" 'BEGIN { printf "%.1f / %.1f", r / 1024, p / 1024 }')
+        md "$row $v |"
+    done
+}
+
 py_report() {
     local sc
     HTTP_MD='' PY_TMD='' PY_FAILS=0 PY_UNKNOWN=0 PY_TARGETS=0 PY_FLOOR=
     md "WSGI servers, $PY_W processes each, on $(nproc) CPUs shared with wrk (\`bench/run.sh python\`, ${PY_SECS} s per run$( ((PY_ROUNDS > 1)) && echo ", medians of $PY_ROUNDS rounds"); $(date -u +%Y-%m-%d)). $PY_VERSIONS."
     for sc in "${PY_SCENARIOS[@]}"; do py_table "$sc"; done
+    py_summary_md
     py_memory
     py_headline
     report ""
