@@ -23,10 +23,13 @@ else
     sudo=
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Wait for another apt (a second checkout's deps, unattended upgrades)
+# rather than fail on its lock.
+apt=(apt-get -o DPkg::Lock::Timeout=600)
 # The package lists may be missing or stale on a fresh machine.
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
-    $sudo apt-get update -q >/dev/null
-    $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+$sudo "${apt[@]}" install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+    $sudo "${apt[@]}" update -q >/dev/null
+    $sudo "${apt[@]}" install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 # The benchmark peers must not keep running as system services.
 for svc in nginx lighttpd; do
