@@ -161,6 +161,7 @@ enum flush_result {
     F_DONE,  /* all is out */
 };
 int http_out_append(struct http_conn *c, const void *p, size_t n);
+int http_out_appendv(struct http_conn *c, const struct iovec *v, int n);
 int http_out_file(struct http_conn *c, int fd, uint64_t off, uint64_t len);
 /* Send the scratch (when c runs) and the kept segments, as far as they go. */
 enum flush_result http_out_flush(struct http_conn *c);

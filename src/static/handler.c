@@ -77,7 +77,7 @@ struct content {
 
 static bool name_is(const struct http_header *h, const char *name, size_t n)
 {
-    return h->name_len == n && strncasecmp(h->name, name, n) == 0;
+    return http_name_is(h->name, h->name_len, name, n);
 }
 
 #define IS(h, lit) name_is(h, lit, sizeof lit - 1)

@@ -306,6 +306,43 @@ Test(res, header_injection_is_refused_never_sent)
     th_resp_free(&r);
 }
 
+/* Every control byte at every place of a value longer than a word: the
+ * check goes eight bytes at a time, so each offset within a word and the
+ * tail after the last whole word are tried. Tab and obs-text pass. */
+static int ctl_refused, ctl_wrong;
+static void every_control_byte(struct http_exchange *x, void *ud)
+{
+    (void)ud;
+    char v[24];
+    http_res_status(x, 200, NULL);
+    for (int c = 0; c < 256; c++) {
+        bool bad = (c < 0x20 && c != '\t') || c == 0x7f;
+        if (!bad && c != '\t' && c != 0x80 && c != 0xff)
+            continue;
+        for (size_t at = 0; at < sizeof v; at++) {
+            memset(v, 'a', sizeof v);
+            v[at] = (char)c;
+            int rc = http_res_header(x, "X-V", 3, v, sizeof v);
+            ctl_refused += rc == -EINVAL;
+            ctl_wrong += bad ? rc != -EINVAL : rc != 0;
+        }
+    }
+    http_res_body(x, "ok", 2);
+}
+
+Test(res, every_control_byte_anywhere_in_a_value_is_refused)
+{
+    struct th_resp r;
+    th_start(every_control_byte, NULL, NULL);
+    th_connect();
+    cr_assert(th_sends("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    cr_assert(th_read(&r, false));
+    cr_assert_eq(ctl_wrong, 0);
+    cr_assert_eq(ctl_refused, 32 * 24); /* 0x00..0x1f but tab, and DEL */
+    cr_assert_str_eq(r.body, "ok");
+    th_resp_free(&r);
+}
+
 static void status_from_target(struct http_exchange *x, void *ud)
 {
     (void)ud;
