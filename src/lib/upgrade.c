@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -109,24 +110,41 @@ static void collect(pf_pool *p, int fd, void *ud)
     l->fd[l->n++] = fd;
 }
 
+static void count(pf_pool *p, int fd, void *ud)
+{
+    (void)p, (void)fd;
+    ++*(int *)ud;
+}
+
+/* The listening sockets an heir would inherit: row 0, then every
+ * reuseport row's own. */
+static int sockets_to_pass(pf_pool *p)
+{
+    int n = p->nls;
+    pf__rp_each(p, count, &n);
+    return n;
+}
+
 /* In the child: every listening socket (row 0, then the reuseport rows)
- * to 3, 4, ... and the pipe after them, none close-on-exec; parked high
- * first so that no dup2 clobbers a source. Returns the socket count. */
-static int place_fds(pf_pool *p, int pipe_w)
+ * to 3, 4, ... and the pipe after them, none close-on-exec; parked above
+ * the highest target first, so that no dup2 clobbers a source. n, counted
+ * by the parent, is at most PF__MAX_INHERITED. Returns 0 or -errno. */
+static int place_fds(pf_pool *p, int n, int pipe_w)
 {
     static int fds[PF__MAX_INHERITED + 1];
     struct fdlist all = {fds, 0};
+    int park = 3 + n + 1 > FD_PARK ? 3 + n + 1 : FD_PARK;
     for (int i = 0; i < p->nls; i++)
         all.fd[all.n++] = p->lfd[i];
     pf__rp_each(p, collect, &all);
     all.fd[all.n] = pipe_w;
     for (int i = 0; i <= all.n; i++)
-        if ((all.fd[i] = fcntl(all.fd[i], F_DUPFD_CLOEXEC, FD_PARK)) < 0)
-            return -1;
+        if ((all.fd[i] = fcntl(all.fd[i], F_DUPFD_CLOEXEC, park)) < 0)
+            return -errno;
     for (int i = 0; i <= all.n; i++)
         if (dup2(all.fd[i], 3 + i) < 0)
-            return -1;
-    return all.n;
+            return -errno;
+    return 0;
 }
 
 /* LISTEN_FDNAMES is informational here: the new master matches sockets
@@ -143,15 +161,15 @@ static void set_env(int nfds)
     setenv("PREFORK_UPGRADE_FD", num, 1);
 }
 
-_Noreturn static void exec_heir(pf_pool *p, int pipe_w)
+_Noreturn static void exec_heir(pf_pool *p, int n, int pipe_w)
 {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
-    int n = place_fds(p, pipe_w);
-    if (n < 0) {
-        pf_log(PF_LOG_ERROR, "upgrade: placing descriptors: %s", strerror(errno));
+    int err = place_fds(p, n, pipe_w);
+    if (err < 0) {
+        pf_log(PF_LOG_ERROR, "upgrade: placing descriptors (fcntl/dup2): %s", strerror(-err));
         _exit(127);
     }
     set_env(n);
@@ -175,6 +193,28 @@ static int watch_heir(pf_pool *p, pid_t pid, int pipe_r)
     return err;
 }
 
+/* Whether an heir could take n sockets: a new master reads at most
+ * PF__MAX_INHERITED (pf__inherit), and the child needs descriptors for
+ * them twice over while it places them (parked, then at 3, 4, ...). */
+static bool can_pass(int n)
+{
+    struct rlimit rl;
+    if (n > PF__MAX_INHERITED) {
+        pf_log(PF_LOG_ERROR, "SIGUSR2: upgrade refused: %d listening sockets (listeners x "
+               "reuseport rows), a new master inherits at most %d; still serving",
+               n, PF__MAX_INHERITED);
+        return false;
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)(FD_PARK > 2 * n + 5 ? FD_PARK + n + 1 : 2 * n + 5)) {
+        pf_log(PF_LOG_ERROR, "SIGUSR2: upgrade refused: passing %d listening sockets needs "
+               "more descriptors than RLIMIT_NOFILE (%llu); still serving",
+               n, (unsigned long long)rl.rlim_cur);
+        return false;
+    }
+    return true;
+}
+
 void pf__upgrade(pf_pool *p)
 {
     int fds[2];
@@ -186,6 +226,9 @@ void pf__upgrade(pf_pool *p)
                                                      : "workers are still starting; try later");
         return;
     }
+    int n = sockets_to_pass(p);
+    if (!can_pass(n))
+        return;
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
         pf_log(PF_LOG_ERROR, "upgrade: pipe2: %s", strerror(errno));
         return;
@@ -193,7 +236,7 @@ void pf__upgrade(pf_pool *p)
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0)
-        exec_heir(p, fds[1]);
+        exec_heir(p, n, fds[1]);
     close(fds[1]);
     if (pid < 0) {
         pf_log(PF_LOG_ERROR, "upgrade: fork: %s", strerror(errno));
