@@ -104,8 +104,11 @@ $(B)/tests/helpers/%: $(B)/tests/helpers/%.o $(HTTPLIB) $(LIB)
 
 # tests/*/*support.c are shared by the tests of their folder, not tests.
 USUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard tests/unit/*support.c))
+# tests/unit/*_nomem.c make the library's reallocs fail: linked with
+# realloc wrapped (their own __wrap_realloc decides).
+NOMEM_LD := -Wl,--wrap=realloc
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(USUPPORT) $(STATICLIB) $(HTTPLIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
+	$(CC) $(LDFLAGS) $(if $(filter %_nomem,$@),$(NOMEM_LD)) -o $@ $^ $(TEST_LIBS)
 
 # tests/integration/*support.c are shared by the integration tests, not tests.
 ISUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard tests/integration/*support.c))

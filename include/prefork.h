@@ -204,6 +204,11 @@ struct pf_timer {
     void *ud;
 };
 void pf_timer_init(pf_timer *t, pf_timer_fn *cb, void *ud);
+/* Returns 0, or -ENOMEM, and then the timer stays inactive. It can fail
+ * only when it would make more timers active at once than ever before on
+ * this loop (the heap grows then, and never shrinks): starting an active
+ * timer (moving it, earlier or later) never fails, nor does restarting a
+ * timer from its own callback before any other timer is started. */
 int pf_timer_start(pf_loop *loop, pf_timer *t, uint64_t ms);
 void pf_timer_stop(pf_loop *loop, pf_timer *t);
 static inline bool pf_timer_active(const pf_timer *t) { return t->slot != 0; }

@@ -87,14 +87,22 @@ static void on_resume(pf_loop *loop, pf_timer *t, void *ud)
 static void accept_pause(pf_worker *w, int err)
 {
     uint64_t now = pf_loop_now(w->loop);
+    /* Without the timer that ends it, a pause would last for ever: the
+     * worker goes on accepting instead, spinning rather than deaf. */
+    int terr = pf_timer_start(w->loop, &w->resume, ACCEPT_PAUSE_MS);
     if (!w->warned_at || now - w->warned_at >= ACCEPT_WARN_EVERY_MS) {
-        pf_log(PF_LOG_WARN, "accept4: %s; pausing accepts for %d ms",
-               strerror(err), ACCEPT_PAUSE_MS);
+        if (terr < 0)
+            pf_log(PF_LOG_WARN, "accept4: %s; cannot pause accepts (timer: %s)",
+                   strerror(err), strerror(-terr));
+        else
+            pf_log(PF_LOG_WARN, "accept4: %s; pausing accepts for %d ms", strerror(err),
+                   ACCEPT_PAUSE_MS);
         w->warned_at = now;
     }
+    if (terr < 0)
+        return;
     listeners_off(w);
     w->paused = true;
-    pf_timer_start(w->loop, &w->resume, ACCEPT_PAUSE_MS);
 }
 
 static void accept_failed(pf_worker *w, int err)
@@ -217,7 +225,8 @@ static void on_arrival(pf_loop *loop, int fd, unsigned events, void *ud)
             listeners_on(w);
     } else if (!pf_timer_active(&w->stuck)) {
         pf__balance_others_moved(&w->balance, pf_loop_now(loop));
-        pf_timer_start(loop, &w->stuck, BALANCE_STUCK_MS);
+        if (pf_timer_start(loop, &w->stuck, BALANCE_STUCK_MS) < 0)
+            listeners_on(w); /* nothing would end the holding back */
     }
 }
 
@@ -242,8 +251,8 @@ static void on_stuck(pf_loop *loop, pf_timer *t, void *ud)
         return;
     if (!moved)
         take_waiting(w);
-    if (w->watching)
-        pf_timer_start(loop, t, BALANCE_STUCK_MS);
+    if (w->watching && pf_timer_start(loop, t, BALANCE_STUCK_MS) < 0)
+        listeners_on(w); /* nothing would end the holding back */
 }
 
 static void on_listener(pf_loop *loop, int fd, unsigned events, void *ud)

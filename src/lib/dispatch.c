@@ -168,9 +168,11 @@ static void flush(pf_pool *p)
     while (p->npending > 0 && send_first(p) == 0)
         ;
     bool open = p->npending == 0 && p->phase == PF__RUNNING;
+    /* Without the retry timer, the next arrival is what tries again. */
+    if (!open && p->phase == PF__RUNNING &&
+        pf_timer_start(p->loop, &p->dispatch_retry, DISPATCH_RETRY_MS) < 0)
+        open = true;
     listen_on(p, open);
-    if (!open && p->phase == PF__RUNNING)
-        pf_timer_start(p->loop, &p->dispatch_retry, DISPATCH_RETRY_MS);
 }
 
 static void on_retry(pf_loop *loop, pf_timer *t, void *ud)

@@ -145,7 +145,12 @@ void pf__reload(pf_pool *p)
         pf__spawn(s, i, p->generation);
     }
     pf_timer_init(&p->reload_timer, on_reload_timeout, p);
-    pf_timer_start(p->loop, &p->reload_timer, p->cfg.ready_timeout_ms);
+    int err = pf_timer_start(p->loop, &p->reload_timer, p->cfg.ready_timeout_ms);
+    if (err < 0) { /* a generation that never came up would block reloads for ever */
+        char why[96];
+        snprintf(why, sizeof why, "starting its ready timeout: %s", strerror(-err));
+        reload_abort(p, why);
+    }
 }
 
 /* ---- events from the slots ---- */
@@ -292,15 +297,24 @@ static void check_slot(struct pf__slot *s, uint64_t now)
     }
 }
 
+static void watchdog_arm(pf_pool *p, unsigned ms)
+{
+    int err = pf_timer_start(p->loop, &p->watchdog, ms);
+    if (err < 0)
+        pf_log(PF_LOG_ERROR, "starting the watchdog timer: %s; hung workers are no longer "
+               "detected", strerror(-err));
+}
+
 static void on_watchdog(pf_loop *loop, pf_timer *t, void *ud)
 {
+    (void)loop, (void)t;
     pf_pool *p = ud;
     uint64_t now = pf__mono_ms();
     for (int i = 0; i <= p->slot_hi; i++)
         if (p->slots[i].pool && p->slots[i].pid)
             check_slot(&p->slots[i], now);
     unsigned tick = p->cfg.timeout_ms / 2;
-    pf_timer_start(loop, t, tick < WATCHDOG_MAX_TICK_MS ? (tick ? tick : 1) : WATCHDOG_MAX_TICK_MS);
+    watchdog_arm(p, tick < WATCHDOG_MAX_TICK_MS ? (tick ? tick : 1) : WATCHDOG_MAX_TICK_MS);
 }
 
 void pf__watchdog_start(pf_pool *p)
@@ -308,5 +322,5 @@ void pf__watchdog_start(pf_pool *p)
     pf_timer_init(&p->watchdog, on_watchdog, p);
     pf_timer_init(&p->reload_timer, on_reload_timeout, p);
     if (p->cfg.timeout_ms)
-        pf_timer_start(p->loop, &p->watchdog, WATCHDOG_MAX_TICK_MS);
+        watchdog_arm(p, WATCHDOG_MAX_TICK_MS);
 }

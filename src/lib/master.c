@@ -54,7 +54,12 @@ void pf__stop_graceful(pf_pool *p, const char *why)
     pf__dispatch_stop(p);
     pf__pool_close_listeners(p);
     pf__signal_all(p, p->cfg.stop_signal);
-    pf_timer_start(p->loop, &p->grace, p->cfg.graceful_timeout_ms);
+    int err = pf_timer_start(p->loop, &p->grace, p->cfg.graceful_timeout_ms);
+    if (err < 0) { /* nothing would bound the wait: no wait */
+        pf_log(PF_LOG_ERROR, "starting the graceful timeout: %s; killing the workers now",
+               strerror(-err));
+        pf__signal_all(p, SIGKILL);
+    }
     pf__finish_if_done(p);
 }
 
@@ -106,10 +111,15 @@ static void stop_requested(pf_pool *p, const char *sig)
         pf__stop_graceful(p, sig);
         return;
     }
+    int err = pf_timer_start(p->loop, &p->prestop, p->cfg.pre_stop_delay_ms);
+    if (err < 0) {
+        pf_log(PF_LOG_ERROR, "starting the pre-stop delay: %s", strerror(-err));
+        pf__stop_graceful(p, sig);
+        return;
+    }
     pf_log(PF_LOG_INFO, "%s: still serving for %u ms (pre-stop delay), then stopping", sig,
            p->cfg.pre_stop_delay_ms);
     pf__notify("STOPPING=1");
-    pf_timer_start(p->loop, &p->prestop, p->cfg.pre_stop_delay_ms);
 }
 
 /* ---- signals ---- */

@@ -242,15 +242,20 @@ void pf__program_parent(struct pf__slot *s, const int out[2])
         if (pf_loop_add(p->loop, out[0], EPOLLIN, on_output, s) < 0)
             out_close(s);
     }
+    int err = 0;
     if (p->cfg.ready_delay_ms) {
         pf_timer_init(&s->ready_timer, on_ready_delay, s);
-        pf_timer_start(p->loop, &s->ready_timer, p->cfg.ready_delay_ms);
+        if ((err = pf_timer_start(p->loop, &s->ready_timer, p->cfg.ready_delay_ms)) < 0)
+            pf_log(PF_LOG_ERROR, "worker %d: starting its ready delay: %s; it must say "
+                   "READY=1", s->index, strerror(-err));
     }
     if (p->cfg.max_lifetime_ms) {
         uint64_t jitter = p->cfg.max_lifetime_jitter_ms
                               ? (uint64_t)random() % (p->cfg.max_lifetime_jitter_ms + 1u) : 0;
         pf_timer_init(&s->life_timer, on_lifetime, s);
-        pf_timer_start(p->loop, &s->life_timer, p->cfg.max_lifetime_ms + jitter);
+        if ((err = pf_timer_start(p->loop, &s->life_timer, p->cfg.max_lifetime_ms + jitter)) < 0)
+            pf_log(PF_LOG_ERROR, "worker %d: starting its max lifetime: %s; it is not "
+                   "recycled", s->index, strerror(-err));
     }
 }
 

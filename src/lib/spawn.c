@@ -151,8 +151,14 @@ static void respawn_later(struct pf__slot *s)
         ms = p->cfg.backoff_max_ms;
     pf_log(PF_LOG_WARN, "respawning worker %d in %llu ms (%u quick exit%s in a row)",
            s->index, (unsigned long long)ms, s->quick, s->quick == 1 ? "" : "s");
+    int err = pf_timer_start(p->loop, &s->respawn, ms);
+    if (err < 0) {
+        /* A slot nobody brings back: the pool would serve short for ever. */
+        pf_log(PF_LOG_ERROR, "scheduling worker %d's respawn: %s", s->index, strerror(-err));
+        pf__give_up(p);
+        return;
+    }
     s->waiting = true;
-    pf_timer_start(p->loop, &s->respawn, ms);
 }
 
 static void after_death(struct pf__slot *s, int status, uint64_t uptime)

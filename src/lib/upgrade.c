@@ -189,7 +189,8 @@ static int watch_heir(pf_pool *p, pid_t pid, int pipe_r)
     if (err == 0)
         err = pf_loop_add(p->loop, pipe_r, EPOLLIN, on_heir_pipe, p);
     pf_timer_init(&p->heir_timer, on_heir_timeout, p);
-    pf_timer_start(p->loop, &p->heir_timer, p->cfg.ready_timeout_ms);
+    if (err == 0) /* without it, an heir that never gets ready blocks upgrades */
+        err = pf_timer_start(p->loop, &p->heir_timer, p->cfg.ready_timeout_ms);
     return err;
 }
 
