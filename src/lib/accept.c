@@ -166,8 +166,9 @@ static void requeue(pf_worker *w, int fd, unsigned got)
         return;
     w->requeued_at = now;
     pf_loop_del(w->loop, fd);
-    if (pf_loop_add(w->loop, fd, EPOLLIN | EPOLLEXCLUSIVE, on_listener, w) < 0)
-        pf_log(PF_LOG_ERROR, "epoll_ctl(re-add listener): %s", strerror(errno));
+    int err = pf_loop_add(w->loop, fd, EPOLLIN | EPOLLEXCLUSIVE, on_listener, w);
+    if (err < 0)
+        pf_log(PF_LOG_ERROR, "epoll_ctl(re-add listener): %s", strerror(-err));
 }
 
 /* ---- balance (shared mode; balance.c) ---- */

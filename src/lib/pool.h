@@ -161,6 +161,7 @@ void pf__program_close(const struct pf__slot *s);
 void pf__program_free(struct pf__slot *s);
 
 /* reuseport.c */
+int pf__rp_bind(pf_pool *p, int index);
 const int *pf__rp_row(pf_pool *p, int index);
 void pf__rp_orphan(pf_pool *p, int index, bool orphan);
 void pf__rp_each(pf_pool *p, void (*fn)(pf_pool *p, int fd, void *ud), void *ud);

@@ -117,12 +117,14 @@ static int notify_open(struct pf__slot *s)
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int n = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "prefork/%d/%d", (int)getpid(),
                      (int)(s - p->slots));
-    int one = 1, fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1, err = 0, fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0 ||
-        bind(fd, (struct sockaddr *)&sa, len) < 0 ||
-        pf_loop_add(p->loop, fd, EPOLLIN, on_notify, s) < 0) {
-        int err = -errno;
+        bind(fd, (struct sockaddr *)&sa, len) < 0)
+        err = -errno;
+    else
+        err = pf_loop_add(p->loop, fd, EPOLLIN, on_notify, s); /* returns -errno itself */
+    if (err < 0) {
         if (fd >= 0)
             close(fd);
         return err;

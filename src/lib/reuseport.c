@@ -164,25 +164,26 @@ void pf__rp_steer(pf_pool *p)
                p->workers, n);
 }
 
-/* Row index's sockets (binding them the first time), or NULL. */
-const int *pf__rp_row(pf_pool *p, int index)
+/* Bind row index's sockets, the first time: 0 or -errno. */
+int pf__rp_bind(pf_pool *p, int index)
 {
     if (p->cfg.mode != PF_MODE_REUSEPORT || index == 0)
-        return p->lfd;
+        return 0;
     if (!p->rows) {
         p->rows = calloc(PF_MAX_WORKERS, sizeof *p->rows);
         p->order = calloc(PF_MAX_WORKERS, sizeof *p->order);
         if (!p->rows || !p->order) {
             pf__rp_free(p);
-            return NULL;
+            return -ENOMEM;
         }
         p->norder = 1; /* place 0: row 0, the pool's own listeners */
     }
     if (!p->rows[index]) {
         int *row = malloc(sizeof(int) * (size_t)p->nls);
-        if (!row || bind_row(p, row) < 0) {
+        int err = row ? bind_row(p, row) : -ENOMEM;
+        if (err < 0) {
             free(row);
-            return NULL;
+            return err;
         }
         p->rows[index] = row;
         p->order[p->norder++] = index;
@@ -191,7 +192,15 @@ const int *pf__rp_row(pf_pool *p, int index)
         if (p->steering) /* bound after start (TTIN, or after a failure): steer to it too */
             pf__rp_steer(p);
     }
-    return p->rows[index];
+    return 0;
+}
+
+/* Row index's sockets (binding them the first time), or NULL. */
+const int *pf__rp_row(pf_pool *p, int index)
+{
+    if (pf__rp_bind(p, index) < 0)
+        return NULL;
+    return p->cfg.mode != PF_MODE_REUSEPORT || index == 0 ? p->lfd : p->rows[index];
 }
 
 /* Poll a retired row from the master (or stop, when a worker takes it). */

@@ -330,12 +330,19 @@ void pf__spawn(struct pf__slot *s, int index, unsigned generation)
     s->succeeds = NULL;
     s->dispatched = 0;
     s->started = pf__mono_ms();
-    int out[2];
-    if (!pf__rp_row(p, index)) /* reuseport: bind this index's sockets first */
+    int out[2] = {-1, -1}, err;
+    const char *step;
+    if ((err = pf__rp_bind(p, index)) < 0) { /* reuseport: this index's sockets first */
+        step = "binding its reuseport sockets";
         goto failed;
-    if (pf__program_before(s, out) < 0)
+    }
+    if ((err = pf__program_before(s, out)) < 0) {
+        step = "its NOTIFY_SOCKET or output pipe";
         goto failed;
+    }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+        err = -errno;
+        step = "socketpair";
         if (out[0] >= 0)
             close(out[0]), close(out[1]);
         goto failed;
@@ -344,6 +351,7 @@ void pf__spawn(struct pf__slot *s, int index, unsigned generation)
     pid_t master = getpid();
     fflush(NULL); /* or the child would write the master's buffers again */
     pid_t pid = fork();
+    err = pid < 0 ? -errno : 0;
     if (pid == 0) {
         close(sv[0]);
         become_worker(s, sv[1], master, out);
@@ -354,6 +362,7 @@ void pf__spawn(struct pf__slot *s, int index, unsigned generation)
         s->ctl_peer = fcntl(sv[1], F_DUPFD_CLOEXEC, 3);
     close(sv[1]);
     if (pid < 0) {
+        step = "fork";
         close(sv[0]);
         if (out[0] >= 0)
             close(out[0]), close(out[1]);
@@ -362,7 +371,7 @@ void pf__spawn(struct pf__slot *s, int index, unsigned generation)
     p->running++;
     pf__score_forked(pf__score_of(s), pid);
     pf__program_parent(s, out);
-    int err = watch_child(s, pid, sv[0]);
+    err = watch_child(s, pid, sv[0]);
     if (err < 0) {
         /* Unsupervised, it would be a worker nobody reaps: end it now. */
         pf_log(PF_LOG_ERROR, "pidfd_open/epoll_ctl for worker %d: %s", index, strerror(-err));
@@ -373,7 +382,7 @@ void pf__spawn(struct pf__slot *s, int index, unsigned generation)
     }
     return;
 failed:
-    pf_log(PF_LOG_ERROR, "fork/socketpair for worker %d: %s", index, strerror(errno));
+    pf_log(PF_LOG_ERROR, "starting worker %d: %s: %s", index, step, strerror(-err));
 retry:
     s->quick++;
     respawn_later(s);
