@@ -28,7 +28,7 @@ CFLAGS  += $(CSTD) $(WARN) $(OPT) -Iinclude -Isrc -MMD -MP
 # touch the dynamic loader's pages: about 150 KiB less RSS per worker.
 LDFLAGS += -Wl,-z,relro,-z,now $(if $(SAN),$(SANFLAGS))
 
-LIB_SRC  := $(wildcard src/lib/*.c)
+LIB_SRC  := $(wildcard src/lib/*/*.c)
 HTTP_SRC := $(wildcard src/http/*.c)
 STATIC_SRC := $(wildcard src/static/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)

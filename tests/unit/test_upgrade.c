@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "lib/pool.h"
+#include "lib/master/pool.h"
 
 /* Descriptor numbers no process has (above any RLIMIT_NOFILE): the test
  * counts sockets without opening thousands; closing them is EBADF. */

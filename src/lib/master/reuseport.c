@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "pool.h"
+#include "lib/master/pool.h"
 
 /*
  * Row i holds the sockets that worker index i listens on, one per
@@ -17,8 +17,8 @@
  * worker: a respawned, recycled or reloaded worker with the same index takes
  * the same sockets over. When the pool shrinks, the kernel keeps hashing
  * connections to the retired row, so the master polls that row itself and
- * passes what arrives to the other workers (as in dispatch mode); a later
- * TTIN gives the row back to a worker.
+ * passes what arrives to the other workers (its hand-off, handoff.c, as in
+ * dispatch mode); a later TTIN gives the row back to a worker.
  *
  * Unix sockets cannot be reuseport: every row shares the one socket, as in
  * shared mode. So does a socket handed over without SO_REUSEPORT (systemd).
@@ -210,7 +210,7 @@ void pf__rp_orphan(pf_pool *p, int index, bool orphan)
         return;
     for (int l = 0; l < p->nls; l++)
         if (p->rows[index][l] != p->lfd[l])
-            pf__dispatch_watch(p, p->rows[index][l], orphan);
+            pf__handoff_watch(p, p->rows[index][l], orphan);
 }
 
 /* Every row's own sockets (not row 0, not shared ones), in place order,

@@ -7,7 +7,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "lib/core/internal.h"
 
 /* The watcher of one fd. The table is indexed by fd, like the kernel's own
  * descriptor table, so a lookup is one load. `gen` changes every time the

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pool.h"
+#include "lib/master/pool.h"
 
 #define WATCHDOG_MAX_TICK_MS 1000
 
@@ -137,7 +137,7 @@ void pf__reload(pf_pool *p)
     pf_log(PF_LOG_INFO, "SIGHUP: reloading: starting generation %u (%d workers)", p->generation,
            p->workers);
     for (int i = 0; i < p->workers; i++) {
-        struct pf__slot *s = pf__slot_free(p);
+        struct pf__slot *s = pf__slot_find_empty(p);
         if (!s) {
             reload_abort(p, "no free slot in the scoreboard");
             return;
@@ -218,7 +218,7 @@ void pf__resize(pf_pool *p, int delta)
     pf_log(PF_LOG_INFO, "%s: %d worker%s", sig, target, target == 1 ? "" : "s");
     pf__rp_steer(p);
     if (delta > 0) {
-        struct pf__slot *s = pf__slot_free(p);
+        struct pf__slot *s = pf__slot_find_empty(p);
         pf__rp_orphan(p, target - 1, false); /* the master polled it meanwhile */
         if (s)
             pf__spawn(s, target - 1, p->generation);
@@ -242,7 +242,7 @@ void pf__recycle(struct pf__slot *s)
     if (p->phase != PF__RUNNING || s->retiring || s->generation != p->generation ||
         successor_of(p, s))
         return;
-    struct pf__slot *n = pf__slot_free(p);
+    struct pf__slot *n = pf__slot_find_empty(p);
     if (!n)
         return;
     pf_log(PF_LOG_INFO, "worker %d (pid %d) served its max requests; starting its replacement",
@@ -286,7 +286,7 @@ static void check_slot(struct pf__slot *s, uint64_t now)
         s->hung_at = now;
         bool replace = !s->retiring && p->phase == PF__RUNNING;
         pf__retire(s);
-        struct pf__slot *n = replace ? pf__slot_free(p) : NULL;
+        struct pf__slot *n = replace ? pf__slot_find_empty(p) : NULL;
         if (n)
             pf__spawn(n, s->index, s->generation);
     } else if (s->hung_at && s->hung_at != UINT64_MAX && now - s->hung_at >= p->cfg.hung_grace_ms) {

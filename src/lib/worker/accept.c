@@ -5,7 +5,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "worker.h"
+#include "lib/worker/worker.h"
 
 #define ACCEPT_PAUSE_MS 100     /* after EMFILE and friends */
 #define ACCEPT_WARN_EVERY_MS 10000

@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "worker.h"
+#include "lib/worker/worker.h"
 
 #define HEARTBEAT_MS 500
 

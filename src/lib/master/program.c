@@ -9,7 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "pool.h"
+#include "lib/master/pool.h"
 
 /*
  * A worker that execs another program (prefork run) keeps its pid but loses
@@ -39,11 +39,8 @@ static void mark_ready(struct pf__slot *s)
 {
     if (s->ready || !s->pid)
         return;
-    s->ready = true;
-    s->failed = 0;
     PF__PUT(pf__score_of(s)->state, PF_STATE_IDLE);
-    pf_log(PF_LOG_DEBUG, "worker %d (pid %d) ready", s->index, (int)s->pid);
-    pf__on_ready(s);
+    pf__slot_ready(s);
 }
 
 /* ---- NOTIFY_SOCKET ---- */
