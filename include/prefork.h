@@ -289,6 +289,20 @@ void pf_worker_set_activity(pf_worker *w, const char *what);
  * current callback returns, without waiting for connections. */
 void pf_worker_exit(pf_worker *w, int status);
 
+/* Own-main workers: become another program, as systemd's socket activation
+ * starts one (what `prefork run` does). The listeners go to descriptors
+ * 3, 4, ... (not close-on-exec), the environment gets LISTEN_FDS,
+ * LISTEN_PID (this process), LISTEN_FDNAMES ("listen" each),
+ * PREFORK_WORKER (the index) and PREFORK_GENERATION, every signal goes back
+ * to its default and none is blocked, stdin reads /dev/null; then
+ * execvp(argv[0], argv). The pid stays: the master supervises the program
+ * as the worker (see pf_config's notify and capture_output for its
+ * readiness and output). Returns only on failure, logged: -EINVAL (no
+ * argv[0]), -ENOTSUP in PF_MODE_DISPATCH (no listening sockets to give),
+ * or exec's -errno; the process is then half changed: exit (127 is the
+ * shell's "cannot run"). */
+int pf_worker_exec(pf_worker *w, char *const argv[]);
+
 /* What a service provides. All callbacks are optional except that one of
  * on_conn and main must be set. They run in the worker process. */
 struct pf_service {
