@@ -124,7 +124,9 @@ INTEG := $(filter-out %support,$(INTEG))
 UNIT := $(filter-out %support,$(UNIT))
 BENCH := $(filter-out %support,$(BENCH))
 
+# tests/layers.sh: src/lib's folders depend one way (master, worker, core).
 check: all $(UNIT) $(INTEG) $(HELPERS) $(BENCH)
+	@tests/layers.sh $(B)
 
 deps:
 	@tests/deps.sh
