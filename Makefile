@@ -9,7 +9,8 @@
 #   make fuzz       run each libFuzzer target (FUZZ_SECONDS, default 60)
 #   make bench      run the benchmarks (bench/README.md)
 #
-# Layout: one directory per role. Every .c under src/lib is the library,
+# Layout: one directory per role. Every .c in a folder of src/lib is the
+# library (core, worker, master: -Isrc, so "lib/core/internal.h"),
 # src/http the HTTP/1.1 server core (built on the library's public API
 # only), src/static the static site (a user of the core), src/cli the
 # prefork command; each examples/X.c, tests/*/X.c and bench/X.c
