@@ -1,6 +1,5 @@
 /* spawn.c — the slot table, the master's leaf: forking workers, reaping them through pidfds, signalling them, respawning with back-off. */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
