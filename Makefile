@@ -9,7 +9,8 @@
 #   make fuzz       run each libFuzzer target (FUZZ_SECONDS, default 60)
 #   make bench      run the benchmarks (bench/README.md)
 #
-# Layout: one directory per role. Every .c under src/lib is the library,
+# Layout: one directory per role. Every .c in a folder of src/lib is the
+# library (core, worker, master: -Isrc, so "lib/core/internal.h"),
 # src/http the HTTP/1.1 server core (built on the library's public API
 # only), src/static the static site (a user of the core), src/cli the
 # prefork command; each examples/X.c, tests/*/X.c and bench/X.c
@@ -28,7 +29,7 @@ CFLAGS  += $(CSTD) $(WARN) $(OPT) -Iinclude -Isrc -MMD -MP
 # touch the dynamic loader's pages: about 150 KiB less RSS per worker.
 LDFLAGS += -Wl,-z,relro,-z,now $(if $(SAN),$(SANFLAGS))
 
-LIB_SRC  := $(wildcard src/lib/*.c)
+LIB_SRC  := $(wildcard src/lib/*/*.c)
 HTTP_SRC := $(wildcard src/http/*.c)
 STATIC_SRC := $(wildcard src/static/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
@@ -104,8 +105,11 @@ $(B)/tests/helpers/%: $(B)/tests/helpers/%.o $(HTTPLIB) $(LIB)
 
 # tests/*/*support.c are shared by the tests of their folder, not tests.
 USUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard tests/unit/*support.c))
+# tests/unit/*_nomem.c make the library's reallocs fail: linked with
+# realloc wrapped (their own __wrap_realloc decides).
+NOMEM_LD := -Wl,--wrap=realloc
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(USUPPORT) $(STATICLIB) $(HTTPLIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
+	$(CC) $(LDFLAGS) $(if $(filter %_nomem,$@),$(NOMEM_LD)) -o $@ $^ $(TEST_LIBS)
 
 # tests/integration/*support.c are shared by the integration tests, not tests.
 ISUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard tests/integration/*support.c))
@@ -121,7 +125,9 @@ INTEG := $(filter-out %support,$(INTEG))
 UNIT := $(filter-out %support,$(UNIT))
 BENCH := $(filter-out %support,$(BENCH))
 
+# tests/layers.sh: src/lib's folders depend one way (master, worker, core).
 check: all $(UNIT) $(INTEG) $(HELPERS) $(BENCH)
+	@tests/layers.sh $(B)
 
 deps:
 	@tests/deps.sh

@@ -1,7 +1,5 @@
-/* spawn.c — the slot table: forking workers, reaping them through pidfds, respawning with back-off. */
+/* spawn.c — the slot table, the master's leaf: forking workers, reaping them through pidfds, signalling them, respawning with back-off. */
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +10,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "pool.h"
+#include "lib/master/pool.h"
+
+/*
+ * This file decides nothing about modes, programs or generations: what a
+ * fork needs, what a death or a message means, it asks the policy above
+ * through p->ops (struct pf__spawn_ops; supervise.c). What it owns: the
+ * slots, the processes' pidfds and control sockets, the back-off counters.
+ */
 
 #define BACKOFF_FIRST_MS 100
 
@@ -40,7 +45,9 @@ static struct pf__slot *slot_at(pf_pool *p, int i)
     return s;
 }
 
-struct pf__slot *pf__slot_free(pf_pool *p)
+/* The first slot with neither a process nor a respawn on the way, or
+ * NULL when the table is full. */
+struct pf__slot *pf__slot_find_empty(pf_pool *p)
 {
     for (int i = 0; i < p->nslots; i++) {
         struct pf__slot *s = slot_at(p, i);
@@ -126,8 +133,7 @@ static void log_exit(const struct pf__slot *s, int status, uint64_t uptime)
 static void slot_clear(struct pf__slot *s)
 {
     pf_pool *p = s->pool;
-    pf__dispatch_recover(s);
-    pf__program_gone(s);
+    p->ops->cleared(s);
     pf_loop_del(p->loop, s->pidfd);
     close(s->pidfd);
     pf_loop_del(p->loop, s->ctl);
@@ -151,8 +157,14 @@ static void respawn_later(struct pf__slot *s)
         ms = p->cfg.backoff_max_ms;
     pf_log(PF_LOG_WARN, "respawning worker %d in %llu ms (%u quick exit%s in a row)",
            s->index, (unsigned long long)ms, s->quick, s->quick == 1 ? "" : "s");
+    int err = pf_timer_start(p->loop, &s->respawn, ms);
+    if (err < 0) {
+        /* A slot nobody brings back: the pool would serve short for ever. */
+        pf_log(PF_LOG_ERROR, "scheduling worker %d's respawn: %s", s->index, strerror(-err));
+        p->ops->give_up(p);
+        return;
+    }
     s->waiting = true;
-    pf_timer_start(p->loop, &s->respawn, ms);
 }
 
 static void after_death(struct pf__slot *s, int status, uint64_t uptime)
@@ -162,14 +174,14 @@ static void after_death(struct pf__slot *s, int status, uint64_t uptime)
     if (WIFEXITED(status) && WEXITSTATUS(status) == PF_EXIT_FATAL) {
         pf_log(PF_LOG_ERROR, "worker %d exited with status %d (fatal): stopping",
                s->index, PF_EXIT_FATAL);
-        pf__give_up(p);
+        p->ops->give_up(p);
         return;
     }
     s->failed = ready ? 0 : s->failed + 1;
     if (s->failed >= p->cfg.max_start_failures) {
         pf_log(PF_LOG_ERROR, "worker %d failed to start %u times in a row; giving up",
                s->index, s->failed);
-        pf__give_up(p);
+        p->ops->give_up(p);
         return;
     }
     if (!ready || uptime < p->cfg.min_uptime_ms) {
@@ -196,9 +208,21 @@ static void on_pidfd(pf_loop *loop, int fd, unsigned events, void *ud)
     uint64_t uptime = pf_loop_now(loop) - s->started;
     log_exit(s, status, uptime);
     slot_clear(s);
-    if (s->pool->phase == PF__RUNNING && !s->retiring && !pf__on_death(s, status))
+    if (s->pool->phase == PF__RUNNING && !s->retiring && !s->pool->ops->died(s, status))
         after_death(s, status, uptime);
-    pf__finish_if_done(s->pool);
+    s->pool->ops->reaped(s->pool);
+}
+
+/* Ready: said by the worker on its control socket, or by the master for
+ * a program (NOTIFY_SOCKET's READY=1, or its ready delay). Once only. */
+void pf__slot_ready(struct pf__slot *s)
+{
+    if (s->ready || !s->pid)
+        return;
+    s->ready = true;
+    s->failed = 0;
+    pf_log(PF_LOG_DEBUG, "worker %d (pid %d) ready", s->index, (int)s->pid);
+    s->pool->ops->ready(s);
 }
 
 static void on_ctl(pf_loop *loop, int fd, unsigned events, void *ud)
@@ -207,98 +231,16 @@ static void on_ctl(pf_loop *loop, int fd, unsigned events, void *ud)
     struct pf__slot *s = ud;
     char msg;
     ssize_t n = recv(fd, &msg, 1, MSG_DONTWAIT);
-    if (n == 1 && msg == PF__MSG_READY && !s->ready) {
-        s->ready = true;
-        s->failed = 0;
-        pf_log(PF_LOG_DEBUG, "worker %d (pid %d) ready", s->index, (int)s->pid);
-        pf__on_ready(s);
+    if (n == 1 && msg == PF__MSG_READY) {
+        pf__slot_ready(s);
     } else if (n == 1 && msg == PF__MSG_RECYCLE) {
-        pf__recycle(s);
+        s->pool->ops->recycle(s);
     } else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
         pf_loop_del(loop, fd); /* the worker is gone; its pidfd will say how */
     }
 }
 
 /* ---- spawning ---- */
-
-/* In a new child: drop every descriptor that belongs to the master, so a
- * worker holds its listeners, its control socket and nothing else. */
-void pf__close_slot_fds(pf_pool *p, const struct pf__slot *keep)
-{
-    for (int i = 0; i <= p->slot_hi; i++) {
-        const struct pf__slot *s = &p->slots[i];
-        if (s != keep && s->pid) {
-            close(s->pidfd);
-            close(s->ctl);
-        }
-        if (s->pool && s->ctl_peer >= 0)
-            close(s->ctl_peer);
-        if (s->pool)
-            pf__program_close(s);
-    }
-    /* Dispatch mode: the master accepts; workers hold no listener. In
-     * reuseport mode, each holds its own row only. */
-    for (int i = 0; p->cfg.mode == PF_MODE_DISPATCH && i < p->nls; i++)
-        close(p->lfd[i]);
-    if (keep)
-        pf__rp_close_others(p, keep->index);
-    /* After USR2: sockets of the old master's rows that no row has adopted
-     * yet (the later indexes, while the workers start) are not this one's. */
-    for (int i = 0; i < p->ninherited; i++)
-        close(p->inherited[i]);
-    close(p->sigfd);
-    close(p->boardfd);
-    if (p->heir_pipe >= 0)
-        close(p->heir_pipe);
-    if (p->heir_pidfd >= 0)
-        close(p->heir_pidfd);
-    pf_loop_free(p->loop);
-}
-
-/* setgroups, then setgid, then setuid: in that order, or a step fails. */
-static int drop_privileges(const struct pf_config *cfg)
-{
-    if (!cfg->drop_privileges)
-        return 0;
-    if (setgroups(1, &cfg->gid) < 0 || setgid(cfg->gid) < 0 || setuid(cfg->uid) < 0) {
-        pf_log(PF_LOG_ERROR, "dropping privileges to uid %d gid %d: %s", (int)cfg->uid,
-               (int)cfg->gid, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/* A worker's recycling limit: max-requests plus its own random jitter, so
- * that workers started together do not all restart together. */
-static uint64_t request_limit(const struct pf_config *cfg)
-{
-    if (!cfg->max_requests)
-        return 0;
-    uint64_t jitter = cfg->max_requests_jitter
-                          ? (uint64_t)random() % ((uint64_t)cfg->max_requests_jitter + 1)
-                          : 0;
-    return cfg->max_requests + jitter;
-}
-
-_Noreturn static void become_worker(struct pf__slot *s, int ctl, pid_t master,
-                                    const int out[2])
-{
-    pf_pool *p = s->pool;
-    pf__program_child(s, out);
-    pf__close_slot_fds(p, s);
-    pf__log_set_source("worker %d (pid %d)", s->index, (int)getpid());
-    pf__pin_worker(&p->cfg, s->index);
-    if (drop_privileges(&p->cfg) < 0)
-        _exit(PF_EXIT_FATAL);
-    struct pf__worker_spec spec = {
-        .index = s->index, .generation = s->generation, .master = master,
-        .max_requests = request_limit(&p->cfg), .ctl = ctl,
-        .listeners = pf__rp_row(p, s->index),
-        .nlisteners = p->cfg.mode == PF_MODE_DISPATCH ? 0 : p->nls,
-        .score = pf__score_of(s), .board = p->board, .cfg = &p->cfg, .svc = &p->svc,
-    };
-    pf__worker_run(&spec);
-}
 
 static int watch_child(struct pf__slot *s, pid_t pid, int ctl)
 {
@@ -314,48 +256,73 @@ static int watch_child(struct pf__slot *s, pid_t pid, int ctl)
     return err;
 }
 
+/* The child: the policy makes it a worker; it must not come back. */
+_Noreturn static void in_child(struct pf__slot *s, const int sv[2], pid_t master,
+                               const int out[2])
+{
+    close(sv[0]);
+    s->pool->ops->child(s, sv[1], master, out);
+    _exit(127);
+}
+
+static void close_pair(int fd[2])
+{
+    if (fd[0] >= 0)
+        close(fd[0]), close(fd[1]);
+    fd[0] = fd[1] = -1;
+}
+
+/* Fork slot s's worker: its pid, or -errno with *step naming what failed
+ * (nothing is left open then). sv[0] is the master's end of the control
+ * socketpair. */
+static pid_t fork_worker(struct pf__slot *s, int sv[2], const char **step)
+{
+    pf_pool *p = s->pool;
+    int out[2] = {-1, -1};
+    int err = p->ops->prepare(s, out, step);
+    if (err < 0)
+        return err;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+        err = -errno;
+        *step = "socketpair";
+        close_pair(out);
+        return err;
+    }
+    pf__score_reset(pf__score_of(s), s->index, s->generation);
+    pid_t master = getpid();
+    fflush(NULL); /* or the child would write the master's buffers again */
+    pid_t pid = fork();
+    if (pid == 0)
+        in_child(s, sv, master, out);
+    if (pid < 0) {
+        err = -errno;
+        *step = "fork";
+        close_pair(sv);
+        close_pair(out);
+        return err;
+    }
+    p->ops->forked(s, sv[1], out);
+    close(sv[1]);
+    return pid;
+}
+
 void pf__spawn(struct pf__slot *s, int index, unsigned generation)
 {
     pf_pool *p = s->pool;
     int sv[2];
+    const char *step = "";
     s->index = index;
     s->generation = generation;
     s->ready = s->retiring = s->waiting = false;
     s->succeeds = NULL;
-    s->dispatched = 0;
     s->started = pf__mono_ms();
-    int out[2];
-    if (!pf__rp_row(p, index)) /* reuseport: bind this index's sockets first */
-        goto failed;
-    if (pf__program_before(s, out) < 0)
-        goto failed;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
-        if (out[0] >= 0)
-            close(out[0]), close(out[1]);
-        goto failed;
-    }
-    pf__score_reset(pf__score_of(s), index, generation);
-    pid_t master = getpid();
-    fflush(NULL); /* or the child would write the master's buffers again */
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(sv[0]);
-        become_worker(s, sv[1], master, out);
-    }
-    /* Dispatch: the master keeps the worker's end open too, so that what
-     * the worker never read survives its death (see dispatch.c). */
-    if (pid > 0 && p->cfg.mode != PF_MODE_SHARED)
-        s->ctl_peer = fcntl(sv[1], F_DUPFD_CLOEXEC, 3);
-    close(sv[1]);
+    pid_t pid = fork_worker(s, sv, &step);
     if (pid < 0) {
-        close(sv[0]);
-        if (out[0] >= 0)
-            close(out[0]), close(out[1]);
-        goto failed;
+        pf_log(PF_LOG_ERROR, "starting worker %d: %s: %s", index, step, strerror((int)-pid));
+        goto retry;
     }
     p->running++;
     pf__score_forked(pf__score_of(s), pid);
-    pf__program_parent(s, out);
     int err = watch_child(s, pid, sv[0]);
     if (err < 0) {
         /* Unsupervised, it would be a worker nobody reaps: end it now. */
@@ -366,8 +333,6 @@ void pf__spawn(struct pf__slot *s, int index, unsigned generation)
         goto retry;
     }
     return;
-failed:
-    pf_log(PF_LOG_ERROR, "fork/socketpair for worker %d: %s", index, strerror(errno));
 retry:
     s->quick++;
     respawn_later(s);

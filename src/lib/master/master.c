@@ -8,7 +8,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "pool.h"
+#include "lib/master/pool.h"
 
 /* The signals the master handles (through a signalfd). */
 static void signals_master(sigset_t *set)
@@ -51,10 +51,15 @@ void pf__stop_graceful(pf_pool *p, const char *why)
     if (!p->handed_over) /* else systemd follows the new master already */
         pf__notify("STOPPING=1");
     stop_timers(p);
-    pf__dispatch_stop(p);
+    pf__handoff_stop(p);
     pf__pool_close_listeners(p);
     pf__signal_all(p, p->cfg.stop_signal);
-    pf_timer_start(p->loop, &p->grace, p->cfg.graceful_timeout_ms);
+    int err = pf_timer_start(p->loop, &p->grace, p->cfg.graceful_timeout_ms);
+    if (err < 0) { /* nothing would bound the wait: no wait */
+        pf_log(PF_LOG_ERROR, "starting the graceful timeout: %s; killing the workers now",
+               strerror(-err));
+        pf__signal_all(p, SIGKILL);
+    }
     pf__finish_if_done(p);
 }
 
@@ -69,7 +74,7 @@ static void stop_fast(pf_pool *p, const char *why)
     p->fast = true;
     stop_timers(p);
     pf_timer_stop(p->loop, &p->grace);
-    pf__dispatch_stop(p);
+    pf__handoff_stop(p);
     pf__pool_close_listeners(p);
     pf__signal_all(p, SIGKILL);
     pf__finish_if_done(p);
@@ -106,10 +111,15 @@ static void stop_requested(pf_pool *p, const char *sig)
         pf__stop_graceful(p, sig);
         return;
     }
+    int err = pf_timer_start(p->loop, &p->prestop, p->cfg.pre_stop_delay_ms);
+    if (err < 0) {
+        pf_log(PF_LOG_ERROR, "starting the pre-stop delay: %s", strerror(-err));
+        pf__stop_graceful(p, sig);
+        return;
+    }
     pf_log(PF_LOG_INFO, "%s: still serving for %u ms (pre-stop delay), then stopping", sig,
            p->cfg.pre_stop_delay_ms);
     pf__notify("STOPPING=1");
-    pf_timer_start(p->loop, &p->prestop, p->cfg.pre_stop_delay_ms);
 }
 
 /* ---- signals ---- */
@@ -186,6 +196,7 @@ static int master_setup(pf_pool *p, sigset_t *old)
         err = pf_loop_add(p->loop, p->sigfd, EPOLLIN, on_signal, p);
     if (err < 0)
         return err;
+    p->ops = &pf__supervise;
     p->nslots = PF__BOARD_SLOTS;
     p->slot_hi = 0;
     p->slots = calloc((size_t)p->nslots, sizeof *p->slots);
@@ -201,7 +212,7 @@ static void master_teardown(pf_pool *p, const sigset_t *old)
 {
     if (p->cfg.pidfile && !p->handed_over)
         pf__pidfile_remove(p->cfg.pidfile, getpid());
-    pf__dispatch_free(p);
+    pf__handoff_free(p);
     for (int i = 0; p->slots && i <= p->slot_hi; i++)
         if (p->slots[i].pool)
             pf__program_free(&p->slots[i]);
@@ -223,7 +234,7 @@ static void start_workers(pf_pool *p)
     p->generation = p->gen_seq = 1;
     p->workers = p->cfg.workers;
     for (int i = 0; i < p->workers; i++)
-        pf__spawn(pf__slot_free(p), i, p->generation);
+        pf__spawn(pf__slot_find_empty(p), i, p->generation);
     char where[512];
     size_t n = 0;
     where[0] = '\0';
@@ -233,8 +244,8 @@ static void start_workers(pf_pool *p)
     pf_log(PF_LOG_INFO, "started %d worker%s (%s) on %s", p->workers,
            p->workers == 1 ? "" : "s", pf_mode_name(p->cfg.mode), where);
     pf__watchdog_start(p);
-    if (p->cfg.mode != PF_MODE_SHARED && pf__dispatch_start(p) < 0)
-        pf_log(PF_LOG_ERROR, "dispatch: out of memory; nothing will be passed on");
+    if (p->cfg.mode != PF_MODE_SHARED && pf__handoff_start(p) < 0)
+        pf_log(PF_LOG_ERROR, "hand-off: out of memory; nothing will be passed on");
     pf__rp_steer(p);
 }
 

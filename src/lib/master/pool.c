@@ -8,7 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "pool.h"
+#include "lib/master/pool.h"
 
 int pf_pool_new(pf_pool **out, const struct pf_config *cfg,
                 const struct pf_service *svc)

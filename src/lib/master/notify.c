@@ -9,7 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "lib/master/pool.h"
 
 /* One datagram to $NOTIFY_SOCKET ("/path" or "@abstract"); without it,
  * nothing. Errors are not fatal: the service works without systemd. */

@@ -1,22 +1,32 @@
-/* pool.h — the pool object and the master's state, shared by the master's files. */
+/* pool.h — the pool object and the master's state, shared by the master's files (src/lib/master). */
 #ifndef PF_POOL_H
 #define PF_POOL_H
 
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "lib/core/internal.h"
 
 /*
- * The master is split by job:
- *   pool.c         the pool object, its listeners (bound, inherited, adopted)
+ * The master is split by job, in two layers. The slot table is the leaf:
+ *   spawn.c        fork, reap (pidfds), signal, respawn with back-off; it
+ *                  knows nothing of modes, programs or generations, and
+ *                  reports each event through struct pf__spawn_ops
+ * The policy above it:
+ *   supervise.c    the pool's answers to the slot table (pf__supervise)
+ *   child.c        a new worker's first steps: drop the master's descriptors
+ *                  and privileges, then become a worker (lib/worker)
  *   master.c       pf_pool_run: set-up, signals, stopping
- *   spawn.c        the slot table: fork, reap, respawn with back-off
  *   generations.c  readiness, HUP reloads, TTIN/TTOU, recycling, hung workers
- *   upgrade.c      USR2: exec a new master that inherits the listeners
- *   dispatch.c     dispatch mode: the master accepts and passes connections
+ *   handoff.c      the master accepts on some sockets and passes each
+ *                  connection to a worker: every listener in dispatch mode,
+ *                  a retired row in reuseport mode
  *   reuseport.c    reuseport mode: a socket per worker index, owned by the master
  *   program.c      workers that exec a program: sd_notify, output, lifetime
+ *   upgrade.c      USR2, the old master's side: exec an heir, hand over
+ *   inherit.c      USR2, the new master's side: take the listeners, say ready
+ *   pool.c         the pool object, its listeners (bound, inherited, adopted)
  *   notify.c       sd_notify and the pidfile
+ * They use lib/core, and lib/worker only through worker/spec.h (child.c).
  */
 
 /* Sockets a previous master may pass: every listener, times every worker
@@ -37,8 +47,8 @@ struct pf__slot {
     pid_t pid;               /* 0 when no process */
     int pidfd;               /* -1 when none */
     int ctl;                 /* master's end of the control socketpair */
-    int ctl_peer;            /* dispatch: a dup of the worker's end, -1 */
-    uint64_t dispatched;     /* dispatch: connections sent to this worker */
+    int ctl_peer;            /* hand-off: a dup of the worker's end, -1 */
+    uint64_t handed;         /* hand-off: connections passed to this worker */
     int notify_fd;           /* program.c: its NOTIFY_SOCKET, -1 */
     int out_fd;              /* program.c: its stdout/stderr pipe, -1 */
     char *out_buf;           /* program.c: a partial output line */
@@ -60,6 +70,47 @@ struct pf__slot {
 
 enum pf__phase { PF__RUNNING, PF__STOPPING, PF__STOPPED };
 
+/* The master's hand-off (handoff.c): the sockets it accepts on itself, and
+ * the connections accepted but not passed to a worker yet. */
+struct pf__handoff {
+    int *fds;                    /* what the master accepts on */
+    int nfds, capfds;
+    bool listening;              /* fds are polled */
+    struct pf__pending *pending; /* accepted, not sent yet (a ring) */
+    int head, npending;
+    int rr;                      /* round-robin start among equals */
+    pf_timer retry;              /* while every worker is full */
+};
+
+/* What the slot table (spawn.c) asks of the policy above it, and tells it.
+ * spawn.c holds the pointer (pf_pool.ops); supervise.c fills it in. */
+struct pf__spawn_ops {
+    /* Before the fork: what the new worker needs (its reuseport row, its
+     * program's output pipe into out, else -1s): 0, or -errno with *step
+     * naming what failed. */
+    int (*prepare)(struct pf__slot *s, int out[2], const char **step);
+    /* In the child: become the worker (does not return). ctl is its end
+     * of the control socketpair, master the master's pid. */
+    void (*child)(struct pf__slot *s, int ctl, pid_t master, const int out[2]);
+    /* In the master after the fork; worker_end is the child's end of the
+     * control socketpair, closed by the caller after this. */
+    void (*forked)(struct pf__slot *s, int worker_end, const int out[2]);
+    /* Reaped: release what was the worker's (connections not taken yet,
+     * its output). */
+    void (*cleared)(struct pf__slot *s);
+    /* The worker said READY (or the master said it for a program). */
+    void (*ready)(struct pf__slot *s);
+    /* The worker asked to be replaced (max-requests). */
+    void (*recycle)(struct pf__slot *s);
+    /* A death while running, not asked for: true if handled (no respawn). */
+    bool (*died)(struct pf__slot *s, int status);
+    /* The pool cannot go on: a fatal exit, too many start failures, a
+     * respawn that cannot be scheduled. */
+    void (*give_up)(pf_pool *p);
+    /* After every reap: the pool may be done. */
+    void (*reaped)(pf_pool *p);
+};
+
 struct pf_pool {
     struct pf_config cfg;
     struct pf_service svc;
@@ -71,6 +122,7 @@ struct pf_pool {
     const char *upgrade_path;        /* pf_pool_set_upgrade */
     char *const *upgrade_argv;
     /* master state, while pf_pool_run runs */
+    const struct pf__spawn_ops *ops;
     pf_loop *loop;
     int sigfd;
     struct pf__board *board;
@@ -101,14 +153,7 @@ struct pf_pool {
     bool handed_over;     /* the heir is serving: leave the socket files */
     /* USR2, new master's side: where to say "ready" (-1: not an heir) */
     int upgrade_fd;
-    /* dispatch mode */
-    struct pf__pending *pending; /* accepted, not sent yet (a ring) */
-    int pending_head, npending;
-    int rr;                      /* round-robin start among equals */
-    bool dispatch_listening;
-    pf_timer dispatch_retry;
-    int *dfds;                   /* what the master accepts on itself */
-    int ndfds, capdfds;
+    struct pf__handoff handoff;  /* dispatch mode, and retired reuseport rows */
     /* reuseport mode: rows[i] = worker index i's sockets (row 0: lfd);
      * order[k] = the row at place k of its ports' reuseport groups */
     int **rows;
@@ -121,16 +166,22 @@ struct pf_pool {
 void pf__pool_close_listeners(pf_pool *p);
 void pf__tune_listener(const pf_pool *p, int fd);
 
-/* spawn.c */
-struct pf__slot *pf__slot_free(pf_pool *p);
+/* spawn.c: the slot table (the leaf) */
+struct pf__slot *pf__slot_find_empty(pf_pool *p);
 void pf__spawn(struct pf__slot *s, int index, unsigned generation);
+void pf__slot_ready(struct pf__slot *s);
 void pf__slot_signal(struct pf__slot *s, int sig);
 void pf__signal_all(pf_pool *p, int sig);
 void pf__retire(struct pf__slot *s);
 void pf__cancel_respawns(pf_pool *p);
 int pf__count(const pf_pool *p, unsigned generation, bool ready_only);
 struct pf__score *pf__score_of(const struct pf__slot *s);
-void pf__close_slot_fds(pf_pool *p, const struct pf__slot *keep);
+
+/* supervise.c */
+extern const struct pf__spawn_ops pf__supervise;
+
+/* child.c: in a new worker (does not return) */
+void pf__become_worker(struct pf__slot *s, int ctl, pid_t master, const int out[2]);
 
 /* master.c */
 void pf__stop_graceful(pf_pool *p, const char *why);
@@ -145,12 +196,12 @@ void pf__resize(pf_pool *p, int delta);
 void pf__recycle(struct pf__slot *s);
 void pf__watchdog_start(pf_pool *p);
 
-/* dispatch.c */
-int pf__dispatch_start(pf_pool *p);
-void pf__dispatch_stop(pf_pool *p);
-void pf__dispatch_free(pf_pool *p);
-void pf__dispatch_recover(struct pf__slot *s);
-void pf__dispatch_watch(pf_pool *p, int fd, bool on);
+/* handoff.c */
+int pf__handoff_start(pf_pool *p);
+void pf__handoff_stop(pf_pool *p);
+void pf__handoff_free(pf_pool *p);
+void pf__handoff_recover(struct pf__slot *s);
+void pf__handoff_watch(pf_pool *p, int fd, bool on);
 
 /* program.c */
 int pf__program_before(struct pf__slot *s, int out[2]);
@@ -161,6 +212,7 @@ void pf__program_close(const struct pf__slot *s);
 void pf__program_free(struct pf__slot *s);
 
 /* reuseport.c */
+int pf__rp_bind(pf_pool *p, int index);
 const int *pf__rp_row(pf_pool *p, int index);
 void pf__rp_orphan(pf_pool *p, int index, bool orphan);
 void pf__rp_each(pf_pool *p, void (*fn)(pf_pool *p, int fd, void *ud), void *ud);
@@ -168,11 +220,19 @@ void pf__rp_close_others(pf_pool *p, int index);
 void pf__rp_free(pf_pool *p);
 void pf__rp_steer(pf_pool *p);
 
-/* upgrade.c */
+/* upgrade.c: the old master's side */
 void pf__upgrade(pf_pool *p);
-void pf__upgrade_ready(pf_pool *p); /* new master: tell the old one */
-void pf__inherit(pf_pool *p);       /* new master: take the old one's listeners */
+
+/* inherit.c: the new master's side */
+void pf__inherit(pf_pool *p);       /* take the old master's listeners */
+void pf__upgrade_ready(pf_pool *p); /* tell the old master */
 int pf__adopt(pf_pool *p, const struct pf_addr *a);
 void pf__unadopt(pf_pool *p, int fd); /* put an adopted socket back, first */
+
+/* notify.c: systemd's sd_notify protocol (a no-op without NOTIFY_SOCKET),
+ * and the pidfile. */
+void pf__notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int pf__pidfile_write(const char *path, pid_t pid);
+void pf__pidfile_remove(const char *path, pid_t pid);
 
 #endif

@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "pool.h"
+#include "lib/master/pool.h"
 
 /*
  * Row i holds the sockets that worker index i listens on, one per
@@ -17,8 +17,8 @@
  * worker: a respawned, recycled or reloaded worker with the same index takes
  * the same sockets over. When the pool shrinks, the kernel keeps hashing
  * connections to the retired row, so the master polls that row itself and
- * passes what arrives to the other workers (as in dispatch mode); a later
- * TTIN gives the row back to a worker.
+ * passes what arrives to the other workers (its hand-off, handoff.c, as in
+ * dispatch mode); a later TTIN gives the row back to a worker.
  *
  * Unix sockets cannot be reuseport: every row shares the one socket, as in
  * shared mode. So does a socket handed over without SO_REUSEPORT (systemd).
@@ -164,25 +164,26 @@ void pf__rp_steer(pf_pool *p)
                p->workers, n);
 }
 
-/* Row index's sockets (binding them the first time), or NULL. */
-const int *pf__rp_row(pf_pool *p, int index)
+/* Bind row index's sockets, the first time: 0 or -errno. */
+int pf__rp_bind(pf_pool *p, int index)
 {
     if (p->cfg.mode != PF_MODE_REUSEPORT || index == 0)
-        return p->lfd;
+        return 0;
     if (!p->rows) {
         p->rows = calloc(PF_MAX_WORKERS, sizeof *p->rows);
         p->order = calloc(PF_MAX_WORKERS, sizeof *p->order);
         if (!p->rows || !p->order) {
             pf__rp_free(p);
-            return NULL;
+            return -ENOMEM;
         }
         p->norder = 1; /* place 0: row 0, the pool's own listeners */
     }
     if (!p->rows[index]) {
         int *row = malloc(sizeof(int) * (size_t)p->nls);
-        if (!row || bind_row(p, row) < 0) {
+        int err = row ? bind_row(p, row) : -ENOMEM;
+        if (err < 0) {
             free(row);
-            return NULL;
+            return err;
         }
         p->rows[index] = row;
         p->order[p->norder++] = index;
@@ -191,7 +192,15 @@ const int *pf__rp_row(pf_pool *p, int index)
         if (p->steering) /* bound after start (TTIN, or after a failure): steer to it too */
             pf__rp_steer(p);
     }
-    return p->rows[index];
+    return 0;
+}
+
+/* Row index's sockets (binding them the first time), or NULL. */
+const int *pf__rp_row(pf_pool *p, int index)
+{
+    if (pf__rp_bind(p, index) < 0)
+        return NULL;
+    return p->cfg.mode != PF_MODE_REUSEPORT || index == 0 ? p->lfd : p->rows[index];
 }
 
 /* Poll a retired row from the master (or stop, when a worker takes it). */
@@ -201,7 +210,7 @@ void pf__rp_orphan(pf_pool *p, int index, bool orphan)
         return;
     for (int l = 0; l < p->nls; l++)
         if (p->rows[index][l] != p->lfd[l])
-            pf__dispatch_watch(p, p->rows[index][l], orphan);
+            pf__handoff_watch(p, p->rows[index][l], orphan);
 }
 
 /* Every row's own sockets (not row 0, not shared ones), in place order,

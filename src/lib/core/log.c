@@ -6,7 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "lib/core/internal.h"
 
 /* Per process state: each worker inherits it at fork and then retags itself
  * with pf__log_set_source. Written by the process's single thread only. */

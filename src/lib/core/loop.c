@@ -7,7 +7,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "lib/core/internal.h"
 
 /* The watcher of one fd. The table is indexed by fd, like the kernel's own
  * descriptor table, so a lookup is one load. `gen` changes every time the
@@ -230,11 +230,26 @@ void pf_timer_stop(pf_loop *l, pf_timer *t)
     heap_down(l, last->slot - 1);
 }
 
+/* Room for one more timer: 0 or -ENOMEM. */
+static int heap_reserve(pf_loop *l)
+{
+    if (l->nheap < l->capheap)
+        return 0;
+    size_t n = l->capheap ? 2 * l->capheap : 16;
+    pf_timer **h = realloc(l->heap, n * sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    l->heap = h;
+    l->capheap = n;
+    return 0;
+}
+
 /* A connection's idle timeout is restarted by every request, always later
  * than before: rather than two heap operations each time (with 10,000
  * connections, 2 x 14 levels of cache misses), the timer keeps its place
  * and remembers the later time; run_timers moves it there when the earlier
- * one comes, once per timeout at most. */
+ * one comes, once per timeout at most. An active timer due earlier moves
+ * up in place: it keeps its slot, so that start cannot fail. */
 int pf_timer_start(pf_loop *l, pf_timer *t, uint64_t ms)
 {
     /* While timers fire, a 0 ms timer must wait for the next turn, or a
@@ -246,15 +261,15 @@ int pf_timer_start(pf_loop *l, pf_timer *t, uint64_t ms)
         t->later = due > t->due ? due : 0;
         return 0;
     }
-    pf_timer_stop(l, t);
-    if (l->nheap == l->capheap) {
-        size_t n = l->capheap ? 2 * l->capheap : 16;
-        pf_timer **h = realloc(l->heap, n * sizeof *h);
-        if (!h)
-            return -ENOMEM;
-        l->heap = h;
-        l->capheap = n;
+    t->later = 0;
+    if (t->slot) {
+        t->due = due;
+        heap_up(l, t->slot - 1);
+        return 0;
     }
+    int err = heap_reserve(l);
+    if (err < 0)
+        return err;
     t->due = due;
     heap_set(l, l->nheap++, t);
     heap_up(l, l->nheap - 1);

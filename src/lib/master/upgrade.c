@@ -1,19 +1,18 @@
-/* upgrade.c — USR2: exec the program anew as a new master that inherits the listeners; hand over once it is ready. */
+/* upgrade.c — USR2, the old master's side: exec the program anew as an heir that inherits the listeners; hand over once it is ready. */
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "pool.h"
+#include "lib/master/pool.h"
 
 /*
  * The protocol between the two masters:
@@ -26,6 +25,7 @@
  *  - then the old master says MAINPID= to systemd and stops gracefully,
  *    leaving the socket files and the pidfile to the new one. If the new
  *    master exits or is not ready in time, the old one keeps serving.
+ * This file is the old master's side; inherit.c is the new master's.
  */
 
 #define FD_PARK 512 /* descriptors are moved above this while being placed */
@@ -109,24 +109,41 @@ static void collect(pf_pool *p, int fd, void *ud)
     l->fd[l->n++] = fd;
 }
 
+static void count(pf_pool *p, int fd, void *ud)
+{
+    (void)p, (void)fd;
+    ++*(int *)ud;
+}
+
+/* The listening sockets an heir would inherit: row 0, then every
+ * reuseport row's own. */
+static int sockets_to_pass(pf_pool *p)
+{
+    int n = p->nls;
+    pf__rp_each(p, count, &n);
+    return n;
+}
+
 /* In the child: every listening socket (row 0, then the reuseport rows)
- * to 3, 4, ... and the pipe after them, none close-on-exec; parked high
- * first so that no dup2 clobbers a source. Returns the socket count. */
-static int place_fds(pf_pool *p, int pipe_w)
+ * to 3, 4, ... and the pipe after them, none close-on-exec; parked above
+ * the highest target first, so that no dup2 clobbers a source. n, counted
+ * by the parent, is at most PF__MAX_INHERITED. Returns 0 or -errno. */
+static int place_fds(pf_pool *p, int n, int pipe_w)
 {
     static int fds[PF__MAX_INHERITED + 1];
     struct fdlist all = {fds, 0};
+    int park = 3 + n + 1 > FD_PARK ? 3 + n + 1 : FD_PARK;
     for (int i = 0; i < p->nls; i++)
         all.fd[all.n++] = p->lfd[i];
     pf__rp_each(p, collect, &all);
     all.fd[all.n] = pipe_w;
     for (int i = 0; i <= all.n; i++)
-        if ((all.fd[i] = fcntl(all.fd[i], F_DUPFD_CLOEXEC, FD_PARK)) < 0)
-            return -1;
+        if ((all.fd[i] = fcntl(all.fd[i], F_DUPFD_CLOEXEC, park)) < 0)
+            return -errno;
     for (int i = 0; i <= all.n; i++)
         if (dup2(all.fd[i], 3 + i) < 0)
-            return -1;
-    return all.n;
+            return -errno;
+    return 0;
 }
 
 /* LISTEN_FDNAMES is informational here: the new master matches sockets
@@ -143,15 +160,15 @@ static void set_env(int nfds)
     setenv("PREFORK_UPGRADE_FD", num, 1);
 }
 
-_Noreturn static void exec_heir(pf_pool *p, int pipe_w)
+_Noreturn static void exec_heir(pf_pool *p, int n, int pipe_w)
 {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
-    int n = place_fds(p, pipe_w);
-    if (n < 0) {
-        pf_log(PF_LOG_ERROR, "upgrade: placing descriptors: %s", strerror(errno));
+    int err = place_fds(p, n, pipe_w);
+    if (err < 0) {
+        pf_log(PF_LOG_ERROR, "upgrade: placing descriptors (fcntl/dup2): %s", strerror(-err));
         _exit(127);
     }
     set_env(n);
@@ -171,8 +188,31 @@ static int watch_heir(pf_pool *p, pid_t pid, int pipe_r)
     if (err == 0)
         err = pf_loop_add(p->loop, pipe_r, EPOLLIN, on_heir_pipe, p);
     pf_timer_init(&p->heir_timer, on_heir_timeout, p);
-    pf_timer_start(p->loop, &p->heir_timer, p->cfg.ready_timeout_ms);
+    if (err == 0) /* without it, an heir that never gets ready blocks upgrades */
+        err = pf_timer_start(p->loop, &p->heir_timer, p->cfg.ready_timeout_ms);
     return err;
+}
+
+/* Whether an heir could take n sockets: a new master reads at most
+ * PF__MAX_INHERITED (pf__inherit), and the child needs descriptors for
+ * them twice over while it places them (parked, then at 3, 4, ...). */
+static bool can_pass(int n)
+{
+    struct rlimit rl;
+    if (n > PF__MAX_INHERITED) {
+        pf_log(PF_LOG_ERROR, "SIGUSR2: upgrade refused: %d listening sockets (listeners x "
+               "reuseport rows), a new master inherits at most %d; still serving",
+               n, PF__MAX_INHERITED);
+        return false;
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)(FD_PARK > 2 * n + 5 ? FD_PARK + n + 1 : 2 * n + 5)) {
+        pf_log(PF_LOG_ERROR, "SIGUSR2: upgrade refused: passing %d listening sockets needs "
+               "more descriptors than RLIMIT_NOFILE (%llu); still serving",
+               n, (unsigned long long)rl.rlim_cur);
+        return false;
+    }
+    return true;
 }
 
 void pf__upgrade(pf_pool *p)
@@ -186,6 +226,9 @@ void pf__upgrade(pf_pool *p)
                                                      : "workers are still starting; try later");
         return;
     }
+    int n = sockets_to_pass(p);
+    if (!can_pass(n))
+        return;
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
         pf_log(PF_LOG_ERROR, "upgrade: pipe2: %s", strerror(errno));
         return;
@@ -193,7 +236,7 @@ void pf__upgrade(pf_pool *p)
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0)
-        exec_heir(p, fds[1]);
+        exec_heir(p, n, fds[1]);
     close(fds[1]);
     if (pid < 0) {
         pf_log(PF_LOG_ERROR, "upgrade: fork: %s", strerror(errno));
@@ -208,84 +251,4 @@ void pf__upgrade(pf_pool *p)
         waitpid(pid, NULL, 0);
         heir_failed(p, "could not be watched");
     }
-}
-
-/* ---- the new master's side ---- */
-
-void pf__upgrade_ready(pf_pool *p)
-{
-    if (p->upgrade_fd < 0)
-        return;
-    if (write(p->upgrade_fd, "R", 1) != 1)
-        pf_log(PF_LOG_WARN, "telling the old master we are ready: %s", strerror(errno));
-    close(p->upgrade_fd);
-    p->upgrade_fd = -1;
-}
-
-/* Take what a previous master passed: its listeners (LISTEN_FDS) and the
- * pipe to answer on. Called when the pool is created. */
-void pf__inherit(pf_pool *p)
-{
-    const char *fd = getenv("PREFORK_UPGRADE_FD");
-    p->upgrade_fd = -1;
-    if (fd) {
-        p->upgrade_fd = atoi(fd);
-        if (p->upgrade_fd < 3 || fcntl(p->upgrade_fd, F_SETFD, FD_CLOEXEC) < 0)
-            p->upgrade_fd = -1;
-        unsetenv("PREFORK_UPGRADE_FD");
-    }
-    int n = pf_listen_systemd(p->inherited, NULL, PF__MAX_INHERITED);
-    p->ninherited = n == -E2BIG ? PF__MAX_INHERITED : n > 0 ? n : 0;
-}
-
-/* Whether a bound socket serves the asked address; port 0 in the request
- * matches any port (a test, or a second master of one started so). */
-static bool same_address(const struct pf_addr *a, const struct sockaddr_storage *ss,
-                         socklen_t len)
-{
-    if (a->kind == PF_ADDR_UNIX)
-        return ss->ss_family == AF_UNIX && len == a->len && memcmp(ss, &a->ss, len) == 0;
-    if (ss->ss_family != a->ss.ss_family && !a->any)
-        return false;
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *x = (const void *)ss, *y = (const void *)&a->ss;
-        return (y->sin_port == 0 || x->sin_port == y->sin_port) &&
-               (a->any || x->sin_addr.s_addr == y->sin_addr.s_addr);
-    }
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *x = (const void *)ss, *y = (const void *)&a->ss;
-        return (y->sin6_port == 0 || x->sin6_port == y->sin6_port) &&
-               (a->any || memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0);
-    }
-    return false;
-}
-
-/* An inherited socket for this address: its fd (taken off the list), or -1.
- * The list keeps its order, the old master's rows in their places in the
- * port's reuseport group: the k-th row bound here takes place k, which CPU
- * steering (reuseport.c) counts on. */
-int pf__adopt(pf_pool *p, const struct pf_addr *a)
-{
-    for (int i = 0; i < p->ninherited; i++) {
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        int fd = p->inherited[i];
-        if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 || !same_address(a, &ss, len))
-            continue;
-        p->ninherited--;
-        memmove(&p->inherited[i], &p->inherited[i + 1],
-                sizeof p->inherited[0] * (size_t)(p->ninherited - i));
-        return fd;
-    }
-    return -1;
-}
-
-/* A socket pf__adopt gave a row that then failed to bind: back at the head
- * of the list, where it was among the sockets of its address. Closing it
- * would move the group's last socket into its place. */
-void pf__unadopt(pf_pool *p, int fd)
-{
-    memmove(&p->inherited[1], &p->inherited[0], sizeof p->inherited[0] * (size_t)p->ninherited);
-    p->inherited[0] = fd;
-    p->ninherited++;
 }

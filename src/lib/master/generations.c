@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pool.h"
+#include "lib/master/pool.h"
 
 #define WATCHDOG_MAX_TICK_MS 1000
 
@@ -137,7 +137,7 @@ void pf__reload(pf_pool *p)
     pf_log(PF_LOG_INFO, "SIGHUP: reloading: starting generation %u (%d workers)", p->generation,
            p->workers);
     for (int i = 0; i < p->workers; i++) {
-        struct pf__slot *s = pf__slot_free(p);
+        struct pf__slot *s = pf__slot_find_empty(p);
         if (!s) {
             reload_abort(p, "no free slot in the scoreboard");
             return;
@@ -145,7 +145,12 @@ void pf__reload(pf_pool *p)
         pf__spawn(s, i, p->generation);
     }
     pf_timer_init(&p->reload_timer, on_reload_timeout, p);
-    pf_timer_start(p->loop, &p->reload_timer, p->cfg.ready_timeout_ms);
+    int err = pf_timer_start(p->loop, &p->reload_timer, p->cfg.ready_timeout_ms);
+    if (err < 0) { /* a generation that never came up would block reloads for ever */
+        char why[96];
+        snprintf(why, sizeof why, "starting its ready timeout: %s", strerror(-err));
+        reload_abort(p, why);
+    }
 }
 
 /* ---- events from the slots ---- */
@@ -213,7 +218,7 @@ void pf__resize(pf_pool *p, int delta)
     pf_log(PF_LOG_INFO, "%s: %d worker%s", sig, target, target == 1 ? "" : "s");
     pf__rp_steer(p);
     if (delta > 0) {
-        struct pf__slot *s = pf__slot_free(p);
+        struct pf__slot *s = pf__slot_find_empty(p);
         pf__rp_orphan(p, target - 1, false); /* the master polled it meanwhile */
         if (s)
             pf__spawn(s, target - 1, p->generation);
@@ -237,7 +242,7 @@ void pf__recycle(struct pf__slot *s)
     if (p->phase != PF__RUNNING || s->retiring || s->generation != p->generation ||
         successor_of(p, s))
         return;
-    struct pf__slot *n = pf__slot_free(p);
+    struct pf__slot *n = pf__slot_find_empty(p);
     if (!n)
         return;
     pf_log(PF_LOG_INFO, "worker %d (pid %d) served its max requests; starting its replacement",
@@ -281,7 +286,7 @@ static void check_slot(struct pf__slot *s, uint64_t now)
         s->hung_at = now;
         bool replace = !s->retiring && p->phase == PF__RUNNING;
         pf__retire(s);
-        struct pf__slot *n = replace ? pf__slot_free(p) : NULL;
+        struct pf__slot *n = replace ? pf__slot_find_empty(p) : NULL;
         if (n)
             pf__spawn(n, s->index, s->generation);
     } else if (s->hung_at && s->hung_at != UINT64_MAX && now - s->hung_at >= p->cfg.hung_grace_ms) {
@@ -292,15 +297,24 @@ static void check_slot(struct pf__slot *s, uint64_t now)
     }
 }
 
+static void watchdog_arm(pf_pool *p, unsigned ms)
+{
+    int err = pf_timer_start(p->loop, &p->watchdog, ms);
+    if (err < 0)
+        pf_log(PF_LOG_ERROR, "starting the watchdog timer: %s; hung workers are no longer "
+               "detected", strerror(-err));
+}
+
 static void on_watchdog(pf_loop *loop, pf_timer *t, void *ud)
 {
+    (void)loop, (void)t;
     pf_pool *p = ud;
     uint64_t now = pf__mono_ms();
     for (int i = 0; i <= p->slot_hi; i++)
         if (p->slots[i].pool && p->slots[i].pid)
             check_slot(&p->slots[i], now);
     unsigned tick = p->cfg.timeout_ms / 2;
-    pf_timer_start(loop, t, tick < WATCHDOG_MAX_TICK_MS ? (tick ? tick : 1) : WATCHDOG_MAX_TICK_MS);
+    watchdog_arm(p, tick < WATCHDOG_MAX_TICK_MS ? (tick ? tick : 1) : WATCHDOG_MAX_TICK_MS);
 }
 
 void pf__watchdog_start(pf_pool *p)
@@ -308,5 +322,5 @@ void pf__watchdog_start(pf_pool *p)
     pf_timer_init(&p->watchdog, on_watchdog, p);
     pf_timer_init(&p->reload_timer, on_reload_timeout, p);
     if (p->cfg.timeout_ms)
-        pf_timer_start(p->loop, &p->watchdog, WATCHDOG_MAX_TICK_MS);
+        watchdog_arm(p, WATCHDOG_MAX_TICK_MS);
 }

@@ -1,4 +1,4 @@
-/* internal.h — declarations shared between libprefork's files (pf__ names); never installed. */
+/* internal.h — the library's shared core (pf__ names): clock, loop, log, CPUs, the scoreboard, the master-worker protocol; never installed. */
 #ifndef PF_INTERNAL_H
 #define PF_INTERNAL_H
 
@@ -79,48 +79,13 @@ void pf__score_reset(struct pf__score *s, int index, unsigned generation);
 void pf__score_forked(struct pf__score *s, pid_t pid);
 void pf__score_set_activity(struct pf__score *s, const char *what);
 
-/* worker.c: what the master hands a freshly forked worker. */
-struct pf__worker_spec {
-    int index;
-    unsigned generation;
-    uint64_t max_requests; /* recycle after this many; 0 never */
-    pid_t master;
-    int ctl; /* the worker's end of its control socketpair */
-    const int *listeners;
-    int nlisteners;
-    struct pf__score *score;
-    const struct pf__board *board;
-    const struct pf_config *cfg;
-    const struct pf_service *svc;
-};
-_Noreturn void pf__worker_run(const struct pf__worker_spec *spec);
-
 /* A slot's accepting: not taking connections (at its cap, paused, draining,
  * or a service with its own main loop); accepting; or holding back, over
  * its share, until the others catch up (accept.c). */
 enum { PF__ACCEPT_OFF, PF__ACCEPTING, PF__ACCEPT_HELD };
 
-/* balance.c: in shared mode a worker is over its share when it holds more
- * than 1.25 times the connections of the least loaded other worker taking
- * connections (accepting or holding back), plus 4 (pf__balance_over; the
- * board is read at most once per ms).
- * pf__balance_others_moved reads it afresh and tells whether the other
- * workers have accepted anything since its last call; after
- * pf__balance_forget, the next pf__balance_over reads it afresh too. */
-#define PF__BALANCE_RATIO_DIV 4 /* 1 + 1/4 */
-#define PF__BALANCE_SLACK 4
-struct pf__balance {
-    const struct pf__board *board;
-    const struct pf__score *self;
-    uint64_t fewest;  /* the least loaded other worker's connections */
-    uint64_t read_ms; /* loop time of that reading; 0: none */
-    uint64_t accepted; /* the others' accepted total, at the last look */
-};
-bool pf__balance_over(struct pf__balance *b, uint64_t active, uint64_t now_ms);
-bool pf__balance_others_moved(struct pf__balance *b, uint64_t now_ms);
-void pf__balance_forget(struct pf__balance *b);
-
-/* Dispatch: the master passes up to PF__PASS_MAX connections in one
+/* The master-worker protocol. The hand-off (master/handoff.c to
+ * worker/accept.c): the master passes up to PF__PASS_MAX connections in one
  * SCM_RIGHTS message; its bytes are one record per descriptor, in order,
  * holding the peer's address (len 0: unknown or a Unix socket). */
 #define PF__PASS_MAX 8
@@ -137,11 +102,5 @@ struct pf__peer_rec {
 int pf__log_reopen(void);
 /* log.c: log n bytes of text as if from another source (a worker's output). */
 void pf__log_as(const char *source, enum pf_log_level level, const char *text, size_t n);
-
-/* notify.c: systemd's sd_notify protocol (a no-op without NOTIFY_SOCKET),
- * and the pidfile. */
-void pf__notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int pf__pidfile_write(const char *path, pid_t pid);
-void pf__pidfile_remove(const char *path, pid_t pid);
 
 #endif

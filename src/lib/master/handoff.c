@@ -1,4 +1,4 @@
-/* dispatch.c — dispatch mode: the master accepts and hands each connection to the least busy ready worker (SCM_RIGHTS). */
+/* handoff.c — the master's hand-off: it accepts on some sockets (every listener in dispatch mode, a retired reuseport row) and passes each connection to the least busy ready worker (SCM_RIGHTS). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,10 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "pool.h"
+#include "lib/master/pool.h"
 
 /*
- * The master accepts in batches and sends each connection, with its peer
+ * Dispatch mode hands off every connection; reuseport mode those the
+ * kernel still hashes to the row of a worker index the pool no longer has
+ * (reuseport.c). The master accepts in batches and sends each connection, with its peer
  * address as the message's bytes, over the chosen worker's control
  * socketpair. The choice: the ready worker of the serving generation with
  * the lowest load (open connections plus connections sent but not taken
@@ -23,9 +25,9 @@
  * reads it back and dispatches it again.
  */
 
-#define DISPATCH_BATCH 64     /* accepts per wake-up */
-#define DISPATCH_QUEUE 1024   /* accepted, not yet sent */
-#define DISPATCH_RETRY_MS 5   /* while every worker is full */
+#define HANDOFF_BATCH 64     /* accepts per wake-up */
+#define HANDOFF_QUEUE 1024   /* accepted, not yet sent */
+#define HANDOFF_RETRY_MS 5   /* while every worker is full */
 
 struct pf__pending {
     int fd;
@@ -38,40 +40,42 @@ static pf_io_fn on_accept;
 /* Poll (or stop polling) every socket the master accepts on. */
 static void listen_on(pf_pool *p, bool on)
 {
-    if (p->dispatch_listening == on)
+    struct pf__handoff *h = &p->handoff;
+    if (h->listening == on)
         return;
-    for (int i = 0; i < p->ndfds; i++) {
+    for (int i = 0; i < h->nfds; i++) {
         if (on)
-            pf_loop_add(p->loop, p->dfds[i], EPOLLIN, on_accept, p);
+            pf_loop_add(p->loop, h->fds[i], EPOLLIN, on_accept, p);
         else
-            pf_loop_del(p->loop, p->dfds[i]);
+            pf_loop_del(p->loop, h->fds[i]);
     }
-    p->dispatch_listening = on;
+    h->listening = on;
 }
 
 /* Add fd to, or take it off, the sockets the master accepts on: the
  * listeners in dispatch mode, a retired row in reuseport mode. */
-void pf__dispatch_watch(pf_pool *p, int fd, bool on)
+void pf__handoff_watch(pf_pool *p, int fd, bool on)
 {
+    struct pf__handoff *h = &p->handoff;
     int i = 0;
-    while (i < p->ndfds && p->dfds[i] != fd)
+    while (i < h->nfds && h->fds[i] != fd)
         i++;
-    if (on && i == p->ndfds) {
-        if (p->ndfds == p->capdfds) {
-            int cap = p->capdfds ? 2 * p->capdfds : 16;
-            int *n = realloc(p->dfds, sizeof *n * (size_t)cap);
+    if (on && i == h->nfds) {
+        if (h->nfds == h->capfds) {
+            int cap = h->capfds ? 2 * h->capfds : 16;
+            int *n = realloc(h->fds, sizeof *n * (size_t)cap);
             if (!n)
                 return;
-            p->dfds = n;
-            p->capdfds = cap;
+            h->fds = n;
+            h->capfds = cap;
         }
-        p->dfds[p->ndfds++] = fd;
-        if (p->dispatch_listening)
+        h->fds[h->nfds++] = fd;
+        if (h->listening)
             pf_loop_add(p->loop, fd, EPOLLIN, on_accept, p);
-    } else if (!on && i < p->ndfds) {
-        if (p->dispatch_listening)
+    } else if (!on && i < h->nfds) {
+        if (h->listening)
             pf_loop_del(p->loop, fd);
-        p->dfds[i] = p->dfds[--p->ndfds];
+        h->fds[i] = h->fds[--h->nfds];
     }
 }
 
@@ -80,7 +84,7 @@ static uint64_t load_of(const struct pf__slot *s)
 {
     const struct pf__score *sc = pf__score_of(s);
     uint64_t taken = PF__GET(sc->accepted);
-    uint64_t inflight = s->dispatched > taken ? s->dispatched - taken : 0;
+    uint64_t inflight = s->handed > taken ? s->handed - taken : 0;
     return PF__GET(sc->active) + inflight;
 }
 
@@ -88,12 +92,13 @@ static uint64_t load_of(const struct pf__slot *s)
  * *ready counts the workers that could take any. */
 static struct pf__slot *pick(pf_pool *p, uint64_t *room, int *ready)
 {
+    struct pf__handoff *h = &p->handoff;
     struct pf__slot *best = NULL;
     uint64_t best_load = UINT64_MAX;
     int n = p->slot_hi + 1;
     *ready = 0;
     for (int k = 0; k < n; k++) {
-        struct pf__slot *s = &p->slots[(p->rr + k) % n];
+        struct pf__slot *s = &p->slots[(h->rr + k) % n];
         if (!s->pool || !s->pid || !s->ready || s->retiring)
             continue;
         uint64_t load = load_of(s);
@@ -106,7 +111,7 @@ static struct pf__slot *pick(pf_pool *p, uint64_t *room, int *ready)
         }
     }
     if (best) {
-        p->rr = (int)(best - p->slots + 1) % n;
+        h->rr = (int)(best - p->slots + 1) % n;
         *room = (uint64_t)p->cfg.max_conns - best_load;
     }
     return best;
@@ -118,7 +123,8 @@ static struct pf__slot *pick(pf_pool *p, uint64_t *room, int *ready)
  * of its own, which takes one connection per poll. */
 static int batch_size(const pf_pool *p, uint64_t room, int ready)
 {
-    int k = (p->npending + ready - 1) / ready;
+    const struct pf__handoff *h = &p->handoff;
+    int k = (h->npending + ready - 1) / ready;
     if (p->svc.main || k < 1)
         k = 1;
     if (k > PF__PASS_MAX)
@@ -137,6 +143,7 @@ static void fill_record(struct pf__peer_rec *r, const struct pf__pending *c)
  * take them. */
 static int send_first(pf_pool *p)
 {
+    struct pf__handoff *h = &p->handoff;
     for (int tries = 0; tries < 4; tries++) {
         uint64_t room;
         int ready, fds[PF__PASS_MAX];
@@ -146,16 +153,16 @@ static int send_first(pf_pool *p)
             return -EAGAIN;
         int k = batch_size(p, room, ready);
         for (int i = 0; i < k; i++) {
-            const struct pf__pending *c = &p->pending[(p->pending_head + i) % DISPATCH_QUEUE];
+            const struct pf__pending *c = &h->pending[(h->head + i) % HANDOFF_QUEUE];
             fds[i] = c->fd;
             fill_record(&recs[i], c);
         }
         if (pf_fd_send(s->ctl, fds, k, recs, sizeof recs[0] * (size_t)k) == 0) {
-            s->dispatched += (uint64_t)k;
+            s->handed += (uint64_t)k;
             for (int i = 0; i < k; i++)
                 close(fds[i]);
-            p->pending_head = (p->pending_head + k) % DISPATCH_QUEUE;
-            p->npending -= k;
+            h->head = (h->head + k) % HANDOFF_QUEUE;
+            h->npending -= k;
             return 0;
         }
         /* Its socket is full, or it has just died: another one may do. */
@@ -165,12 +172,15 @@ static int send_first(pf_pool *p)
 
 static void flush(pf_pool *p)
 {
-    while (p->npending > 0 && send_first(p) == 0)
+    struct pf__handoff *h = &p->handoff;
+    while (h->npending > 0 && send_first(p) == 0)
         ;
-    bool open = p->npending == 0 && p->phase == PF__RUNNING;
+    bool open = h->npending == 0 && p->phase == PF__RUNNING;
+    /* Without the retry timer, the next arrival is what tries again. */
+    if (!open && p->phase == PF__RUNNING &&
+        pf_timer_start(p->loop, &h->retry, HANDOFF_RETRY_MS) < 0)
+        open = true;
     listen_on(p, open);
-    if (!open && p->phase == PF__RUNNING)
-        pf_timer_start(p->loop, &p->dispatch_retry, DISPATCH_RETRY_MS);
 }
 
 static void on_retry(pf_loop *loop, pf_timer *t, void *ud)
@@ -181,14 +191,15 @@ static void on_retry(pf_loop *loop, pf_timer *t, void *ud)
 
 static bool push(pf_pool *p, int fd, const struct sockaddr_storage *peer, socklen_t len)
 {
-    if (p->npending == DISPATCH_QUEUE)
+    struct pf__handoff *h = &p->handoff;
+    if (h->npending == HANDOFF_QUEUE)
         return false;
-    struct pf__pending *c = &p->pending[(p->pending_head + p->npending) % DISPATCH_QUEUE];
+    struct pf__pending *c = &h->pending[(h->head + h->npending) % HANDOFF_QUEUE];
     c->fd = fd;
     c->len = len <= sizeof c->peer ? len : 0;
     if (c->len)
         memcpy(&c->peer, peer, c->len);
-    p->npending++;
+    h->npending++;
     return true;
 }
 
@@ -196,7 +207,8 @@ static void on_accept(pf_loop *loop, int fd, unsigned events, void *ud)
 {
     (void)loop, (void)events;
     pf_pool *p = ud;
-    for (int i = 0; i < DISPATCH_BATCH && p->npending < DISPATCH_QUEUE; i++) {
+    struct pf__handoff *h = &p->handoff;
+    for (int i = 0; i < HANDOFF_BATCH && h->npending < HANDOFF_QUEUE; i++) {
         struct sockaddr_storage peer;
         socklen_t len = sizeof peer;
         int c = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -211,7 +223,7 @@ static void on_accept(pf_loop *loop, int fd, unsigned events, void *ud)
 }
 
 /* After a worker's death: what it had not taken goes to another one. */
-void pf__dispatch_recover(struct pf__slot *s)
+void pf__handoff_recover(struct pf__slot *s)
 {
     pf_pool *p = s->pool;
     int fds[PF__PASS_MAX], n, got = 0;
@@ -239,38 +251,41 @@ void pf__dispatch_recover(struct pf__slot *s)
     }
 }
 
-int pf__dispatch_start(pf_pool *p)
+int pf__handoff_start(pf_pool *p)
 {
-    p->pending = calloc(DISPATCH_QUEUE, sizeof *p->pending);
-    if (!p->pending)
+    struct pf__handoff *h = &p->handoff;
+    h->pending = calloc(HANDOFF_QUEUE, sizeof *h->pending);
+    if (!h->pending)
         return -ENOMEM;
-    pf_timer_init(&p->dispatch_retry, on_retry, p);
+    pf_timer_init(&h->retry, on_retry, p);
     for (int i = 0; p->cfg.mode == PF_MODE_DISPATCH && i < p->nls; i++)
-        pf__dispatch_watch(p, p->lfd[i], true);
+        pf__handoff_watch(p, p->lfd[i], true);
     listen_on(p, true);
     return 0;
 }
 
 /* Stopping: no more accepting; what waits here is closed (like a queue). */
-void pf__dispatch_stop(pf_pool *p)
+void pf__handoff_stop(pf_pool *p)
 {
-    if (!p->pending)
+    struct pf__handoff *h = &p->handoff;
+    if (!h->pending)
         return;
     listen_on(p, false);
-    pf_timer_stop(p->loop, &p->dispatch_retry);
-    while (p->npending > 0) {
-        close(p->pending[p->pending_head].fd);
-        p->pending_head = (p->pending_head + 1) % DISPATCH_QUEUE;
-        p->npending--;
+    pf_timer_stop(p->loop, &h->retry);
+    while (h->npending > 0) {
+        close(h->pending[h->head].fd);
+        h->head = (h->head + 1) % HANDOFF_QUEUE;
+        h->npending--;
     }
 }
 
-void pf__dispatch_free(pf_pool *p)
+void pf__handoff_free(pf_pool *p)
 {
-    pf__dispatch_stop(p);
-    free(p->pending);
-    p->pending = NULL;
-    free(p->dfds);
-    p->dfds = NULL;
-    p->ndfds = p->capdfds = 0;
+    struct pf__handoff *h = &p->handoff;
+    pf__handoff_stop(p);
+    free(h->pending);
+    h->pending = NULL;
+    free(h->fds);
+    h->fds = NULL;
+    h->nfds = h->capfds = 0;
 }

@@ -3,7 +3,7 @@
 #include <sched.h>
 #include <string.h>
 
-#include "internal.h"
+#include "lib/core/internal.h"
 
 #define WORD_BITS 64
 

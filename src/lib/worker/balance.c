@@ -1,7 +1,7 @@
 /* balance.c — shared mode: whether a worker holds more than its share of the pool's connections. */
 #include <stdint.h>
 
-#include "internal.h"
+#include "lib/worker/worker.h"
 
 /*
  * In shared mode the kernel hands a new connection to whichever worker

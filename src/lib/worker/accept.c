@@ -5,7 +5,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "worker.h"
+#include "lib/worker/worker.h"
 
 #define ACCEPT_PAUSE_MS 100     /* after EMFILE and friends */
 #define ACCEPT_WARN_EVERY_MS 10000
@@ -87,14 +87,22 @@ static void on_resume(pf_loop *loop, pf_timer *t, void *ud)
 static void accept_pause(pf_worker *w, int err)
 {
     uint64_t now = pf_loop_now(w->loop);
+    /* Without the timer that ends it, a pause would last for ever: the
+     * worker goes on accepting instead, spinning rather than deaf. */
+    int terr = pf_timer_start(w->loop, &w->resume, ACCEPT_PAUSE_MS);
     if (!w->warned_at || now - w->warned_at >= ACCEPT_WARN_EVERY_MS) {
-        pf_log(PF_LOG_WARN, "accept4: %s; pausing accepts for %d ms",
-               strerror(err), ACCEPT_PAUSE_MS);
+        if (terr < 0)
+            pf_log(PF_LOG_WARN, "accept4: %s; cannot pause accepts (timer: %s)",
+                   strerror(err), strerror(-terr));
+        else
+            pf_log(PF_LOG_WARN, "accept4: %s; pausing accepts for %d ms", strerror(err),
+                   ACCEPT_PAUSE_MS);
         w->warned_at = now;
     }
+    if (terr < 0)
+        return;
     listeners_off(w);
     w->paused = true;
-    pf_timer_start(w->loop, &w->resume, ACCEPT_PAUSE_MS);
 }
 
 static void accept_failed(pf_worker *w, int err)
@@ -158,8 +166,9 @@ static void requeue(pf_worker *w, int fd, unsigned got)
         return;
     w->requeued_at = now;
     pf_loop_del(w->loop, fd);
-    if (pf_loop_add(w->loop, fd, EPOLLIN | EPOLLEXCLUSIVE, on_listener, w) < 0)
-        pf_log(PF_LOG_ERROR, "epoll_ctl(re-add listener): %s", strerror(errno));
+    int err = pf_loop_add(w->loop, fd, EPOLLIN | EPOLLEXCLUSIVE, on_listener, w);
+    if (err < 0)
+        pf_log(PF_LOG_ERROR, "epoll_ctl(re-add listener): %s", strerror(-err));
 }
 
 /* ---- balance (shared mode; balance.c) ---- */
@@ -217,7 +226,8 @@ static void on_arrival(pf_loop *loop, int fd, unsigned events, void *ud)
             listeners_on(w);
     } else if (!pf_timer_active(&w->stuck)) {
         pf__balance_others_moved(&w->balance, pf_loop_now(loop));
-        pf_timer_start(loop, &w->stuck, BALANCE_STUCK_MS);
+        if (pf_timer_start(loop, &w->stuck, BALANCE_STUCK_MS) < 0)
+            listeners_on(w); /* nothing would end the holding back */
     }
 }
 
@@ -242,8 +252,8 @@ static void on_stuck(pf_loop *loop, pf_timer *t, void *ud)
         return;
     if (!moved)
         take_waiting(w);
-    if (w->watching)
-        pf_timer_start(loop, t, BALANCE_STUCK_MS);
+    if (w->watching && pf_timer_start(loop, t, BALANCE_STUCK_MS) < 0)
+        listeners_on(w); /* nothing would end the holding back */
 }
 
 static void on_listener(pf_loop *loop, int fd, unsigned events, void *ud)

@@ -4,7 +4,7 @@
 
 #include <sys/socket.h>
 
-#include "internal.h"
+#include "lib/worker/spec.h"
 
 /*
  * A worker is split by job:
@@ -14,7 +14,31 @@
  *              taking turns, pausing when out of descriptors, holding back
  *              over its share in shared mode: balance.c counts) or from
  *              the master, and handing them to the service
+ *   balance.c  shared mode: whether a worker is over its share
+ *   exec.c     pf_worker_exec: a worker that becomes another program
+ *   spec.h     what the master hands a new worker (pf__worker_run)
+ * They use lib/core; nothing here knows the master's side.
  */
+
+/* balance.c: in shared mode a worker is over its share when it holds more
+ * than 1.25 times the connections of the least loaded other worker taking
+ * connections (accepting or holding back), plus 4 (pf__balance_over; the
+ * board is read at most once per ms).
+ * pf__balance_others_moved reads it afresh and tells whether the other
+ * workers have accepted anything since its last call; after
+ * pf__balance_forget, the next pf__balance_over reads it afresh too. */
+#define PF__BALANCE_RATIO_DIV 4 /* 1 + 1/4 */
+#define PF__BALANCE_SLACK 4
+struct pf__balance {
+    const struct pf__board *board;
+    const struct pf__score *self;
+    uint64_t fewest;  /* the least loaded other worker's connections */
+    uint64_t read_ms; /* loop time of that reading; 0: none */
+    uint64_t accepted; /* the others' accepted total, at the last look */
+};
+bool pf__balance_over(struct pf__balance *b, uint64_t active, uint64_t now_ms);
+bool pf__balance_others_moved(struct pf__balance *b, uint64_t now_ms);
+void pf__balance_forget(struct pf__balance *b);
 
 struct pf_worker {
     int index;

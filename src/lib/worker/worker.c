@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "worker.h"
+#include "lib/worker/worker.h"
 
 #define HEARTBEAT_MS 500
 
@@ -160,10 +160,11 @@ static void on_ctl(pf_loop *loop, int fd, unsigned events, void *ud)
     }
 }
 
+/* Restarted first thing, in the place it has just left: cannot fail. */
 static void on_beat(pf_loop *loop, pf_timer *t, void *ud)
 {
     PF__PUT(((pf_worker *)ud)->score->heartbeat_ms, pf_loop_now(loop));
-    pf_timer_start(loop, t, HEARTBEAT_MS);
+    (void)pf_timer_start(loop, t, HEARTBEAT_MS);
 }
 
 /* ---- set-up ---- */
@@ -198,7 +199,10 @@ static int run_library_loop(pf_worker *w)
     }
     pf_timer_init(&w->beat, on_beat, w);
     pf__accept_init(w);
-    pf_timer_start(w->loop, &w->beat, HEARTBEAT_MS);
+    if ((err = pf_timer_start(w->loop, &w->beat, HEARTBEAT_MS)) < 0) {
+        pf_log(PF_LOG_ERROR, "starting the heartbeat timer: %s", strerror(-err));
+        return 1;
+    }
     pf__accept_start(w);
     pf_worker_ready(w);
     err = pf_loop_run(w->loop);

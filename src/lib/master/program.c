@@ -9,7 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "pool.h"
+#include "lib/master/pool.h"
 
 /*
  * A worker that execs another program (prefork run) keeps its pid but loses
@@ -39,11 +39,8 @@ static void mark_ready(struct pf__slot *s)
 {
     if (s->ready || !s->pid)
         return;
-    s->ready = true;
-    s->failed = 0;
     PF__PUT(pf__score_of(s)->state, PF_STATE_IDLE);
-    pf_log(PF_LOG_DEBUG, "worker %d (pid %d) ready", s->index, (int)s->pid);
-    pf__on_ready(s);
+    pf__slot_ready(s);
 }
 
 /* ---- NOTIFY_SOCKET ---- */
@@ -117,12 +114,14 @@ static int notify_open(struct pf__slot *s)
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int n = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "prefork/%d/%d", (int)getpid(),
                      (int)(s - p->slots));
-    int one = 1, fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1, err = 0, fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0 ||
-        bind(fd, (struct sockaddr *)&sa, len) < 0 ||
-        pf_loop_add(p->loop, fd, EPOLLIN, on_notify, s) < 0) {
-        int err = -errno;
+        bind(fd, (struct sockaddr *)&sa, len) < 0)
+        err = -errno;
+    else
+        err = pf_loop_add(p->loop, fd, EPOLLIN, on_notify, s); /* returns -errno itself */
+    if (err < 0) {
         if (fd >= 0)
             close(fd);
         return err;
@@ -242,15 +241,20 @@ void pf__program_parent(struct pf__slot *s, const int out[2])
         if (pf_loop_add(p->loop, out[0], EPOLLIN, on_output, s) < 0)
             out_close(s);
     }
+    int err = 0;
     if (p->cfg.ready_delay_ms) {
         pf_timer_init(&s->ready_timer, on_ready_delay, s);
-        pf_timer_start(p->loop, &s->ready_timer, p->cfg.ready_delay_ms);
+        if ((err = pf_timer_start(p->loop, &s->ready_timer, p->cfg.ready_delay_ms)) < 0)
+            pf_log(PF_LOG_ERROR, "worker %d: starting its ready delay: %s; it must say "
+                   "READY=1", s->index, strerror(-err));
     }
     if (p->cfg.max_lifetime_ms) {
         uint64_t jitter = p->cfg.max_lifetime_jitter_ms
                               ? (uint64_t)random() % (p->cfg.max_lifetime_jitter_ms + 1u) : 0;
         pf_timer_init(&s->life_timer, on_lifetime, s);
-        pf_timer_start(p->loop, &s->life_timer, p->cfg.max_lifetime_ms + jitter);
+        if ((err = pf_timer_start(p->loop, &s->life_timer, p->cfg.max_lifetime_ms + jitter)) < 0)
+            pf_log(PF_LOG_ERROR, "worker %d: starting its max lifetime: %s; it is not "
+                   "recycled", s->index, strerror(-err));
     }
 }
 

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "lib/core/internal.h"
 
 /* The board lives in a memfd rather than an anonymous mapping so that
  * another process (prefork status, a test) can find it through

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "lib/core/internal.h"
 
 /* Online CPUs this process may run on: the affinity mask, which taskset and
  * cgroup cpusets narrow, rather than every CPU of the machine. */
