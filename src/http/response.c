@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -169,10 +170,13 @@ int http_res_status(struct http_exchange *x, int status, const char *reason)
     return err ? -ENOMEM : 0;
 }
 
-int http_res_header(struct http_exchange *x, const char *name, size_t name_len,
-                    const char *value, size_t value_len)
+/* What every field passes, from a handler or into a set: a token for a
+ * name, no CTL in the value, none of the core's names. *who notes Date and
+ * Server, which the core then does not add. */
+static int field_check(const char *name, size_t name_len, const char *value, size_t value_len,
+                       unsigned *who)
 {
-    if (x->stage != RES_HEAD || name_len == 0 || !text_ok(value, value_len))
+    if (name_len == 0 || !text_ok(value, value_len))
         return -EINVAL;
     for (size_t i = 0; i < name_len; i++)
         if (!is_tchar((unsigned char)name[i]))
@@ -180,12 +184,70 @@ int http_res_header(struct http_exchange *x, const char *name, size_t name_len,
     if (reserved(name, name_len))
         return -EPERM;
     if (name_is(name, name_len, (struct lit)LIT("date")))
-        x->own_date = true;
+        *who |= HTTP_FIELDS_DATE;
     else if (name_is(name, name_len, (struct lit)LIT("server")))
-        x->own_server = true;
+        *who |= HTTP_FIELDS_SERVER;
+    return 0;
+}
+
+int http_res_header(struct http_exchange *x, const char *name, size_t name_len,
+                    const char *value, size_t value_len)
+{
+    unsigned who = 0;
+    if (x->stage != RES_HEAD)
+        return -EINVAL;
+    int err = field_check(name, name_len, value, value_len, &who);
+    if (err)
+        return err;
+    x->own_date |= (who & HTTP_FIELDS_DATE) != 0;
+    x->own_server |= (who & HTTP_FIELDS_SERVER) != 0;
     const struct iovec line[] = {
         {(void *)name, name_len}, {": ", 2}, {(void *)value, value_len}, {"\r\n", 2}};
     return http_out_appendv(x->c, line, 4);
+}
+
+int http_fields_add(struct http_fields *f, const char *name, size_t name_len, const char *value,
+                    size_t value_len)
+{
+    unsigned who = 0;
+    int err = field_check(name, name_len, value, value_len, &who);
+    if (err)
+        return err;
+    size_t need = f->len + name_len + value_len + 4;
+    if (need > f->cap) {
+        size_t cap = f->cap ? f->cap : 128;
+        while (cap < need)
+            cap *= 2;
+        char *p = realloc(f->p, cap);
+        if (!p)
+            return -ENOMEM;
+        f->p = p;
+        f->cap = cap;
+    }
+    char *at = f->p + f->len;
+    memcpy(at, name, name_len);
+    memcpy(at + name_len, ": ", 2);
+    if (value_len)
+        memcpy(at + name_len + 2, value, value_len);
+    memcpy(at + name_len + 2 + value_len, "\r\n", 2);
+    f->len = need;
+    f->who |= who;
+    return 0;
+}
+
+void http_fields_free(struct http_fields *f)
+{
+    free(f->p);
+    *f = (struct http_fields){0};
+}
+
+int http_res_fields(struct http_exchange *x, const struct http_fields *f)
+{
+    if (x->stage != RES_HEAD)
+        return -EINVAL;
+    x->own_date |= (f->who & HTTP_FIELDS_DATE) != 0;
+    x->own_server |= (f->who & HTTP_FIELDS_SERVER) != 0;
+    return f->len ? put(x, f->p, f->len) : 0;
 }
 
 void http_res_close(struct http_exchange *x)
