@@ -9,6 +9,7 @@ import urllib.parse
 from wsgiref.validate import validator
 
 BIG = 5 * 1024 * 1024
+IMPORTED_IN = os.getpid()
 
 
 def text(start_response, body, status="200 OK", headers=()):
@@ -170,6 +171,18 @@ def r_errors(environ, start_response):
 
 def r_pid(environ, start_response):
     return text(start_response, str(os.getpid()))
+
+
+def r_imported(environ, start_response):
+    return text(start_response, f"{IMPORTED_IN} {os.getpid()}")
+
+
+def r_slowmark(environ, start_response):
+    """Mark the request as begun (a file), then take a while."""
+    path = urllib.parse.unquote(environ["QUERY_STRING"])
+    open(path, "w").close()
+    time.sleep(1.5)
+    return text(start_response, "slow done")
 
 
 def r_sleep(environ, start_response):
