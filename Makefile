@@ -161,11 +161,11 @@ deps:
 
 test: deps
 	$(MAKE) check
-	tests/run.sh $(B)
+	PYTHON=$(PYTHON) tests/run.sh $(B)
 
 test-san: deps
 	$(MAKE) SAN=1 check
-	tests/run.sh build/san
+	PYTHON=$(PYTHON) CC=$(CC) tests/run.sh build/san
 
 serve: all
 	$(B)/prefork serve .

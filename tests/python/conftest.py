@@ -47,6 +47,12 @@ class Server:
         self.out = self.tmp / "stdout"
         self.pidfile = self.tmp / "pid"  # written once every worker is ready
         e = dict(os.environ, PYTHONPATH=f"{PYPATH}:{cwd}", PYTHONDONTWRITEBYTECODE="1")
+        if os.environ.get("PF_PY_PRELOAD"):
+            # The extension built with ASan: its runtime must come first.
+            # The interpreter's own allocations are not ours to judge.
+            e["LD_PRELOAD"] = os.environ["PF_PY_PRELOAD"]
+            e["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
+            e["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
         e.update(env or {})
         cmd = [python or sys.executable, "-m", "prefork", "-l", "127.0.0.1:0", "-w",
                str(workers), "--error-log", str(self.log), "--pidfile", str(self.pidfile),
@@ -119,6 +125,11 @@ class Server:
         wait_for(lambda: not any(alive(p) for p in pids), 10, "the workers to exit")
         return rc
 
+    def sanitizer_reports(self):
+        text = self.out.read_text(errors="replace") if self.out.exists() else ""
+        return [l for l in text.splitlines()
+                if "AddressSanitizer" in l or "runtime error:" in l or "LeakSanitizer" in l]
+
     def kill(self):
         for p in self.worker_pids():
             try:
@@ -143,3 +154,5 @@ def server(tmp_path):
     yield start
     for s in started:
         s.kill()
+    for s in started:
+        assert s.sanitizer_reports() == []

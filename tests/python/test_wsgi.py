@@ -23,6 +23,7 @@ def srv(tmp_path_factory):
     s.big = big
     yield s
     assert s.stop() == 0
+    assert s.sanitizer_reports() == []
 
 
 def raw(srv, data, timeout=10):
