@@ -79,7 +79,6 @@ static PyObject *k_method, *k_path, *k_query, *k_protocol, *k_raddr, *k_rport, *
     *k_sport, *k_input, *k_clength;
 static PyObject *v_methods[HTTP_METHOD_OTHER], *v_http10, *v_http11, *v_star, *v_empty;
 static struct memo m_path, m_query, m_method, m_hostname, m_hostport;
-static struct memo m_raddr, m_rport;
 
 static int set_const(const char *key, PyObject *v)
 {
@@ -231,10 +230,19 @@ static int request_line(PyObject *env, const struct http_request *q)
 
 /* ---- the peer and the server ---- */
 
-static int peer(PyObject *env, struct http_exchange *x)
-{
+/* The peer's address and port as text, remembered by the raw address:
+ * a keep-alive connection's requests reuse them without formatting. */
+static struct {
+    union {
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } sa;
     socklen_t len;
-    const struct sockaddr *sa = http_ex_peer(x, &len);
+    PyObject *addr, *port;
+} last_peer;
+
+static int peer_text(const struct sockaddr *sa, socklen_t len)
+{
     char addr[INET6_ADDRSTRLEN] = "", port[8] = "";
     if (len && sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const void *)sa;
@@ -245,9 +253,30 @@ static int peer(PyObject *env, struct http_exchange *x)
         inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof addr);
         snprintf(port, sizeof port, "%u", ntohs(in6->sin6_port));
     }
-    if (put(env, k_raddr, memo_str(&m_raddr, addr, strlen(addr))) < 0)
+    PyObject *a = PyUnicode_FromString(addr), *p = PyUnicode_FromString(port);
+    if (!a || !p) {
+        Py_XDECREF(a);
+        Py_XDECREF(p);
         return -1;
-    return put(env, k_rport, memo_str(&m_rport, port, strlen(port)));
+    }
+    Py_XSETREF(last_peer.addr, a);
+    Py_XSETREF(last_peer.port, p);
+    last_peer.len = len <= sizeof last_peer.sa ? len : 0;
+    memcpy(&last_peer.sa, sa, last_peer.len);
+    return 0;
+}
+
+static int peer(PyObject *env, struct http_exchange *x)
+{
+    socklen_t len;
+    const struct sockaddr *sa = http_ex_peer(x, &len);
+    if (!last_peer.addr || len != last_peer.len || memcmp(sa, &last_peer.sa, len) != 0 ||
+        len > sizeof last_peer.sa)
+        if (peer_text(sa, len) < 0)
+            return -1;
+    if (PyDict_SetItem(env, k_raddr, last_peer.addr) < 0)
+        return -1;
+    return PyDict_SetItem(env, k_rport, last_peer.port);
 }
 
 /* SERVER_NAME and SERVER_PORT from Host, when there is one. */
