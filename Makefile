@@ -66,6 +66,19 @@ PY_DIR  := $(B)/python/prefork
 PY_SO   := $(PY_DIR)/_prefork$(PY_EXT)
 PY_FILES := $(patsubst python/prefork/%,$(PY_DIR)/%,$(wildcard python/prefork/*.py))
 
+.PHONY: all serve test test-san check deps fuzz bench clean install uninstall FORCE
+# Objects of single-file programs are kept, so a second make builds nothing.
+.SECONDARY:
+all: $(B)/prefork $(LIB) $(SHLIB) $(EXAMPLES) $(if $(PY_OK),python)
+
+# V=1 shows the commands.
+Q := $(if $(V),,@)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
 .PHONY: python
 python: $(PY_SO) $(PY_FILES)
 
@@ -80,19 +93,6 @@ $(PY_SO): $(PY_SRC:%.c=$(B)/pic/%.o) $(LIB_SRC:%.c=$(B)/pic/%.o) $(HTTP_SRC:%.c=
 $(PY_DIR)/%.py: python/prefork/%.py
 	@mkdir -p $(@D)
 	cp $< $@
-
-.PHONY: all serve test test-san check deps fuzz bench clean install uninstall FORCE
-# Objects of single-file programs are kept, so a second make builds nothing.
-.SECONDARY:
-all: $(B)/prefork $(LIB) $(SHLIB) $(EXAMPLES) $(if $(PY_OK),python)
-
-# V=1 shows the commands.
-Q := $(if $(V),,@)
-
-$(B)/%.o: %.c
-	@mkdir -p $(@D)
-	@$(if $(V),,echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_SRC:%.c=$(B)/%.o)
 	@mkdir -p $(@D)
