@@ -99,13 +99,10 @@ struct pyw_req {
     PyObject *headers;       /* list of (str, str) */
     PyObject *result;        /* what the app returned */
     PyObject *iter;          /* its iterator while streaming */
-    PyObject *pending;       /* an item fetched, not yet written */
     PyObject *write;         /* the write() callable handed out */
     int64_t length;          /* the body's declared length, or -1 */
     uint64_t written;        /* body bytes given to the core */
     bool head_sent;
-    bool in_app;             /* inside the application call */
-    bool waiting;            /* for the writable callback */
 };
 
 struct pyw_req *pyw_req_new(struct http_exchange *x);

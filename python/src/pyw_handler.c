@@ -17,10 +17,8 @@ static void call_app(struct pyw_req *r)
         return;
     }
     py_watch_enter(NULL);
-    r->in_app = true;
     PyObject *args[2] = {env, (PyObject *)r};
     PyObject *result = PyObject_Vectorcall(py_serve.app, args, 2, NULL);
-    r->in_app = false;
     Py_DECREF(env);
     if (!result) {
         const struct http_request *q = http_ex_request(x);

@@ -231,7 +231,6 @@ static void on_writable(struct http_exchange *x, void *ud)
     (void)x;
     py_enter();
     py_watch_enter(NULL);
-    r->waiting = false;
     pump(r);
     py_watch_leave();
     py_leave();
@@ -281,7 +280,6 @@ static void pump(struct pyw_req *r)
         return;
     }
         if (s == 1) {
-            r->waiting = true;
             http_res_on_writable(r->x, on_writable, r);
             return;
         }

@@ -35,10 +35,10 @@ static void req_clear(struct pyw_req *r, struct http_exchange *x)
 {
     r->x = x;
     pyw_body_init(&r->body);
-    r->status = r->headers = r->result = r->iter = r->pending = NULL;
+    r->status = r->headers = r->result = r->iter = NULL;
     r->length = -1;
     r->written = 0;
-    r->head_sent = r->in_app = r->waiting = false;
+    r->head_sent = false;
 }
 
 struct pyw_req *pyw_req_new(struct http_exchange *x)
@@ -78,7 +78,6 @@ void pyw_req_done(struct pyw_req *r)
 {
     if (r->result)
         close_result(r->result);
-    Py_CLEAR(r->pending);
     Py_CLEAR(r->iter);
     Py_CLEAR(r->result);
     Py_CLEAR(r->status);
