@@ -45,16 +45,21 @@ int py_worker_init(void)
     return 0;
 }
 
+static void flush_stream(const char *name)
+{
+    PyObject *f = PySys_GetObject(name); /* borrowed */
+    PyObject *r = f && f != Py_None ? PyObject_CallMethod(f, "flush", NULL) : NULL;
+    if (!r)
+        PyErr_Clear();
+    Py_XDECREF(r);
+}
+
 /* What Python printed is flushed: the worker leaves with _exit. */
 void py_worker_fini(void)
 {
     py_gil_worker_end();
-    PyObject *r = PyRun_String("import sys\nfor f in (sys.stdout, sys.stderr):\n"
-                               "    try: f.flush()\n    except Exception: pass\n",
-                               Py_file_input, PyEval_GetBuiltins(), NULL);
-    if (!r)
-        PyErr_Clear();
-    Py_XDECREF(r);
+    flush_stream("stdout");
+    flush_stream("stderr");
 }
 
 /* ---- the options ---- */

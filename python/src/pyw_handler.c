@@ -62,10 +62,14 @@ static void on_request(struct http_exchange *x, void *ud)
         http_res_error(x, 500);
     } else if (!http_body_expected(x)) {
         call_app(r);
-    } else if (http_body_read(x, on_body, r) < 0) {
-        http_res_error(x, 413); /* a Content-Length past --max-body-bytes */
-        r->x = NULL;
-        pyw_req_done(r);
+    } else {
+        int err = http_body_read(x, on_body, r);
+        if (err < 0) {
+            /* -EMSGSIZE: a Content-Length past --max-body-bytes */
+            http_res_error(x, err == -EMSGSIZE ? 413 : 500);
+            r->x = NULL;
+            pyw_req_done(r);
+        }
     }
     py_leave();
 }
