@@ -82,3 +82,16 @@ def test_no_preload_imports_in_worker(server):
     imported, worker = s.get("/imported")[1].split()
     assert imported == worker
     assert s.stop() == 0
+
+
+def test_app_threads_run_while_the_worker_waits(server):
+    # The worker releases the GIL while its loop waits: a thread of the
+    # application keeps ticking between requests, not only during them.
+    s = server("threadapp:app", workers=1)
+    s.get("/")
+    wait_for(lambda: int(s.get("/")[1]) >= 1, 10, "the app's thread to start")
+    before = int(s.get("/")[1])
+    time.sleep(0.5)  # a window with no request at all: what is measured
+    after = int(s.get("/")[1])
+    assert after - before >= 10  # about 50; a GIL held in epoll_wait gives 0 or 1
+    assert s.stop() == 0
