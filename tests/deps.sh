@@ -5,9 +5,12 @@ set -euo pipefail
 # Criterion: the unit and integration test framework (each test in its own
 # process, with timeouts). clang + libclang-rt: libFuzzer and sanitizers.
 # curl, wrk: real HTTP clients. nginx, lighttpd: benchmark peers.
-# chromium: a real browser loads the directory listing.
+# chromium: a real browser loads the directory listing. python3-dev: the
+# Python package's extension; python3-pytest, python3-flask, python3-venv:
+# its tests (pytest; a Flask app; pip install into a fresh venv).
 packages=(build-essential pkg-config libcriterion-dev clang libclang-rt-14-dev curl wrk
-          python3 nginx-light lighttpd chromium)
+          python3 nginx-light lighttpd chromium python3-dev python3-pytest python3-flask
+          python3-venv)
 
 missing=()
 for p in "${packages[@]}"; do
