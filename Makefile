@@ -8,8 +8,12 @@
 #   make test-san   the whole suite again under ASan + UBSan (build/san/)
 #   make fuzz       run each libFuzzer target (FUZZ_SECONDS, default 60)
 #   make bench      run the benchmarks (bench/README.md)
+#   make python     the Python package in build/python (part of make when
+#                   PYTHON has its headers): PYTHONPATH=build/python
+#                   python3 -m prefork MODULE:APP
 #
-# Layout: one directory per role. Every .c under src/lib is the library,
+# Layout: one directory per role. Every .c in a folder of src/lib is the
+# library (core, worker, master: -Isrc, so "lib/core/internal.h"),
 # src/http the HTTP/1.1 server core (built on the library's public API
 # only), src/static the static site (a user of the core), src/cli the
 # prefork command; each examples/X.c, tests/*/X.c and bench/X.c
@@ -28,7 +32,7 @@ CFLAGS  += $(CSTD) $(WARN) $(OPT) -Iinclude -Isrc -MMD -MP
 # touch the dynamic loader's pages: about 150 KiB less RSS per worker.
 LDFLAGS += -Wl,-z,relro,-z,now $(if $(SAN),$(SANFLAGS))
 
-LIB_SRC  := $(wildcard src/lib/*.c)
+LIB_SRC  := $(wildcard src/lib/*/*.c)
 HTTP_SRC := $(wildcard src/http/*.c)
 STATIC_SRC := $(wildcard src/static/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
@@ -48,10 +52,25 @@ HELPERS  := $(patsubst tests/helpers/%.c,$(B)/tests/helpers/%,$(wildcard tests/h
 BENCH    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
 
+# The Python package (python/): its .py files copied, and the extension
+# prefork._prefork built from python/src with the library and the HTTP
+# core, position-independent. PYTHON names an interpreter that has pytest
+# (Debian's, where apt installs python3-pytest and python3-flask); any
+# CPython of the same version loads the result (same EXT_SUFFIX).
+PYTHON  ?= /usr/bin/python3
+PY_CFG  := $(shell $(PYTHON) -c 'import sysconfig as s; print(s.get_config_var("EXT_SUFFIX"), s.get_paths()["include"])' 2>/dev/null)
+PY_EXT  := $(word 1,$(PY_CFG))
+PY_INC  := $(word 2,$(PY_CFG))
+PY_OK   := $(and $(PY_EXT),$(wildcard $(PY_INC)/Python.h))
+PY_SRC  := $(wildcard python/src/*.c)
+PY_DIR  := $(B)/python/prefork
+PY_SO   := $(PY_DIR)/_prefork$(PY_EXT)
+PY_FILES := $(patsubst python/prefork/%,$(PY_DIR)/%,$(wildcard python/prefork/*.py))
+
 .PHONY: all serve test test-san check deps fuzz bench clean install uninstall FORCE
 # Objects of single-file programs are kept, so a second make builds nothing.
 .SECONDARY:
-all: $(B)/prefork $(LIB) $(SHLIB) $(EXAMPLES)
+all: $(B)/prefork $(LIB) $(SHLIB) $(EXAMPLES) $(if $(PY_OK),python)
 
 # V=1 shows the commands.
 Q := $(if $(V),,@)
@@ -60,6 +79,21 @@ $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+.PHONY: python
+python: $(PY_SO) $(PY_FILES)
+
+$(B)/pic/python/%.o: CFLAGS += -I$(PY_INC) -Ipython/src
+
+$(PY_SO): $(PY_SRC:%.c=$(B)/pic/%.o) $(LIB_SRC:%.c=$(B)/pic/%.o) $(HTTP_SRC:%.c=$(B)/pic/%.o) \
+		python/src/_prefork.map
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,--version-script,python/src/_prefork.map $(LDFLAGS) -o $@ \
+		$(filter %.o,$^) -lpthread
+
+$(PY_DIR)/%.py: python/prefork/%.py
+	@mkdir -p $(@D)
+	cp $< $@
 
 $(LIB): $(LIB_SRC:%.c=$(B)/%.o)
 	@mkdir -p $(@D)
@@ -104,8 +138,11 @@ $(B)/tests/helpers/%: $(B)/tests/helpers/%.o $(HTTPLIB) $(LIB)
 
 # tests/*/*support.c are shared by the tests of their folder, not tests.
 USUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard tests/unit/*support.c))
+# tests/unit/*_nomem.c make the library's reallocs fail: linked with
+# realloc wrapped (their own __wrap_realloc decides).
+NOMEM_LD := -Wl,--wrap=realloc
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(USUPPORT) $(STATICLIB) $(HTTPLIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
+	$(CC) $(LDFLAGS) $(if $(filter %_nomem,$@),$(NOMEM_LD)) -o $@ $^ $(TEST_LIBS)
 
 # tests/integration/*support.c are shared by the integration tests, not tests.
 ISUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard tests/integration/*support.c))
@@ -121,18 +158,20 @@ INTEG := $(filter-out %support,$(INTEG))
 UNIT := $(filter-out %support,$(UNIT))
 BENCH := $(filter-out %support,$(BENCH))
 
+# tests/layers.sh: src/lib's folders depend one way (master, worker, core).
 check: all $(UNIT) $(INTEG) $(HELPERS) $(BENCH)
+	@tests/layers.sh $(B)
 
 deps:
 	@tests/deps.sh
 
 test: deps
 	$(MAKE) check
-	tests/run.sh $(B)
+	PYTHON=$(PYTHON) tests/run.sh $(B)
 
 test-san: deps
 	$(MAKE) SAN=1 check
-	tests/run.sh build/san
+	PYTHON=$(PYTHON) CC=$(CC) tests/run.sh build/san
 
 serve: all
 	$(B)/prefork serve .

@@ -204,6 +204,11 @@ struct pf_timer {
     void *ud;
 };
 void pf_timer_init(pf_timer *t, pf_timer_fn *cb, void *ud);
+/* Returns 0, or -ENOMEM, and then the timer stays inactive. It can fail
+ * only when it would make more timers active at once than ever before on
+ * this loop (the heap grows then, and never shrinks): starting an active
+ * timer (moving it, earlier or later) never fails, nor does restarting a
+ * timer from its own callback before any other timer is started. */
 int pf_timer_start(pf_loop *loop, pf_timer *t, uint64_t ms);
 void pf_timer_stop(pf_loop *loop, pf_timer *t);
 static inline bool pf_timer_active(const pf_timer *t) { return t->slot != 0; }
@@ -283,6 +288,20 @@ void pf_worker_set_activity(pf_worker *w, const char *what);
 /* Stop the library's loop: the worker exits with status as soon as the
  * current callback returns, without waiting for connections. */
 void pf_worker_exit(pf_worker *w, int status);
+
+/* Own-main workers: become another program, as systemd's socket activation
+ * starts one (what `prefork run` does). The listeners go to descriptors
+ * 3, 4, ... (not close-on-exec), the environment gets LISTEN_FDS,
+ * LISTEN_PID (this process), LISTEN_FDNAMES ("listen" each),
+ * PREFORK_WORKER (the index) and PREFORK_GENERATION, every signal goes back
+ * to its default and none is blocked, stdin reads /dev/null; then
+ * execvp(argv[0], argv). The pid stays: the master supervises the program
+ * as the worker (see pf_config's notify and capture_output for its
+ * readiness and output). Returns only on failure, logged: -EINVAL (no
+ * argv[0]), -ENOTSUP in PF_MODE_DISPATCH (no listening sockets to give),
+ * or exec's -errno; the process is then half changed: exit (127 is the
+ * shell's "cannot run"). */
+int pf_worker_exec(pf_worker *w, char *const argv[]);
 
 /* What a service provides. All callbacks are optional except that one of
  * on_conn and main must be set. They run in the worker process. */

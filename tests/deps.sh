@@ -5,9 +5,12 @@ set -euo pipefail
 # Criterion: the unit and integration test framework (each test in its own
 # process, with timeouts). clang + libclang-rt: libFuzzer and sanitizers.
 # curl, wrk: real HTTP clients. nginx, lighttpd: benchmark peers.
-# chromium: a real browser loads the directory listing.
+# chromium: a real browser loads the directory listing. python3-dev: the
+# Python package's extension; python3-pytest, python3-flask, python3-venv:
+# its tests (pytest; a Flask app; pip install into a fresh venv).
 packages=(build-essential pkg-config libcriterion-dev clang libclang-rt-14-dev curl wrk
-          python3 nginx-light lighttpd chromium)
+          python3 nginx-light lighttpd chromium python3-dev python3-pytest python3-flask
+          python3-venv)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -23,10 +26,13 @@ else
     sudo=
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Wait for another apt (a second checkout's deps, unattended upgrades)
+# rather than fail on its lock.
+apt=(apt-get -o DPkg::Lock::Timeout=600)
 # The package lists may be missing or stale on a fresh machine.
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
-    $sudo apt-get update -q >/dev/null
-    $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+$sudo "${apt[@]}" install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+    $sudo "${apt[@]}" update -q >/dev/null
+    $sudo "${apt[@]}" install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 # The benchmark peers must not keep running as system services.
 for svc in nginx lighttpd; do

@@ -52,6 +52,40 @@ for t in "$build"/tests/integration/*; do
     [ -x "$t" ] && [ -f "$t" ] && [[ $t != *.[od] ]] && run_one "$t" --jobs=1 --timeout=120
 done
 
+# The Python package's tests (pytest), when the build has the package.
+# Under sanitizers the extension is preloaded with ASan's runtime into the
+# interpreters the tests start (conftest.py), and the WSGI conformance and
+# fault tests run: the rest drive the same C paths.
+run_pytest() {
+    local python=${PYTHON:-/usr/bin/python3} out rc line p f e tests=(tests/python)
+    if ! "$python" -c 'import pytest' 2>/dev/null; then
+        broken+=("tests/python (no pytest for $python: make deps)")
+        failed=$((failed + 1))
+        return
+    fi
+    if [[ $build == */san ]]; then
+        export PF_PY_PRELOAD=$(${CC:-cc} -print-file-name=libasan.so)
+        tests=(tests/python/test_wsgi.py tests/python/test_faults.py)
+    fi
+    out=$(mktemp)
+    "$python" -m pytest -q -p no:cacheprovider "${tests[@]}" 2>&1 | tee "$out"
+    rc=${PIPESTATUS[0]}
+    # "3 failed, 60 passed, 2 skipped, 1 error in 40.1s"
+    line=$(grep -aE '^[=]* *[0-9]+ (passed|failed|error)' "$out" | tail -n 1)
+    rm -f "$out"
+    p=$(sed -n 's/.*\b\([0-9]*\) passed.*/\1/p' <<<"$line")
+    f=$(sed -n 's/.*\b\([0-9]*\) failed.*/\1/p' <<<"$line")
+    e=$(sed -n 's/.*\b\([0-9]*\) error.*/\1/p' <<<"$line")
+    programs=$((programs + 1))
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0} + ${e:-0}))
+    if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ] && [ "${e:-0}" -eq 0 ]; then
+        broken+=("tests/python (pytest exit $rc)")
+        failed=$((failed + 1))
+    fi
+}
+[ -f "$build/python/prefork/__init__.py" ] && run_pytest
+
 echo
 for b in "${broken[@]}"; do echo "FAILED: $b"; done
 echo "($programs test programs in $build)"

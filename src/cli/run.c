@@ -1,9 +1,7 @@
 /* run.c — `prefork run -- COMMAND`: scale a program written in any language by running it as the workers. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +12,11 @@
 #include "options.h"
 
 /*
- * Each worker is COMMAND itself: the library forks the worker, which puts
- * the listening sockets at descriptors 3, 4, ..., sets systemd's socket
- * activation variables (LISTEN_FDS, LISTEN_PID = its own pid,
- * LISTEN_FDNAMES) and PREFORK_WORKER / PREFORK_GENERATION, and execs the
- * program. The master keeps supervising it: readiness and heartbeat come
+ * Each worker is COMMAND itself: the library forks the worker, which
+ * becomes the program with pf_worker_exec (the listening sockets at
+ * descriptors 3, 4, ..., systemd's socket activation variables LISTEN_FDS,
+ * LISTEN_PID = its own pid, LISTEN_FDNAMES, and PREFORK_WORKER /
+ * PREFORK_GENERATION). The master keeps supervising it: readiness and heartbeat come
  * through NOTIFY_SOCKET (sd_notify), its output is logged line by line
  * under its worker's name, and the stop signal asks it to finish.
  */
@@ -118,67 +116,12 @@ static int findable(const char *name)
     return err;
 }
 
-/* Descriptors 3, 4, ... get the listeners, close-on-exec cleared; parked
- * high first so that no dup2 clobbers a source. */
-static int place_listeners(const int *fds, int n)
-{
-    int parked[PF_MAX_LISTENERS];
-    for (int i = 0; i < n; i++)
-        if ((parked[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 512)) < 0)
-            return -1;
-    for (int i = 0; i < n; i++)
-        if (dup2(parked[i], 3 + i) < 0)
-            return -1;
-    return 0;
-}
-
-static void set_env(pf_worker *w, int n)
-{
-    char num[32], names[PF_MAX_LISTENERS * 7 + 1] = "";
-    for (int i = 0; i < n; i++)
-        strcat(names, i ? ":listen" : "listen");
-    snprintf(num, sizeof num, "%d", n);
-    setenv("LISTEN_FDS", num, 1);
-    snprintf(num, sizeof num, "%d", (int)getpid());
-    setenv("LISTEN_PID", num, 1);
-    setenv("LISTEN_FDNAMES", names, 1);
-    snprintf(num, sizeof num, "%d", pf_worker_index(w));
-    setenv("PREFORK_WORKER", num, 1);
-    snprintf(num, sizeof num, "%u", pf_worker_generation(w));
-    setenv("PREFORK_GENERATION", num, 1);
-}
-
-/* The program starts as a fresh process would: default signal handling,
- * nothing blocked, stdin from /dev/null (the terminal is the master's). */
-static void reset_process(void)
-{
-    sigset_t none;
-    sigemptyset(&none);
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            signal(sig, SIG_DFL);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    int fd = open("/dev/null", O_RDONLY);
-    if (fd >= 0 && fd != STDIN_FILENO) {
-        dup2(fd, STDIN_FILENO);
-        close(fd);
-    }
-}
-
+/* The worker becomes the program (pf_worker_exec), or says why not. */
 static int run_main(pf_worker *w, void *ud)
 {
     const struct program *prog = ud;
-    const int *fds;
-    int n = pf_worker_listeners(w, &fds);
-    if (place_listeners(fds, n) < 0) {
-        pf_log(PF_LOG_ERROR, "placing the listeners at fd 3: %s", strerror(errno));
-        return 1;
-    }
-    set_env(w, n);
-    reset_process();
-    execvp(prog->argv[0], prog->argv);
-    pf_log(PF_LOG_ERROR, "exec %s: %s", prog->argv[0], strerror(errno));
-    return 127;
+    pf_worker_exec(w, prog->argv); /* returns only on failure, logged */
+    return 127;                    /* the shell's "cannot run" */
 }
 
 int cli_run(int argc, char **argv)

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,8 +89,7 @@ static const struct http_header *field(const struct http_request *req, const cha
 {
     size_t n = strlen(name);
     for (size_t i = 0; i < req->nheaders; i++)
-        if (req->headers[i].name_len == n &&
-            strncasecmp(req->headers[i].name, name, n) == 0)
+        if (http_name_is(req->headers[i].name, req->headers[i].name_len, name, n))
             return &req->headers[i];
     return NULL;
 }

@@ -59,10 +59,10 @@ void http_conn_close(struct http_conn *c)
     conn_free(c);
 }
 
-void http_conn_arm(struct http_conn *c, enum conn_wait wait, unsigned ms)
+int http_conn_arm(struct http_conn *c, enum conn_wait wait, unsigned ms)
 {
     c->wait = wait;
-    pf_timer_start(c->hs->loop, &c->timer, ms);
+    return pf_timer_start(c->hs->loop, &c->timer, ms);
 }
 
 void http_conn_kick(struct http_conn *c)
@@ -256,8 +256,7 @@ static enum run_result linger(struct http_conn *c)
         return DEAD;
     c->state = C_LINGER;
     c->sent = 0; /* counts discarded bytes from here on */
-    http_conn_arm(c, W_LINGER, LINGER_MS);
-    return ALIVE;
+    return http_conn_arm(c, W_LINGER, LINGER_MS) < 0 ? DEAD : ALIVE;
 }
 
 /* After a response that ends the connection: closing at once is safe only
@@ -491,8 +490,9 @@ static enum run_result serve(struct http_conn *c)
     }
 }
 
-/* What to wait for, once serve has stopped. */
-static void arm_waiting(struct http_conn *c, uint64_t sent0, uint64_t seen0)
+/* What to wait for, once serve has stopped: 0, or -ENOMEM when the
+ * timer could not be started (see http_conn_arm). */
+static int arm_waiting(struct http_conn *c, uint64_t sent0, uint64_t seen0)
 {
     struct http_server *hs = c->hs;
     struct http_exchange *x = c->x;
@@ -502,10 +502,10 @@ static void arm_waiting(struct http_conn *c, uint64_t sent0, uint64_t seen0)
          * leaves it running, or a trickle of bytes could hold the
          * connection for ever. A restart with progress is O(1). */
         if (c->wait != W_SEND || c->sent != sent0)
-            http_conn_arm(c, W_SEND, hs->cfg->send_timeout_ms);
+            return http_conn_arm(c, W_SEND, hs->cfg->send_timeout_ms);
     } else if (x && x->mode != BODY_UNWANTED && !x->body_done) {
         if (c->wait != W_BODY || x->body_seen != seen0)
-            http_conn_arm(c, W_BODY, hs->cfg->body_timeout_ms);
+            return http_conn_arm(c, W_BODY, hs->cfg->body_timeout_ms);
     } else if (x) {
         c->wait = W_NONE; /* the handler's time is its own (the pool's --timeout) */
         pf_timer_stop(hs->loop, &c->timer);
@@ -514,10 +514,12 @@ static void arm_waiting(struct http_conn *c, uint64_t sent0, uint64_t seen0)
          * from the connection's start) to the end of its head, whatever
          * the client sends in between. */
         if (c->wait != W_HEAD)
-            http_conn_arm(c, W_HEAD, hs->cfg->header_timeout_ms);
+            return http_conn_arm(c, W_HEAD, hs->cfg->header_timeout_ms);
     } else if (c->wait != W_IDLE || !hs->draining) {
-        http_conn_arm(c, W_IDLE, hs->draining ? DRAIN_QUIET_MS : hs->cfg->keepalive_timeout_ms);
+        return http_conn_arm(c, W_IDLE,
+                             hs->draining ? DRAIN_QUIET_MS : hs->cfg->keepalive_timeout_ms);
     }
+    return 0;
 }
 
 /* Run the connection: serve, send what the scratch holds, keep what is
@@ -543,12 +545,12 @@ static bool conn_run(struct http_conn *c)
         r = DEAD;
     hs->running = NULL;
     http_buf_reset(&hs->out);
+    if (r == ALIVE && c->state != C_LINGER && arm_waiting(c, sent0, seen0) < 0)
+        r = DEAD;
     if (r == DEAD) {
         conn_free(c);
         return false;
     }
-    if (c->state != C_LINGER)
-        arm_waiting(c, sent0, seen0);
     writable(c);
     return true;
 }
@@ -639,7 +641,10 @@ void http_conn_open(struct http_server *hs, int fd, const struct sockaddr *peer,
     hs->conns = c;
     pf_timer_init(&c->timer, on_timer, c);
     pf_defer_init(&c->more, on_more, c);
-    http_conn_arm(c, W_HEAD, hs->cfg->header_timeout_ms);
+    if (http_conn_arm(c, W_HEAD, hs->cfg->header_timeout_ms) < 0) {
+        conn_free(c); /* without its header timeout, it could be held for ever */
+        return;
+    }
     /* The request has usually arrived with the connection: serve it before
      * registering, and a short connection is answered and closed without
      * ever touching epoll. Then edge-triggered, both directions, registered
@@ -659,10 +664,12 @@ void http_conn_open(struct http_server *hs, int fd, const struct sockaddr *peer,
  * that stays quiet for DRAIN_QUIET_MS is half-closed and lingered. */
 void http_conn_drain_all(struct http_server *hs)
 {
-    for (struct http_conn *c = hs->conns; c; c = c->next) {
+    for (struct http_conn *c = hs->conns, *next; c; c = next) {
+        next = c->next;
         if (c->x)
             c->close = true;
-        else if (c->state == C_READ && c->in_len == 0)
-            http_conn_arm(c, W_IDLE, DRAIN_QUIET_MS);
+        else if (c->state == C_READ && c->in_len == 0 &&
+                 http_conn_arm(c, W_IDLE, DRAIN_QUIET_MS) < 0)
+            conn_free(c);
     }
 }

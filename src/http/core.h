@@ -151,7 +151,10 @@ void http_conn_consume(struct http_conn *c, size_t n);
 int http_conn_fill(struct http_conn *c);
 /* Wake c's loop on the next iteration (output to flush, or more to do). */
 void http_conn_kick(struct http_conn *c);
-void http_conn_arm(struct http_conn *c, enum conn_wait wait, unsigned ms);
+/* Wait for wait, for ms: 0, or -ENOMEM when the timer was not running and
+ * could not be started (pf_timer_start); the caller then closes c, which
+ * would otherwise have no timeout at all. */
+int http_conn_arm(struct http_conn *c, enum conn_wait wait, unsigned ms);
 
 /* ---- output.c: the bytes of a connection, in order ---- */
 enum flush_result {
@@ -161,6 +164,7 @@ enum flush_result {
     F_DONE,  /* all is out */
 };
 int http_out_append(struct http_conn *c, const void *p, size_t n);
+int http_out_appendv(struct http_conn *c, const struct iovec *v, int n);
 int http_out_file(struct http_conn *c, int fd, uint64_t off, uint64_t len);
 /* Send the scratch (when c runs) and the kept segments, as far as they go. */
 enum flush_result http_out_flush(struct http_conn *c);

@@ -170,6 +170,23 @@ int http_res_status(struct http_exchange *x, int status, const char *reason);
 int http_res_header(struct http_exchange *x, const char *name, size_t name_len,
                     const char *value, size_t value_len);
 
+/* A set of header fields checked once and sent with many responses (a
+ * cached file's, a rule's): each http_fields_add checks as
+ * http_res_header does (-EINVAL, -EPERM, -ENOMEM; nothing added then), and
+ * http_res_fields appends the whole set to a response with no check per
+ * request. Start from {0}; http_fields_free releases it. */
+#define HTTP_FIELDS_DATE 0x1   /* the set has a Date: the core adds none */
+#define HTTP_FIELDS_SERVER 0x2 /* the set has a Server */
+struct http_fields {
+    char *p; /* "Name: value\r\n" lines */
+    size_t len, cap;
+    unsigned who;
+};
+int http_fields_add(struct http_fields *f, const char *name, size_t name_len, const char *value,
+                    size_t value_len);
+void http_fields_free(struct http_fields *f);
+int http_res_fields(struct http_exchange *x, const struct http_fields *f);
+
 /* The connection closes once this response is out (Connection: close). */
 void http_res_close(struct http_exchange *x);
 

@@ -94,6 +94,28 @@ int http_out_append(struct http_conn *c, const void *p, size_t n)
     return http_buf_append(&hs->out, p, n) < 0 ? -ENOMEM : 0;
 }
 
+/* Pieces of one line, with one reservation of the scratch. */
+int http_out_appendv(struct http_conn *c, const struct iovec *v, int n)
+{
+    struct http_buf *out = &c->hs->out;
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += v[i].iov_len;
+    if (c->hs->running != c || http_buf_reserve(out, total) < 0) {
+        for (int i = 0; i < n; i++)
+            if (http_out_append(c, v[i].iov_base, v[i].iov_len) < 0)
+                return -ENOMEM;
+        return 0;
+    }
+    for (int i = 0; i < n; i++) {
+        if (v[i].iov_len) /* a NULL value of length 0 is allowed */
+            memcpy(out->p + out->len, v[i].iov_base, v[i].iov_len);
+        out->len += v[i].iov_len;
+    }
+    out->p[out->len] = '\0';
+    return 0;
+}
+
 /* The scratch goes out now, or into a segment, so that a segment can follow
  * it. more: a file follows at once (MSG_MORE); how much was held that way is
  * returned through *held. */

@@ -65,6 +65,21 @@ struct http_header {
     size_t value_len;
 };
 
+/* Whether a field name equals a lowercase literal, ASCII case ignored.
+ * For tokens (the parser and the response writer accept nothing else):
+ * setting bit 0x20 folds a token's letters and changes none of its other
+ * characters into a letter or '-'. */
+static inline bool http_name_is(const char *name, size_t n, const char *lower, size_t lower_len)
+{
+    if (n != lower_len)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((char)(name[i] | 0x20) != lower[i])
+            return false;
+    return true;
+}
+#define HTTP_NAME_IS(name, n, lit) http_name_is(name, n, lit, sizeof lit - 1)
+
 /* Limits on what one request head may take. Counted in bytes and fields. */
 struct http_limits {
     size_t max_head;    /* whole head, empty lines and final CRLF included;

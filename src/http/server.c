@@ -112,7 +112,10 @@ static const struct http_handler *service_handler;
 static void on_alog_timer(pf_loop *loop, pf_timer *t, void *ud)
 {
     http_alog_flush(ud);
-    pf_timer_start(loop, t, ALOG_FLUSH_MS);
+    int err = pf_timer_start(loop, t, ALOG_FLUSH_MS);
+    if (err < 0)
+        pf_log(PF_LOG_WARN, "access log: restarting its flush timer: %s; lines now go out "
+               "when its buffer fills", strerror(-err));
 }
 
 /* What a worker's server needs, in the pool or outside it. */
@@ -203,7 +206,9 @@ static int service_init(pf_worker *w, void *ud)
         return err;
     if (hs->alog) {
         pf_timer_init(&alog_timer, on_alog_timer, hs->alog);
-        pf_timer_start(hs->loop, &alog_timer, ALOG_FLUSH_MS);
+        err = pf_timer_start(hs->loop, &alog_timer, ALOG_FLUSH_MS);
+        if (err < 0)
+            return err; /* the worker fails to start, and is respawned */
     }
     return hs->h->init ? hs->h->init(hs, hs->h->ud) : 0;
 }

@@ -29,9 +29,12 @@ static ssize_t plain_read(struct http_tp *tp, void *buf, size_t n)
 static ssize_t plain_writev(struct http_tp *tp, const struct iovec *iov, int n, bool more)
 {
     struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+    int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
     ssize_t r;
+    /* One piece (most responses: head and body in the scratch) takes
+     * send(): the kernel then imports no message header or vector. */
     do
-        r = sendmsg(tp->fd, &m, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+        r = n == 1 ? send(tp->fd, iov->iov_base, iov->iov_len, flags) : sendmsg(tp->fd, &m, flags);
     while (r < 0 && errno == EINTR);
     return r < 0 ? -errno : r;
 }

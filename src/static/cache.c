@@ -73,6 +73,7 @@ void static_cache_drop(struct static_cache *c, struct static_cache_entry *e)
     lru_unlink(c, e);
     c->bytes -= cost(e);
     c->count--;
+    http_fields_free(&e->fields);
     free(e->body);
     free(e->key);
     free(e->src);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "http/http.h"
 #include "static/cond.h"
 
 /*
@@ -36,6 +37,9 @@ struct static_cache_entry {
     struct stat st;        /* FILE: what a later check compares */
     char *src;             /* FILE: the path opened, relative to the root */
     uint64_t checked_ms;   /* monotonic time of the last check */
+    /* FILE: a whole-file 200's fields, checked once (the owner fills them
+     * in; freed with the entry; their bytes are not in the cache's count) */
+    struct http_fields fields;
     /* private */
     char *key;
     size_t key_len;

@@ -34,6 +34,7 @@ struct reply {
     const char *allow;     /* Allow, for 405 */
     const char *location;  /* Location, for 301 (already encoded) */
     size_t location_len;
+    const struct http_fields *fields; /* a cached file's 200: its fields, checked once */
 };
 
 static void reply_init(struct reply *r)
@@ -73,11 +74,12 @@ struct content {
     uint64_t size;
     const char *etag, *type;
     time_t mtime;
+    const struct http_fields *fields; /* for a 200 of the whole, or NULL */
 };
 
 static bool name_is(const struct http_header *h, const char *name, size_t n)
 {
-    return h->name_len == n && strncasecmp(h->name, name, n) == 0;
+    return http_name_is(h->name, h->name_len, name, n);
 }
 
 #define IS(h, lit) name_is(h, lit, sizeof lit - 1)
@@ -204,6 +206,8 @@ static void answer_content(const struct http_request *req,
     r->length = c->size;
     r->type = c->type;
     apply_range(&f, c, r);
+    if (r->status == 200 && c->fields && c->fields->len)
+        r->fields = c->fields;
     if (c->mem && (r->status == 200 || r->status == 206)) {
         r->body = c->mem + r->offset; /* memory bodies start where they are */
         r->offset = 0;
@@ -262,9 +266,29 @@ static bool serve_cached(struct static_site *site, const struct http_request *re
         return true;
     }
     struct content c = {.fd = -1, .mem = e->body, .size = e->len, .etag = e->etag,
-                        .type = e->type, .mtime = e->mtime};
+                        .type = e->type, .mtime = e->mtime, .fields = &e->fields};
     answer_content(req, r, &c);
     return true;
+}
+
+#define FIELD(f, lit, v, n) http_fields_add(f, lit, sizeof lit - 1, v, n)
+
+/* The fields of a 200 for the whole file, made once per entry and sent by
+ * every hit without a check per request; the same fields, in the same
+ * order, as fields() makes. Left empty if out of memory: fields() then. */
+static void whole_file_fields(struct static_cache_entry *e)
+{
+    char date[HTTP_DATE_LEN + 1];
+    struct http_fields *f = &e->fields;
+    int err = 0;
+    if (e->type)
+        err |= FIELD(f, "Content-Type", e->type, strlen(e->type));
+    if (e->mtime && http_date_format(e->mtime, date))
+        err |= FIELD(f, "Last-Modified", date, HTTP_DATE_LEN);
+    err |= FIELD(f, "ETag", e->etag, strlen(e->etag));
+    err |= FIELD(f, "Accept-Ranges", "bytes", 5);
+    if (err)
+        http_fields_free(f);
 }
 
 /* Read a small file whole into the cache; NULL if it cannot be cached. */
@@ -292,6 +316,7 @@ static struct static_cache_entry *cache_file(struct static_site *site, const str
     e->mtime = st->st_mtime;
     e->type = static_mime_type(src, strlen(src));
     static_etag_make(st, e->etag, sizeof e->etag);
+    whole_file_fields(e);
     return e;
 }
 
@@ -306,7 +331,7 @@ static void serve_file(struct static_site *site, const struct http_request *req,
     if (e) {
         close(fd);
         struct content c = {.fd = -1, .mem = e->body, .size = e->len, .etag = e->etag,
-                            .type = e->type, .mtime = e->mtime};
+                            .type = e->type, .mtime = e->mtime, .fields = &e->fields};
         answer_content(req, r, &c);
         return;
     }
@@ -439,6 +464,8 @@ static void decide(struct static_site *site, const struct http_request *req, str
 static int fields(struct http_exchange *x, const struct reply *r)
 {
     static struct http_date_memo last_modified; /* a hot file's, formatted once */
+    if (r->fields)
+        return http_res_fields(x, r->fields);
     const char *date = r->mtime ? http_date_cached(&last_modified, r->mtime) : "";
     int err = 0;
     if (r->type && r->status != 304)

@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../src/lib/pool.h"
+#include "lib/master/pool.h"
 
 static pf_pool *pool;
 

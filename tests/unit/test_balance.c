@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/lib/internal.h"
+#include "lib/worker/worker.h"
 
 /* A board of 8 slots in plain memory: balance.c only reads it. */
 #define NSLOTS 8

@@ -306,6 +306,83 @@ Test(res, header_injection_is_refused_never_sent)
     th_resp_free(&r);
 }
 
+/* Every control byte at every place of a value longer than a word: the
+ * check goes eight bytes at a time, so each offset within a word and the
+ * tail after the last whole word are tried. Tab and obs-text pass. */
+static int ctl_refused, ctl_wrong;
+static void every_control_byte(struct http_exchange *x, void *ud)
+{
+    (void)ud;
+    char v[24];
+    http_res_status(x, 200, NULL);
+    for (int c = 0; c < 256; c++) {
+        bool bad = (c < 0x20 && c != '\t') || c == 0x7f;
+        if (!bad && c != '\t' && c != 0x80 && c != 0xff)
+            continue;
+        for (size_t at = 0; at < sizeof v; at++) {
+            memset(v, 'a', sizeof v);
+            v[at] = (char)c;
+            int rc = http_res_header(x, "X-V", 3, v, sizeof v);
+            ctl_refused += rc == -EINVAL;
+            ctl_wrong += bad ? rc != -EINVAL : rc != 0;
+        }
+    }
+    http_res_body(x, "ok", 2);
+}
+
+Test(res, every_control_byte_anywhere_in_a_value_is_refused)
+{
+    struct th_resp r;
+    th_start(every_control_byte, NULL, NULL);
+    th_connect();
+    cr_assert(th_sends("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    cr_assert(th_read(&r, false));
+    cr_assert_eq(ctl_wrong, 0);
+    cr_assert_eq(ctl_refused, 32 * 24); /* 0x00..0x1f but tab, and DEL */
+    cr_assert_str_eq(r.body, "ok");
+    th_resp_free(&r);
+}
+
+/* A set of fields checked once: the same refusals as http_res_header,
+ * then sent as given, with its Date in place of the core's. */
+static int set_results[5];
+static void with_a_set(struct http_exchange *x, void *ud)
+{
+    (void)ud;
+    struct http_fields f = {0};
+    set_results[0] = http_fields_add(&f, "X-A", 3, "v\r\nX-Evil: 1", 13);
+    set_results[1] = http_fields_add(&f, "X A", 3, "v", 1);
+    set_results[2] = http_fields_add(&f, "Content-Length", 14, "9", 1);
+    set_results[3] = http_fields_add(&f, "X-Set", 5, "yes", 3);
+    set_results[4] = http_fields_add(&f, "Date", 4, "Thu, 01 Jan 1970 00:00:00 GMT", 29);
+    http_res_status(x, 200, NULL);
+    http_res_fields(x, &f);
+    http_fields_free(&f);
+    http_res_body(x, "set", 3);
+}
+
+Test(res, a_field_set_is_checked_once_and_sent_whole)
+{
+    struct th_resp r;
+    char v[64];
+    th_start(with_a_set, NULL, NULL);
+    th_connect();
+    cr_assert(th_sends("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    cr_assert(th_read(&r, false));
+    cr_assert_eq(set_results[0], -EINVAL);
+    cr_assert_eq(set_results[1], -EINVAL);
+    cr_assert_eq(set_results[2], -EPERM);
+    cr_assert_eq(set_results[3], 0);
+    cr_assert_eq(set_results[4], 0);
+    cr_assert_null(strstr(r.head, "Evil"));
+    cr_assert_str_eq(th_field(&r, "X-Set", v, sizeof v), "yes");
+    cr_assert_str_eq(th_field(&r, "Date", v, sizeof v), "Thu, 01 Jan 1970 00:00:00 GMT");
+    cr_assert_null(strstr(strstr(r.head, "Date:") + 1, "Date:"), "two Date fields");
+    cr_assert_str_eq(th_field(&r, "Content-Length", v, sizeof v), "3");
+    cr_assert_str_eq(r.body, "set");
+    th_resp_free(&r);
+}
+
 static void status_from_target(struct http_exchange *x, void *ud)
 {
     (void)ud;

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../src/lib/internal.h"
+#include "lib/core/internal.h"
 
 /* ---- helpers ---- */
 

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../src/lib/internal.h"
+#include "lib/core/internal.h"
 #include "prefork.h"
 
 /* ---- helpers ---- */

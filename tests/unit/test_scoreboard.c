@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../src/lib/internal.h"
+#include "lib/core/internal.h"
 
 #include "child_support.h"
 

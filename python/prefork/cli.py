@@ -1,0 +1,109 @@
+"""prefork.cli: `python3 -m prefork [OPTIONS] MODULE:CALLABLE`, with the options of `prefork serve` by the same names."""
+import argparse
+import os
+import sys
+
+from . import _prefork
+from .server import HTTP_OPTIONS, POOL_OPTIONS, serve_wsgi
+
+DESCRIPTION = """\
+Serve the WSGI application MODULE:CALLABLE (or MODULE:factory()) over
+HTTP/1.1 on a pool of worker processes. The master supervises; each worker
+imports the application (again after each HUP, unless --preload) and calls
+it once a request and its body are complete.
+
+Signals to the master: TERM/INT graceful stop, QUIT fast stop, HUP reload
+the code with a new generation of workers, USR1 reopen logs, USR2 upgrade,
+TTIN/TTOU one worker more/fewer."""
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors: one line naming the option, exit status 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"prefork: {message} (see --help)\n")
+        sys.exit(2)
+
+
+# (flags, metavar, help) of the options that take a value and go to C as is.
+POOL = [
+    (("-w", "--workers"), "N", "worker processes (default: online CPUs)"),
+    (("--mode",), "MODE", "how connections reach workers: shared (one accept queue, the "
+     "default), reuseport (a socket per worker), dispatch (the master passes each)"),
+    (("--backlog",), "N", "listen backlog (default: net.core.somaxconn)"),
+    (("--max-conns",), "N", "connections per worker (default 10000)"),
+    (("--accept-batch",), "N", "connections a worker accepts per wake-up (16)"),
+    (("--graceful-timeout",), "SEC", "drain deadline on TERM and reloads (default 60)"),
+    (("--max-start-failures",), "N", "give up after N failed starts (default 5)"),
+    (("--max-requests",), "N", "recycle a worker after N requests (0: never)"),
+    (("--max-requests-jitter",), "N", "... plus a random 0..N per worker"),
+    (("--timeout",), "SEC", "a request in Python longer than SEC: its worker is replaced, "
+     "the request and its Python stack logged (0: off, the default)"),
+    (("--ready-timeout",), "SEC", "a reload's or upgrade's workers must be ready (60)"),
+    (("--pre-stop-delay",), "SEC", "on TERM keep serving SEC before stopping (0)"),
+    (("--max-generations",), "N", "generations alive at once, draining ones too (3)"),
+    (("--cpu-affinity",), "CPUS", "pin worker i to one CPU: off (the default), auto, or a "
+     "list such as 0-3,6"),
+]
+HTTP = [
+    (("--header-timeout",), "SEC", "a request head must arrive within (default 10)"),
+    (("--keepalive-timeout",), "SEC", "idle keep-alive connections close after (15)"),
+    (("--send-timeout",), "SEC", "a stalled response is dropped after (30)"),
+    (("--body-timeout",), "SEC", "a stalled request body is a 408 after (60)"),
+    (("--keepalive-requests",), "N", "requests per connection, 0 = no limit (1000)"),
+    (("--max-header-bytes",), "N", "request head limit, else 431 (16384)"),
+    (("--max-uri-bytes",), "N", "request target limit, else 414 (8192)"),
+    (("--max-headers",), "N", "header fields limit, else 431 (100)"),
+    (("--max-body-bytes",), "N", "request body limit, else 413 (104857600); bodies past "
+     "256 KiB wait in an unlinked temporary file"),
+]
+
+
+def parser():
+    p = Parser(prog="python3 -m prefork", usage="%(prog)s [OPTIONS] MODULE:CALLABLE",
+               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("target", metavar="MODULE:CALLABLE",
+                   help="the WSGI application, e.g. myapp:app or myapp:create_app()")
+    g = p.add_argument_group("pool options (as prefork serve)")
+    g.add_argument("-l", "--listen", "-b", "--bind", action="append", metavar="ADDR",
+                   dest="listen", help="HOST:PORT, [V6]:PORT, :PORT, unix:PATH, fd:N "
+                   "(repeatable; default 127.0.0.1:8000; -b/--bind is the same)")
+    for flags, metavar, text in POOL:
+        g.add_argument(*flags, metavar=metavar, help=text)
+    g.add_argument("--user", metavar="USER", help="workers run as USER (bind as root first)")
+    g.add_argument("--group", metavar="GROUP", help="workers run as GROUP")
+    g.add_argument("--pidfile", metavar="FILE", help="written once ready, replaced on upgrade")
+    g.add_argument("--error-log", metavar="FILE|-",
+                   help="where log lines go, wsgi.errors too (default: stderr; USR1 reopens)")
+    g.add_argument("-q", "--quiet", action="store_true", help="fewer log lines")
+    g.add_argument("-v", "--verbose", action="store_true", help="more log lines")
+    h = p.add_argument_group("HTTP options (as prefork serve)")
+    h.add_argument("--access-log", metavar="FILE|-|off",
+                   help="Combined Log Format + worker + microseconds (default: off)")
+    for flags, metavar, text in HTTP:
+        h.add_argument(*flags, metavar=metavar, help=text)
+    y = p.add_argument_group("Python options")
+    y.add_argument("--preload", action="store_true",
+                   help="import the application once in the master before forking "
+                   "(memory shared copy-on-write; HUP then does not reload the code)")
+    y.add_argument("--chdir", metavar="DIR", help="change to DIR before loading the application")
+    p.add_argument("-V", "--version", action="version", version=f"prefork {_prefork.version}")
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    opts = {name: getattr(args, name) for name in POOL_OPTIONS + HTTP_OPTIONS}
+    try:
+        return serve_wsgi(args.target, preload=args.preload, listen=args.listen or [],
+                          access_log=args.access_log, error_log=args.error_log,
+                          pidfile=args.pidfile, user=args.user, group=args.group,
+                          chdir=args.chdir, quiet=args.quiet, verbose=args.verbose, **opts)
+    except ValueError as e:
+        sys.stderr.write(f"prefork: {e}\n")
+        return 2
+    except OSError as e:
+        sys.stderr.write(f"prefork: {e}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,152 @@
+"""prefork.server: serve_wsgi() and serve(), whose keyword arguments mirror the command line."""
+import ast
+import gc
+import grp
+import importlib
+import os
+import pwd
+import sys
+
+from . import _prefork
+
+# Options the C side parses by their command-line names (underscores here,
+# dashes there): the pool's, then the HTTP core's.
+POOL_OPTIONS = (
+    "workers", "mode", "backlog", "max_conns", "accept_batch", "graceful_timeout",
+    "max_start_failures", "max_requests", "max_requests_jitter", "timeout",
+    "ready_timeout", "pre_stop_delay", "max_generations", "cpu_affinity",
+)
+HTTP_OPTIONS = (
+    "header_timeout", "keepalive_timeout", "send_timeout", "body_timeout",
+    "keepalive_requests", "max_header_bytes", "max_uri_bytes", "max_headers",
+    "max_body_bytes",
+)
+
+
+def load(target):
+    """The object that target names: "MODULE:NAME", "MODULE:obj.attr",
+    "MODULE:factory()" or "MODULE:factory('literal', 2)"; "MODULE" alone
+    means MODULE:application."""
+    module, _, expr = target.partition(":")
+    if not module:
+        raise ValueError(f"'{target}': expected MODULE:CALLABLE")
+    expr = expr or "application"
+    try:
+        node = ast.parse(expr, mode="eval").body
+    except SyntaxError:
+        raise ValueError(f"'{target}': '{expr}' is not a name or a call") from None
+    call = None
+    if isinstance(node, ast.Call):
+        call, node = node, node.func
+    names = []
+    while isinstance(node, ast.Attribute):
+        names.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        raise ValueError(f"'{target}': '{expr}' is not a name or a call")
+    names.append(node.id)
+    obj = importlib.import_module(module)
+    for name in reversed(names):
+        try:
+            obj = getattr(obj, name)
+        except AttributeError:
+            raise ValueError(f"'{target}': no '{name}' in {obj!r}") from None
+    if call is not None:
+        try:
+            args = [ast.literal_eval(a) for a in call.args]
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+        except ValueError:
+            raise ValueError(f"'{target}': factory arguments must be literals") from None
+        obj = obj(*args, **kwargs)
+    if not callable(obj):
+        raise ValueError(f"'{target}': {obj!r} is not callable")
+    return obj
+
+
+def _listeners(listen, bind):
+    out = []
+    for spec in (listen, bind):
+        if isinstance(spec, str):
+            out.append(spec)
+        elif spec:
+            out.extend(spec)
+    return out
+
+
+def _ids(user, group):
+    """uid and gid the workers switch to, or -1 for each when unchanged."""
+    uid = gid = -1
+    if user is not None:
+        try:
+            pw = pwd.getpwuid(int(user)) if str(user).isdigit() else pwd.getpwnam(user)
+        except KeyError:
+            raise ValueError(f"--user '{user}': no such user") from None
+        uid, gid = pw.pw_uid, pw.pw_gid
+    if group is not None:
+        try:
+            gr = grp.getgrgid(int(group)) if str(group).isdigit() else grp.getgrnam(group)
+        except KeyError:
+            raise ValueError(f"--group '{group}': no such group") from None
+        gid = gr.gr_gid
+    if (uid >= 0 or gid >= 0) and os.geteuid() != 0:
+        raise ValueError("--user/--group need the master to run as root")
+    return uid, gid
+
+
+def _run(kind, app, loader, what, *, listen=None, bind=None, access_log=None,
+         error_log=None, pidfile=None, user=None, group=None, chdir=None,
+         quiet=False, verbose=False, **opts):
+    unknown = set(opts) - set(POOL_OPTIONS) - set(HTTP_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    options = {k.replace("_", "-"): str(v) for k, v in opts.items() if v is not None}
+    uid, gid = _ids(user, group)
+    if chdir:
+        os.chdir(chdir)
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    level = -1 if quiet else 1 if verbose else 0
+    argv = [sys.executable] + sys.orig_argv[1:]
+    return _prefork.run(kind, app, loader, options, _listeners(listen, bind), what,
+                        access_log=access_log, error_log=error_log, pidfile=pidfile,
+                        uid=uid, gid=gid, upgrade_argv=argv, level=level)
+
+
+def serve_wsgi(app, *, preload=False, **options):
+    """Serve a WSGI application on the pool until it is stopped (TERM, INT,
+    QUIT); returns the exit status. app is a callable, or a "MODULE:CALLABLE"
+    string: then each generation of workers imports it afresh (HUP reloads
+    the code) unless preload=True. Keyword arguments are the command-line
+    options with underscores: listen, workers, mode, max_requests, timeout,
+    access_log, max_body_bytes..."""
+    loader = None
+    what = app if isinstance(app, str) else getattr(app, "__qualname__", repr(app))
+    if isinstance(app, str):
+        target = app
+        if options.get("chdir"):
+            os.chdir(options.pop("chdir"))
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        if preload:
+            app = load(target)
+        else:
+            app, loader = None, lambda: load(target)
+    if app is not None:
+        # Objects made so far stay where they are: the collector would
+        # otherwise touch them in every worker and unshare their pages.
+        gc.collect()
+        gc.freeze()
+    return _run("wsgi", app, loader, what, **options)
+
+
+def serve(handler, *, mode="dispatch", **options):
+    """Call handler(sock, address) in a worker for each connection: sock is
+    a blocking socket.socket the handler owns (closed after it returns,
+    unless the handler kept a reference). In the default dispatch mode the
+    master passes each connection to an idle worker. Keyword arguments as
+    serve_wsgi's."""
+    gc.collect()
+    gc.freeze()
+    what = getattr(handler, "__qualname__", repr(handler))
+    return _run("socket", handler, None, what, mode=mode, **options)

@@ -1,0 +1,307 @@
+/* py_pool.c — run the pool from Python: options by their command-line names, listeners, the fork with the GIL held, each worker's Python start. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "py.h"
+
+struct py_serve py_serve;
+
+/* Read by the pool for as long as it runs, and by every worker. */
+static struct pf_config cfg;
+static struct http_handler handler;
+static char *strings[8 + PF_MAX_LISTENERS];
+static int nstrings;
+static char **upgrade_argv;
+static char server_name[256] = "localhost", server_port[16] = "80";
+
+/* A C string that lives as long as the process. */
+static const char *keep(PyObject *s)
+{
+    const char *p = PyUnicode_AsUTF8(s);
+    if (!p || nstrings == (int)(sizeof strings / sizeof strings[0]))
+        return NULL;
+    return strings[nstrings++] = strdup(p);
+}
+
+/* ---- the worker side ---- */
+
+int py_worker_init(void)
+{
+    PyOS_AfterFork_Child();
+    if (!py_serve.app) {
+        py_serve.app = PyObject_CallNoArgs(py_serve.loader);
+        if (!py_serve.app) {
+            py_log_exception("cannot load the application:");
+            return -EINVAL;
+        }
+    }
+    int err = py_watch_start(py_serve.timeout_ms);
+    if (err < 0)
+        pf_log(PF_LOG_ERROR, "the --timeout watchdog thread: %s", strerror(-err));
+    return 0;
+}
+
+static void flush_stream(const char *name)
+{
+    PyObject *f = PySys_GetObject(name); /* borrowed */
+    PyObject *r = f && f != Py_None ? PyObject_CallMethod(f, "flush", NULL) : NULL;
+    if (!r)
+        PyErr_Clear();
+    Py_XDECREF(r);
+}
+
+/* What Python printed is flushed: the worker leaves with _exit. */
+void py_worker_fini(void)
+{
+    py_gil_worker_end();
+    flush_stream("stdout");
+    flush_stream("stderr");
+}
+
+/* ---- the options ---- */
+
+/* Each is set by its long name, as the prefork command parses it: the
+ * pool's (pf_config_set), else the HTTP core's (http_config_set). */
+static int set_option(PyObject *name, PyObject *value)
+{
+    const char *n = PyUnicode_AsUTF8(name);
+    PyObject *vs = n ? PyObject_Str(value) : NULL;
+    const char *v = vs ? PyUnicode_AsUTF8(vs) : NULL;
+    if (!v) {
+        Py_XDECREF(vs);
+        return -1;
+    }
+    const char *why = "bad value";
+    int err = pf_config_set(&cfg, n, v, &why);
+    if (err == -ENOENT)
+        err = http_config_set(&py_serve.http, n, v, &why);
+    if (err == -ENOENT)
+        PyErr_Format(PyExc_ValueError, "unknown option --%s", n);
+    else if (err < 0)
+        PyErr_Format(PyExc_ValueError, "--%s '%s': %s", n, v, why);
+    Py_DECREF(vs);
+    return err < 0 ? -1 : 0;
+}
+
+static int set_options(PyObject *options)
+{
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(options, &pos, &k, &v))
+        if (v != Py_None && set_option(k, v) < 0)
+            return -1;
+    py_serve.timeout_ms = cfg.timeout_ms;
+    return 0;
+}
+
+static int open_access_log(PyObject *path)
+{
+    py_serve.http.access_log_fd = -1;
+    if (path == Py_None)
+        return 0;
+    const char *p = keep(path);
+    if (!p)
+        return -1;
+    if (strcmp(p, "off") == 0)
+        return 0;
+    if (strcmp(p, "-") == 0) {
+        py_serve.http.access_log_fd = STDOUT_FILENO;
+        return 0;
+    }
+    int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        PyErr_SetFromErrnoWithFilename(PyExc_OSError, p);
+        return -1;
+    }
+    py_serve.http.access_log_fd = fd;
+    py_serve.http.access_log_path = p;
+    return 0;
+}
+
+static int open_error_log(PyObject *path)
+{
+    const char *p = path == Py_None ? NULL : keep(path);
+    if (path != Py_None && !p)
+        return -1;
+    int err = pf_log_open(p);
+    if (err < 0) {
+        errno = -err;
+        PyErr_SetFromErrnoWithFilename(PyExc_OSError, p);
+        return -1;
+    }
+    cfg.error_log = p && strcmp(p, "-") ? p : NULL;
+    return 0;
+}
+
+/* argv for USR2: a NULL-terminated copy that outlives the pool. */
+static int set_upgrade(pf_pool *pool, PyObject *argv)
+{
+    if (argv == Py_None)
+        return 0;
+    Py_ssize_t n = PyList_Size(argv);
+    if (n < 1)
+        return PyErr_Occurred() ? -1 : 0;
+    upgrade_argv = calloc((size_t)n + 1, sizeof *upgrade_argv);
+    for (Py_ssize_t i = 0; upgrade_argv && i < n; i++) {
+        const char *s = PyUnicode_AsUTF8(PyList_GET_ITEM(argv, i));
+        if (!s || !(upgrade_argv[i] = strdup(s)))
+            return -1;
+    }
+    if (upgrade_argv)
+        pf_pool_set_upgrade(pool, upgrade_argv[0], upgrade_argv);
+    return 0;
+}
+
+/* ---- listeners, and what the start-up line says ---- */
+
+static int bind_all(pf_pool *pool, PyObject *listen)
+{
+    Py_ssize_t n = PyList_Size(listen);
+    if (n < 0)
+        return -1;
+    if (n == 0 && pf_pool_listen_systemd(pool) > 0)
+        return 0;
+    for (Py_ssize_t i = 0; i < (n ? n : 1); i++) {
+        const char *spec = n ? PyUnicode_AsUTF8(PyList_GET_ITEM(listen, i)) : "127.0.0.1:8000";
+        if (!spec)
+            return -1;
+        int err = pf_pool_listen(pool, spec);
+        if (err == -EINVAL) {
+            PyErr_Format(PyExc_ValueError, "--listen '%s': not an address", spec);
+            return -1;
+        }
+        if (err < 0) {
+            PyErr_Format(PyExc_OSError, "cannot listen on %s: %s", spec, strerror(-err));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* SERVER_NAME and SERVER_PORT for requests without Host: the first
+ * listener's address. */
+static void server_address(pf_pool *pool)
+{
+    char name[128];
+    if (pf_pool_listener_name(pool, 0, name, sizeof name) < 0 || strncmp(name, "unix:", 5) == 0 ||
+        strncmp(name, "fd:", 3) == 0)
+        return;
+    char *colon = strrchr(name, ':');
+    if (!colon)
+        return;
+    *colon = '\0';
+    snprintf(server_port, sizeof server_port, "%s", colon + 1);
+    snprintf(server_name, sizeof server_name, "%s", name);
+}
+
+static void print_start(pf_pool *pool, const char *what, const char *scheme)
+{
+    char where[1024];
+    size_t n = 0;
+    where[0] = '\0';
+    for (int i = 0; i < pf_pool_listener_count(pool) && n < sizeof where; i++) {
+        char name[128];
+        pf_pool_listener_name(pool, i, name, sizeof name);
+        bool path = strncmp(name, "unix:", 5) == 0 || strncmp(name, "fd:", 3) == 0;
+        n += (size_t)snprintf(where + n, sizeof where - n, "%s%s%s%s", i ? ", " : "",
+                              path ? "" : scheme, name, path || !*scheme ? "" : "/");
+    }
+    printf("prefork: serving %s on %s (%d worker%s, %s)\n", what, where, cfg.workers,
+           cfg.workers == 1 ? "" : "s", pf_mode_name(cfg.mode));
+    fflush(stdout);
+}
+
+/* ---- run ---- */
+
+static int setup(PyObject *kind, PyObject *options, PyObject *access_log, PyObject *error_log,
+                 PyObject *pidfile, int uid, int gid, int level, struct pf_service *svc)
+{
+    pf_config_init(&cfg);
+    cfg.log_level = level < 0 ? PF_LOG_WARN : level > 0 ? PF_LOG_DEBUG : PF_LOG_INFO;
+    pf_log_set_level(cfg.log_level);
+    http_config_init(&py_serve.http);
+    py_serve.http.max_body = 100u << 20; /* uploads: spilled to disk past 256 KiB */
+    cfg.tcp_nodelay = true;
+    cfg.defer_accept = true;
+    bool wsgi = PyUnicode_CompareWithASCIIString(kind, "wsgi") == 0;
+    if (!wsgi)
+        cfg.mode = PF_MODE_DISPATCH; /* a blocking handler: idle workers only */
+    if (set_options(options) < 0 || open_access_log(access_log) < 0 ||
+        open_error_log(error_log) < 0)
+        return -1;
+    if (pidfile != Py_None && !(cfg.pidfile = keep(pidfile)))
+        return -1;
+    if (uid >= 0 || gid >= 0) {
+        cfg.drop_privileges = true;
+        cfg.uid = uid >= 0 ? (uid_t)uid : geteuid();
+        cfg.gid = gid >= 0 ? (gid_t)gid : getegid();
+    }
+    const char *why;
+    if (pf_config_check(&cfg, &why) < 0) {
+        PyErr_Format(PyExc_ValueError, "%s", why);
+        return -1;
+    }
+    if (wsgi) {
+        pyw_handler(&handler);
+        http_service(&py_serve.http, &handler, svc);
+    } else {
+        py_sock_service(svc);
+    }
+    return 0;
+}
+
+/* The pool forks with the GIL held by this thread, as fork() from Python
+ * would: PyOS_BeforeFork once (the import lock stays held in the master,
+ * which imports nothing meanwhile), PyOS_AfterFork_Child in each worker,
+ * PyOS_AfterFork_Parent when the pool is done. */
+static int run_pool(pf_pool *pool)
+{
+    PyOS_BeforeFork();
+    int err = pf_pool_run(pool);
+    PyOS_AfterFork_Parent();
+    return err;
+}
+
+PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"kind", "app", "loader", "options", "listen", "what",
+                            "access_log", "error_log", "pidfile", "uid", "gid",
+                            "upgrade_argv", "level", NULL};
+    PyObject *kind, *app, *loader, *options, *listen, *access_log = Py_None,
+             *error_log = Py_None, *pidfile = Py_None, *argv = Py_None;
+    const char *what;
+    int uid = -1, gid = -1, level = 0;
+    (void)self;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOOO!O!s|OOOiiOi:run", names, &kind, &app,
+                                     &loader, &PyDict_Type, &options, &PyList_Type, &listen,
+                                     &what, &access_log, &error_log, &pidfile, &uid, &gid,
+                                     &argv, &level))
+        return NULL;
+    if (py_serve.loader || py_serve.app)
+        return PyErr_Format(PyExc_RuntimeError, "one pool per process");
+    struct pf_service svc;
+    if (setup(kind, options, access_log, error_log, pidfile, uid, gid, level, &svc) < 0)
+        return NULL;
+    py_serve.app = app == Py_None ? NULL : Py_NewRef(app);
+    py_serve.loader = Py_NewRef(loader);
+    pf_pool *pool;
+    int err = pf_pool_new(&pool, &cfg, &svc);
+    if (err < 0)
+        return PyErr_Format(PyExc_OSError, "cannot create the pool: %s", strerror(-err));
+    if (bind_all(pool, listen) < 0 || set_upgrade(pool, argv) < 0) {
+        pf_pool_free(pool);
+        return NULL;
+    }
+    server_address(pool);
+    py_serve.server_name = server_name;
+    py_serve.server_port = server_port;
+    bool wsgi = PyUnicode_CompareWithASCIIString(kind, "wsgi") == 0;
+    print_start(pool, what, wsgi ? "http://" : "");
+    err = run_pool(pool);
+    pf_pool_free(pool);
+    return PyLong_FromLong(err < 0 ? 1 : 0);
+}

@@ -1,0 +1,102 @@
+/* pyw_handler.c — the WSGI server as an HTTP core handler: the body received whole, then the application called. */
+#include <errno.h>
+#include <string.h>
+
+#include "py.h"
+
+static void call_app(struct pyw_req *r)
+{
+    struct http_exchange *x = r->x;
+    uint64_t size = r->body.size;
+    PyObject *input = pyw_input_new(&r->body);
+    PyObject *env = input ? pyw_environ(x, input, size) : NULL;
+    Py_XDECREF(input);
+    if (!env) {
+        py_log_exception("cannot build the WSGI environ:");
+        pyw_fail(r);
+        return;
+    }
+    py_watch_enter(NULL);
+    PyObject *args[2] = {env, (PyObject *)r};
+    PyObject *result = PyObject_Vectorcall(py_serve.app, args, 2, NULL);
+    Py_DECREF(env);
+    if (!result) {
+        const struct http_request *q = http_ex_request(x);
+        char line[160];
+        snprintf(line, sizeof line, "error in the application for '%.*s %.*s':",
+                 (int)q->method_len, q->method_name,
+                 (int)(q->target_len > 100 ? 100 : q->target_len), q->target);
+        py_log_exception(line);
+        pyw_fail(r);
+    } else {
+        pyw_respond(r, result);
+    }
+    py_watch_leave();
+}
+
+/* Body pieces as they arrive; the app runs once the body is whole. */
+static void on_body(struct http_exchange *x, const char *p, size_t n, int status, void *ud)
+{
+    struct pyw_req *r = ud;
+    py_enter();
+    if (status < 0) {
+        r->x = NULL; /* the core answered (413, 400, 408) or the client went */
+        pyw_req_done(r);
+    } else if (n && pyw_body_add(&r->body, p, n) < 0) {
+        http_res_error(x, 500);
+        r->x = NULL;
+        pyw_req_done(r);
+    } else if (status == HTTP_BODY_END) {
+        call_app(r);
+    }
+    py_leave();
+}
+
+static void on_request(struct http_exchange *x, void *ud)
+{
+    (void)ud;
+    py_enter();
+    struct pyw_req *r = pyw_req_new(x);
+    if (!r) {
+        PyErr_Clear();
+        http_res_error(x, 500);
+    } else if (!http_body_expected(x)) {
+        call_app(r);
+    } else {
+        int err = http_body_read(x, on_body, r);
+        if (err < 0) {
+            /* -EMSGSIZE: a Content-Length past --max-body-bytes */
+            http_res_error(x, err == -EMSGSIZE ? 413 : 500);
+            r->x = NULL;
+            pyw_req_done(r);
+        }
+    }
+    py_leave();
+}
+
+static int on_init(struct http_server *s, void *ud)
+{
+    (void)s, (void)ud;
+    int err = py_worker_init();
+    if (err == 0 && pyw_environ_init() < 0) {
+        py_log_exception("cannot set up the WSGI environ:");
+        err = -ENOMEM;
+    }
+    if (err == 0)
+        py_gil_worker_start();
+    return err;
+}
+
+static void on_fini(void *ud)
+{
+    (void)ud;
+    py_worker_fini();
+}
+
+void pyw_handler(struct http_handler *h)
+{
+    memset(h, 0, sizeof *h);
+    h->init = on_init;
+    h->request = on_request;
+    h->fini = on_fini;
+}

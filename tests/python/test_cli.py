@@ -1,0 +1,61 @@
+"""test_cli.py — python3 -m prefork's command line: --help with each interpreter, usage errors, the start-up line."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import APPS, PYPATH
+
+ENV = dict(os.environ, PYTHONPATH=str(PYPATH))
+
+
+def interpreters():
+    """Debian's python3 and the one first on PATH (pyenv's, say), if another."""
+    found = [sys.executable]
+    other = shutil.which("python3")
+    if other and os.path.realpath(other) != os.path.realpath(sys.executable):
+        found.append(other)
+    return found
+
+
+@pytest.mark.parametrize("python", interpreters())
+def test_help_lists_every_option(python):
+    r = subprocess.run([python, "-m", "prefork", "--help"], env=ENV, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    for opt in ("--listen", "--bind", "--workers", "--mode", "--max-requests",
+                "--max-requests-jitter", "--timeout", "--graceful-timeout", "--pidfile",
+                "--user", "--group", "--error-log", "--access-log", "--preload", "--chdir",
+                "--max-body-bytes", "--body-timeout", "MODULE:CALLABLE"):
+        assert opt in r.stdout, opt
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--workers", "x", "m:app"], "--workers 'x'"),
+    (["--mode", "fast", "m:app"], "--mode 'fast'"),
+    (["--max-body-bytes", "-1", "m:app"], "--max-body-bytes '-1'"),
+    (["--listen", "nowhere", "m:app"], "--listen 'nowhere'"),
+    (["--nope", "m:app"], "--nope"),
+    ([], "MODULE:CALLABLE"),
+])
+def test_usage_errors(args, message):
+    r = subprocess.run([sys.executable, "-m", "prefork", *args], env=ENV, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("prefork: ") and message in lines[0], r.stderr
+
+
+@pytest.mark.parametrize("python", interpreters())
+def test_serves_with_each_interpreter(server, python):
+    s = server("conform:app", "-b", "127.0.0.1:0", "--access-log", "-", python=python)
+    r, data = s.get("/ping")
+    assert data == b"pong"
+    assert s.stop() == 0
+    out = s.out.read_text()
+    assert "prefork: serving conform:app on http://127.0.0.1:" in out
+    # The access log: the Combined Log Format, then the worker's index.
+    line = next(l for l in out.splitlines() if "GET /ping" in l)
+    assert '"GET /ping HTTP/1.1" 200 4' in line
