@@ -70,7 +70,12 @@ PY_FILES := $(patsubst python/prefork/%,$(PY_DIR)/%,$(wildcard python/prefork/*.
 .PHONY: all serve test test-san check deps fuzz bench clean install uninstall FORCE
 # Objects of single-file programs are kept, so a second make builds nothing.
 .SECONDARY:
-all: $(B)/prefork $(LIB) $(SHLIB) $(EXAMPLES) $(if $(PY_OK),python)
+all: $(B)/prefork $(LIB) $(SHLIB) $(EXAMPLES) $(if $(PY_OK),python,python-skipped)
+
+# Without the headers the rest still builds; say so, once, rather than fail.
+.PHONY: python-skipped
+python-skipped:
+	@echo "make: the Python package is not built: no Python.h for $(PYTHON) (apt-get install python3-dev)"
 
 # V=1 shows the commands.
 Q := $(if $(V),,@)
