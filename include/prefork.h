@@ -3,7 +3,7 @@
 #define PREFORK_H
 
 /*
- * The model (see README.md and DESIGN.md):
+ * The model (see README.md, "The process model", and prefork(1)):
  *
  *   master (supervisor): binds the listeners once, forks N workers, reaps and
  *   respawns them, stops them gracefully. It never runs service code.
@@ -56,7 +56,7 @@ void pf_log(enum pf_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void pf_vlog(enum pf_log_level level, const char *fmt, va_list ap);
 
-/* Replace the sink (NULL restores the default: DESIGN §4 lines on the error
+/* Replace the sink (NULL restores the default: prefork(1) LOGS lines on the error
  * log, "2026-11-25T16:30:00.123Z master  info  started ..."). */
 void pf_log_set_sink(pf_log_fn *fn, void *ud);
 void pf_log_set_level(enum pf_log_level max);
@@ -449,7 +449,7 @@ int pf_pool_listener_count(const pf_pool *pool);
  * not set itself up or write cfg.pidfile once ready (it then stops
  * gracefully). Returns in the master only.
  *
- * Signals (DESIGN.md §2): TERM graceful stop, INT the same (a second INT:
+ * Signals (as in prefork(1), SIGNALS): TERM graceful stop, INT the same (a second INT:
  * fast), QUIT fast stop, HUP rolling reload (a new generation of workers,
  * then the old one drains), USR1 reopen logs (master and workers), USR2
  * upgrade (exec the program anew as a new master that inherits the

@@ -1,4 +1,4 @@
-/* log.c — the error log: one line per message, tagged with time, source and level (DESIGN §4). */
+/* log.c — the error log: one line per message, tagged with time, source and level (the format is in prefork(1), LOGS). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
