@@ -316,3 +316,19 @@ uint64_t th_hash(uint64_t h, const void *p, size_t n)
     }
     return h;
 }
+
+void th_hello(struct http_exchange *x, void *ud)
+{
+    (void)ud;
+    http_res_status(x, 200, NULL);
+    http_res_header(x, "Content-Type", 12, "text/plain", 10);
+    http_res_body(x, "hello", 5);
+}
+
+void th_echo_target(struct http_exchange *x, void *ud)
+{
+    (void)ud;
+    const struct http_request *req = http_ex_request(x);
+    http_res_status(x, 200, NULL);
+    http_res_body(x, req->target, req->target_len);
+}

@@ -39,6 +39,12 @@ void th_start(void (*fn)(struct http_exchange *x, void *ud), void *ud,
 int th_connect(void);
 void th_fini(void);
 
+/* Handlers many tests share: "hello" with a length, whatever was asked
+ * (a body, if any, unread); the target back as the body (tells pipelined
+ * answers apart). */
+void th_hello(struct http_exchange *x, void *ud);
+void th_echo_target(struct http_exchange *x, void *ud);
+
 /* Run the loop for at most ms (it may return sooner on no event). */
 void th_pump(unsigned ms);
 /* Run the loop until *flag is true or the deadline passes; returns *flag. */

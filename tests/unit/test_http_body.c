@@ -12,24 +12,6 @@ TestSuite(body, .init = th_config, .fini = th_fini, .timeout = 60);
 
 /* ---- handlers ---- */
 
-/* "hello" with a length, whatever was asked (the body, if any, unread). */
-static void hello(struct http_exchange *x, void *ud)
-{
-    (void)ud;
-    http_res_status(x, 200, NULL);
-    http_res_header(x, "Content-Type", 12, "text/plain", 10);
-    http_res_body(x, "hello", 5);
-}
-
-/* The target back as the body: tells pipelined answers apart. */
-static void echo_target(struct http_exchange *x, void *ud)
-{
-    (void)ud;
-    const struct http_request *req = http_ex_request(x);
-    http_res_status(x, 200, NULL);
-    http_res_body(x, req->target, req->target_len);
-}
-
 /* What a body handler saw: bytes, their hash, pieces, and the verdict. */
 struct seen {
     uint64_t len, hash;
@@ -370,7 +352,7 @@ Test(body, continue_comes_only_when_the_handler_asks)
 Test(body, unread_expect_continue_body_closes)
 {
     struct th_resp r;
-    th_start(hello, NULL, NULL);
+    th_start(th_hello, NULL, NULL);
     th_connect();
     cr_assert(th_sends("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n"
                        "Expect: 100-continue\r\n\r\n"));
@@ -383,7 +365,7 @@ Test(body, unread_expect_continue_body_closes)
 Test(body, small_unwanted_body_is_read_away_and_keepalive_goes_on)
 {
     struct th_resp r;
-    th_start(echo_target, NULL, NULL);
+    th_start(th_echo_target, NULL, NULL);
     th_connect();
     cr_assert(th_sends("GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
                        "GET /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -401,7 +383,7 @@ Test(body, unwanted_body_past_the_limit_closes)
 {
     struct th_resp r;
     th.cfg.max_body = 100;
-    th_start(echo_target, NULL, NULL);
+    th_start(th_echo_target, NULL, NULL);
     th_connect();
     cr_assert(th_sends("GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n"));
     cr_assert(th_read(&r, false));

@@ -13,33 +13,7 @@ TestSuite(res, .init = th_config, .fini = th_fini, .timeout = 30);
 
 /* ---- handlers ---- */
 
-/* "hello" with a length, whatever was asked (the body, if any, unread). */
-static void hello(struct http_exchange *x, void *ud)
-{
-    (void)ud;
-    http_res_status(x, 200, NULL);
-    http_res_header(x, "Content-Type", 12, "text/plain", 10);
-    http_res_body(x, "hello", 5);
-}
-
-/* The target back as the body: tells pipelined answers apart. */
-static void echo_target(struct http_exchange *x, void *ud)
-{
-    (void)ud;
-    const struct http_request *req = http_ex_request(x);
-    http_res_status(x, 200, NULL);
-    http_res_body(x, req->target, req->target_len);
-}
-
-/* What a body handler saw: bytes, their hash, pieces, and the verdict. */
-struct seen {
-    uint64_t len, hash;
-    unsigned pieces;
-    int status; /* the last status given to the callback */
-    bool ended, failed, aborted;
-};
-static struct seen seen;
-
+static bool aborted; /* an exchange was aborted (its on_abort ran) */
 static struct http_exchange *held;
 
 /* ---- heads ---- */
@@ -47,7 +21,7 @@ static struct http_exchange *held;
 Test(conn, head_split_at_every_byte)
 {
     static const char req[] = "GET /split HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n";
-    th_start(echo_target, NULL, NULL);
+    th_start(th_echo_target, NULL, NULL);
     for (size_t cut = 1; cut < sizeof req - 1; cut++) {
         struct th_resp r;
         th_connect();
@@ -64,7 +38,7 @@ Test(conn, head_one_byte_at_a_time)
 {
     static const char req[] = "GET /bytes HTTP/1.1\r\nHost: h\r\nUser-Agent: t\r\n\r\n";
     struct th_resp r;
-    th_start(echo_target, NULL, NULL);
+    th_start(th_echo_target, NULL, NULL);
     th_connect();
     for (size_t i = 0; i < sizeof req - 1; i++)
         cr_assert(th_send(req + i, 1));
@@ -75,7 +49,7 @@ Test(conn, head_one_byte_at_a_time)
 
 Test(conn, pipelined_requests_answered_in_order)
 {
-    th_start(echo_target, NULL, NULL);
+    th_start(th_echo_target, NULL, NULL);
     th_connect();
     cr_assert(th_sends("GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n"
                        "HEAD /3 HTTP/1.1\r\nHost: h\r\n\r\nGET /4 HTTP/1.1\r\nHost: h\r\n\r\n"));
@@ -91,7 +65,7 @@ Test(conn, pipelined_requests_answered_in_order)
 Test(conn, invalid_head_is_400_then_close)
 {
     struct th_resp r;
-    th_start(hello, NULL, NULL);
+    th_start(th_hello, NULL, NULL);
     th_connect();
     cr_assert(th_sends("GET / HTTP/1.1\nHost: h\n\n"));
     cr_assert(th_read(&r, false));
@@ -105,7 +79,7 @@ Test(conn, partial_head_times_out_with_408)
 {
     struct th_resp r;
     th.cfg.header_timeout_ms = 200;
-    th_start(hello, NULL, NULL);
+    th_start(th_hello, NULL, NULL);
     th_connect();
     cr_assert(th_sends("GET / HTTP/1.1\r\nHost:"));
     cr_assert(th_read(&r, false));
@@ -129,7 +103,7 @@ Test(conn, failed_shutdown_on_close_frees_the_connection_once)
     ops = http_tp_plain;
     ops.shutdown = failing_shutdown;
     struct th_resp r;
-    th_start(hello, NULL, &ops);
+    th_start(th_hello, NULL, &ops);
     th_connect();
     /* A bad head leaves bytes unread: the close lingers, which shuts down. */
     cr_assert(th_sends("GET / HTTP/1.1\r\nHost: h\r\nBad Field: x\r\n\r\nmore"));
@@ -226,7 +200,7 @@ static void flood_more(struct http_exchange *x, void *ud)
 static void on_flood_abort(struct http_exchange *x, void *ud)
 {
     (void)x, (void)ud;
-    seen.aborted = true;
+    aborted = true;
 }
 
 static void flood(struct http_exchange *x, void *ud)
@@ -262,7 +236,7 @@ Test(res, client_that_stops_reading_is_dropped_and_the_handler_told)
     th_connect();
     cr_assert(th_sends("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
     cr_assert_gt(th_peek(buf, sizeof buf, 20), 0);
-    cr_assert(th_pump_until(&seen.aborted), "the send timeout ended the exchange");
+    cr_assert(th_pump_until(&aborted), "the send timeout ended the exchange");
     cr_assert_not(flood_done);
     cr_assert_lt(flood_sent, 64u << 20, "the handler was held back, not buffered without end");
 }
@@ -494,8 +468,8 @@ Test(res, open_exchanges_are_aborted_when_the_server_stops)
     th_connect();
     cr_assert(th_sends("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
     th_pump(10);
-    cr_assert_not(seen.aborted);
+    cr_assert_not(aborted);
     http_server_free(th.s); /* a worker that stops aborts what is open */
     th.s = NULL;
-    cr_assert(seen.aborted);
+    cr_assert(aborted);
 }
