@@ -274,6 +274,13 @@ int pf_worker_drain_fd(const pf_worker *w);
 bool pf_worker_poll_control(pf_worker *w);
 bool pf_worker_draining(const pf_worker *w);
 
+/* From any thread of the worker: work of the service's own is stuck (a
+ * request past its time in a thread of its own, while the loop runs on).
+ * The heartbeat stops as though the loop had stopped --timeout ago, so the
+ * master replaces this worker at its next check, as a hung one: TERM, then
+ * KILL after the grace period. Does nothing useful without a timeout. */
+void pf_worker_hung(pf_worker *w);
+
 /* A connection handed to on_conn belongs to the service until it passes it
  * here: the fd is removed from the loop if watched, closed, and the worker's
  * connection count drops (a draining worker exits when it reaches 0). The

@@ -4,7 +4,7 @@ import os
 import sys
 
 from . import _prefork
-from .server import HTTP_OPTIONS, POOL_OPTIONS, serve_wsgi
+from .server import HTTP_OPTIONS, POOL_OPTIONS, WSGI_OPTIONS, serve_wsgi
 
 DESCRIPTION = """\
 Serve the WSGI application MODULE:CALLABLE (or MODULE:factory()) over
@@ -86,6 +86,10 @@ def parser():
     y.add_argument("--preload", action="store_true",
                    help="import the application once in the master before forking "
                    "(memory shared copy-on-write; HUP then does not reload the code)")
+    y.add_argument("--threads", metavar="N",
+                   help="run the application in N threads per worker, for apps that wait "
+                   "(on a database, an API); the event loop stays in C (default 1: the "
+                   "application runs on the worker's loop thread, fastest when it does not wait)")
     y.add_argument("--chdir", metavar="DIR", help="change to DIR before loading the application")
     p.add_argument("-V", "--version", action="version", version=f"prefork {_prefork.version}")
     return p
@@ -93,7 +97,7 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    opts = {name: getattr(args, name) for name in POOL_OPTIONS + HTTP_OPTIONS}
+    opts = {name: getattr(args, name) for name in POOL_OPTIONS + HTTP_OPTIONS + WSGI_OPTIONS}
     try:
         return serve_wsgi(args.target, preload=args.preload, listen=args.listen or [],
                           access_log=args.access_log, error_log=args.error_log,

@@ -21,6 +21,8 @@ HTTP_OPTIONS = (
     "keepalive_requests", "max_header_bytes", "max_uri_bytes", "max_headers",
     "max_body_bytes",
 )
+# The WSGI server's own.
+WSGI_OPTIONS = ("threads",)
 
 
 def load(target):
@@ -96,7 +98,7 @@ def _ids(user, group):
 def _run(kind, app, loader, what, *, listen=None, bind=None, access_log=None,
          error_log=None, pidfile=None, user=None, group=None, chdir=None,
          quiet=False, verbose=False, **opts):
-    unknown = set(opts) - set(POOL_OPTIONS) - set(HTTP_OPTIONS)
+    unknown = set(opts) - set(POOL_OPTIONS) - set(HTTP_OPTIONS) - set(WSGI_OPTIONS)
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
     options = {k.replace("_", "-"): str(v) for k, v in opts.items() if v is not None}
@@ -118,8 +120,8 @@ def serve_wsgi(app, *, preload=False, **options):
     QUIT); returns the exit status. app is a callable, or a "MODULE:CALLABLE"
     string: then each generation of workers imports it afresh (HUP reloads
     the code) unless preload=True. Keyword arguments are the command-line
-    options with underscores: listen, workers, mode, max_requests, timeout,
-    access_log, max_body_bytes..."""
+    options with underscores: listen, workers, threads, mode, max_requests,
+    timeout, access_log, max_body_bytes..."""
     loader = None
     what = app if isinstance(app, str) else getattr(app, "__qualname__", repr(app))
     if isinstance(app, str):

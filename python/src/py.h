@@ -5,8 +5,10 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "prefork.h"
 #include "http/http.h"
@@ -33,9 +35,12 @@ void py_log_exception(const char *what);
 void py_log_text(enum pf_log_level level, const char *p, size_t n);
 
 /* ---- py_watch.c: --timeout, the Python stack of a stuck request ---- */
-int py_watch_start(unsigned timeout_ms); /* in a worker, GIL held */
-void py_watch_enter(pf_loop *loop);      /* the app is called for a request */
-void py_watch_leave(void);               /* ... and returned */
+/* Slot 0 is the loop's thread, 1..threads those of --threads. */
+int py_watch_start(unsigned timeout_ms, int slots, pf_worker *w); /* in a worker, GIL held */
+void py_watch_thread(int slot); /* the calling thread runs slot's requests */
+void py_watch_enter(int slot, const struct http_request *q); /* the app is called (for q,
+                                                                or NULL: a connection) ... */
+void py_watch_leave(int slot);                               /* ... and returned */
 
 /* ---- py_pool.c: the pool, run from Python ---- */
 /* What a worker serves, set by the master before forking. */
@@ -43,6 +48,7 @@ struct py_serve {
     PyObject *app;     /* the WSGI callable or socket handler; NULL: load it */
     PyObject *loader;  /* called with no argument in each worker for app */
     unsigned timeout_ms;
+    unsigned threads;  /* > 1: the app runs in this many threads per worker */
     struct http_config http;
     const char *server_name, *server_port; /* SERVER_NAME/PORT without Host */
 };
@@ -50,7 +56,7 @@ extern struct py_serve py_serve;
 
 /* Each worker's common start: after-fork hooks, then the application
  * (loaded here unless preloaded), then the watchdog. 0 or -errno. */
-int py_worker_init(void);
+int py_worker_init(pf_worker *w);
 void py_worker_fini(void);
 
 PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw);
@@ -81,19 +87,74 @@ void pyw_body_free(struct pyw_body *b);
 PyObject *pyw_input_new(struct pyw_body *b);
 
 /* The environ of a request (a new dict), wsgi.input being input. */
-int pyw_environ_init(void);
-PyObject *pyw_environ(struct http_exchange *x, PyObject *input, uint64_t body_size);
+int pyw_environ_init(bool multithread);
+PyObject *pyw_environ(const struct http_request *q, const struct sockaddr *peer,
+                      socklen_t peerlen, PyObject *input, uint64_t body_size);
 
 /* wsgi.errors: one object per worker. */
 extern PyObject *pyw_errors;
 PyObject *pyw_errors_new(void);
+
+/* ---- pyw_thread.c: --threads N ---- */
+
+/* One step of a response, built by a thread and applied by the loop: the
+ * head, body bytes, a file, the end, or a failure (any of them at once). */
+struct pyw_op {
+    bool head;
+    int status;
+    char *reason;              /* NULL: the standard one */
+    struct http_fields fields; /* checked by http_fields_add */
+    bool close;
+    int64_t length;
+    struct iovec *iov;         /* body bytes the thread keeps alive */
+    int iovcnt, iovcap;
+    int fd;                    /* a file (-1: none), owned by the op */
+    uint64_t off, len;
+    bool end, fail;
+};
+
+/* A request handed to a thread: what the app needs, copied off the
+ * connection, and the op it is answering with. */
+struct pyw_job {
+    struct pyw_job *next;
+    struct http_exchange *x; /* the loop's own; NULL once the exchange is gone */
+    struct http_request *q;  /* the head (http_request_dup) */
+    struct sockaddr_storage peer;
+    socklen_t peerlen;
+    struct pyw_body body;
+    struct pyw_op op;
+    bool waiting;            /* the loop's: the op waits for room */
+    int result;              /* the loop's answer to the op posted */
+    bool posted;             /* under the lock: posted, not answered yet */
+    pthread_cond_t *wake;    /* the thread waiting for the answer */
+};
+
+/* From the loop: start n threads (GIL held); hand them a request; a job
+ * for x (its head copied, its abort watched), NULL when out of memory. */
+int pyw_threads_start(struct http_server *s, unsigned n);
+void pyw_threads_stop(void); /* GIL not held */
+struct pyw_job *pyw_job_new(struct http_exchange *x);
+void pyw_job_push(struct pyw_job *j);
+void pyw_job_free(struct pyw_job *j);
+
+/* From a thread, GIL held: the loop applies j->op (the GIL is released
+ * meanwhile; writes wait there for room), then the op is emptied.
+ * 0, or -errno (-EPIPE: the exchange is gone). */
+int pyw_job_post(struct pyw_job *j);
+
+/* ---- pyw_start.c, pyw_response.c: one request while the app answers ---- */
 
 /* The state of one request while the application answers: the
  * start_response callable itself (a Python object), see pyw_start.c. */
 struct pyw_req {
     PyObject_HEAD
     vectorcallfunc vcall;    /* start_response(status, headers, exc_info=None) */
-    struct http_exchange *x; /* NULL once the exchange has gone */
+    struct http_exchange *x; /* on the loop's thread: the exchange */
+    struct pyw_job *job;     /* in a thread of --threads: the job */
+    const struct http_request *q;
+    const struct sockaddr *peer;
+    socklen_t peerlen;
+    bool open;               /* the response may still be written */
     struct pyw_body body;
     PyObject *status;        /* str, from start_response */
     PyObject *headers;       /* list of (str, str) */
@@ -105,13 +166,20 @@ struct pyw_req {
     bool head_sent;
 };
 
+/* A request answered on the loop's thread, or in a thread of --threads
+ * (the job's body moves into the request). NULL with an exception set. */
 struct pyw_req *pyw_req_new(struct http_exchange *x);
+struct pyw_req *pyw_req_new_job(struct pyw_job *j);
+/* Build the environ, call the application, answer with what it returns;
+ * slot: the --timeout watch slot of the calling thread. */
+void pyw_call_app(struct pyw_req *r, int slot);
 /* The head: status and fields from start_response, then the framing.
  * 0, or -1 with a line logged (the response must then fail). */
 int pyw_send_head(struct pyw_req *r, int64_t length);
 /* Body bytes: 0 write on, 1 wait for room, 2 the declared length is
- * reached (the rest was cut: end now), -1 the exchange failed. */
-int pyw_send(struct pyw_req *r, const char *p, size_t n);
+ * reached (the rest was cut: end now), -1 the exchange failed. more: more
+ * bytes follow at once (a thread then sends them together). */
+int pyw_send(struct pyw_req *r, const char *p, size_t n, bool more);
 /* Answer with the app's result (a new reference, taken). */
 void pyw_respond(struct pyw_req *r, PyObject *result);
 /* The response failed: a 500 if no head went out, else the connection is
@@ -119,5 +187,22 @@ void pyw_respond(struct pyw_req *r, PyObject *result);
 void pyw_fail(struct pyw_req *r);
 /* The request is over: result.close(), references dropped; r is free. */
 void pyw_req_done(struct pyw_req *r);
+
+/* ---- pyw_out.c: where a response goes ---- */
+/* Straight to the exchange on the loop's thread; from a thread of
+ * --threads, into the job's op, posted at a write without more, the end
+ * or a failure. Results as the http_res_ calls'. */
+int pyw_out_status(struct pyw_req *r, int code, const char *reason);
+int pyw_out_header(struct pyw_req *r, const char *name, size_t nn, const char *value,
+                   size_t vn);
+void pyw_out_close(struct pyw_req *r);
+int pyw_out_start(struct pyw_req *r, int64_t length);
+int pyw_out_write(struct pyw_req *r, const char *p, size_t n, bool more);
+/* After a write said HTTP_RES_LATER: wait until the bytes are out (on the
+ * loop's thread, blocking it; a thread waited in its write already). */
+int pyw_out_wait(struct pyw_req *r);
+int pyw_out_file(struct pyw_req *r, int fd, uint64_t off, uint64_t len);
+void pyw_out_end(struct pyw_req *r);
+void pyw_out_fail(struct pyw_req *r);
 
 #endif

@@ -29,7 +29,7 @@ static const char *keep(PyObject *s)
 
 /* ---- the worker side ---- */
 
-int py_worker_init(void)
+int py_worker_init(pf_worker *w)
 {
     PyOS_AfterFork_Child();
     if (!py_serve.app) {
@@ -39,7 +39,7 @@ int py_worker_init(void)
             return -EINVAL;
         }
     }
-    int err = py_watch_start(py_serve.timeout_ms);
+    int err = py_watch_start(py_serve.timeout_ms, 1 + (int)py_serve.threads, w);
     if (err < 0)
         pf_log(PF_LOG_ERROR, "the --timeout watchdog thread: %s", strerror(-err));
     return 0;
@@ -64,6 +64,20 @@ void py_worker_fini(void)
 
 /* ---- the options ---- */
 
+/* --threads: 1 (the app runs on the loop's thread) to 1024. */
+static int set_threads(const char *v, const char **why)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (errno || end == v || *end || v[0] == '-' || n < 1 || n > 1024) {
+        *why = "expected a number of threads from 1 to 1024";
+        return -EINVAL;
+    }
+    py_serve.threads = (unsigned)n;
+    return 0;
+}
+
 /* Each is set by its long name, as the prefork command parses it: the
  * pool's (pf_config_set), else the HTTP core's (http_config_set). */
 static int set_option(PyObject *name, PyObject *value)
@@ -76,7 +90,7 @@ static int set_option(PyObject *name, PyObject *value)
         return -1;
     }
     const char *why = "bad value";
-    int err = pf_config_set(&cfg, n, v, &why);
+    int err = strcmp(n, "threads") == 0 ? set_threads(v, &why) : pf_config_set(&cfg, n, v, &why);
     if (err == -ENOENT)
         err = http_config_set(&py_serve.http, n, v, &why);
     if (err == -ENOENT)
@@ -224,6 +238,7 @@ static int setup(PyObject *kind, PyObject *options, PyObject *access_log, PyObje
     cfg.log_level = level < 0 ? PF_LOG_WARN : level > 0 ? PF_LOG_DEBUG : PF_LOG_INFO;
     pf_log_set_level(cfg.log_level);
     http_config_init(&py_serve.http);
+    py_serve.threads = 1;
     py_serve.http.max_body = 100u << 20; /* uploads: spilled to disk past 256 KiB */
     cfg.tcp_nodelay = true;
     cfg.defer_accept = true;
@@ -233,6 +248,11 @@ static int setup(PyObject *kind, PyObject *options, PyObject *access_log, PyObje
     if (set_options(options) < 0 || open_access_log(access_log) < 0 ||
         open_error_log(error_log) < 0)
         return -1;
+    if (!wsgi && py_serve.threads > 1) {
+        PyErr_SetString(PyExc_ValueError, "--threads is for WSGI applications: a socket "
+                        "handler has its worker to itself (dispatch mode)");
+        return -1;
+    }
     if (pidfile != Py_None && !(cfg.pidfile = keep(pidfile)))
         return -1;
     if (uid >= 0 || gid >= 0) {

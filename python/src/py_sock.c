@@ -60,10 +60,10 @@ static void on_conn(pf_worker *w, int fd, const struct sockaddr *peer, socklen_t
     PyObject *addr = sock ? address(peer, peerlen) : NULL;
     PyObject *r = NULL;
     if (addr) {
-        py_watch_enter(NULL);
+        py_watch_enter(0, NULL);
         PyObject *args[2] = {sock, addr};
         r = PyObject_Vectorcall(py_serve.app, args, 2, NULL);
-        py_watch_leave();
+        py_watch_leave(0);
     }
     if (!r)
         py_log_exception("error in the connection handler:");
@@ -84,8 +84,8 @@ static void on_conn(pf_worker *w, int fd, const struct sockaddr *peer, socklen_t
 
 static int on_init(pf_worker *w, void *ud)
 {
-    (void)w, (void)ud;
-    int err = py_worker_init();
+    (void)ud;
+    int err = py_worker_init(w);
     if (err < 0)
         return err;
     PyObject *mod = PyImport_ImportModule("socket");

@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,21 +17,34 @@
  * The master sees a worker stuck in Python by its heartbeat, which stops
  * while the loop does not run; it then sends TERM (which a worker only
  * reads from its loop) and SIGKILL a grace period later (5 s). Before that,
- * a thread of this worker notices the same request has been in Python for
+ * a thread of this worker notices that a request has been in Python for
  * the timeout, logs it, and has faulthandler (registered for DUMP_SIG)
  * print the Python stack of every thread into a pipe, which it copies into
  * the error log line by line. faulthandler's dump is async-signal-safe and
  * runs in the stuck thread itself, so it works in a busy loop or a
- * blocking call alike.
+ * blocking call alike. With --threads the loop runs on while a thread is
+ * stuck, so the heartbeat does not stop by itself: pf_worker_hung stops it.
  *
- * The cost per request is two relaxed stores (py_watch_enter/leave); the
- * thread wakes up four times per timeout, at most every 250 ms.
+ * Each thread that calls the app has a slot (0: the loop's thread). The
+ * cost per request is a few relaxed stores and a copy of the request line
+ * (py_watch_enter/leave); the thread wakes up four times per timeout, at
+ * most every 250 ms.
  */
 
-static _Atomic uint64_t entered_ms; /* 0: not in the app */
-static _Atomic uint64_t seq;        /* requests entered */
+#define LINE_MAX_SHOWN 120
+
+struct slot {
+    _Atomic uint64_t entered_ms; /* 0: not in the app */
+    _Atomic uint64_t seq;        /* requests entered */
+    pthread_t thread;
+    char line[LINE_MAX_SHOWN];   /* "GET /path", torn only while it changes */
+    uint64_t reported;
+};
+
+static struct slot *slots;
+static int nslots;
 static unsigned timeout;
-static pthread_t main_thread;
+static pf_worker *worker;
 static int dump_pipe[2] = {-1, -1};
 
 #define DUMP_SIG (SIGRTMIN + 4)
@@ -41,19 +56,30 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void py_watch_enter(pf_loop *loop)
+void py_watch_thread(int slot)
+{
+    if (timeout)
+        slots[slot].thread = pthread_self();
+}
+
+void py_watch_enter(int slot, const struct http_request *q)
 {
     if (!timeout)
         return;
-    (void)loop;
-    atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed);
-    atomic_store_explicit(&entered_ms, mono_ms(), memory_order_relaxed);
+    struct slot *s = &slots[slot];
+    if (q)
+        snprintf(s->line, sizeof s->line, "%.*s %.*s", (int)q->method_len, q->method_name,
+                 (int)(q->target_len > 100 ? 100 : q->target_len), q->target);
+    else
+        snprintf(s->line, sizeof s->line, "a connection");
+    atomic_fetch_add_explicit(&s->seq, 1, memory_order_relaxed);
+    atomic_store_explicit(&s->entered_ms, mono_ms(), memory_order_release);
 }
 
-void py_watch_leave(void)
+void py_watch_leave(int slot)
 {
     if (timeout)
-        atomic_store_explicit(&entered_ms, 0, memory_order_relaxed);
+        atomic_store_explicit(&slots[slot].entered_ms, 0, memory_order_relaxed);
 }
 
 /* Copy what faulthandler wrote into the log, until it has been quiet for
@@ -80,23 +106,37 @@ static void copy_dump(void)
     }
 }
 
+/* The first stuck request of slot s is reported, once. */
+static bool check(struct slot *s)
+{
+    uint64_t at = atomic_load_explicit(&s->entered_ms, memory_order_acquire);
+    uint64_t n = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    if (!at || n == s->reported || mono_ms() - at < timeout)
+        return false;
+    s->reported = n;
+    char line[sizeof s->line];
+    memcpy(line, s->line, sizeof line);
+    line[sizeof line - 1] = '\0';
+    pf_log(PF_LOG_WARN, "request '%s' stuck in Python for %llu ms (--timeout); the worker is "
+           "replaced. The Python stack:", line, (unsigned long long)(mono_ms() - at));
+    pthread_kill(s->thread, DUMP_SIG);
+    copy_dump();
+    return true;
+}
+
 static void *watch(void *ud)
 {
     (void)ud;
     unsigned tick = timeout / 4 < 250 ? (timeout / 4 ? timeout / 4 : 1) : 250;
-    uint64_t reported = 0;
+    bool hung = false;
     for (;;) {
         struct timespec ts = {tick / 1000, (long)(tick % 1000) * 1000000};
         nanosleep(&ts, NULL);
-        uint64_t at = atomic_load_explicit(&entered_ms, memory_order_relaxed);
-        uint64_t s = atomic_load_explicit(&seq, memory_order_relaxed);
-        if (!at || s == reported || mono_ms() - at < timeout)
-            continue;
-        reported = s;
-        pf_log(PF_LOG_WARN, "request stuck in Python for %llu ms (--timeout); its Python stack:",
-               (unsigned long long)(mono_ms() - at));
-        pthread_kill(main_thread, DUMP_SIG);
-        copy_dump();
+        for (int i = 0; i < nslots; i++)
+            if (check(&slots[i]) && !hung && worker) {
+                pf_worker_hung(worker);
+                hung = true;
+            }
     }
     return NULL;
 }
@@ -119,10 +159,15 @@ static int register_dump(void)
     return r ? 0 : -1;
 }
 
-int py_watch_start(unsigned timeout_ms)
+int py_watch_start(unsigned timeout_ms, int n, pf_worker *w)
 {
     if (!timeout_ms)
         return 0;
+    slots = calloc((size_t)n, sizeof *slots);
+    if (!slots)
+        return -ENOMEM;
+    nslots = n;
+    worker = w;
     if (pipe2(dump_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
         return -errno;
     if (register_dump() < 0) {
@@ -130,7 +175,7 @@ int py_watch_start(unsigned timeout_ms)
         return 0;
     }
     timeout = timeout_ms;
-    main_thread = pthread_self();
+    slots[0].thread = pthread_self();
     pthread_t t;
     sigset_t all, old;
     sigfillset(&all);

@@ -123,7 +123,7 @@ static int make_keys(void)
                ? 0 : -1;
 }
 
-int pyw_environ_init(void)
+int pyw_environ_init(bool multithread)
 {
     if (make_keys() < 0 || !(tmpl = PyDict_New()))
         return -1;
@@ -143,7 +143,7 @@ int pyw_environ_init(void)
     err |= set_const("wsgi.version", Py_BuildValue("(ii)", 1, 0));
     err |= set_const("wsgi.url_scheme", PyUnicode_FromString("http"));
     err |= set_const("wsgi.errors", errors);
-    err |= set_const("wsgi.multithread", Py_NewRef(Py_False));
+    err |= set_const("wsgi.multithread", Py_NewRef(multithread ? Py_True : Py_False));
     err |= set_const("wsgi.multiprocess", Py_NewRef(Py_True));
     err |= set_const("wsgi.run_once", Py_NewRef(Py_False));
     err |= set_const("wsgi.input_terminated", Py_NewRef(Py_True));
@@ -266,10 +266,8 @@ static int peer_text(const struct sockaddr *sa, socklen_t len)
     return 0;
 }
 
-static int peer(PyObject *env, struct http_exchange *x)
+static int peer(PyObject *env, const struct sockaddr *sa, socklen_t len)
 {
-    socklen_t len;
-    const struct sockaddr *sa = http_ex_peer(x, &len);
     if (!last_peer.addr || len != last_peer.len || memcmp(sa, &last_peer.sa, len) != 0 ||
         len > sizeof last_peer.sa)
         if (peer_text(sa, len) < 0)
@@ -366,14 +364,14 @@ static int field(PyObject *env, const struct http_header *h, uint64_t *seen)
     return err;
 }
 
-PyObject *pyw_environ(struct http_exchange *x, PyObject *input, uint64_t body_size)
+PyObject *pyw_environ(const struct http_request *q, const struct sockaddr *sa, socklen_t salen,
+                      PyObject *input, uint64_t body_size)
 {
-    const struct http_request *q = http_ex_request(x);
     PyObject *env = PyDict_Copy(tmpl);
     if (!env)
         return NULL;
     uint64_t seen = 0;
-    if (request_line(env, q) < 0 || peer(env, x) < 0 || server(env, q) < 0 ||
+    if (request_line(env, q) < 0 || peer(env, sa, salen) < 0 || server(env, q) < 0 ||
         PyDict_SetItem(env, k_input, input) < 0)
         goto fail;
     for (size_t i = 0; i < q->nheaders; i++)

@@ -49,7 +49,7 @@ static int send_status(struct pyw_req *r)
     if (n >= 3 && p[0] >= '1' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' &&
         p[2] <= '9' && (n == 3 || p[3] == ' ') && !memchr(p, '\0', n)) {
         code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
-        err = http_res_status(r->x, code, n > 4 ? p + 4 : NULL);
+        err = pyw_out_status(r, code, n > 4 ? p + 4 : NULL);
     }
     if (err < 0)
         log_refused(r, "status", p, n);
@@ -103,10 +103,10 @@ static int send_field(struct pyw_req *r, PyObject *item, int64_t *length)
         log_refused(r, "header field", name, nn);
         goto out;
     }
-    int err = http_res_header(r->x, name, nn, value, vn);
+    int err = pyw_out_header(r, name, nn, value, vn);
     if (err == -EPERM) {
         if (name_is(name, nn, "connection") && vn >= 5 && strncasecmp(value, "close", 5) == 0)
-            http_res_close(r->x);
+            pyw_out_close(r);
         err = 0;
     }
     if (err < 0)
@@ -134,24 +134,25 @@ int pyw_send_head(struct pyw_req *r, int64_t length)
             return -1;
     if (declared >= 0)
         length = declared;
-    if (http_res_start(r->x, length) < 0)
+    if (pyw_out_start(r, length) < 0)
         return -1;
     r->length = length;
     r->head_sent = true;
     return 0;
 }
 
-int pyw_send(struct pyw_req *r, const char *p, size_t n)
+int pyw_send(struct pyw_req *r, const char *p, size_t n, bool more)
 {
     bool cut = false;
     if (r->length >= 0 && n > (uint64_t)r->length - r->written) {
         pf_log(PF_LOG_WARN, "the application sent more than its Content-Length (%lld): the "
                "body is cut there and the connection closed", (long long)r->length);
         n = (size_t)((uint64_t)r->length - r->written);
-        http_res_close(r->x);
+        pyw_out_close(r);
         cut = true;
+        more = false;
     }
-    int s = n ? http_res_write(r->x, p, n) : 0;
+    int s = n ? pyw_out_write(r, p, n, more) : 0;
     if (s < 0)
         return -1;
     r->written += n;
@@ -168,15 +169,14 @@ static void finish(struct pyw_req *r)
         pyw_fail(r);
         return;
     }
-    http_res_end(r->x);
-    r->x = NULL;
+    pyw_out_end(r);
     pyw_req_done(r);
 }
 
 static void fail_with(struct pyw_req *r, const char *what)
 {
     if (PyErr_Occurred()) {
-        const struct http_request *q = http_ex_request(r->x);
+        const struct http_request *q = r->q;
         char line[160];
         snprintf(line, sizeof line, "%s for '%.*s %.*s':", what, (int)q->method_len,
                  q->method_name, (int)(q->target_len > 100 ? 100 : q->target_len), q->target);
@@ -196,25 +196,23 @@ static void respond_seq(struct pyw_req *r)
         if (!PyBytes_Check(items[i])) {
             PyErr_Format(PyExc_TypeError, "the response iterable must yield bytes, not %.100s",
                          Py_TYPE(items[i])->tp_name);
-            {
-        fail_with(r, "error in the application's response");
-        return;
-    }
+            fail_with(r, "error in the application's response");
+            return;
         }
         total += (uint64_t)PyBytes_GET_SIZE(items[i]);
     }
-    if (!r->head_sent && pyw_send_head(r, (int64_t)total) < 0)
-        {
+    if (!r->head_sent && pyw_send_head(r, (int64_t)total) < 0) {
         fail_with(r, "error in the application's response");
         return;
     }
+    /* The list keeps every item alive until the end goes out with them. */
     for (Py_ssize_t i = 0; i < n; i++) {
-        int s = pyw_send(r, PyBytes_AS_STRING(items[i]), (size_t)PyBytes_GET_SIZE(items[i]));
-        if (s < 0)
-            {
-        pyw_fail(r);
-        return;
-    }
+        int s = pyw_send(r, PyBytes_AS_STRING(items[i]), (size_t)PyBytes_GET_SIZE(items[i]),
+                         true);
+        if (s < 0) {
+            pyw_fail(r);
+            return;
+        }
         if (s == 2)
             break;
     }
@@ -230,60 +228,55 @@ static void on_writable(struct http_exchange *x, void *ud)
     struct pyw_req *r = ud;
     (void)x;
     py_enter();
-    py_watch_enter(NULL);
+    py_watch_enter(0, r->q);
     pump(r);
-    py_watch_leave();
+    py_watch_leave(0);
     py_leave();
+}
+
+/* One item of the iterator: 0 go on, 1 wait for room, 2 done, -1 failed
+ * (a line logged); each ending ends the request. */
+static int pump_one(struct pyw_req *r)
+{
+    PyObject *item = PyIter_Next(r->iter);
+    if (!item) {
+        if (PyErr_Occurred())
+            return -1;
+        finish(r);
+        return 2;
+    }
+    if (!PyBytes_Check(item)) {
+        PyErr_Format(PyExc_TypeError, "the response iterable must yield bytes, not %.100s",
+                     Py_TYPE(item)->tp_name);
+        Py_DECREF(item);
+        return -1;
+    }
+    if (!r->head_sent && pyw_send_head(r, HTTP_LENGTH_UNKNOWN) < 0) {
+        Py_DECREF(item);
+        return -1;
+    }
+    int s = pyw_send(r, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item), false);
+    Py_DECREF(item);
+    if (s < 0) {
+        pyw_fail(r);
+        return 2;
+    }
+    if (s == 2) {
+        finish(r);
+        return 2;
+    }
+    return s;
 }
 
 static void pump(struct pyw_req *r)
 {
-    for (;;) {
-        PyObject *item = PyIter_Next(r->iter);
-        if (!item) {
-            if (PyErr_Occurred())
-                {
+    int s;
+    while ((s = pump_one(r)) == 0)
+        ;
+    if (s < 0)
         fail_with(r, "error in the application's response");
-        return;
-    }
-            {
-        finish(r);
-        return;
-    }
-        }
-        if (!PyBytes_Check(item)) {
-            PyErr_Format(PyExc_TypeError, "the response iterable must yield bytes, not %.100s",
-                         Py_TYPE(item)->tp_name);
-            Py_DECREF(item);
-            {
-        fail_with(r, "error in the application's response");
-        return;
-    }
-        }
-        if (!r->head_sent && pyw_send_head(r, HTTP_LENGTH_UNKNOWN) < 0) {
-            Py_DECREF(item);
-            {
-        fail_with(r, "error in the application's response");
-        return;
-    }
-        }
-        int s = pyw_send(r, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item));
-        Py_DECREF(item);
-        if (s < 0)
-            {
-        pyw_fail(r);
-        return;
-    }
-        if (s == 2)
-            {
-        finish(r);
-        return;
-    }
-        if (s == 1) {
-            http_res_on_writable(r->x, on_writable, r);
-            return;
-        }
-    }
+    else if (s == 1) /* only on the loop's thread: a thread waits in pyw_send */
+        http_res_on_writable(r->x, on_writable, r);
 }
 
 /* ---- wsgi.file_wrapper: a regular file goes out with sendfile ---- */
@@ -311,7 +304,7 @@ static int send_file(struct pyw_req *r)
     if ((uint64_t)r->length < len)
         len = (uint64_t)r->length; /* the app's own Content-Length is shorter */
     int dup = len ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
-    if (len && (dup < 0 || http_res_file(r->x, dup, (uint64_t)off, len) < 0)) {
+    if (len && (dup < 0 || pyw_out_file(r, dup, (uint64_t)off, len) < 0)) {
         pyw_fail(r);
         return 1;
     }
@@ -325,14 +318,12 @@ void pyw_respond(struct pyw_req *r, PyObject *result)
     r->result = result;
     if (Py_IS_TYPE(result, &pyw_wrapper_type) && send_file(r))
         return;
-    if (PyList_CheckExact(result) || PyTuple_CheckExact(result))
-        {
+    if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
         respond_seq(r);
         return;
     }
     r->iter = PyObject_GetIter(result);
-    if (!r->iter)
-        {
+    if (!r->iter) {
         fail_with(r, "error in the application's response");
         return;
     }

@@ -27,13 +27,16 @@ static void req_abort(struct http_exchange *x, void *ud)
     (void)x;
     py_enter();
     r->x = NULL;
+    r->open = false;
     pyw_req_done(r);
     py_leave();
 }
 
-static void req_clear(struct pyw_req *r, struct http_exchange *x)
+static void req_clear(struct pyw_req *r)
 {
-    r->x = x;
+    r->x = NULL;
+    r->job = NULL;
+    r->open = true;
     pyw_body_init(&r->body);
     r->status = r->headers = r->result = r->iter = NULL;
     r->length = -1;
@@ -41,7 +44,7 @@ static void req_clear(struct pyw_req *r, struct http_exchange *x)
     r->head_sent = false;
 }
 
-struct pyw_req *pyw_req_new(struct http_exchange *x)
+static struct pyw_req *req_new(void)
 {
     struct pyw_req *r = spare;
     if (r) {
@@ -53,8 +56,33 @@ struct pyw_req *pyw_req_new(struct http_exchange *x)
         r->vcall = start_call;
         r->write = NULL;
     }
-    req_clear(r, x);
+    req_clear(r);
+    return r;
+}
+
+struct pyw_req *pyw_req_new(struct http_exchange *x)
+{
+    struct pyw_req *r = req_new();
+    if (!r)
+        return NULL;
+    r->x = x;
+    r->q = http_ex_request(x);
+    r->peer = http_ex_peer(x, &r->peerlen);
     http_ex_on_abort(x, req_abort, r);
+    return r;
+}
+
+struct pyw_req *pyw_req_new_job(struct pyw_job *j)
+{
+    struct pyw_req *r = req_new();
+    if (!r)
+        return NULL;
+    r->job = j;
+    r->q = j->q;
+    r->peer = (const struct sockaddr *)&j->peer;
+    r->peerlen = j->peerlen;
+    r->body = j->body;
+    pyw_body_init(&j->body);
     return r;
 }
 
@@ -84,6 +112,11 @@ void pyw_req_done(struct pyw_req *r)
     Py_CLEAR(r->headers);
     pyw_body_free(&r->body);
     r->x = NULL;
+    r->open = false;
+    if (r->job) {
+        pyw_job_free(r->job);
+        r->job = NULL;
+    }
     if (r->write && Py_REFCNT(r->write) > 1) {
         ((struct pyw_write *)r->write)->r = NULL; /* the app kept it */
         Py_CLEAR(r->write);
@@ -96,10 +129,7 @@ void pyw_req_done(struct pyw_req *r)
 
 void pyw_fail(struct pyw_req *r)
 {
-    struct http_exchange *x = r->x;
-    if (x && (r->head_sent || http_res_error(x, 500) < 0))
-        http_res_abort(x);
-    r->x = NULL;
+    pyw_out_fail(r);
     pyw_req_done(r);
 }
 
@@ -135,7 +165,7 @@ static PyObject *start_call(PyObject *self, PyObject *const *args, size_t nargsf
     else if (kwnames || n < 2 || n > 3)
         return PyErr_Format(PyExc_TypeError,
                             "start_response(status, response_headers, exc_info=None)");
-    if (!r->x)
+    if (!r->open)
         return PyErr_Format(PyExc_RuntimeError, "start_response after the request ended");
     if (!PyUnicode_Check(args[0]))
         return PyErr_Format(PyExc_TypeError, "status must be a str, not %.100s",
@@ -194,11 +224,13 @@ static PyObject *write_call(PyObject *self, PyObject *const *args, size_t nargsf
     if (!PyBytes_Check(args[0]))
         return PyErr_Format(PyExc_TypeError, "write() takes bytes, not %.100s",
                             Py_TYPE(args[0])->tp_name);
-    if (!r || !r->x)
+    if (!r || !r->open)
         return PyErr_Format(PyExc_RuntimeError, "write() after the response ended");
     if (!r->head_sent && pyw_send_head(r, HTTP_LENGTH_UNKNOWN) < 0)
         return PyErr_Format(PyExc_RuntimeError, "the response head was refused");
-    int s = pyw_send(r, PyBytes_AS_STRING(args[0]), (size_t)PyBytes_GET_SIZE(args[0]));
+    int s = pyw_send(r, PyBytes_AS_STRING(args[0]), (size_t)PyBytes_GET_SIZE(args[0]), false);
+    if (s == 1 && pyw_out_wait(r) < 0) /* write() returns once the bytes are out */
+        s = -1;
     if (s < 0)
         return PyErr_Format(PyExc_OSError, "the client has gone");
     Py_RETURN_NONE;

@@ -222,6 +222,15 @@ int http_res_end(struct http_exchange *x);
  * when this returns; the abort callback does not run. */
 void http_res_abort(struct http_exchange *x);
 
+/* For a handler that answers on the loop's thread and has to block until
+ * its bytes are out (WSGI's write(), which returns once the data is sent):
+ * after HTTP_RES_LATER, send now and wait in poll(2) for the socket until
+ * no more than high_water bytes are left, each wait bounded by
+ * send_timeout_ms. The worker's other connections wait meanwhile. Returns
+ * 0; -EINVAL outside the exchange's own callbacks or before the head;
+ * -ETIMEDOUT or -EPIPE: the connection failed (the abort callback follows). */
+int http_res_flush_wait(struct http_exchange *x);
+
 /* Called when the unsent bytes have gone below high_water again after a
  * write said HTTP_RES_LATER. NULL stops it. */
 void http_res_on_writable(struct http_exchange *x, http_ex_fn *fn, void *ud);

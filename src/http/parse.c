@@ -2,6 +2,7 @@
 #include "parse.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -679,4 +680,42 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
     if (rc != HTTP_PARSE_INCOMPLETE)
         *scan = (struct http_scan)HTTP_SCAN_INIT;
     return rc;
+}
+
+/* ---- a head of its own ---- */
+
+static const char *dup_str(char **to, const char *p, size_t n)
+{
+    if (!p)
+        return NULL;
+    char *s = *to;
+    memcpy(s, p, n);
+    *to += n;
+    return s;
+}
+
+struct http_request *http_request_dup(const struct http_request *q)
+{
+    size_t size = sizeof *q + q->nheaders * sizeof *q->headers + q->method_len + q->target_len +
+                  q->path_len + q->host_len;
+    for (size_t i = 0; i < q->nheaders; i++)
+        size += q->headers[i].name_len + q->headers[i].value_len;
+    struct http_request *c = malloc(size);
+    if (!c)
+        return NULL;
+    *c = *q;
+    c->headers = (struct http_header *)(c + 1);
+    char *to = (char *)(c->headers + q->nheaders);
+    c->method_name = dup_str(&to, q->method_name, q->method_len);
+    c->target = dup_str(&to, q->target, q->target_len);
+    c->path = dup_str(&to, q->path, q->path_len);
+    c->host = dup_str(&to, q->host, q->host_len);
+    for (size_t i = 0; i < q->nheaders; i++) {
+        const struct http_header *h = &q->headers[i];
+        c->headers[i].name = dup_str(&to, h->name, h->name_len);
+        c->headers[i].name_len = h->name_len;
+        c->headers[i].value = dup_str(&to, h->value, h->value_len);
+        c->headers[i].value_len = h->value_len;
+    }
+    return c;
 }

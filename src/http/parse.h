@@ -177,4 +177,10 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
                        struct http_request *req, struct http_header *hdrs, size_t max_hdrs,
                        struct http_scan *scan);
 
+/* A parsed head that outlives the buffer it points into (a request handed
+ * to another thread): one allocation holding the struct, its header array
+ * and every string it points at. Release it with free(). NULL when out of
+ * memory. */
+struct http_request *http_request_dup(const struct http_request *q);
+
 #endif

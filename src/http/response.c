@@ -1,5 +1,6 @@
 /* response.c — writing a response: status line and checked header fields, framing (length, chunked, close), body pieces, error pages. */
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,6 +375,47 @@ int http_res_write(struct http_exchange *x, const void *p, size_t n)
     }
     x->written += n;
     return after_write(x);
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Send, and poll the socket while it is full, until at most high_water
+ * bytes are left; the send timeout bounds each wait for room. */
+int http_res_flush_wait(struct http_exchange *x)
+{
+    struct http_conn *c = x->c;
+    if (x->stage != RES_STARTED || c->hs->running != c)
+        return -EINVAL;
+    size_t hw = c->hs->cfg->high_water;
+    unsigned limit = c->hs->cfg->send_timeout_ms;
+    while (usable(x) && unsent(c) > hw) {
+        enum flush_result r = http_out_flush(c);
+        if (r == F_FAILED)
+            break;
+        if (r != F_FULL)
+            continue;
+        uint64_t t0 = mono_ms();
+        struct pollfd p = {.fd = c->tp.fd, .events = POLLOUT};
+        int n;
+        while ((n = poll(&p, 1, limit ? (int)limit : -1)) < 0 && errno == EINTR)
+            if (limit && mono_ms() - t0 >= limit)
+                break;
+        if (n <= 0 || (p.revents & (POLLERR | POLLHUP))) {
+            c->state = C_DEAD;
+            return n == 0 ? -ETIMEDOUT : -EPIPE;
+        }
+    }
+    if (!usable(x)) {
+        c->state = C_DEAD;
+        return -EPIPE;
+    }
+    x->later = false;
+    return 0;
 }
 
 int http_res_file(struct http_exchange *x, int fd, uint64_t off, uint64_t len)

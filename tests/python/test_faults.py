@@ -8,8 +8,9 @@ import pytest
 from conftest import alive, wait_for
 
 
-def test_exception_then_next_request(server):
-    s = server("conform:app", workers=1)
+@pytest.mark.parametrize("threads", [[], ["--threads", "2"]], ids=["loop", "threads"])
+def test_exception_then_next_request(server, threads):
+    s = server("conform:app", *threads, workers=1)
     r, _ = s.get("/error")
     assert r.status == 500
     r, data = s.get("/ping")
@@ -34,7 +35,7 @@ def test_endless_loop_timeout_logs_python_stack(server):
     # replaces the worker at once and kills it after the grace period.
     wait_for(lambda: "endless_loop_here" in s.log_text(), 10, "the Python stack in the log")
     log = s.log_text()
-    assert "request stuck in Python" in log
+    assert "'GET /loop' stuck in Python" in log
     assert "r_loop" in log and "conform.py" in log
     wait_for(lambda: "'GET /loop'" in s.log_text(), 10, "the master's line naming the request")
     wait_for(lambda: not alive(stuck), 15, "the stuck worker to be killed")
@@ -55,8 +56,9 @@ def test_os_exit_in_handler(server):
     assert s.stop() == 0
 
 
-def test_term_with_slow_request_in_flight(server, tmp_path):
-    s = server("conform:app", workers=2)
+@pytest.mark.parametrize("threads", [[], ["--threads", "2"]], ids=["loop", "threads"])
+def test_term_with_slow_request_in_flight(server, tmp_path, threads):
+    s = server("conform:app", *threads, workers=2)
     mark = tmp_path / "begun"
     got = []
     t = threading.Thread(target=lambda: got.append(s.get(f"/slowmark?{mark}")))

@@ -21,8 +21,9 @@ def multipart(fields, files):
     return out, f"multipart/form-data; boundary={b}"
 
 
-def test_flask_end_to_end(server):
-    s = server("flaskapp:create_app()")
+@pytest.mark.parametrize("threads", [[], ["--threads", "4"]], ids=["loop", "threads"])
+def test_flask_end_to_end(server, threads):
+    s = server("flaskapp:create_app()", *threads)
     r, data = s.get("/")
     assert r.status == 200 and data == b"hello from flask"
     r, data = s.get("/user/ada%20l?x=1")

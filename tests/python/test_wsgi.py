@@ -12,14 +12,19 @@ from conftest import wait_for
 BIG = 5 * 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+# Every test runs twice: the application called on the worker's loop
+# thread (the default), and in threads of --threads, whose responses go
+# back to the loop (pyw_thread.c).
+@pytest.fixture(scope="module", params=["loop", "threads"])
+def srv(tmp_path_factory, request):
     from conftest import Server
     tmp = tmp_path_factory.mktemp("conform")
     big = tmp / "big.bin"
     big.write_bytes(os.urandom(BIG))
-    s = Server(tmp / "srv", "conform:app", "--max-body-bytes", str(8 << 20),
+    threads = ["--threads", "4"] if request.param == "threads" else []
+    s = Server(tmp / "srv", "conform:app", "--max-body-bytes", str(8 << 20), *threads,
                env={"CONFORM_FILE": str(big)})
+    s.threads = bool(threads)
     s.big = big
     yield s
     assert s.stop() == 0
@@ -66,7 +71,7 @@ def test_environ_basics(srv):
     assert e["REMOTE_ADDR"] == "127.0.0.1" and e["REMOTE_PORT"].isdigit()
     assert e["wsgi.version"] == [1, 0]
     assert e["wsgi.url_scheme"] == "http"
-    assert e["wsgi.multithread"] is False and e["wsgi.multiprocess"] is True
+    assert e["wsgi.multithread"] is srv.threads and e["wsgi.multiprocess"] is True
     assert e["wsgi.run_once"] is False and e["wsgi.input_terminated"] is True
     assert e["has_errors"] and e["input_type"] == "Input"
     assert "HTTP_CONTENT_TYPE" not in e and "HTTP_CONTENT_LENGTH" not in e
@@ -165,6 +170,32 @@ def test_big_stream_backpressure(srv):
     assert n == 1280 * 65536
     want = hashlib.md5(b"".join(bytes([65 + i % 26]) * 65536 for i in range(1280)))
     assert h.hexdigest() == want.hexdigest()
+
+
+def test_write_waits_for_the_client(srv, tmp_path):
+    # write() returns once its bytes are out (or nearly: up to the
+    # high-water mark): against a client that reads nothing, the app is held
+    # after what the sockets' buffers take (a few MiB on loopback), not
+    # after all 64 MiB are queued in the worker.
+    mark = tmp_path / "written"
+    c = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    c.sendall(f"GET /write-big?n=1024&mark={mark} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    wait_for(mark.exists, 10, "the first write()")
+    seen = []
+    deadline = time.monotonic() + 1.0  # long enough to queue 64 MiB if nothing held it
+    while time.monotonic() < deadline:
+        seen.append(int(mark.read_text() or 0))
+        time.sleep(0.05)
+    assert max(seen) < 200, f"write() ran ahead of the client: {max(seen)} pieces"
+    n = 0
+    while (b := c.recv(1 << 20)):  # then all of it arrives, in order
+        n += len(b)
+        if n >= 1024 * 65536:
+            break
+    c.close()
+    assert n >= 1024 * 65536
+    wait_for(lambda: mark.read_text() == "1024", 10, "the last write()")
 
 
 def test_single_item_gets_length(srv):

@@ -660,3 +660,31 @@ Test(http_parse, guard_page_limits, .timeout = 10)
     }
     guard_unmap(&g);
 }
+
+/* A copy made by http_request_dup holds the same head after the buffer it
+ * came from is overwritten and freed. */
+Test(http_parse, dup_outlives_its_buffer, .timeout = 10)
+{
+    static const char raw[] = "POST http://ex.org:81/a/b?c=d HTTP/1.1\r\nHost: ignored\r\n"
+                              "X-One: 1\r\nContent-Length: 3\r\n\r\nabc";
+    char *buf = strdup(raw);
+    struct http_header hdrs[MAXF];
+    struct http_request q;
+    cr_assert_gt(http_parse_request(buf, strlen(buf), NULL, &q, hdrs, MAXF, NULL), 0);
+    struct http_request *c = http_request_dup(&q);
+    cr_assert_not_null(c);
+    memset(buf, 'Z', strlen(buf));
+    free(buf);
+    cr_assert_eq(c->method, HTTP_METHOD_POST);
+    cr_assert_eq(c->method_len, 4);
+    cr_assert(memcmp(c->method_name, "POST", 4) == 0);
+    cr_assert_eq(c->target_len, strlen("http://ex.org:81/a/b?c=d"));
+    cr_assert(memcmp(c->target, "http://ex.org:81/a/b?c=d", c->target_len) == 0);
+    cr_assert(c->path_len == 8 && memcmp(c->path, "/a/b?c=d", 8) == 0);
+    cr_assert(c->host_len == 9 && memcmp(c->host, "ex.org:81", 9) == 0);
+    cr_assert_eq(c->nheaders, 3);
+    cr_assert(c->headers[1].name_len == 5 && memcmp(c->headers[1].name, "X-One", 5) == 0);
+    cr_assert(c->headers[1].value_len == 1 && c->headers[1].value[0] == '1');
+    cr_assert_eq(c->content_length, 3);
+    free(c);
+}

@@ -1,6 +1,7 @@
 /* worker.c — a worker process: set-up, its event loop, control from the master, draining, its heartbeat and counters. */
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,17 @@ int pf_worker_listeners(const pf_worker *w, const int **fds)
 
 void pf_worker_heartbeat(pf_worker *w)
 {
-    PF__PUT(w->score->heartbeat_ms, pf__mono_ms());
+    if (!atomic_load_explicit(&w->hung, memory_order_relaxed))
+        PF__PUT(w->score->heartbeat_ms, pf__mono_ms());
+}
+
+/* The heartbeat goes back by the timeout and stops, so the master's next
+ * check finds the worker as it finds one whose loop has stopped. */
+void pf_worker_hung(pf_worker *w)
+{
+    atomic_store_explicit(&w->hung, true, memory_order_relaxed);
+    uint64_t now = pf__mono_ms(), t = w->cfg->timeout_ms;
+    PF__PUT(w->score->heartbeat_ms, now > t ? now - t : 1);
 }
 
 /* Past --max-requests the worker asks to be replaced, once; it keeps
@@ -163,7 +174,9 @@ static void on_ctl(pf_loop *loop, int fd, unsigned events, void *ud)
 /* Restarted first thing, in the place it has just left: cannot fail. */
 static void on_beat(pf_loop *loop, pf_timer *t, void *ud)
 {
-    PF__PUT(((pf_worker *)ud)->score->heartbeat_ms, pf_loop_now(loop));
+    pf_worker *w = ud;
+    if (!atomic_load_explicit(&w->hung, memory_order_relaxed))
+        PF__PUT(w->score->heartbeat_ms, pf_loop_now(loop));
     (void)pf_timer_start(loop, t, HEARTBEAT_MS);
 }
 

@@ -64,6 +64,7 @@ struct pf_worker {
     const struct pf_config *cfg;
     const struct pf_service *svc;
     pf_timer beat, resume, stuck;
+    _Atomic bool hung; /* pf_worker_hung: the heartbeat has stopped for good */
 };
 
 /* Publish the worker's state and connection count in its slot. */

@@ -84,6 +84,20 @@ def r_write(environ, start_response):
     return [b"returned"]
 
 
+def r_write_big(environ, start_response):
+    """n pieces of 64 KiB through write(), counting them in the file named
+    by the query (after each returned)."""
+    q = urllib.parse.parse_qs(environ["QUERY_STRING"])
+    n, mark = int(q["n"][0]), q["mark"][0]
+    write = start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    piece = b"w" * 65536
+    for i in range(n):
+        write(piece)
+        with open(mark, "w") as f:
+            f.write(str(i + 1))
+    return []
+
+
 def r_excinfo(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     try:
