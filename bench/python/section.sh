@@ -17,7 +17,7 @@
 # BENCH_HTTP_RETRIES as in the http section.
 
 PY_ALL=(ka close json file sleep slow)
-PY_ALL_SERVERS=(prefork gunicorn-sync gunicorn-gthread uwsgi uwsgi-threads waitress prefork-run prefork-serve)
+PY_ALL_SERVERS=(prefork prefork-threads gunicorn-sync gunicorn-gthread uwsgi uwsgi-threads waitress prefork-run prefork-serve)
 PY_PEERS=(gunicorn-sync gunicorn-gthread uwsgi uwsgi-threads waitress prefork-run)
 declare -A PY_DESC=(
     [ka]="hello world, keep-alive, 64 connections"
@@ -30,6 +30,7 @@ declare -A PY_DESC=(
 declare -A PY_APP=([ka]=hello [close]=hello [json]=json16k [file]=file1m [sleep]=sleep10 [slow]=hello)
 declare -A PY_WHAT=(
     [prefork]="python3 -m prefork -w 2"
+    [prefork-threads]="python3 -m prefork -w 2 --threads 8"
     [gunicorn-sync]="gunicorn -w 2 (sync)"
     [gunicorn-gthread]="gunicorn -w 2 -k gthread --threads 8"
     [uwsgi]="uwsgi --http-socket --processes 2"
@@ -51,7 +52,7 @@ py_skip() {
 # Whether peer s can run here; if not, one line saying why.
 py_missing() {
     case $1 in
-    prefork)
+    prefork | prefork-threads)
         PYTHONPATH=$PY_PKG "$PY" -c 'import prefork' 2>/dev/null ||
             echo "prefork's Python package is not in $PY_PKG (make builds it; BENCH_PY_PACKAGE names another)" ;;
     gunicorn-*) "$PY" -c 'import gunicorn' 2>/dev/null || echo "gunicorn is not installed for $PY (make bench-deps)" ;;
@@ -72,9 +73,10 @@ py_start() {
     read -ra extra <<<"${BENCH_PY_PREFORK_ARGS:-}"
     port=$(http_port) || { fail "no free port found for $s"; return 1; }
     case $s in
-    prefork)
+    prefork | prefork-threads)
         cmd=(env "PYTHONPATH=$PY_PKG:$here" "$PY" -m prefork -l "127.0.0.1:$port" -w "$PY_W"
-            --access-log off "${extra[@]}" "$app") ;;
+            --access-log off "${extra[@]}" "$app")
+        [[ $s == prefork-threads ]] && cmd+=(--threads 8) ;;
     gunicorn-sync)
         cmd=("$PY" -m gunicorn -w "$PY_W" -b "127.0.0.1:$port" --chdir "$here" "$app") ;;
     gunicorn-gthread)
@@ -260,8 +262,13 @@ py_row() { printf '%-16s %9s %8s %9s %10s %5s %5s %5s %7s %6s %7s %7s\n' "$@" | 
 # py_best SCENARIO NAME max|min PEER...: the best figure among PEER and whose.
 py_best() { http_best "$@"; }
 
-# The figure that prefork has over server s, or "-".
-py_over() { py_ratio "$(hr_get prefork "$2" "$3")" "$(hr_get "$1" "$2" "$3")"; }
+# The figure that prefork has over server s, or "-": prefork's best row
+# for the scenario (with or without --threads).
+py_over() {
+    local p pw
+    read -r p pw < <(http_best "$2" "$3" max prefork prefork-threads)
+    py_ratio "$p" "$(hr_get "$1" "$2" "$3")"
+}
 
 py_table() {
     local sc=$1 s skip p99 noisy=0 o
@@ -306,12 +313,16 @@ py_slow_held() {
 }
 
 # py_target TEXT NAME max: prefork against the best peer in NAME, which
-# must be ahead (ratio > 1; "inf" when no peer answered at all).
+# must be ahead (ratio > 1; "inf" when no peer answered at all). Each side
+# is its best configuration: the peers' sync or threaded forms, prefork's
+# rows with and without --threads.
 py_target() {
-    local text=$1 name=$2 sc=${1%%:*} b w r v
+    local text=$1 name=$2 sc=${1%%:*} b w p pw r v
     read -r b w < <(http_best "$sc" "$name" max "${PY_PEERS[@]}")
-    r=$(py_ratio "$(hr_get prefork "$sc" "$name")" "$b")
+    read -r p pw < <(http_best "$sc" "$name" max prefork prefork-threads)
+    r=$(py_ratio "$p" "$b")
     v=$(py_verdict "$r" gt 1)
+    [[ $pw == prefork-threads ]] && w+=", prefork with --threads 8"
     py_line "$text" "$r" "> 1.00 ($w)" "$v"
 }
 
@@ -438,7 +449,7 @@ py_notes() {
     report "  per scenario every server is started with its application, warmed up (wrk 1 s), then wrk runs"
     report "  against each in turn: ${PY_SECS} s per run, $PY_ROUNDS round(s) (medians), a run during which other processes"
     report "  used over 20% of a CPU repeated up to $HTTP_RETRIES times. req/cpu_s: requests per CPU-second of the server's"
-    report "  master and workers (utime+stime, threads included). pf÷rps, pf÷cpu: prefork's figure over the row's."
+    report "  master and workers (utime+stime, threads included). pf÷rps, pf÷cpu: prefork's figure over the row's (its better row of prefork and prefork-threads)."
     report "  errors: wrk's socket errors and non-2xx answers; tmo: those of them that are requests unanswered after 2 s."
     report "  uwsgi --http-socket closes each connection without saying so: wrk counts a read error each time (the"
     report "  request was answered and counts in req/s)."

@@ -12,7 +12,8 @@ import prefork
 
 
 def echo(sock, address):
-    print(f"worker {os.getpid()}: {address[0]}:{address[1]} connected", file=sys.stderr)
+    print(f"worker {prefork.worker_index()} (pid {os.getpid()}): {address[0]}:{address[1]} "
+          "connected", file=sys.stderr)
     while data := sock.recv(65536):
         sock.sendall(data)
 

@@ -7,6 +7,8 @@ import os
 
 from flask import Flask, jsonify, request
 
+import prefork
+
 app = Flask(__name__)
 
 
@@ -17,7 +19,7 @@ def index():
 
 @app.get("/hello/<name>")
 def hello(name):
-    return jsonify(hello=name, worker=os.getpid())
+    return jsonify(hello=name, worker=prefork.worker_index(), pid=os.getpid())
 
 
 @app.post("/echo")

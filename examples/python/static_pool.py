@@ -18,7 +18,8 @@ import prefork
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, fmt, *args):
-        sys.stderr.write(f"worker {os.getpid()}: {self.address_string()} {fmt % args}\n")
+        sys.stderr.write(f"worker {prefork.worker_index()} (pid {os.getpid()}): "
+                         f"{self.address_string()} {fmt % args}\n")
 
 
 def main():

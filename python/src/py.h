@@ -60,6 +60,7 @@ int py_worker_init(pf_worker *w);
 void py_worker_fini(void);
 
 PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_worker(PyObject *self, PyObject *unused); /* (index, generation) or None */
 
 /* ---- py_sock.c: prefork.serve(handler): a socket per connection ---- */
 void py_sock_service(struct pf_service *svc);
@@ -108,6 +109,7 @@ struct pyw_op {
     int64_t length;
     struct iovec *iov;         /* body bytes the thread keeps alive */
     int iovcnt, iovcap;
+    char *copy;                /* or a copy of them, owned by the op */
     int fd;                    /* a file (-1: none), owned by the op */
     uint64_t off, len;
     bool end, fail;
@@ -124,6 +126,7 @@ struct pyw_job {
     struct pyw_body body;
     struct pyw_op op;
     bool waiting;            /* the loop's: the op waits for room */
+    bool detached;           /* the last op, posted without waiting: the loop frees j */
     int result;              /* the loop's answer to the op posted */
     bool posted;             /* under the lock: posted, not answered yet */
     pthread_cond_t *wake;    /* the thread waiting for the answer */
@@ -141,6 +144,11 @@ void pyw_job_free(struct pyw_job *j);
  * meanwhile; writes wait there for room), then the op is emptied.
  * 0, or -errno (-EPIPE: the exchange is gone). */
 int pyw_job_post(struct pyw_job *j);
+/* The same for the op that ends the response, when it is small (no file,
+ * body bytes up to 64 KiB): they are copied, the op posted, and the job
+ * left to the loop, which frees it; the thread goes on at once. 0, or -1:
+ * too big, post it and wait. */
+int pyw_job_detach(struct pyw_job *j);
 
 /* ---- pyw_start.c, pyw_response.c: one request while the app answers ---- */
 

@@ -8,6 +8,10 @@ static PyMethodDef methods[] = {
      "run(kind, app, loader, options, listen, what, access_log=None, error_log=None,\n"
      "    pidfile=None, uid=-1, gid=-1, upgrade_argv=None, level=0) -> exit status\n\n"
      "Run the pool until it stops (prefork.serve_wsgi and prefork.serve call it)."},
+    {"worker", py_worker, METH_NOARGS,
+     "worker() -> (index, generation) in a worker process, None elsewhere\n\n"
+     "index counts from 0 to workers-1 and is reused by a worker's replacement;\n"
+     "generation starts at 1 and grows with each reload (HUP)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -29,9 +29,42 @@ static const char *keep(PyObject *s)
 
 /* ---- the worker side ---- */
 
+static int worker_index = -1;
+static unsigned worker_generation;
+
+PyObject *py_worker(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    if (worker_index < 0)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(iI)", worker_index, worker_generation);
+}
+
+/* PREFORK_WORKER and PREFORK_GENERATION in os.environ, as `prefork run`
+ * gives its programs. */
+static void set_environ(void)
+{
+    PyObject *os = PyImport_ImportModule("os");
+    PyObject *env = os ? PyObject_GetAttrString(os, "environ") : NULL;
+    PyObject *i = PyUnicode_FromFormat("%d", worker_index);
+    PyObject *g = PyUnicode_FromFormat("%u", worker_generation);
+    if (!env || !i || !g || PyMapping_SetItemString(env, "PREFORK_WORKER", i) < 0 ||
+        PyMapping_SetItemString(env, "PREFORK_GENERATION", g) < 0)
+        py_log_exception("cannot set PREFORK_WORKER in os.environ:");
+    Py_XDECREF(i);
+    Py_XDECREF(g);
+    Py_XDECREF(env);
+    Py_XDECREF(os);
+}
+
 int py_worker_init(pf_worker *w)
 {
     PyOS_AfterFork_Child();
+    if (w) {
+        worker_index = pf_worker_index(w);
+        worker_generation = pf_worker_generation(w);
+        set_environ();
+    }
     if (!py_serve.app) {
         py_serve.app = PyObject_CallNoArgs(py_serve.loader);
         if (!py_serve.app) {

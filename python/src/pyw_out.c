@@ -108,7 +108,10 @@ void pyw_out_end(struct pyw_req *r)
         return;
     }
     r->job->op.end = true;
-    (void)pyw_job_post(r->job); /* a client gone at the end: nothing to do */
+    if (pyw_job_detach(r->job) == 0)
+        r->job = NULL; /* the loop's now */
+    else
+        (void)pyw_job_post(r->job); /* a client gone at the end: nothing to do */
 }
 
 void pyw_out_fail(struct pyw_req *r)

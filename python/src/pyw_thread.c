@@ -85,6 +85,7 @@ void pyw_job_free(struct pyw_job *j)
     op_reset(&j->op);
     http_fields_free(&j->op.fields);
     free(j->op.iov);
+    free(j->op.copy);
     pyw_body_free(&j->body);
     free(j->q);
     free(j);
@@ -147,6 +148,15 @@ static int apply_head(struct pyw_job *j)
     return http_res_start(j->x, o->length);
 }
 
+/* The op is applied: its thread is told, or a detached job freed. */
+static void done(struct pyw_job *j, int result)
+{
+    if (j->detached)
+        pyw_job_free(j);
+    else
+        answer(j, result);
+}
+
 /* Apply the op j posted; answer now, or once there is room. */
 static void apply(struct pyw_job *j)
 {
@@ -189,9 +199,9 @@ static void apply(struct pyw_job *j)
     if (err == 0 && later) {
         j->waiting = true;
         http_res_on_writable(x, on_room, j);
+    } else {
+        done(j, err);
     }
-    else
-        answer(j, err);
 }
 
 static void on_ops(pf_loop *loop, int fd, unsigned events, void *ud)
@@ -214,11 +224,9 @@ static void on_ops(pf_loop *loop, int fd, unsigned events, void *ud)
 
 /* ---- a thread's side ---- */
 
-int pyw_job_post(struct pyw_job *j)
+/* Under the lock: j to the loop's list, which wakes if it was empty. */
+static void enqueue(struct pyw_job *j)
 {
-    int result;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&hub.lock);
     j->posted = true;
     j->next = NULL;
     bool first = !hub.ops;
@@ -228,6 +236,42 @@ int pyw_job_post(struct pyw_job *j)
         uint64_t one = 1;
         (void)!write(hub.efd, &one, sizeof one);
     }
+}
+
+#define DETACH_MAX (64 * 1024)
+
+int pyw_job_detach(struct pyw_job *j)
+{
+    struct pyw_op *o = &j->op;
+    size_t total = 0;
+    for (int i = 0; i < o->iovcnt; i++)
+        total += o->iov[i].iov_len;
+    if (o->fd >= 0 || total > DETACH_MAX)
+        return -1;
+    if (total) {
+        if (!(o->copy = malloc(total)))
+            return -1;
+        size_t at = 0;
+        for (int i = 0; i < o->iovcnt; i++) {
+            memcpy(o->copy + at, o->iov[i].iov_base, o->iov[i].iov_len);
+            at += o->iov[i].iov_len;
+        }
+        o->iov[0] = (struct iovec){o->copy, total};
+        o->iovcnt = 1;
+    }
+    j->detached = true;
+    pthread_mutex_lock(&hub.lock);
+    enqueue(j);
+    pthread_mutex_unlock(&hub.lock);
+    return 0;
+}
+
+int pyw_job_post(struct pyw_job *j)
+{
+    int result;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&hub.lock);
+    enqueue(j);
     while (j->posted)
         pthread_cond_wait(j->wake, &hub.lock);
     result = j->result;

@@ -198,6 +198,23 @@ def test_write_waits_for_the_client(srv, tmp_path):
     wait_for(lambda: mark.read_text() == "1024", 10, "the last write()")
 
 
+def test_worker_index(srv):
+    # Each worker knows its index (0 or 1 here) and generation, as
+    # prefork run's programs do from PREFORK_WORKER / PREFORK_GENERATION.
+    seen = set()
+    for _ in range(20):
+        w = json.loads(srv.get("/worker")[1])
+        assert w["index"] in (0, 1) and w["generation"] == 1
+        assert w["env"] == [str(w["index"]), "1"]
+        seen.add(w["index"])
+    import subprocess, sys
+    from conftest import PYPATH
+    out = subprocess.run([sys.executable, "-c", "import prefork; print(prefork.worker_index())"],
+                         env={"PYTHONPATH": str(PYPATH)}, capture_output=True, text=True,
+                         timeout=30).stdout
+    assert out.strip() == "None"  # outside a worker
+
+
 def test_single_item_gets_length(srv):
     r, data = srv.get("/ping")
     assert r.getheader("Content-Length") == "4" and r.getheader("Transfer-Encoding") is None

@@ -98,6 +98,13 @@ def r_write_big(environ, start_response):
     return []
 
 
+def r_worker(environ, start_response):
+    import prefork
+    return text(start_response, json.dumps({
+        "index": prefork.worker_index(), "generation": prefork.generation(),
+        "env": [os.environ.get("PREFORK_WORKER"), os.environ.get("PREFORK_GENERATION")]}))
+
+
 def r_excinfo(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     try:
