@@ -39,6 +39,7 @@ static struct {
     struct pyw_job *jobs, **jobs_tail; /* to the threads */
     struct pyw_job *ops, **ops_tail;   /* posted to the loop */
     bool quit;
+    bool closed;                    /* the loop has stopped: ops fail at once */
     int efd;
     pf_loop *loop;
     struct thread *t;
@@ -224,9 +225,17 @@ static void on_ops(pf_loop *loop, int fd, unsigned events, void *ud)
 
 /* ---- a thread's side ---- */
 
-/* Under the lock: j to the loop's list, which wakes if it was empty. */
+/* Under the lock: j to the loop's list, which wakes if it was empty.
+ * Once the loop has stopped, the op fails at once. */
 static void enqueue(struct pyw_job *j)
 {
+    if (hub.closed) {
+        j->result = -EPIPE;
+        j->posted = false;
+        if (j->detached)
+            pyw_job_free(j);
+        return;
+    }
     j->posted = true;
     j->next = NULL;
     bool first = !hub.ops;
@@ -358,8 +367,21 @@ int pyw_threads_start(struct http_server *s, unsigned n)
 void pyw_threads_stop(void)
 {
     pthread_mutex_lock(&hub.lock);
-    hub.quit = true;
+    hub.quit = hub.closed = true;
     pthread_cond_broadcast(&hub.work);
+    struct pyw_job *j = hub.ops;
+    hub.ops = NULL;
+    hub.ops_tail = &hub.ops;
+    while (j) { /* posted after the loop's last turn: their exchanges are gone */
+        struct pyw_job *next = j->next;
+        j->result = -EPIPE;
+        j->posted = false;
+        if (j->detached)
+            pyw_job_free(j);
+        else
+            pthread_cond_signal(j->wake);
+        j = next;
+    }
     pthread_mutex_unlock(&hub.lock);
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
