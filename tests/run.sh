@@ -54,8 +54,9 @@ done
 
 # The Python package's tests (pytest), when the build has the package.
 # Under sanitizers the extension is preloaded with ASan's runtime into the
-# interpreters the tests start (conftest.py), and the WSGI conformance and
-# fault tests run: the rest drive the same C paths.
+# interpreters the tests start (conftest.py), and the WSGI conformance (on
+# the loop and in threads), fault and thread tests run: the rest drive the
+# same C paths.
 run_pytest() {
     local python=${PYTHON:-/usr/bin/python3} out rc line p f e tests=(tests/python)
     if ! "$python" -c 'import pytest' 2>/dev/null; then
@@ -65,7 +66,7 @@ run_pytest() {
     fi
     if [[ $build == */san ]]; then
         export PF_PY_PRELOAD=$(${CC:-cc} -print-file-name=libasan.so)
-        tests=(tests/python/test_wsgi.py tests/python/test_faults.py)
+        tests=(tests/python/test_wsgi.py tests/python/test_faults.py tests/python/test_threads.py)
     fi
     out=$(mktemp)
     "$python" -m pytest -q -p no:cacheprovider "${tests[@]}" 2>&1 | tee "$out"
