@@ -36,6 +36,19 @@ def alive(pid):
         return False
 
 
+def py_env(pythonpath, **extra):
+    """The environment of an interpreter a test starts: PYTHONPATH, and
+    under sanitizers ASan's runtime preloaded (it must come first)."""
+    e = dict(os.environ, PYTHONPATH=pythonpath, PYTHONDONTWRITEBYTECODE="1")
+    if os.environ.get("PF_PY_PRELOAD"):
+        # The interpreter's own allocations are not ours to judge.
+        e["LD_PRELOAD"] = os.environ["PF_PY_PRELOAD"]
+        e["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
+        e["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    e.update(extra)
+    return e
+
+
 class Server:
     """One master and its workers, stdout (start-up line, access log) and
     the error log in files of tmp."""
@@ -46,14 +59,7 @@ class Server:
         self.log = self.tmp / "error.log"
         self.out = self.tmp / "stdout"
         self.pidfile = self.tmp / "pid"  # written once every worker is ready
-        e = dict(os.environ, PYTHONPATH=f"{PYPATH}:{cwd}", PYTHONDONTWRITEBYTECODE="1")
-        if os.environ.get("PF_PY_PRELOAD"):
-            # The extension built with ASan: its runtime must come first.
-            # The interpreter's own allocations are not ours to judge.
-            e["LD_PRELOAD"] = os.environ["PF_PY_PRELOAD"]
-            e["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
-            e["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
-        e.update(env or {})
+        e = py_env(f"{PYPATH}:{cwd}", **(env or {}))
         cmd = [python or sys.executable, "-m", "prefork", "-l", "127.0.0.1:0", "-w",
                str(workers), "--error-log", str(self.log), "--pidfile", str(self.pidfile),
                *args, target]

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from conftest import PYPATH, APPS, alive, wait_for
+from conftest import PYPATH, APPS, alive, py_env, wait_for
 
 
 def parallel(s, paths):
@@ -90,7 +90,7 @@ def test_loop_serves_while_threads_are_busy(server, tmp_path):
 @pytest.mark.parametrize("value", ["0", "-1", "x", "1025"])
 def test_bad_thread_counts(value):
     p = subprocess.run([sys.executable, "-m", "prefork", "--threads", value, "meetapp:app"],
-                       env={"PYTHONPATH": f"{PYPATH}:{APPS}"}, cwd=APPS, capture_output=True,
+                       env=py_env(f"{PYPATH}:{APPS}"), cwd=APPS, capture_output=True,
                        text=True, timeout=30)
     assert p.returncode == 2
     assert "--threads" in p.stderr and len(p.stderr.strip().splitlines()) == 1
@@ -100,6 +100,6 @@ def test_threads_refused_for_socket_services():
     code = ("import prefork\n"
             "try:\n prefork.serve(lambda s, a: None, threads=2)\n"
             "except ValueError as e:\n print('refused:', e)\n")
-    p = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(PYPATH)},
+    p = subprocess.run([sys.executable, "-c", code], env=py_env(str(PYPATH)),
                        capture_output=True, text=True, timeout=30)
     assert "refused: --threads is for WSGI" in p.stdout

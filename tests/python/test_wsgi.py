@@ -208,9 +208,9 @@ def test_worker_index(srv):
         assert w["env"] == [str(w["index"]), "1"]
         seen.add(w["index"])
     import subprocess, sys
-    from conftest import PYPATH
+    from conftest import PYPATH, py_env
     out = subprocess.run([sys.executable, "-c", "import prefork; print(prefork.worker_index())"],
-                         env={"PYTHONPATH": str(PYPATH)}, capture_output=True, text=True,
+                         env=py_env(str(PYPATH)), capture_output=True, text=True,
                          timeout=30).stdout
     assert out.strip() == "None"  # outside a worker
 
