@@ -100,6 +100,28 @@ int pf_addr_format(const struct sockaddr *sa, socklen_t len, char *buf,
 /* Flags for pf_listen_open. */
 #define PF_LISTEN_REUSEPORT 0x1 /* set SO_REUSEPORT before bind */
 
+/* The PROXY protocol header (HAProxy's, versions 1 and 2) that a balancer
+ * sends first on each connection, carrying the client's address. */
+#define PF_PROXY_MAX 4096 /* the longest header taken (v2 with its TLVs) */
+struct pf_proxy {
+    bool local;                  /* keep the connection's own addresses: a v2
+                                    LOCAL command (the balancer's health check),
+                                    v1 UNKNOWN, or no address family */
+    struct sockaddr_storage src; /* the client, when !local */
+    struct sockaddr_storage dst; /* the address it connected to */
+    socklen_t srclen, dstlen;
+    char alpn[32];               /* v2 TLVs, "" when absent */
+    char authority[256];         /* the host name the client asked for (SNI) */
+};
+
+/* Parse the header at the start of buf[0..n): returns its length (> 0),
+ * the stream proper starting there; 0 when more bytes are needed (a
+ * header cut short so far; never more than PF_PROXY_MAX); -EPROTO when
+ * the bytes are not a valid header (or not one at all: a listener that
+ * expects the header never guesses); -EMSGSIZE for a v2 header longer
+ * than PF_PROXY_MAX. Never reads past n, nor past the header. */
+int pf_proxy_parse(const void *buf, size_t n, struct pf_proxy *out);
+
 /* Bind and listen on a parsed address. backlog <= 0 means the kernel's
  * net.core.somaxconn. A Unix socket path left by a dead server is replaced;
  * one a live server answers on is -EADDRINUSE; a path that is not a socket
