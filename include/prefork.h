@@ -100,6 +100,20 @@ int pf_addr_format(const struct sockaddr *sa, socklen_t len, char *buf,
 /* Flags for pf_listen_open. */
 #define PF_LISTEN_REUSEPORT 0x1 /* set SO_REUSEPORT before bind */
 
+/* An address range: "198.18.0.0/15", "2001:db8::/32", a bare address (a
+ * range of one), or "unix" (peers over a Unix socket). An IPv4 range also
+ * matches IPv4-mapped IPv6 peers (::ffff:a.b.c.d). */
+struct pf_cidr {
+    int family; /* AF_INET, AF_INET6 or AF_UNIX */
+    unsigned char addr[16];
+    unsigned bits;
+};
+/* 0, or -EINVAL with *why set (also for host bits past the prefix). */
+int pf_cidr_parse(const char *spec, struct pf_cidr *out, const char **why);
+bool pf_cidr_match(const struct pf_cidr *c, const struct sockaddr *sa, socklen_t len);
+bool pf_cidr_match_any(const struct pf_cidr *list, int n, const struct sockaddr *sa,
+                       socklen_t len);
+
 /* The PROXY protocol header (HAProxy's, versions 1 and 2) that a balancer
  * sends first on each connection, carrying the client's address. */
 #define PF_PROXY_MAX 4096 /* the longest header taken (v2 with its TLVs) */
