@@ -310,6 +310,12 @@ int pf_worker_drain_fd(const pf_worker *w);
 bool pf_worker_poll_control(pf_worker *w);
 bool pf_worker_draining(const pf_worker *w);
 
+/* Whether the whole pool is stopping: true from the moment a graceful stop
+ * begins (TERM, INT), its --pre-stop-delay included, while the worker may
+ * still serve; false through reloads and upgrades, where the pool goes on.
+ * What a health check answers (the HTTP core's --health-path: 503). */
+bool pf_worker_stopping(const pf_worker *w);
+
 /* From any thread of the worker: work of the service's own is stuck (a
  * request past its time in a thread of its own, while the loop runs on).
  * The heartbeat stops as though the loop had stopped --timeout ago, so the

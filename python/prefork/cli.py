@@ -56,6 +56,9 @@ HTTP = [
     (("--max-headers",), "N", "header fields limit, else 431 (100)"),
     (("--max-body-bytes",), "N", "request body limit, else 413 (104857600); bodies past "
      "256 KiB wait in an unlinked temporary file"),
+    (("--health-path",), "PATH", "answered by the server, never the application: 200 while "
+     "serving, 503 once a graceful stop begins (with --pre-stop-delay, before the listeners "
+     "close)"),
 ]
 
 

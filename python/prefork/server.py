@@ -19,7 +19,7 @@ POOL_OPTIONS = (
 HTTP_OPTIONS = (
     "header_timeout", "keepalive_timeout", "send_timeout", "body_timeout",
     "keepalive_requests", "max_header_bytes", "max_uri_bytes", "max_headers",
-    "max_body_bytes",
+    "max_body_bytes", "health_path",
 )
 # The WSGI server's own.
 WSGI_OPTIONS = ("threads",)

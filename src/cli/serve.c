@@ -35,6 +35,9 @@ static const char serve_usage[] =
     "      --cache-ttl MS           small files and listings are reused for up to\n"
     "                               MS before being checked again (1000; 0: off)\n"
     "      --cache-size MIB         cache budget per worker (8)\n"
+    "      --health-path PATH       answered by the server: 200 while serving, 503\n"
+    "                               once a graceful stop begins (with\n"
+    "                               --pre-stop-delay, before the listeners close)\n"
     "  -h, --help\n"
     "\n";
 
@@ -58,6 +61,7 @@ static const struct option serve_options[] = {
     {"max-headers", required_argument, NULL, OPT_HTTP},
     {"cache-ttl", required_argument, NULL, OPT_HTTP},
     {"cache-size", required_argument, NULL, OPT_HTTP},
+    {"health-path", required_argument, NULL, OPT_HTTP},
     {"help", no_argument, NULL, 'h'},
 };
 

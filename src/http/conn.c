@@ -372,7 +372,8 @@ static int next_head(struct http_conn *c)
     framing(x);
     c->peer_done = !x->req.keep_alive;
     set_activity(c, &x->req);
-    hs->h->request(x, hs->h->ud);
+    if (!hs->cfg->health_path[0] || !http_health(x))
+        hs->h->request(x, hs->h->ud);
     return 1;
 }
 

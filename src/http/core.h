@@ -176,6 +176,12 @@ struct http_exchange *http_ex_new(struct http_conn *c);
 void http_ex_recycle(struct http_server *hs, struct http_exchange *x);
 /* The exchange failed: the handler is told (once) and forgets it. */
 void http_ex_abort(struct http_exchange *x);
+
+/* health.c: whether the pool is stopping (a graceful stop has begun, its
+ * pre-stop delay included); the health path, answered when x asks for it
+ * (true: x is answered and ended). */
+bool http_stopping(const struct http_server *hs);
+bool http_health(struct http_exchange *x);
 /* Move the head of c's exchange by delta bytes (its buffer moved). */
 void http_ex_rebase(struct http_exchange *x, const char *from, size_t len, const char *to);
 

@@ -50,6 +50,8 @@ struct http_config {
                                         connection closes after the response */
     size_t high_water;               /* queued response bytes past which a write
                                         says "later" (HTTP_RES_LATER) */
+    char health_path[128];           /* answered by the core: 200, or 503 once the pool
+                                        is stopping ("": off); see http_config_set */
     int access_log_fd;               /* opened by the master; -1 = off */
     const char *access_log_path;     /* reopened on USR1; NULL: not a file */
 };
@@ -58,8 +60,13 @@ void http_config_init(struct http_config *cfg);
 
 /* Set one option from text by its command-line long name: header-timeout,
  * keepalive-timeout, send-timeout, body-timeout (seconds), max-header-bytes,
- * max-uri-bytes, max-headers, max-body-bytes, keepalive-requests. Returns 0,
- * -ENOENT (not one of these), or -EINVAL with *why set to a static reason. */
+ * max-uri-bytes, max-headers, max-body-bytes, keepalive-requests, and
+ * health-path (a path such as /healthz: a GET or HEAD of it, whatever its
+ * query, is answered by the core itself, 200 "ok" while the pool serves and
+ * 503 "stopping" from the moment a graceful stop begins, pre-stop delay
+ * included, so that a balancer takes the host out first; the handler never
+ * sees it). Returns 0, -ENOENT (not one of these), or -EINVAL with *why set
+ * to a static reason. */
 int http_config_set(struct http_config *cfg, const char *name, const char *value,
                     const char **why);
 

@@ -261,7 +261,7 @@ static bool keeps_alive(struct http_exchange *x, int64_t length)
 {
     struct http_conn *c = x->c;
     const struct http_config *cfg = c->hs->cfg;
-    if (c->close || c->hs->draining || !x->req.keep_alive ||
+    if (c->close || c->hs->draining || !x->req.keep_alive || http_stopping(c->hs) ||
         (cfg->max_keepalive_requests && c->requests + 1 >= cfg->max_keepalive_requests))
         return false;
     if (length == HTTP_LENGTH_UNKNOWN && !x->no_body && x->req.version_minor == 0)

@@ -85,9 +85,26 @@ static const struct http_option options[] = {
      "must be a whole number (0: no limit)"},
 };
 
+/* A path of visible ASCII from '/', without a query or a fragment. */
+static int set_health_path(struct http_config *cfg, const char *value, const char **why)
+{
+    size_t n = strlen(value);
+    bool ok = n > 0 && n < sizeof cfg->health_path && value[0] == '/';
+    for (size_t i = 0; ok && i < n; i++)
+        ok = value[i] > ' ' && value[i] < 0x7f && value[i] != '?' && value[i] != '#';
+    if (!ok) {
+        *why = "must be a path such as /healthz (visible ASCII, no '?' or '#', under 128 bytes)";
+        return -EINVAL;
+    }
+    memcpy(cfg->health_path, value, n + 1);
+    return 0;
+}
+
 int http_config_set(struct http_config *cfg, const char *name, const char *value,
                     const char **why)
 {
+    if (strcmp(name, "health-path") == 0)
+        return set_health_path(cfg, value, why);
     return http_option_set(options, sizeof options / sizeof options[0], cfg, name, value, why);
 }
 

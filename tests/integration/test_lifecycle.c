@@ -1351,6 +1351,61 @@ Test(lifecycle, pre_stop_delay_serves_then_refuses, .timeout = TIMEOUT)
     expect_exit0(srv);
 }
 
+/* One request on a new connection; the response in *r. 0 or -errno. */
+static int ask(int port, const char *request, struct resp *r)
+{
+    int fd = ts_connect_tcp(port, IO_MS);
+    if (fd < 0)
+        return fd;
+    int err = ts_send_all(fd, request, strlen(request), IO_MS);
+    if (err == 0)
+        err = resp_read(fd, r);
+    close(fd);
+    return err;
+}
+
+#define HEALTH "GET /healthz?probe=1 HTTP/1.1\r\nHost: t\r\n\r\n"
+
+Test(lifecycle, health_path_turns_503_before_the_listeners_close, .timeout = TIMEOUT)
+{
+    char root[256];
+    make_root(root, sizeof root);
+    put_file(root, "healthz", "a file the site never gets to serve", 35, 0644);
+    struct ts_proc *srv = TS_START(PREFORK, "serve", root, "-l", "127.0.0.1:0", "-w", "2",
+                                   "--access-log", "off", "--pre-stop-delay", "2",
+                                   "--health-path", "/healthz");
+    int port = wait_port(srv);
+    pid_t w[2];
+    wait_board(srv->pid, 1, 2, w);
+    struct resp r;
+    cr_assert_eq(ask(port, HEALTH, &r), 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert(r.body == 3 && memcmp(r.buf + r.head, "ok\n", 3) == 0, "[%.200s]", r.buf);
+    cr_assert_not(r.close);
+    cr_assert_eq(ask(port, "POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", &r),
+                 0);
+    cr_assert_eq(r.status, 405);
+    /* Through a reload the host stays healthy. */
+    send_signal(srv->pid, SIGHUP);
+    wait_board(srv->pid, 2, 2, w);
+    cr_assert_eq(ask(port, HEALTH, &r), 0);
+    cr_assert_eq(r.status, 200);
+
+    send_signal(srv->pid, SIGTERM);
+    expect_line(srv, "SIGTERM: still serving for 2000 ms \\(pre-stop delay\\)", 1, NULL, 0);
+    /* At once: the check fails, files are still served, each response
+     * closing its connection. */
+    cr_assert_eq(ask(port, HEALTH, &r), 0);
+    cr_assert_eq(r.status, 503);
+    cr_assert(r.close && r.body == 9 && memcmp(r.buf + r.head, "stopping\n", 9) == 0,
+              "[%.200s]", r.buf);
+    char why[256];
+    cr_assert_eq(get_small(port, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(ask(port, GET_KEEP, &r), 0);
+    cr_assert(r.status == 200 && r.close, "a keep-alive request during the stop: [%.200s]", r.buf);
+    expect_exit0(srv);
+}
+
 /* ------------------------------------------------------------------------ */
 /* prefork status                                                           */
 /* ------------------------------------------------------------------------ */

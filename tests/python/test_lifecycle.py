@@ -95,3 +95,20 @@ def test_app_threads_run_while_the_worker_waits(server):
     after = int(s.get("/")[1])
     assert after - before >= 10  # about 50; a GIL held in epoll_wait gives 0 or 1
     assert s.stop() == 0
+
+
+def test_health_path_answered_by_the_core(server):
+    # The application never sees the health path; TERM turns it to 503 at
+    # once, while the pre-stop delay still serves the application.
+    s = server("conform:app", "--health-path", "/healthz", "--pre-stop-delay", "2", workers=1)
+    r, data = s.get("/healthz")
+    assert r.status == 200 and data == b"ok\n"
+    assert s.get("/ping")[1] == b"pong"
+    s.send(signal.SIGTERM)
+    wait_for(lambda: "pre-stop delay" in s.log_text(), 10, "the pre-stop line")
+    r, data = s.get("/healthz")
+    assert r.status == 503 and data == b"stopping\n"
+    assert r.getheader("Connection") == "close"
+    r, data = s.get("/ping")
+    assert r.status == 200 and data == b"pong"
+    assert s.stop() == 0

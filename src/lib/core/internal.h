@@ -37,7 +37,7 @@ void pf__log_set_source(const char *fmt, ...) __attribute__((format(printf, 1, 2
  * forks into it and after it has reaped its worker; in between, the worker
  * alone writes it. Readers copy fields with relaxed atomic loads. */
 #define PF__BOARD_MAGIC 0x70666b62u /* "pfkb" */
-#define PF__BOARD_VERSION 2u
+#define PF__BOARD_VERSION 3u
 #define PF__BOARD_SLOTS (2 * PF_MAX_WORKERS) /* room for two generations */
 
 struct pf__score {
@@ -64,6 +64,7 @@ struct pf__board {
     uint32_t nslots;
     int32_t master_pid;
     _Atomic uint32_t used; /* slots below this one have been used */
+    _Atomic uint32_t stopping; /* the pool is stopping (its pre-stop delay too) */
     struct pf__score slot[];
 };
 

@@ -46,6 +46,8 @@ void pf__stop_graceful(pf_pool *p, const char *why)
     if (p->phase != PF__RUNNING)
         return;
     p->phase = PF__STOPPING;
+    if (!p->handed_over && p->board) /* a new master serves on: not a stop */
+        PF__PUT(p->board->stopping, 1);
     pf_log(PF_LOG_INFO, "%s: stopping gracefully (up to %u.%03u s for open connections)",
            why, p->cfg.graceful_timeout_ms / 1000, p->cfg.graceful_timeout_ms % 1000);
     if (!p->handed_over) /* else systemd follows the new master already */
@@ -117,6 +119,8 @@ static void stop_requested(pf_pool *p, const char *sig)
         pf__stop_graceful(p, sig);
         return;
     }
+    if (p->board)
+        PF__PUT(p->board->stopping, 1);
     pf_log(PF_LOG_INFO, "%s: still serving for %u ms (pre-stop delay), then stopping", sig,
            p->cfg.pre_stop_delay_ms);
     pf__notify("STOPPING=1");

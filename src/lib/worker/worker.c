@@ -21,6 +21,12 @@ pf_loop *pf_worker_loop(pf_worker *w) { return w->loop; }
 int pf_worker_drain_fd(const pf_worker *w) { return w->sigfd; }
 bool pf_worker_draining(const pf_worker *w) { return w->draining; }
 
+bool pf_worker_stopping(const pf_worker *w)
+{
+    const struct pf__board *b = w->balance.board;
+    return b && PF__GET(b->stopping);
+}
+
 int pf_worker_listeners(const pf_worker *w, const int **fds)
 {
     if (w->cfg->mode == PF_MODE_DISPATCH) {
