@@ -100,6 +100,18 @@ int pf_addr_format(const struct sockaddr *sa, socklen_t len, char *buf,
 /* Flags for pf_listen_open. */
 #define PF_LISTEN_REUSEPORT 0x1 /* set SO_REUSEPORT before bind */
 
+/* Bind and listen on a parsed address. backlog <= 0 means the kernel's
+ * net.core.somaxconn. A Unix socket path left by a dead server is replaced;
+ * one a live server answers on is -EADDRINUSE; a path that is not a socket
+ * is -EEXIST. For PF_ADDR_FD the descriptor is checked to be a listening
+ * stream socket (-ENOTSOCK / -EINVAL otherwise), made non-blocking and
+ * close-on-exec, and returned as is. PF_LISTEN_REUSEPORT applies to TCP only.
+ * Returns the listening fd or -errno. */
+int pf_listen_open(const struct pf_addr *a, int backlog, int flags);
+
+/* Read net.core.somaxconn (4096 if it cannot be read). */
+int pf_listen_somaxconn(void);
+
 /* An address range: "198.18.0.0/15", "2001:db8::/32", a bare address (a
  * range of one), or "unix" (peers over a Unix socket). An IPv4 range also
  * matches IPv4-mapped IPv6 peers (::ffff:a.b.c.d). */
@@ -135,18 +147,6 @@ struct pf_proxy {
  * expects the header never guesses); -EMSGSIZE for a v2 header longer
  * than PF_PROXY_MAX. Never reads past n, nor past the header. */
 int pf_proxy_parse(const void *buf, size_t n, struct pf_proxy *out);
-
-/* Bind and listen on a parsed address. backlog <= 0 means the kernel's
- * net.core.somaxconn. A Unix socket path left by a dead server is replaced;
- * one a live server answers on is -EADDRINUSE; a path that is not a socket
- * is -EEXIST. For PF_ADDR_FD the descriptor is checked to be a listening
- * stream socket (-ENOTSOCK / -EINVAL otherwise), made non-blocking and
- * close-on-exec, and returned as is. PF_LISTEN_REUSEPORT applies to TCP only.
- * Returns the listening fd or -errno. */
-int pf_listen_open(const struct pf_addr *a, int backlog, int flags);
-
-/* Read net.core.somaxconn (4096 if it cannot be read). */
-int pf_listen_somaxconn(void);
 
 /* Sockets passed by systemd socket activation (LISTEN_PID, LISTEN_FDS,
  * LISTEN_FDNAMES). Fills fds[] (and names[], each at most 63 bytes, which may
@@ -332,6 +332,17 @@ void pf_worker_close_conn(pf_worker *w, int fd);
 /* Scoreboard counters and the activity line shown by `prefork status`
  * (for example the request line being served; NULL clears it). */
 void pf_worker_count(pf_worker *w, uint64_t requests, uint64_t bytes);
+
+/* Count one response of a request/response service (the HTTP core does):
+ * a request, its status (by class, 1xx to 5xx), the bytes sent, and how
+ * long it took, into a histogram of PF_DURATION_BUCKETS buckets whose
+ * upper bounds are pf_duration_bounds_us (the last bucket has none). The
+ * metrics (pf_config.metrics_listen) and `prefork status --json` show them.
+ * And one TLS handshake, full or resumed. */
+void pf_worker_count_response(pf_worker *w, int status, uint64_t bytes, uint64_t us);
+void pf_worker_count_tls(pf_worker *w, bool resumed);
+#define PF_DURATION_BUCKETS 15
+extern const uint64_t pf_duration_bounds_us[PF_DURATION_BUCKETS - 1];
 void pf_worker_set_activity(pf_worker *w, const char *what);
 
 /* Stop the library's loop: the worker exits with status as soon as the
@@ -416,6 +427,9 @@ struct pf_config {
     unsigned hung_grace_ms;       /* then killed after this; default 5000 */
     unsigned ready_timeout_ms;    /* a reload's workers must be ready by; 60000 */
     unsigned pre_stop_delay_ms;   /* TERM: keep serving this long first */
+    char metrics_listen[128];     /* an address (pf_addr_parse) where the master
+                                     answers GET /metrics with the pool's figures
+                                     in Prometheus text format; "": off */
     unsigned max_generations;     /* alive at once (draining included); 3 */
     bool drop_privileges;         /* workers switch to uid/gid after fork */
     uid_t uid;
@@ -464,6 +478,7 @@ int pf_config_check(const struct pf_config *cfg, const char **why);
  *   max-lifetime-jitter SEC (0..10^6)
  *   cpu-affinity off|auto|LIST (LIST as taskset -c takes it: "0-3,6"; it
  *                               must name a CPU this process may run on)
+ *   metrics-listen ADDR (HOST:PORT or unix:PATH, as pf_addr_parse reads it)
  * Returns 0; -ENOENT for an unknown name; -EINVAL with *why set to a static
  * reason ("must be a whole number from 1 to 1024") for a bad value. */
 int pf_config_set(struct pf_config *cfg, const char *name, const char *value,
@@ -540,8 +555,46 @@ struct pf_slot_info {
     uint64_t requests;     /* as counted by the service */
     uint64_t bytes;        /* bytes sent, as counted by the service */
     uint64_t active;       /* open connections */
+    uint64_t status[5];    /* responses by class, 1xx .. 5xx (pf_worker_count_response) */
+    uint64_t duration_us;  /* their durations, summed */
+    uint64_t hist[PF_DURATION_BUCKETS]; /* per bucket, not cumulative */
+    uint64_t tls_full, tls_resumed;
     uint64_t activity_ms;  /* how long it has been doing it, ms */
     char activity[128];    /* what it is doing (service-defined) */
+};
+
+/* Why the master replaced a worker (the restart counters). */
+enum pf_restart_cause {
+    PF_RESTART_CRASH,   /* it died unasked (a crash, an exit) */
+    PF_RESTART_TIMEOUT, /* it hung past --timeout */
+    PF_RESTART_RECYCLE, /* --max-requests, --max-lifetime */
+    PF_RESTART_RELOAD,  /* a new generation took its place (HUP) */
+    PF_RESTART_CAUSES
+};
+
+/* The pool's own figures. */
+struct pf_pool_info {
+    pid_t master;
+    enum pf_mode mode;
+    unsigned generation;       /* the one serving */
+    int index_hi;              /* worker indexes 0 .. index_hi-1 have been used */
+    uint64_t started_ms;       /* wall clock, ms since the epoch */
+    bool stopping;             /* a graceful stop has begun */
+    uint64_t restarts[PF_RESTART_CAUSES];
+    uint64_t reloads, reloads_failed, upgrades;
+};
+
+/* One worker index over the pool's life: its live workers (two during a
+ * reload) and the workers of that index that have exited, summed. These
+ * counters never go back while the master runs. */
+struct pf_worker_totals {
+    uint64_t accepted, requests, bytes;
+    uint64_t status[5];        /* responses by class, 1xx .. 5xx */
+    uint64_t duration_us;
+    uint64_t hist[PF_DURATION_BUCKETS];
+    uint64_t tls_full, tls_resumed;
+    uint64_t active;           /* open connections now (live workers only) */
+    int live;                  /* its workers alive now */
 };
 
 /* Attach read-only to the scoreboard of the running master `pid` (same user
@@ -553,6 +606,9 @@ void pf_scoreboard_close(pf_scoreboard *sb);
 /* Copy the used slots (state != EMPTY) into out (up to max). Returns the
  * count. */
 int pf_scoreboard_read(pf_scoreboard *sb, struct pf_slot_info *out, int max);
+void pf_scoreboard_pool(pf_scoreboard *sb, struct pf_pool_info *out);
+/* Worker index i's totals: true if the index has been used. */
+bool pf_scoreboard_totals(pf_scoreboard *sb, int index, struct pf_worker_totals *out);
 
 #ifdef __cplusplus
 }

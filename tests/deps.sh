@@ -7,10 +7,11 @@ set -euo pipefail
 # curl, wrk: real HTTP clients. nginx, lighttpd: benchmark peers.
 # chromium: a real browser loads the directory listing. python3-dev: the
 # Python package's extension; python3-pytest, python3-flask, python3-venv:
-# its tests (pytest; a Flask app; pip install into a fresh venv).
+# its tests (pytest; a Flask app; pip install into a fresh venv);
+# python3-prometheus-client: a strict parser of the metrics exposition.
 packages=(build-essential pkg-config libcriterion-dev clang libclang-rt-14-dev curl wrk
           python3 nginx-light lighttpd chromium python3-dev python3-pytest python3-flask
-          python3-venv)
+          python3-venv python3-prometheus-client)
 
 missing=()
 for p in "${packages[@]}"; do

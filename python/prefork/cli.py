@@ -44,6 +44,8 @@ POOL = [
     (("--max-generations",), "N", "generations alive at once, draining ones too (3)"),
     (("--cpu-affinity",), "CPUS", "pin worker i to one CPU: off (the default), auto, or a "
      "list such as 0-3,6"),
+    (("--metrics-listen",), "ADDR", "the master answers GET /metrics there, in Prometheus "
+     "text format (default: off)"),
 ]
 HTTP = [
     (("--header-timeout",), "SEC", "a request head must arrive within (default 10)"),

@@ -14,7 +14,7 @@ from . import _prefork
 POOL_OPTIONS = (
     "workers", "mode", "backlog", "max_conns", "accept_batch", "graceful_timeout",
     "max_start_failures", "max_requests", "max_requests_jitter", "timeout",
-    "ready_timeout", "pre_stop_delay", "max_generations", "cpu_affinity",
+    "ready_timeout", "pre_stop_delay", "max_generations", "cpu_affinity", "metrics_listen",
 )
 HTTP_OPTIONS = (
     "header_timeout", "keepalive_timeout", "send_timeout", "body_timeout",

@@ -30,6 +30,7 @@ const struct option cli_pool_options[] = {
     {"pre-stop-delay", required_argument, NULL, OPT_POOL},
     {"max-generations", required_argument, NULL, OPT_POOL},
     {"cpu-affinity", required_argument, NULL, OPT_POOL},
+    {"metrics-listen", required_argument, NULL, OPT_POOL},
     {"error-log", required_argument, NULL, OPT_ERROR_LOG},
     {"pidfile", required_argument, NULL, OPT_PIDFILE},
     {"user", required_argument, NULL, OPT_USER},
@@ -65,6 +66,8 @@ const char cli_pool_help[] =
     "                               such as 0-3,6 (worker i on its (i mod n)-th CPU);\n"
     "                               with --mode reuseport, connections also go to\n"
     "                               the worker on their CPU\n"
+    "      --metrics-listen ADDR    the master answers GET /metrics there, in\n"
+    "                               Prometheus text format (default: off)\n"
     "      --user USER, --group GROUP  workers run as USER/GROUP (bind as root first)\n"
     "      --pidfile FILE           written once ready, replaced on upgrade\n"
     "      --error-log FILE|-       where log lines go (default: stderr; USR1 reopens)\n"

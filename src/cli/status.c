@@ -61,9 +61,56 @@ static void json_string(const char *s)
     putchar('"');
 }
 
-static void print_json(const struct pf_slot_info *s, int n)
+static void json_counts(const char *name, const uint64_t *v, int n)
 {
-    printf("{\"workers\":[");
+    printf(",\"%s\":[", name);
+    for (int i = 0; i < n; i++)
+        printf("%s%llu", i ? "," : "", (unsigned long long)v[i]);
+    putchar(']');
+}
+
+/* The pool's figures: its counters, and each worker index's totals over
+ * its life (what the metrics show). */
+static void print_json_pool(pf_scoreboard *sb)
+{
+    struct pf_pool_info p;
+    pf_scoreboard_pool(sb, &p);
+    printf("\"pool\":{\"master\":%d,\"mode\":\"%s\",\"generation\":%u,\"started_ms\":%llu,"
+           "\"stopping\":%s,\"restarts\":{\"crash\":%llu,\"timeout\":%llu,\"recycle\":%llu,"
+           "\"reload\":%llu},\"reloads\":%llu,\"reloads_failed\":%llu,\"upgrades\":%llu},",
+           (int)p.master, pf_mode_name(p.mode), p.generation, (unsigned long long)p.started_ms,
+           p.stopping ? "true" : "false", (unsigned long long)p.restarts[PF_RESTART_CRASH],
+           (unsigned long long)p.restarts[PF_RESTART_TIMEOUT],
+           (unsigned long long)p.restarts[PF_RESTART_RECYCLE],
+           (unsigned long long)p.restarts[PF_RESTART_RELOAD], (unsigned long long)p.reloads,
+           (unsigned long long)p.reloads_failed, (unsigned long long)p.upgrades);
+    printf("\"totals\":[");
+    for (int i = 0, k = 0; i < p.index_hi; i++) {
+        struct pf_worker_totals t;
+        if (!pf_scoreboard_totals(sb, i, &t))
+            continue;
+        printf("%s{\"index\":%d,\"live\":%d,\"accepted\":%llu,\"active\":%llu,"
+               "\"requests\":%llu,\"bytes\":%llu,\"duration_us\":%llu,\"tls_full\":%llu,"
+               "\"tls_resumed\":%llu", k++ ? "," : "", i, t.live,
+               (unsigned long long)t.accepted, (unsigned long long)t.active,
+               (unsigned long long)t.requests, (unsigned long long)t.bytes,
+               (unsigned long long)t.duration_us, (unsigned long long)t.tls_full,
+               (unsigned long long)t.tls_resumed);
+        json_counts("status_classes", t.status, 5);
+        json_counts("duration_buckets", t.hist, PF_DURATION_BUCKETS);
+        putchar('}');
+    }
+    printf("],\"duration_bounds_us\":[");
+    for (int i = 0; i < PF_DURATION_BUCKETS - 1; i++)
+        printf("%s%llu", i ? "," : "", (unsigned long long)pf_duration_bounds_us[i]);
+    printf("],");
+}
+
+static void print_json(pf_scoreboard *sb, const struct pf_slot_info *s, int n)
+{
+    putchar('{');
+    print_json_pool(sb);
+    printf("\"workers\":[");
     for (int i = 0; i < n; i++) {
         printf("%s{\"index\":%d,\"pid\":%d,\"generation\":%u,\"state\":\"%s\","
                "\"started_ms\":%llu,\"heartbeat_age_ms\":%llu,\"accepted\":%llu,"
@@ -188,14 +235,14 @@ static int show(const struct status_args *a)
         return cli_error(CLI_FAIL, "status: process %d: %s", (int)pid, strerror(-err));
     static struct pf_slot_info slots[2 * PF_MAX_WORKERS];
     int n = pf_scoreboard_read(sb, slots, (int)(sizeof slots / sizeof slots[0]));
-    pf_scoreboard_close(sb);
     if (a->watch && !a->json)
         printf("\033[H\033[2Jprefork master %d, %d worker process%s\n\n", (int)pid, n,
                n == 1 ? "" : "es");
     if (a->json)
-        print_json(slots, n);
+        print_json(sb, slots, n);
     else
         print_table(slots, n);
+    pf_scoreboard_close(sb);
     fflush(stdout);
     return CLI_OK;
 }

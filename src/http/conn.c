@@ -337,8 +337,7 @@ static struct http_exchange *open_exchange(struct http_conn *c)
     struct http_exchange *x = http_ex_new(c);
     if (!x)
         return NULL;
-    if (c->hs->alog)
-        x->started_us = now_us(); /* the log's request time; no clock read without one */
+    x->started_us = now_us(); /* the request's time: the log's, the metrics' */
     c->x = x;
     c->state = C_EXCHANGE;
     return x;
@@ -392,7 +391,7 @@ static void exchange_done(struct http_conn *c)
         http_alog_add(hs->alog, &e, bytes, now_us() - x->started_us);
     }
     if (hs->w) {
-        pf_worker_count(hs->w, 1, bytes);
+        pf_worker_count_response(hs->w, x->status, bytes, now_us() - x->started_us);
         pf_worker_set_activity(hs->w, NULL);
     }
     if (x->framing != BODY_NONE && !x->body_done)

@@ -1406,6 +1406,108 @@ Test(lifecycle, health_path_turns_503_before_the_listeners_close, .timeout = TIM
     expect_exit0(srv);
 }
 
+/* GET /metrics from the master; the body (NUL-terminated) into out. */
+static void scrape(int port, char *out, size_t size)
+{
+    int fd = ts_connect_tcp(port, IO_MS);
+    ts_assert(fd >= 0, "connect to the metrics port: %s", strerror(-fd));
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n";
+    ts_assert(ts_send_all(fd, req, sizeof req - 1, IO_MS) == 0, "send");
+    size_t len = 0;
+    int64_t deadline = ts_now_ms() + IO_MS;
+    for (;;) {
+        ssize_t n = recv(fd, out + len, size - 1 - len, 0);
+        if (n > 0) {
+            len += (size_t)n;
+            ts_assert(len < size - 1, "the exposition is larger than %zu bytes", size);
+            continue;
+        }
+        if (n == 0)
+            break;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        ts_assert((errno == EAGAIN || errno == EINTR) && ts_now_ms() < deadline &&
+                      poll(&pfd, 1, IO_MS) >= 0, "reading the exposition: %s", strerror(errno));
+    }
+    close(fd);
+    out[len] = '\0';
+    ts_assert(strncmp(out, "HTTP/1.1 200 ", 13) == 0, "[%.200s]", out);
+}
+
+/* The sum of a metric's samples whose line starts with prefix. */
+static long long metric_sum(const char *text, const char *prefix)
+{
+    long long sum = 0;
+    size_t n = strlen(prefix);
+    for (const char *p = text; (p = strstr(p, prefix)) != NULL; p += n)
+        if (p == text || p[-1] == '\n') {
+            const char *sp = strchr(p, ' ');
+            if (sp)
+                sum += atoll(sp + 1);
+        }
+    return sum;
+}
+
+Test(lifecycle, metrics_count_through_a_crash, .timeout = TIMEOUT)
+{
+    char root[256], line[512];
+    make_root(root, sizeof root);
+    struct ts_proc *srv = TS_START(PREFORK, "serve", root, "-l", "127.0.0.1:0", "-w", "2",
+                                   "--access-log", "off", "--metrics-listen", "127.0.0.1:0");
+    int port = wait_port(srv);
+    expect_line(srv, "metrics on 127\\.0\\.0\\.1:[0-9]+", 1, line, sizeof line);
+    int mport = atoi(strstr(line, "metrics on 127.0.0.1:") + 21);
+    pid_t w[2];
+    wait_board(srv->pid, 1, 2, w);
+    for (int i = 0; i < 20; i++)
+        expect_get(port);
+    static char text[1 << 16];
+    int64_t deadline = ts_now_ms() + STEP_MS;
+    do {
+        scrape(mport, text, sizeof text);
+    } while (metric_sum(text, "prefork_requests_total{") < 20 && ts_now_ms() < deadline);
+    cr_assert_eq(metric_sum(text, "prefork_requests_total{"), 20, "%s", text);
+    cr_assert_eq(metric_sum(text, "prefork_responses_total{worker=\"0\",code=\"2xx\"}") +
+                     metric_sum(text, "prefork_responses_total{worker=\"1\",code=\"2xx\"}"),
+                 20);
+    /* A worker killed: replaced, counted as a crash, and what it served
+     * stays counted under its index. */
+    ts_kill(w[0], SIGKILL);
+    deadline = ts_now_ms() + STEP_MS;
+    do {
+        scrape(mport, text, sizeof text);
+    } while (metric_sum(text, "prefork_worker_restarts_total{cause=\"crash\"}") < 1 &&
+             ts_now_ms() < deadline);
+    cr_assert_eq(metric_sum(text, "prefork_worker_restarts_total{cause=\"crash\"}"), 1, "%s",
+                 text);
+    cr_assert_eq(metric_sum(text, "prefork_requests_total{"), 20, "%s", text);
+    send_signal(srv->pid, SIGTERM);
+    expect_exit0(srv);
+}
+
+Test(lifecycle, metrics_of_prefork_run, .timeout = TIMEOUT)
+{
+    char line[512];
+    /* Any program: sleep(1) holds the inherited socket and never serves. */
+    struct ts_proc *srv = TS_START(PREFORK, "run", "-w", "2", "-l", "127.0.0.1:0",
+                                   "--metrics-listen", "127.0.0.1:0", "--", "sleep", "1000");
+    expect_line(srv, "metrics on 127\\.0\\.0\\.1:[0-9]+", 1, line, sizeof line);
+    int mport = atoi(strstr(line, "metrics on 127.0.0.1:") + 21);
+    static char text[1 << 16];
+    int64_t deadline = ts_now_ms() + STEP_MS;
+    long long n;
+    do {
+        scrape(mport, text, sizeof text);
+        n = metric_sum(text, "prefork_workers{state=\"starting\"}") +
+            metric_sum(text, "prefork_workers{state=\"idle\"}") +
+            metric_sum(text, "prefork_workers{state=\"busy\"}");
+    } while (n < 2 && ts_now_ms() < deadline);
+    cr_assert_eq(n, 2, "%s", text);
+    cr_assert(strstr(text, "prefork_info{version=\"") != NULL, "%s", text);
+    cr_assert(strstr(text, "prefork_listen_queue{listener=\"127.0.0.1:") != NULL, "%s", text);
+    send_signal(srv->pid, SIGTERM);
+    expect_exit0(srv);
+}
+
 /* ------------------------------------------------------------------------ */
 /* prefork status                                                           */
 /* ------------------------------------------------------------------------ */

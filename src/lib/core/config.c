@@ -264,6 +264,21 @@ static int set_lifecycle(struct pf_config *cfg, const char *name, const char *va
         cfg->ready_timeout_ms = ms;
         return 0;
     }
+    if (strcmp(name, "metrics-listen") == 0) {
+        struct pf_addr a;
+        if (strlen(value) >= sizeof cfg->metrics_listen) {
+            *why = "address too long";
+            return -EINVAL;
+        }
+        if (pf_addr_parse(value, &a, why) < 0)
+            return -EINVAL;
+        if (a.kind == PF_ADDR_FD) {
+            *why = "expected HOST:PORT or unix:PATH";
+            return -EINVAL;
+        }
+        strcpy(cfg->metrics_listen, value);
+        return 0;
+    }
     if (strcmp(name, "pre-stop-delay") == 0)
         return set_seconds(&cfg->pre_stop_delay_ms, value, 3600, why,
                            "must be seconds from 0 to 3600");

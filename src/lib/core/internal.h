@@ -53,10 +53,26 @@ struct pf__score {
     _Atomic uint64_t bytes;
     _Atomic uint64_t active;
     _Atomic uint32_t accepting;    /* PF__ACCEPT_*: how it polls the listeners */
+    _Atomic uint64_t status[5];    /* responses by class: 1xx .. 5xx */
+    _Atomic uint64_t duration_us;  /* request durations, summed */
+    _Atomic uint64_t hist[PF_DURATION_BUCKETS]; /* requests per duration bucket (not
+                                                   cumulative; the last: past them all) */
+    _Atomic uint64_t tls_full, tls_resumed; /* TLS handshakes */
     _Atomic uint64_t activity_ms;  /* monotonic clock, when it began */
     _Atomic uint32_t activity_seq; /* odd while activity is being written */
     char activity[128];
 } __attribute__((aligned(64)));
+
+/* What the workers of one index counted before they exited: the master
+ * adds a slot's counters here when it reaps its worker, so that the pool's
+ * counters by index never go back when a worker is replaced. */
+struct pf__totals {
+    _Atomic uint64_t accepted, requests, bytes;
+    _Atomic uint64_t status[5];
+    _Atomic uint64_t duration_us;
+    _Atomic uint64_t hist[PF_DURATION_BUCKETS];
+    _Atomic uint64_t tls_full, tls_resumed;
+};
 
 struct pf__board {
     uint32_t magic;
@@ -65,8 +81,24 @@ struct pf__board {
     int32_t master_pid;
     _Atomic uint32_t used; /* slots below this one have been used */
     _Atomic uint32_t stopping; /* the pool is stopping (its pre-stop delay too) */
+    /* Written by the master only: */
+    _Atomic uint32_t mode;       /* enum pf_mode */
+    _Atomic uint32_t generation; /* the one serving */
+    _Atomic uint32_t index_hi;   /* worker indexes below this one have been used */
+    _Atomic uint64_t started_ms; /* the master's start, wall clock */
+    _Atomic uint64_t restarts[PF_RESTART_CAUSES];
+    _Atomic uint64_t reloads, reloads_failed, upgrades;
+    _Atomic uint32_t retire_seq; /* odd while a reaped slot moves into retired */
+    struct pf__totals retired[PF_MAX_WORKERS];
     struct pf__score slot[];
 };
+
+/* scoreboard.c: the pool's figures and one index's totals (its live slots
+ * and its retired workers), for the metrics and prefork status; a reaped
+ * slot's counters into its index's totals (master). */
+void pf__board_pool(const struct pf__board *b, struct pf_pool_info *out);
+bool pf__board_totals(const struct pf__board *b, int index, struct pf_worker_totals *out);
+void pf__board_retire(struct pf__board *b, struct pf__score *s);
 
 /* Relaxed is enough: each field has one writer and readers only display or
  * compare counters; nothing else is published through them. */

@@ -68,6 +68,13 @@ void pf__score_reset(struct pf__score *s, int index, unsigned generation)
     PF__PUT(s->requests, 0);
     PF__PUT(s->bytes, 0);
     PF__PUT(s->active, 0);
+    for (int i = 0; i < 5; i++)
+        PF__PUT(s->status[i], 0);
+    PF__PUT(s->duration_us, 0);
+    for (int i = 0; i < PF_DURATION_BUCKETS; i++)
+        PF__PUT(s->hist[i], 0);
+    PF__PUT(s->tls_full, 0);
+    PF__PUT(s->tls_resumed, 0);
     PF__PUT(s->accepting, PF__ACCEPT_OFF);
     PF__PUT(s->activity_ms, 0);
     pf__score_set_activity(s, NULL);
@@ -209,6 +216,13 @@ static void copy_slot(const struct pf__score *s, struct pf_slot_info *o,
     o->requests = PF__GET(s->requests);
     o->bytes = PF__GET(s->bytes);
     o->active = PF__GET(s->active);
+    for (int i = 0; i < 5; i++)
+        o->status[i] = PF__GET(s->status[i]);
+    o->duration_us = PF__GET(s->duration_us);
+    for (int i = 0; i < PF_DURATION_BUCKETS; i++)
+        o->hist[i] = PF__GET(s->hist[i]);
+    o->tls_full = PF__GET(s->tls_full);
+    o->tls_resumed = PF__GET(s->tls_resumed);
     uint64_t since = PF__GET(s->activity_ms);
     o->activity_ms = since && now > since ? now - since : 0;
     read_activity(s, o->activity, sizeof o->activity);
@@ -224,4 +238,106 @@ int pf_scoreboard_read(pf_scoreboard *sb, struct pf_slot_info *out, int max)
             copy_slot(s, &out[n++], now);
     }
     return n;
+}
+
+/* ---- the pool's figures ---- */
+
+void pf__board_pool(const struct pf__board *b, struct pf_pool_info *out)
+{
+    memset(out, 0, sizeof *out);
+    out->master = b->master_pid;
+    out->mode = (enum pf_mode)PF__GET(b->mode);
+    out->generation = PF__GET(b->generation);
+    out->index_hi = (int)PF__GET(b->index_hi);
+    out->started_ms = PF__GET(b->started_ms);
+    out->stopping = PF__GET(b->stopping) != 0;
+    for (int i = 0; i < PF_RESTART_CAUSES; i++)
+        out->restarts[i] = PF__GET(b->restarts[i]);
+    out->reloads = PF__GET(b->reloads);
+    out->reloads_failed = PF__GET(b->reloads_failed);
+    out->upgrades = PF__GET(b->upgrades);
+}
+
+/* Add what one set of counters holds (a slot, or an index's retired). */
+#define ADD_COUNTERS(o, c)                                                                         \
+    do {                                                                                           \
+        (o)->accepted += PF__GET((c)->accepted);                                                   \
+        (o)->requests += PF__GET((c)->requests);                                                   \
+        (o)->bytes += PF__GET((c)->bytes);                                                         \
+        for (int k_ = 0; k_ < 5; k_++)                                                             \
+            (o)->status[k_] += PF__GET((c)->status[k_]);                                           \
+        (o)->duration_us += PF__GET((c)->duration_us);                                             \
+        for (int k_ = 0; k_ < PF_DURATION_BUCKETS; k_++)                                           \
+            (o)->hist[k_] += PF__GET((c)->hist[k_]);                                               \
+        (o)->tls_full += PF__GET((c)->tls_full);                                                   \
+        (o)->tls_resumed += PF__GET((c)->tls_resumed);                                             \
+    } while (0)
+
+static void totals_once(const struct pf__board *b, int index, struct pf_worker_totals *out)
+{
+    memset(out, 0, sizeof *out);
+    ADD_COUNTERS(out, &b->retired[index]);
+    uint32_t used = PF__GET(b->used);
+    for (uint32_t i = 0; i < used && i < b->nslots; i++) {
+        const struct pf__score *s = &b->slot[i];
+        if (PF__GET(s->state) == PF_STATE_EMPTY || PF__GET(s->index) != (uint32_t)index)
+            continue;
+        ADD_COUNTERS(out, s);
+        out->active += PF__GET(s->active);
+        out->live++;
+    }
+}
+
+/* Retried while the master moves a slot into retired (retire_seq odd or
+ * changed), so that a reader never counts a reaped worker twice, nor not
+ * at all: the counters never seem to go back. */
+bool pf__board_totals(const struct pf__board *b, int index, struct pf_worker_totals *out)
+{
+    memset(out, 0, sizeof *out);
+    if (index < 0 || index >= (int)PF__GET(b->index_hi) || index >= PF_MAX_WORKERS)
+        return false;
+    for (int tries = 0; tries < 1000; tries++) {
+        uint32_t seq = atomic_load_explicit(&b->retire_seq, memory_order_acquire);
+        if (seq & 1)
+            continue;
+        totals_once(b, index, out);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&b->retire_seq, memory_order_relaxed) == seq)
+            break;
+    }
+    return true;
+}
+
+#define RETIRE(to, from) PF__PUT(to, PF__GET(to) + PF__GET(from))
+
+void pf__board_retire(struct pf__board *b, struct pf__score *s)
+{
+    uint32_t index = PF__GET(s->index);
+    if (index >= PF_MAX_WORKERS)
+        return;
+    struct pf__totals *t = &b->retired[index];
+    atomic_fetch_add_explicit(&b->retire_seq, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    RETIRE(t->accepted, s->accepted);
+    RETIRE(t->requests, s->requests);
+    RETIRE(t->bytes, s->bytes);
+    for (int k = 0; k < 5; k++)
+        RETIRE(t->status[k], s->status[k]);
+    RETIRE(t->duration_us, s->duration_us);
+    for (int k = 0; k < PF_DURATION_BUCKETS; k++)
+        RETIRE(t->hist[k], s->hist[k]);
+    RETIRE(t->tls_full, s->tls_full);
+    RETIRE(t->tls_resumed, s->tls_resumed);
+    PF__PUT(s->state, PF_STATE_EMPTY); /* counted in retired from now on */
+    atomic_fetch_add_explicit(&b->retire_seq, 1, memory_order_release);
+}
+
+void pf_scoreboard_pool(pf_scoreboard *sb, struct pf_pool_info *out)
+{
+    pf__board_pool(sb->b, out);
+}
+
+bool pf_scoreboard_totals(pf_scoreboard *sb, int index, struct pf_worker_totals *out)
+{
+    return pf__board_totals(sb->b, index, out);
 }

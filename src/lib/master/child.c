@@ -34,6 +34,7 @@ static void close_master_fds(pf_pool *p, const struct pf__slot *keep)
         close(p->inherited[i]);
     close(p->sigfd);
     close(p->boardfd);
+    pf__metrics_close_in_child(p);
     if (p->heir_pipe >= 0)
         close(p->heir_pipe);
     if (p->heir_pidfd >= 0)

@@ -17,6 +17,7 @@ static void started(pf_pool *p)
 {
     p->started = true;
     p->serving = p->generation;
+    PF__PUT(p->board->generation, p->serving);
     if (p->cfg.pidfile) {
         int err = pf__pidfile_write(p->cfg.pidfile, getpid());
         if (err < 0) {
@@ -42,8 +43,10 @@ static void retire_older(pf_pool *p, unsigned generation)
 {
     for (int i = 0; i <= p->slot_hi; i++) {
         struct pf__slot *s = &p->slots[i];
-        if (s->pool && s->generation < generation && !s->retiring && (s->pid || s->waiting))
+        if (s->pool && s->generation < generation && !s->retiring && (s->pid || s->waiting)) {
             pf__retire(s);
+            pf__count_restart(p, PF_RESTART_RELOAD);
+        }
     }
 }
 
@@ -86,6 +89,8 @@ static void reload_done(pf_pool *p)
     p->reloading = false;
     unsigned old = p->serving;
     p->serving = p->generation;
+    PF__PUT(p->board->generation, p->serving);
+    PF__COUNT(p, reloads);
     retire_older(p, p->generation);
     pf_log(PF_LOG_INFO, "generation %u ready (%d workers); generation %u drains", p->generation,
            p->workers, old);
@@ -107,6 +112,7 @@ static void reload_abort(pf_pool *p, const char *why)
             pf__retire(s);
     }
     pf_log(PF_LOG_ERROR, "reload failed: %s; generation %u keeps serving", why, p->serving);
+    PF__COUNT(p, reloads_failed);
     p->generation = p->serving;
     p->reloading = p->reload_pending = false;
     pf__notify("READY=1");
@@ -247,6 +253,7 @@ void pf__recycle(struct pf__slot *s)
         return;
     pf_log(PF_LOG_INFO, "worker %d (pid %d) served its max requests; starting its replacement",
            s->index, (int)s->pid);
+    pf__count_restart(p, PF_RESTART_RECYCLE);
     pf__spawn(n, s->index, s->generation);
     n->succeeds = s;
 }
@@ -283,6 +290,7 @@ static void check_slot(struct pf__slot *s, uint64_t now)
     uint64_t age = beat && now > beat ? now - beat : 0;
     if (s->hung_at == 0 && s->ready && age > p->cfg.timeout_ms) {
         report_hung(s, age, now);
+        pf__count_restart(p, PF_RESTART_TIMEOUT);
         s->hung_at = now;
         bool replace = !s->retiring && p->phase == PF__RUNNING;
         pf__retire(s);

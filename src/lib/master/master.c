@@ -196,6 +196,11 @@ static int master_setup(pf_pool *p, sigset_t *old)
         pf__loop_no_yield(p->loop);
         err = pf__board_create(&p->board, &p->boardfd);
     }
+    if (err == 0) {
+        PF__PUT(p->board->mode, (uint32_t)p->cfg.mode);
+        PF__PUT(p->board->started_ms, pf__wall_ms());
+        err = pf__metrics_start(p);
+    }
     if (err == 0)
         err = pf_loop_add(p->loop, p->sigfd, EPOLLIN, on_signal, p);
     if (err < 0)
@@ -214,6 +219,8 @@ static int master_setup(pf_pool *p, sigset_t *old)
 
 static void master_teardown(pf_pool *p, const sigset_t *old)
 {
+    if (p->loop)
+        pf__metrics_stop(p);
     if (p->cfg.pidfile && !p->handed_over)
         pf__pidfile_remove(p->cfg.pidfile, getpid());
     pf__handoff_free(p);

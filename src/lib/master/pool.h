@@ -162,6 +162,19 @@ struct pf_pool {
     bool steering; /* pf__rp_steer has run: a row bound later steers again */
 };
 
+/* The restart counters in the scoreboard (the master is their one writer). */
+static inline void pf__count_restart(pf_pool *p, enum pf_restart_cause cause)
+{
+    PF__PUT(p->board->restarts[cause], PF__GET(p->board->restarts[cause]) + 1);
+}
+#define PF__COUNT(p, field) PF__PUT((p)->board->field, PF__GET((p)->board->field) + 1)
+
+/* metrics.c: the listener of --metrics-listen, bound and watched by the
+ * master (0 or -errno, logged), then closed; its fd in a new worker. */
+int pf__metrics_start(pf_pool *p);
+void pf__metrics_stop(pf_pool *p);
+void pf__metrics_close_in_child(pf_pool *p);
+
 /* pool.c */
 void pf__pool_close_listeners(pf_pool *p);
 void pf__tune_listener(const pf_pool *p, int fd);

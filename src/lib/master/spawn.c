@@ -142,6 +142,7 @@ static void slot_clear(struct pf__slot *s)
     s->pid = 0;
     s->hung_at = 0;
     s->killed = false;
+    pf__board_retire(p->board, pf__score_of(s)); /* its counters stay the pool's */
     pf__score_reset(pf__score_of(s), s->index, s->generation);
     p->running--;
 }
@@ -207,6 +208,8 @@ static void on_pidfd(pf_loop *loop, int fd, unsigned events, void *ud)
     }
     uint64_t uptime = pf_loop_now(loop) - s->started;
     log_exit(s, status, uptime);
+    if (s->pool->phase == PF__RUNNING && !s->retiring)
+        pf__count_restart(s->pool, PF_RESTART_CRASH);
     slot_clear(s);
     if (s->pool->phase == PF__RUNNING && !s->retiring && !s->pool->ops->died(s, status))
         after_death(s, status, uptime);
@@ -313,6 +316,8 @@ void pf__spawn(struct pf__slot *s, int index, unsigned generation)
     const char *step = "";
     s->index = index;
     s->generation = generation;
+    if ((uint32_t)index >= PF__GET(p->board->index_hi))
+        PF__PUT(p->board->index_hi, (uint32_t)index + 1);
     s->ready = s->retiring = s->waiting = false;
     s->succeeds = NULL;
     s->started = pf__mono_ms();

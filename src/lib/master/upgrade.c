@@ -93,6 +93,7 @@ static void on_heir_pipe(pf_loop *loop, int fd, unsigned events, void *ud)
            (int)heir);
     pf__notify("MAINPID=%d", (int)heir);
     p->handed_over = true;
+    PF__COUNT(p, upgrades);
     heir_done(p); /* the heir lives on, reparented when this master exits */
     pf__stop_graceful(p, "upgraded");
 }
