@@ -36,6 +36,7 @@ extern "C" {
 /* Hard limits, each checked and reported as a usage error. */
 #define PF_MAX_WORKERS 1024   /* workers in one pool */
 #define PF_MAX_LISTENERS 64   /* listening sockets in one pool */
+#define PF_MAX_PROXY_ALLOW 32 /* ranges in proxy-allow-from */
 #define PF_MAX_CONNS 1000000  /* connections per worker */
 #define PF_MAX_CPUS 1024      /* CPUs cpu-affinity can name: 0..1023 */
 
@@ -427,6 +428,13 @@ struct pf_config {
     unsigned hung_grace_ms;       /* then killed after this; default 5000 */
     unsigned ready_timeout_ms;    /* a reload's workers must be ready by; 60000 */
     unsigned pre_stop_delay_ms;   /* TERM: keep serving this long first */
+    /* Listeners that require the PROXY protocol (a balancer's header with
+     * the client's address first on each connection): the sources it is
+     * taken from; a connection from anywhere else is closed. Default
+     * 127.0.0.1 and ::1. */
+    struct pf_cidr proxy_allow[PF_MAX_PROXY_ALLOW];
+    int nproxy_allow;
+    unsigned proxy_timeout_ms;    /* for the whole header; default 10000 */
     char metrics_listen[128];     /* an address (pf_addr_parse) where the master
                                      answers GET /metrics with the pool's figures
                                      in Prometheus text format; "": off */
@@ -479,6 +487,7 @@ int pf_config_check(const struct pf_config *cfg, const char **why);
  *   cpu-affinity off|auto|LIST (LIST as taskset -c takes it: "0-3,6"; it
  *                               must name a CPU this process may run on)
  *   metrics-listen ADDR (HOST:PORT or unix:PATH, as pf_addr_parse reads it)
+ *   proxy-allow-from CIDR[,CIDR...] (pf_cidr_parse; "*" for any source)
  * Returns 0; -ENOENT for an unknown name; -EINVAL with *why set to a static
  * reason ("must be a whole number from 1 to 1024") for a bad value. */
 int pf_config_set(struct pf_config *cfg, const char *name, const char *value,

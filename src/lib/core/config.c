@@ -41,6 +41,41 @@ void pf_config_init(struct pf_config *cfg)
     cfg->ready_timeout_ms = 60000;
     cfg->max_generations = 3;
     cfg->stop_signal = SIGTERM;
+    pf_cidr_parse("127.0.0.1", &cfg->proxy_allow[0], NULL);
+    pf_cidr_parse("::1", &cfg->proxy_allow[1], NULL);
+    cfg->nproxy_allow = 2;
+    cfg->proxy_timeout_ms = 10000;
+}
+
+/* "10.0.0.0/8,::1,unix", or "*": every source (IPv4, IPv6, Unix). */
+static int set_proxy_allow(struct pf_config *cfg, const char *value, const char **why)
+{
+    if (strcmp(value, "*") == 0)
+        value = "0.0.0.0/0,::/0,unix";
+    struct pf_cidr list[PF_MAX_PROXY_ALLOW];
+    int n = 0;
+    char item[64];
+    for (const char *p = value;; p++) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len >= sizeof item) {
+            *why = "expected CIDR[,CIDR...], e.g. 10.0.0.0/8,::1";
+            return -EINVAL;
+        }
+        if (n == PF_MAX_PROXY_ALLOW) {
+            *why = "at most 32 ranges";
+            return -EINVAL;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (pf_cidr_parse(item, &list[n++], why) < 0)
+            return -EINVAL;
+        p += len;
+        if (!*p)
+            break;
+    }
+    memcpy(cfg->proxy_allow, list, (size_t)n * sizeof list[0]);
+    cfg->nproxy_allow = n;
+    return 0;
 }
 
 int pf_config_check(const struct pf_config *cfg, const char **why)
@@ -264,6 +299,8 @@ static int set_lifecycle(struct pf_config *cfg, const char *name, const char *va
         cfg->ready_timeout_ms = ms;
         return 0;
     }
+    if (strcmp(name, "proxy-allow-from") == 0)
+        return set_proxy_allow(cfg, value, why);
     if (strcmp(name, "metrics-listen") == 0) {
         struct pf_addr a;
         if (strlen(value) >= sizeof cfg->metrics_listen) {

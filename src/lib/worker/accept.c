@@ -64,10 +64,14 @@ static void add_conn(pf_worker *w)
     pf__worker_set_state(w);
 }
 
-static void opened(pf_worker *w, int fd, const struct sockaddr_storage *peer, socklen_t len)
+static void opened(pf_worker *w, int fd, const struct sockaddr_storage *peer, socklen_t len,
+                   bool proxy)
 {
     add_conn(w);
-    w->svc->on_conn(w, fd, (const struct sockaddr *)peer, len, w->svc->ud);
+    if (proxy)
+        pf__proxy_begin(w, fd, peer, len);
+    else
+        w->svc->on_conn(w, fd, (const struct sockaddr *)peer, len, w->svc->ud);
 }
 
 /* ---- accepting ---- */
@@ -144,7 +148,7 @@ static int accept_one(pf_worker *w, int fd)
     int c = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0)
         return -errno;
-    opened(w, c, &peer, len);
+    opened(w, c, &peer, len, false);
     return 0;
 }
 
@@ -348,7 +352,7 @@ int pf__accept_passed(pf_worker *w, int fd)
                 plen = recs[i].len;
                 memcpy(&peer, recs[i].addr, plen);
             }
-            opened(w, fds[i], &peer, plen);
+            opened(w, fds[i], &peer, plen, false);
         }
     }
 }

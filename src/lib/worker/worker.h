@@ -67,6 +67,13 @@ struct pf_worker {
     _Atomic bool hung; /* pf_worker_hung: the heartbeat has stopped for good */
 };
 
+/* proxy.c: a connection (counted already) from a listener that requires the
+ * PROXY protocol: its header is read, then the service's on_conn gets the
+ * connection with the client's address; or it is closed (an untrusted
+ * source, a bad or late header). */
+void pf__proxy_begin(pf_worker *w, int fd, const struct sockaddr_storage *peer,
+                     socklen_t len);
+
 /* Publish the worker's state and connection count in its slot. */
 static inline void pf__worker_set_state(pf_worker *w)
 {
