@@ -9,9 +9,11 @@ set -euo pipefail
 # Python package's extension; python3-pytest, python3-flask, python3-venv:
 # its tests (pytest; a Flask app; pip install into a fresh venv);
 # python3-prometheus-client: a strict parser of the metrics exposition.
+# haproxy, iproute2: the fleet test (hosts behind a real HAProxy, in
+# network namespaces).
 packages=(build-essential pkg-config libcriterion-dev clang libclang-rt-14-dev curl wrk
           python3 nginx-light lighttpd chromium python3-dev python3-pytest python3-flask
-          python3-venv python3-prometheus-client)
+          python3-venv python3-prometheus-client haproxy iproute2)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -36,7 +38,7 @@ $sudo "${apt[@]}" install -y -q --no-install-recommends "${missing[@]}" >/dev/nu
     $sudo "${apt[@]}" install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 # The benchmark peers must not keep running as system services.
-for svc in nginx lighttpd; do
+for svc in nginx lighttpd haproxy; do
     if [[ " ${missing[*]} " == *" $svc"* ]] && command -v systemctl >/dev/null; then
         $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
     fi
