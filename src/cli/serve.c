@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "static/site.h"
+#include "tls/tls.h"
 #include "options.h"
 
 static const char serve_usage[] =
@@ -39,7 +40,7 @@ static const char serve_usage[] =
     "\n";
 
 enum { OPT_HTTP = 0x200, OPT_ACCESS_LOG, OPT_INDEX, OPT_NO_LISTING, OPT_DOTFILES,
-       OPT_SYMLINKS };
+       OPT_SYMLINKS, OPT_TLS };
 
 static const struct option serve_options[] = {
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
@@ -58,12 +59,16 @@ static const struct option serve_options[] = {
     {"max-headers", required_argument, NULL, OPT_HTTP},
     {"cache-ttl", required_argument, NULL, OPT_HTTP},
     {"cache-size", required_argument, NULL, OPT_HTTP},
+    {"tls-cert", required_argument, NULL, OPT_TLS},
+    {"tls-key", required_argument, NULL, OPT_TLS},
+    {"tls-ticket-rotate", required_argument, NULL, OPT_TLS},
     {"help", no_argument, NULL, 'h'},
 };
 
 struct serve {
     struct cli_pool pool;
     struct static_config site;
+    struct tls_config tls;
     const char *access_log;
 };
 
@@ -80,6 +85,12 @@ static int serve_option(struct serve *s, int opt, const char *name, const char *
     switch (opt) {
     case OPT_HTTP:
         return set_http(s, name, arg);
+    case OPT_TLS: {
+        const char *why = "bad value";
+        if (tls_config_set(&s->tls, name, arg, &why) < 0)
+            return cli_error(CLI_USAGE, "--%s '%s': %s", name, arg, why);
+        return 0;
+    }
     case OPT_ACCESS_LOG:
         s->access_log = arg;
         return 0;
@@ -116,6 +127,8 @@ static int parse(struct serve *s, int argc, char **argv)
         idx = -1;
         if (opt == 'h') {
             fputs(serve_usage, stdout);
+            fputs(tls_help, stdout);
+            fputs("\n", stdout);
             fputs(cli_pool_help, stdout);
             return -1;
         }
@@ -157,20 +170,39 @@ static int open_files(struct serve *s)
     return 0;
 }
 
+/* The certificates are read now, in the master, before anything forks:
+ * a bad one is a usage error, like a bad option. */
+static int load_tls(struct serve *s)
+{
+    char why[512];
+    bool wanted = cli_pool_has_flag(&s->pool, PF_ADDR_TLS);
+    if (!wanted && !tls_config_used(&s->tls))
+        return 0;
+    if (!wanted)
+        return cli_error(CLI_USAGE, "serve: --tls-cert is for listeners with ,tls "
+                                    "(as in -l 127.0.0.1:8443,tls)");
+    if (tls_load(&s->tls, why, sizeof why) < 0)
+        return cli_error(CLI_USAGE, "serve: %s", why);
+    s->site.http.transport = tls_source();
+    return 0;
+}
+
 int cli_serve(int argc, char **argv)
 {
     struct serve s = {0};
     cli_pool_init(&s.pool);
     static_config_init(&s.site);
+    tls_config_init(&s.tls);
     int status = parse(&s, argc, argv);
     if (status)
         return status < 0 ? CLI_OK : status;
-    if ((status = open_files(&s)) != 0)
+    if ((status = load_tls(&s)) != 0 || (status = open_files(&s)) != 0)
         return status;
     if (s.pool.error_log && strcmp(s.pool.error_log, "-") != 0)
         s.site.error_log_path = s.pool.error_log; /* workers may create it anew */
     struct pf_service svc;
     static_service(&s.site, &svc);
+    tls_service(&svc);
     /* Set on the listeners, inherited by every connection:
      * - TCP_NODELAY: small responses go out in one send per request; without
      *   it a pipelined second response could wait for a delayed ACK;
@@ -184,13 +216,19 @@ int cli_serve(int argc, char **argv)
     pf_pool *pool;
     if ((status = cli_pool_start(&s.pool, &svc, "127.0.0.1:8000", &pool)) != 0)
         return status;
+    char why[256];
+    if (tls_listeners(pool, why, sizeof why) < 0) {
+        pf_pool_free(pool);
+        return cli_error(CLI_USAGE, "serve: %s", why);
+    }
     char where[1024];
-    cli_pool_where(pool, "http://", where, sizeof where);
+    cli_pool_where(pool, "http", where, sizeof where);
     printf("prefork: serving %s on %s (%d worker%s, %s)\n", s.site.root, where,
            s.pool.cfg.workers, s.pool.cfg.workers == 1 ? "" : "s",
            pf_mode_name(s.pool.cfg.mode));
     fflush(stdout);
     int err = pf_pool_run(pool);
     pf_pool_free(pool);
+    tls_unload();
     return err < 0 ? CLI_FAIL : CLI_OK;
 }

@@ -52,6 +52,10 @@ struct http_config {
                                         says "later" (HTTP_RES_LATER) */
     int access_log_fd;               /* opened by the master; -1 = off */
     const char *access_log_path;     /* reopened on USR1; NULL: not a file */
+    /* What each new connection speaks under HTTP (transport.h): NULL is
+     * plain TCP for all; src/tls's tls_source() adds TLS on the listeners
+     * that asked for it. */
+    const struct http_tp_source *transport;
 };
 
 void http_config_init(struct http_config *cfg);
@@ -119,6 +123,11 @@ const struct http_request *http_ex_request(const struct http_exchange *x);
 const struct sockaddr *http_ex_peer(const struct http_exchange *x, socklen_t *len);
 
 struct http_server *http_ex_server(const struct http_exchange *x);
+
+/* Whether the request arrived over TLS (a listener with ",tls"): what a
+ * service needs for URLs it builds, for WSGI's wsgi.url_scheme "https"
+ * and HTTPS=on, or to refuse plain HTTP. */
+bool http_ex_secure(const struct http_exchange *x);
 
 /* The exchange ended before http_res_end: the client went, a timeout, a
  * failed write. fn runs once; x is gone when it returns, and fn may not

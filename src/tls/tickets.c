@@ -1,0 +1,140 @@
+/* tickets.c — session-ticket keys made by the master in memory every worker shares, rotated, and OpenSSL's callback that seals and opens tickets with them. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "tls/internal.h"
+
+/*
+ * One shared anonymous mapping, made by the master before the first fork:
+ * every worker of every generation sees the same keys, so a ticket that
+ * one worker sealed opens on any other, and after a HUP. The master alone
+ * writes it (a rotation: the oldest key is replaced by a new one, which
+ * seals from then on); workers only read. A sequence number, odd while the
+ * master writes, lets a reader retry a copy it took mid-write (a seqlock:
+ * the writer never waits for the readers). The keys are never written to
+ * a core dump (MADV_DONTDUMP), and a replaced key is gone: tickets sealed
+ * with it no longer open, which bounds what a stolen key can decrypt.
+ */
+
+struct key {
+    unsigned char name[16]; /* sent in the clear with each ticket */
+    unsigned char aes[32];  /* AES-256-CBC */
+    unsigned char hmac[32]; /* HMAC-SHA256 */
+};
+
+struct ring {
+    _Atomic uint32_t seq;
+    uint32_t newest; /* index in k of the sealing key */
+    struct key k[TLS_KEYS];
+};
+
+static struct ring *ring;
+
+static int fill(struct key *k)
+{
+    return RAND_priv_bytes((unsigned char *)k, sizeof *k) == 1 ? 0 : -EIO;
+}
+
+int tls__keys_init(void)
+{
+    if (ring)
+        return 0;
+    void *p = mmap(NULL, sizeof *ring, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    madvise(p, sizeof *ring, MADV_DONTDUMP);
+    ring = p;
+    for (int i = 0; i < TLS_KEYS; i++)
+        if (fill(&ring->k[i]) < 0)
+            return -EIO;
+    return 0;
+}
+
+void tls__keys_rotate(void)
+{
+    struct key fresh;
+    if (!ring || fill(&fresh) < 0)
+        return; /* the current keys stay: better than none */
+    uint32_t next = (ring->newest + 1) % TLS_KEYS;
+    atomic_fetch_add_explicit(&ring->seq, 1, memory_order_acq_rel); /* odd: writing */
+    atomic_thread_fence(memory_order_release);
+    ring->k[next] = fresh;
+    ring->newest = next;
+    atomic_fetch_add_explicit(&ring->seq, 1, memory_order_release);
+    OPENSSL_cleanse(&fresh, sizeof fresh);
+}
+
+void tls__keys_free(void)
+{
+    if (!ring)
+        return;
+    OPENSSL_cleanse(ring, sizeof *ring);
+    munmap(ring, sizeof *ring);
+    ring = NULL;
+}
+
+/* A consistent copy of the ring. The master's write takes nanoseconds:
+ * the loop retries at most a few times. */
+static void snapshot(struct ring *out)
+{
+    for (;;) {
+        uint32_t s = atomic_load_explicit(&ring->seq, memory_order_acquire);
+        if (s & 1)
+            continue;
+        memcpy(out->k, (const void *)ring->k, sizeof out->k);
+        out->newest = ring->newest;
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&ring->seq, memory_order_relaxed) == s)
+            return;
+    }
+}
+
+static int set_keys(const struct key *k, unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                    EVP_MAC_CTX *hctx, int enc)
+{
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac, sizeof k->hmac),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (EVP_CipherInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv, enc) != 1 ||
+        EVP_MAC_CTX_set_params(hctx, params) != 1)
+        return -1;
+    return 0;
+}
+
+/* OpenSSL's ticket callback. Sealing (enc = 1): the newest key, a fresh
+ * IV. Opening: the key the ticket names; 1 to resume, 2 to resume and
+ * issue a ticket under the newest key, 0 for a key we no longer have (a
+ * full handshake), -1 on failure. */
+static int on_ticket(SSL *ssl, unsigned char name[16], unsigned char iv[16],
+                     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+    (void)ssl;
+    struct ring r;
+    int result = 0;
+    snapshot(&r);
+    if (enc) {
+        const struct key *k = &r.k[r.newest];
+        memcpy(name, k->name, sizeof k->name);
+        result = RAND_bytes(iv, 16) == 1 && set_keys(k, iv, cctx, hctx, 1) == 0 ? 1 : -1;
+    } else {
+        for (int i = 0; i < TLS_KEYS; i++)
+            if (memcmp(name, r.k[i].name, sizeof r.k[i].name) == 0) {
+                result = set_keys(&r.k[i], iv, cctx, hctx, 0) < 0 ? -1 : i == (int)r.newest ? 1 : 2;
+                break;
+            }
+    }
+    OPENSSL_cleanse(&r, sizeof r);
+    return result;
+}
+
+void tls__keys_use(SSL_CTX *ctx)
+{
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket);
+}
