@@ -166,7 +166,7 @@ $(B)/tests/integration/%: $(B)/tests/integration/%.o $(ISUPPORT) $(LIB)
 # bench/*support.c is shared by the benchmark clients, not a program.
 BSUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard bench/*support.c))
 $(B)/bench/%: $(B)/bench/%.o $(BSUPPORT) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -o $@ $^ $(if $(filter %/tls_load,$@),$(SSL_LIBS))
 
 INTEG := $(filter-out %support,$(INTEG))
 UNIT := $(filter-out %support,$(UNIT))

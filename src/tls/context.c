@@ -85,6 +85,10 @@ static void defaults(SSL_CTX *ctx, bool ktls, unsigned rotate_s)
      * holding the same bytes. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Records are read as many at a time as the socket holds, into
+     * OpenSSL's buffer: a header and a body per record would be two
+     * read(2) calls each. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_max_early_data(ctx, 0);
     SSL_CTX_set_recv_max_early_data(ctx, 0);
     /* Tickets only: a session cache would live in one worker's memory. */

@@ -110,12 +110,15 @@ static int set_keys(const struct key *k, unsigned char *iv, EVP_CIPHER_CTX *cctx
 
 /* OpenSSL's ticket callback. Sealing (enc = 1): the newest key, a fresh
  * IV. Opening: the key the ticket names; 1 to resume, 2 to resume and
- * issue a ticket under the newest key, 0 for a key we no longer have (a
- * full handshake), -1 on failure. */
+ * issue a new ticket, 0 for a key we no longer have (a full handshake), -1
+ * on failure. TLS 1.3 always gets a new ticket: without one OpenSSL sends
+ * none after a resumption, and clients use a TLS 1.3 ticket once (RFC 8446
+ * C.4), so the next visit would be a full handshake. TLS 1.2 renews only
+ * tickets sealed with an older key. */
 static int on_ticket(SSL *ssl, unsigned char name[16], unsigned char iv[16],
                      EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
-    (void)ssl;
+    bool tls13 = SSL_version(ssl) == TLS1_3_VERSION;
     struct ring r;
     int result = 0;
     snapshot(&r);
@@ -126,7 +129,9 @@ static int on_ticket(SSL *ssl, unsigned char name[16], unsigned char iv[16],
     } else {
         for (int i = 0; i < TLS_KEYS; i++)
             if (memcmp(name, r.k[i].name, sizeof r.k[i].name) == 0) {
-                result = set_keys(&r.k[i], iv, cctx, hctx, 0) < 0 ? -1 : i == (int)r.newest ? 1 : 2;
+                result = set_keys(&r.k[i], iv, cctx, hctx, 0) < 0      ? -1
+                         : i == (int)r.newest && !tls13 ? 1
+                                                        : 2;
                 break;
             }
     }

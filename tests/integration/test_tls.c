@@ -239,3 +239,35 @@ Test(tls, root_only_key_with_user)
     ts_assert(st == 0 && strcmp(out, "dropped\n") == 0, "as nobody: %d %s", st, out);
     free(out);
 }
+
+/* With kernel TLS, files go out with SSL_sendfile: the kernel's counters
+ * of TLS sockets move. Where the kernel has no tls module, skipped. */
+Test(tls, kernel_tls_files)
+{
+    char *ulp = ts_read_file("/proc/sys/net/ipv4/tcp_available_ulp");
+    bool have = ulp && strstr(ulp, "tls");
+    free(ulp);
+    if (!have)
+        cr_skip_test("the kernel has no \"tls\" upper layer protocol "
+                     "(/proc/sys/net/ipv4/tcp_available_ulp): kernel TLS not tested here");
+    serve();
+    size_t n = 1u << 20;
+    char *data = malloc(n);
+    ts_fill(data, n, 9);
+    hs_put_file("k.bin", data, n);
+    char *before = ts_read_file("/proc/net/tls_stat");
+    int st;
+    char *out = curl(&st, "--tls-max 1.2 -o '%s' https://localhost:%d/k.bin", tl_file("k.out"),
+                     port);
+    ts_assert(st == 0, "curl: %s", out);
+    free(out);
+    size_t len;
+    char *got = hs_slurp(tl_file("k.out"), &len);
+    ts_assert(len == n && memcmp(got, data, n) == 0, "kTLS body differs");
+    char *after = ts_read_file("/proc/net/tls_stat");
+    ts_assert(before && after && strcmp(before, after) != 0, "no kTLS socket was used");
+    free(before);
+    free(after);
+    free(got);
+    free(data);
+}

@@ -184,3 +184,19 @@ Test(tls_reload, ticket_keys_rotate)
     }
     ts_assert(fresh, "a ticket still opened after 30 s of rotating keys");
 }
+
+/* A TLS 1.3 client uses each ticket once: a resumed connection must bring
+ * a new ticket, which resumes in turn. */
+Test(tls_reload, resumed_connections_bring_new_tickets)
+{
+    serve("1", "shared");
+    new_session();
+    for (int i = 0; i < 3; i++) {
+        char *out = tl_client(port, "-sess_in '%s' -sess_out '%s'", tl_file("sess.pem"),
+                              tl_file("next.pem"));
+        ts_assert(strstr(out, "Reused, TLSv1.3") && strstr(out, "New Session Ticket arrived"),
+                  "resumption %d: %s", i + 1, out);
+        free(out);
+        ts_assert(rename(tl_file("next.pem"), tl_file("sess.pem")) == 0, "no new ticket saved");
+    }
+}
