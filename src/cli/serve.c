@@ -27,6 +27,8 @@ static const char serve_usage[] =
     "      --send-timeout SEC       a stalled response is dropped after (30)\n"
     "      --body-timeout SEC       a stalled request body is a 408 after (60)\n"
     "      --keepalive-requests N   requests per connection, 0 = no limit (1000)\n"
+    "      --hsts SEC               over TLS, Strict-Transport-Security: max-age=SEC\n"
+    "                               (default 0: not sent)\n"
     "      --max-header-bytes N     request head limit, else 431 (16384)\n"
     "      --max-uri-bytes N        request target limit, else 414 (8192)\n"
     "      --max-headers N          header fields limit, else 431 (100)\n"
@@ -54,6 +56,7 @@ static const struct option serve_options[] = {
     {"body-timeout", required_argument, NULL, OPT_HTTP},
     {"max-body-bytes", required_argument, NULL, OPT_HTTP},
     {"keepalive-requests", required_argument, NULL, OPT_HTTP},
+    {"hsts", required_argument, NULL, OPT_HTTP},
     {"max-header-bytes", required_argument, NULL, OPT_HTTP},
     {"max-uri-bytes", required_argument, NULL, OPT_HTTP},
     {"max-headers", required_argument, NULL, OPT_HTTP},

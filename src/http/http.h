@@ -45,6 +45,8 @@ struct http_config {
     unsigned send_timeout_ms;        /* a response making no progress is dropped */
     unsigned body_timeout_ms;        /* a request body making no progress: 408 */
     unsigned max_keepalive_requests; /* then Connection: close (0 = unlimited) */
+    unsigned hsts_max_age_s;         /* > 0: responses over TLS carry
+                                        Strict-Transport-Security: max-age=N */
     uint64_t max_body;               /* a wanted body past this is a 413; an unwanted
                                         one is read away up to this, else the
                                         connection closes after the response */
@@ -62,7 +64,8 @@ void http_config_init(struct http_config *cfg);
 
 /* Set one option from text by its command-line long name: header-timeout,
  * keepalive-timeout, send-timeout, body-timeout (seconds), max-header-bytes,
- * max-uri-bytes, max-headers, max-body-bytes, keepalive-requests. Returns 0,
+ * max-uri-bytes, max-headers, max-body-bytes, keepalive-requests, hsts
+ * (seconds; 0 off). Returns 0,
  * -ENOENT (not one of these), or -EINVAL with *why set to a static reason. */
 int http_config_set(struct http_config *cfg, const char *name, const char *value,
                     const char **why);

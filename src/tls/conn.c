@@ -67,9 +67,9 @@ static int failure(struct tls_conn *t, int r)
     int e = SSL_get_error(t->ssl, r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
         return -EAGAIN;
-    t->failed = true;
     if (e == SSL_ERROR_ZERO_RETURN)
-        return 0;
+        return 0; /* the peer's close_notify (or its plain close): ours answers it */
+    t->failed = true;
     if (e == SSL_ERROR_SYSCALL && errno)
         return errno == EAGAIN ? -EPROTO : -errno;
     char why[160];
