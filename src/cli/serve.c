@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -29,6 +30,8 @@ static const char serve_usage[] =
     "      --keepalive-requests N   requests per connection, 0 = no limit (1000)\n"
     "      --hsts SEC               over TLS, Strict-Transport-Security: max-age=SEC\n"
     "                               (default 0: not sent)\n"
+    "      --https-redirect         plain listeners answer every request with a\n"
+    "                               redirect to the same URL on the first ,tls one\n"
     "      --max-header-bytes N     request head limit, else 431 (16384)\n"
     "      --max-uri-bytes N        request target limit, else 414 (8192)\n"
     "      --max-headers N          header fields limit, else 431 (100)\n"
@@ -42,7 +45,7 @@ static const char serve_usage[] =
     "\n";
 
 enum { OPT_HTTP = 0x200, OPT_ACCESS_LOG, OPT_INDEX, OPT_NO_LISTING, OPT_DOTFILES,
-       OPT_SYMLINKS, OPT_TLS };
+       OPT_SYMLINKS, OPT_TLS, OPT_REDIRECT };
 
 static const struct option serve_options[] = {
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
@@ -65,6 +68,7 @@ static const struct option serve_options[] = {
     {"tls-cert", required_argument, NULL, OPT_TLS},
     {"tls-key", required_argument, NULL, OPT_TLS},
     {"tls-ticket-rotate", required_argument, NULL, OPT_TLS},
+    {"https-redirect", no_argument, NULL, OPT_REDIRECT},
     {"help", no_argument, NULL, 'h'},
 };
 
@@ -73,6 +77,7 @@ struct serve {
     struct static_config site;
     struct tls_config tls;
     const char *access_log;
+    bool redirect; /* --https-redirect */
 };
 
 static int set_http(struct serve *s, const char *name, const char *arg)
@@ -101,6 +106,9 @@ static int serve_option(struct serve *s, int opt, const char *name, const char *
         if (!*arg || strchr(arg, '/'))
             return cli_error(CLI_USAGE, "--index '%s': must be a file name", arg);
         s->site.index = arg;
+        return 0;
+    case OPT_REDIRECT:
+        s->redirect = true;
         return 0;
     case OPT_NO_LISTING:
         s->site.listing = false;
@@ -173,12 +181,26 @@ static int open_files(struct serve *s)
     return 0;
 }
 
+/* Whether one -l address has no ,tls (the default address has none). */
+static bool plain_listener(const struct cli_pool *pool)
+{
+    for (int i = 0; i < pool->nlisten; i++) {
+        struct pf_addr a;
+        if (pf_addr_parse(pool->listen[i], &a, NULL) == 0 && !(a.flags & PF_ADDR_TLS))
+            return true;
+    }
+    return pool->nlisten == 0;
+}
+
 /* The certificates are read now, in the master, before anything forks:
  * a bad one is a usage error, like a bad option. */
 static int load_tls(struct serve *s)
 {
     char why[512];
     bool wanted = cli_pool_has_flag(&s->pool, PF_ADDR_TLS);
+    if (s->redirect && (!wanted || !plain_listener(&s->pool)))
+        return cli_error(CLI_USAGE, "serve: --https-redirect needs a plain listener and a "
+                                    "TCP listener with ,tls");
     if (!wanted && !tls_config_used(&s->tls))
         return 0;
     if (!wanted)
@@ -187,6 +209,29 @@ static int load_tls(struct serve *s)
     if (tls_load(&s->tls, why, sizeof why) < 0)
         return cli_error(CLI_USAGE, "serve: %s", why);
     s->site.http.transport = tls_source();
+    return 0;
+}
+
+/* --https-redirect: plain listeners send clients to the first TLS one. */
+static int redirect_port(struct serve *s, const pf_pool *pool, char *why, size_t size)
+{
+    int tls = -1, plain = 0;
+    for (int i = 0; i < pf_pool_listener_count(pool); i++) {
+        if (!(pf_pool_listener_flags(pool, i) & PF_ADDR_TLS))
+            plain++;
+        else if (tls < 0)
+            tls = i;
+    }
+    if (!s->redirect)
+        return 0;
+    char name[128];
+    const char *colon;
+    if (tls < 0 || plain == 0 || pf_pool_listener_name(pool, tls, name, sizeof name) < 0 ||
+        !(colon = strrchr(name, ':')) || strncmp(name, "unix:", 5) == 0) {
+        snprintf(why, size, "--https-redirect needs a plain listener and a TCP listener with ,tls");
+        return -1;
+    }
+    s->site.http.https_port = (unsigned)atoi(colon + 1);
     return 0;
 }
 
@@ -220,7 +265,7 @@ int cli_serve(int argc, char **argv)
     if ((status = cli_pool_start(&s.pool, &svc, "127.0.0.1:8000", &pool)) != 0)
         return status;
     char why[256];
-    if (tls_listeners(pool, why, sizeof why) < 0) {
+    if (tls_listeners(pool, why, sizeof why) < 0 || redirect_port(&s, pool, why, sizeof why) < 0) {
         pf_pool_free(pool);
         return cli_error(CLI_USAGE, "serve: %s", why);
     }

@@ -372,7 +372,10 @@ static int next_head(struct http_conn *c)
     framing(x);
     c->peer_done = !x->req.keep_alive;
     set_activity(c, &x->req);
-    hs->h->request(x, hs->h->ud);
+    if (hs->cfg->https_port && !c->tp.ops->secure)
+        http_redirect_https(x);
+    else
+        hs->h->request(x, hs->h->ud);
     return 1;
 }
 

@@ -47,6 +47,11 @@ struct http_config {
     unsigned max_keepalive_requests; /* then Connection: close (0 = unlimited) */
     unsigned hsts_max_age_s;         /* > 0: responses over TLS carry
                                         Strict-Transport-Security: max-age=N */
+    unsigned https_port;             /* > 0: every request that arrives over
+                                        plain TCP is answered with a redirect to
+                                        https://HOST:https_port/TARGET (301, or
+                                        308 but for GET and HEAD); the handler
+                                        sees only TLS requests */
     uint64_t max_body;               /* a wanted body past this is a 413; an unwanted
                                         one is read away up to this, else the
                                         connection closes after the response */

@@ -273,3 +273,39 @@ Test(tls, kernel_tls_files)
     free(got);
     free(data);
 }
+
+/* --https-redirect: plain requests are sent to the TLS listener. */
+Test(tls, https_redirect)
+{
+    hs_tree("tls");
+    tl_certs();
+    hs_put_text("index.html", "secure\n");
+    struct ts_proc *srv;
+    port = TL_SERVE(&srv, "-w", "1", "-l", "127.0.0.1:0", "--https-redirect");
+    char line[512];
+    ts_assert(ts_wait_log(srv, "serving .* on https://", HS_START_MS, line, sizeof line) == 0,
+              "no start-up line");
+    int plain = atoi(strstr(line, ", http://127.0.0.1:") + strlen(", http://127.0.0.1:"));
+    static const char get[] = "GET /a/b?c=1 HTTP/1.1\r\nHost: localhost:9\r\nConnection: close\r\n\r\n";
+    size_t len;
+    char *got = hs_exchange(plain, get, sizeof get - 1, &len), want[128];
+    snprintf(want, sizeof want, "\r\nLocation: https://localhost:%d/a/b?c=1\r\n", port);
+    ts_assert(strncmp(got, "HTTP/1.1 301 ", 13) == 0 && strstr(got, want), "GET: %s",
+              hs_shown(got, len));
+    free(got);
+    static const char post[] = "POST /f HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n"
+                               "Connection: close\r\n\r\nhi";
+    got = hs_exchange(plain, post, sizeof post - 1, &len);
+    ts_assert(strncmp(got, "HTTP/1.1 308 ", 13) == 0, "POST: %s", hs_shown(got, len));
+    free(got);
+    static const char old[] = "GET / HTTP/1.0\r\n\r\n";
+    got = hs_exchange(plain, old, sizeof old - 1, &len);
+    ts_assert(strncmp(got, "HTTP/1.1 400 ", 13) == 0, "no Host: %s", hs_shown(got, len));
+    free(got);
+    int st;
+    char *out = curl(&st, "-L http://localhost:%d/", plain);
+    ts_assert(st == 0 && strcmp(out, "secure\n") == 0, "followed: %s", out);
+    free(out);
+    expect_usage("--https-redirect needs", "serve '%s' -l 127.0.0.1:0,tls --tls-cert '%s' "
+                 "--tls-key '%s' --https-redirect", hs_root, tl_file("a.pem"), tl_file("a.key"));
+}
