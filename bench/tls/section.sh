@@ -10,6 +10,7 @@
 #   BENCH_TLS_KEYS      key types (default "ecdsa rsa")
 #   BENCH_TLS_SCENARIOS scenarios (default "ka wrk-close full resume 1m idle")
 #   BENCH_TLS_IDLE      idle TLS connections held in the idle scenario (2000)
+#   BENCH_TLS_TESTSSL   0: no testssl.sh run at the end (default 1)
 #
 # Both servers: the same worker count, no access log, TLS 1.2 and 1.3,
 # Mozilla's intermediate suites and groups in the client's order, tickets
@@ -164,6 +165,30 @@ tls_report() {
     report "$TLS_MD"
 }
 
+# testssl.sh against prefork (ECDSA), bounded: the findings rated HIGH or
+# CRITICAL, those about the self-signed test certificate apart.
+tls_testssl() {
+    local json=$PWD/$OUT/testssl.json bad cert
+    command -v testssl >/dev/null || { report "testssl: not installed (apt-get install testssl.sh): skipped"; return; }
+    tls_start prefork ecdsa || return
+    rm -f "$json"
+    note "tls: testssl.sh against prefork (up to 10 minutes)"
+    timeout -k 5 600 testssl --quiet --color 0 --warnings batch --severity HIGH --jsonfile "$json" \
+        --ip 127.0.0.1 "127.0.0.1:$SERVER_PORT" >"$OUT/testssl.out" 2>&1
+    stop_process "$SERVER_PID"
+    [[ -s $json ]] || { fail "testssl.sh wrote no results (see $OUT/testssl.out)"; return; }
+    read -r bad cert < <(python3 - "$json" <<'PY'
+import json, sys
+items = [f for f in json.load(open(sys.argv[1])) if f.get("severity") in ("HIGH", "CRITICAL")]
+server = [f["id"] for f in items if not f["id"].startswith("cert")]
+cert = [f["id"] for f in items if f["id"].startswith("cert")]
+print(",".join(server) or "none", ",".join(cert) or "none")
+PY
+)
+    report "testssl.sh (HIGH or CRITICAL): server: $bad; about the self-signed test certificate: $cert"
+    [[ $bad == none ]] || fail "testssl.sh rates these HIGH or CRITICAL: $bad"
+}
+
 section_tls() {
     local RUN_SECONDS=${BENCH_SECONDS:-5} k s sc r order
     need "$B/prefork" "$B/bench/tls_load" || return
@@ -194,4 +219,5 @@ section_tls() {
         done
     done
     tls_report
+    [[ ${BENCH_TLS_TESTSSL:-1} == 0 ]] || tls_testssl
 }
