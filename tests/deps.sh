@@ -5,11 +5,12 @@ set -euo pipefail
 # Criterion: the unit and integration test framework (each test in its own
 # process, with timeouts). clang + libclang-rt: libFuzzer and sanitizers.
 # libssl-dev, openssl: TLS (OpenSSL 3) and the tests' certificates and
-# s_client. curl, wrk: real HTTP clients. nginx, lighttpd: benchmark peers.
+# s_client; testssl.sh checks the TLS set-up in make bench's tls section.
+# curl, wrk: real HTTP clients. nginx, lighttpd: benchmark peers.
 # chromium: a real browser loads the directory listing. python3-dev: the
 # Python package's extension; python3-pytest, python3-flask, python3-venv:
 # its tests (pytest; a Flask app; pip install into a fresh venv).
-packages=(build-essential pkg-config libcriterion-dev clang libclang-rt-14-dev libssl-dev openssl curl wrk
+packages=(build-essential pkg-config libcriterion-dev clang libclang-rt-14-dev libssl-dev openssl testssl.sh curl wrk
           python3 nginx-light lighttpd chromium python3-dev python3-pytest python3-flask
           python3-venv)
 
