@@ -52,6 +52,7 @@ static const struct option run_options[] = {
     {"tls-cert", required_argument, NULL, OPT_TLS},
     {"tls-key", required_argument, NULL, OPT_TLS},
     {"tls-ticket-rotate", required_argument, NULL, OPT_TLS},
+    {"tls-ocsp", required_argument, NULL, OPT_TLS},
     {"help", no_argument, NULL, 'h'},
 };
 

@@ -68,6 +68,7 @@ static const struct option serve_options[] = {
     {"tls-cert", required_argument, NULL, OPT_TLS},
     {"tls-key", required_argument, NULL, OPT_TLS},
     {"tls-ticket-rotate", required_argument, NULL, OPT_TLS},
+    {"tls-ocsp", required_argument, NULL, OPT_TLS},
     {"https-redirect", no_argument, NULL, OPT_REDIRECT},
     {"help", no_argument, NULL, 'h'},
 };

@@ -14,6 +14,9 @@ const char tls_help[] =
     "                               same position (PEM, not encrypted); both are read\n"
     "                               by the master, before --user applies; HUP reads\n"
     "                               them again\n"
+    "      --tls-ocsp FILE          an OCSP response (DER) for the --tls-cert given\n"
+    "                               last, stapled when a client asks; HUP reads it\n"
+    "                               again (refresh it with your own tooling)\n"
     "      --tls-ticket-rotate SEC  session-ticket keys, shared by every worker, are\n"
     "                               replaced this often (default 3600); a ticket\n"
     "                               resumes for two periods at least\n";
@@ -37,12 +40,28 @@ static int set_rotate(struct tls_config *tc, const char *value, const char **why
     return 0;
 }
 
+static int set_ocsp(struct tls_config *tc, const char *value, const char **why)
+{
+    if (tc->ncerts == 0 || tc->pairs[tc->ncerts - 1].ocsp) {
+        *why = "goes after the --tls-cert it is for (one each)";
+        return -EINVAL;
+    }
+    if (*value == '\0') {
+        *why = "must be a file name";
+        return -EINVAL;
+    }
+    tc->pairs[tc->ncerts - 1].ocsp = value;
+    return 0;
+}
+
 int tls_config_set(struct tls_config *tc, const char *name, const char *value,
                    const char **why)
 {
     bool cert = strcmp(name, "tls-cert") == 0;
     if (strcmp(name, "tls-ticket-rotate") == 0)
         return set_rotate(tc, value, why);
+    if (strcmp(name, "tls-ocsp") == 0)
+        return set_ocsp(tc, value, why);
     if (!cert && strcmp(name, "tls-key") != 0)
         return -ENOENT;
     int *n = cert ? &tc->ncerts : &tc->nkeys;

@@ -204,6 +204,14 @@ int tls__set_load(const struct tls_config *tc, bool ktls, struct tls__set **out,
         }
         set->cert[i] = SSL_CTX_get0_certificate(set->ctx[i]);
         set->n++;
+        if (tc->pairs[i].ocsp) {
+            err = tls__ocsp_load(tc->pairs[i].ocsp, &set->staple[i], why, size);
+            if (err < 0) {
+                tls__set_free(set);
+                return err;
+            }
+            tls__ocsp_use(set->ctx[i], &set->staple[i]);
+        }
     }
     SSL_CTX_set_tlsext_servername_callback(set->ctx[0], on_servername);
     SSL_CTX_set_tlsext_servername_arg(set->ctx[0], set);
@@ -215,7 +223,9 @@ void tls__set_free(struct tls__set *set)
 {
     if (!set)
         return;
-    for (int i = 0; i < set->n; i++)
+    for (int i = 0; i < set->n; i++) {
         SSL_CTX_free(set->ctx[i]);
+        free(set->staple[i].der);
+    }
     free(set);
 }

@@ -12,15 +12,25 @@
  * others are chosen by the name the client asks for (SNI). Made whole by
  * the master (at start, and again on each HUP), inherited by the workers
  * at fork. */
+struct tls__staple {
+    unsigned char *der; /* an OCSP response, or NULL */
+    size_t len;
+};
 struct tls__set {
     SSL_CTX *ctx[TLS_MAX_PAIRS];
     X509 *cert[TLS_MAX_PAIRS]; /* the leaf of each chain, owned by its ctx */
+    struct tls__staple staple[TLS_MAX_PAIRS];
     int n;
 };
 int tls__set_load(const struct tls_config *tc, bool ktls, struct tls__set **out, char *why,
                   size_t size);
 void tls__set_free(struct tls__set *set);
 extern struct tls__set *tls__active; /* what new connections get */
+
+/* ocsp.c: read and check an OCSP response file; staple it to handshakes
+ * of ctx that ask for one. */
+int tls__ocsp_load(const char *path, struct tls__staple *st, char *why, size_t size);
+void tls__ocsp_use(SSL_CTX *ctx, struct tls__staple *st);
 
 /* tickets.c: the session-ticket keys, shared by the master and every
  * worker (one mapping, made before the first fork). */

@@ -41,9 +41,10 @@ struct http_tp_source;
 
 #define TLS_MAX_PAIRS 32 /* certificate and key pairs (SNI names) */
 
-/* A certificate chain and its key: file names, as given. */
+/* A certificate chain, its key, and an OCSP response to staple (NULL:
+ * none): file names, as given. */
 struct tls_pair {
-    const char *cert, *key;
+    const char *cert, *key, *ocsp;
 };
 
 struct tls_config {
@@ -56,8 +57,10 @@ void tls_config_init(struct tls_config *tc);
 
 /* Set one option from text by its command-line long name: tls-cert FILE
  * and tls-key FILE (each call adds one; the n-th key goes with the n-th
- * certificate), tls-ticket-rotate SEC. Returns 0, -ENOENT (not one of
- * these), or -EINVAL with *why set to a static reason. */
+ * certificate), tls-ocsp FILE (a DER OCSP response for the certificate
+ * given last, stapled to handshakes that ask; read again on HUP, so the
+ * user's own tooling refreshes it), tls-ticket-rotate SEC. Returns 0,
+ * -ENOENT (not one of these), or -EINVAL with *why set to a static reason. */
 int tls_config_set(struct tls_config *tc, const char *name, const char *value,
                    const char **why);
 

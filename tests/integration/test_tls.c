@@ -309,3 +309,37 @@ Test(tls, https_redirect)
     expect_usage("--https-redirect needs", "serve '%s' -l 127.0.0.1:0,tls --tls-cert '%s' "
                  "--tls-key '%s' --https-redirect", hs_root, tl_file("a.pem"), tl_file("a.key"));
 }
+
+/* --tls-ocsp: the response (made here by the test CA's own responder) is
+ * stapled for clients that ask, and only for them; a file that is not
+ * one is a usage error. */
+Test(tls, ocsp_stapling)
+{
+    hs_tree("tls");
+    tl_certs();
+    char *out;
+    int st = tl_sh(&out, 60000,
+                   "cd '%s' && serial=$(openssl x509 -in a.pem -noout -serial | cut -d= -f2) && "
+                   "end=$(openssl x509 -in a.pem -noout -enddate | cut -d= -f2) && "
+                   "printf 'V\\t%%s\\t\\t%%s\\tunknown\\t/CN=localhost\\n' "
+                   "\"$(date -u -d \"$end\" +%%y%%m%%d%%H%%M%%SZ)\" \"$serial\" > index.txt && "
+                   "openssl ocsp -index index.txt -rsigner ca.pem -rkey ca.key -CA ca.pem "
+                   "-issuer ca.pem -cert a.pem -respout a.ocsp -ndays 1",
+                   hs_tmp);
+    ts_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "openssl ocsp: %s", out);
+    free(out);
+    expect_usage("not an OCSP response", "serve '%s' -l 127.0.0.1:0,tls --tls-cert '%s' "
+                 "--tls-key '%s' --tls-ocsp '%s'", hs_root, tl_file("a.pem"), tl_file("a.key"),
+                 tl_file("a.pem"));
+    expect_usage("goes after the --tls-cert", "serve '%s' -l 127.0.0.1:0,tls --tls-ocsp '%s'",
+                 hs_root, tl_file("a.ocsp"));
+    port = TL_SERVE(NULL, "-w", "1", "--tls-ocsp", tl_file("a.ocsp"));
+    out = tl_client(port, "-status");
+    ts_assert(strstr(out, "OCSP Response Status: successful") && strstr(out, "Cert Status: good"),
+              "stapled: %s", out);
+    free(out);
+    out = tl_client(port, "%s", "");
+    ts_assert(!strstr(out, "OCSP Response Status") && strstr(out, "HTTP/1.1 200"),
+              "sent unasked: %s", out);
+    free(out);
+}
