@@ -1,5 +1,6 @@
 /* tickets.c — session-ticket keys made by the master in memory every worker shares, rotated, and OpenSSL's callback that seals and opens tickets with them. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -40,8 +41,19 @@ static int fill(struct key *k)
     return RAND_priv_bytes((unsigned char *)k, sizeof *k) == 1 ? 0 : -EIO;
 }
 
+/* In a child of the master (a worker), the keys are read-only: a bug in a
+ * worker cannot change what every other worker seals with. */
+static void child_read_only(void)
+{
+    if (ring)
+        mprotect(ring, sizeof *ring, PROT_READ);
+}
+
 int tls__keys_init(void)
 {
+    static bool registered;
+    if (!registered && pthread_atfork(NULL, NULL, child_read_only) == 0)
+        registered = true;
     if (ring)
         return 0;
     void *p = mmap(NULL, sizeof *ring, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -78,11 +90,15 @@ void tls__keys_free(void)
     ring = NULL;
 }
 
-/* A consistent copy of the ring. The master's write takes nanoseconds:
- * the loop retries at most a few times. */
-static void snapshot(struct ring *out)
+/* A consistent copy of the ring: true, or false when every try met a
+ * write in progress. The master's write takes nanoseconds, so a few tries
+ * do; the bound is for a master killed in the middle of one, which must not
+ * hang its workers (they go without tickets until they follow it). */
+#define SNAPSHOT_TRIES 1000
+
+static bool snapshot(struct ring *out)
 {
-    for (;;) {
+    for (int i = 0; i < SNAPSHOT_TRIES; i++) {
         uint32_t s = atomic_load_explicit(&ring->seq, memory_order_acquire);
         if (s & 1)
             continue;
@@ -90,8 +106,9 @@ static void snapshot(struct ring *out)
         out->newest = ring->newest;
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&ring->seq, memory_order_relaxed) == s)
-            return;
+            return true;
     }
+    return false;
 }
 
 static int set_keys(const struct key *k, unsigned char *iv, EVP_CIPHER_CTX *cctx,
@@ -121,7 +138,8 @@ static int on_ticket(SSL *ssl, unsigned char name[16], unsigned char iv[16],
     bool tls13 = SSL_version(ssl) == TLS1_3_VERSION;
     struct ring r;
     int result = 0;
-    snapshot(&r);
+    if (!snapshot(&r))
+        return enc ? -1 : 0; /* no ticket issued; a full handshake */
     if (enc) {
         const struct key *k = &r.k[r.newest];
         memcpy(name, k->name, sizeof k->name);
