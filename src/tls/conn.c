@@ -78,8 +78,8 @@ static int failure(struct tls_conn *t, int r)
 }
 
 /* Plain HTTP on a TLS port: say so, as a client's user can read it, then
- * close. What the client sent is read away first, or the close would
- * reset the connection and lose the answer. */
+ * close. What the client sent is read away first (up to 64 KiB), or the
+ * close would reset the connection and lose the answer. */
 static void answer_plain(int fd)
 {
 #define PLAIN_BODY "This port speaks HTTPS: use https:// URLs\n"
@@ -87,8 +87,8 @@ static void answer_plain(int fd)
                               "Content-Length: 42\r\nConnection: close\r\n\r\n" PLAIN_BODY;
     _Static_assert(sizeof PLAIN_BODY - 1 == 42, "Content-Length");
     char sink[4096];
-    while (read(fd, sink, sizeof sink) > 0)
-        ;
+    for (int i = 0; i < 16 && read(fd, sink, sizeof sink) > 0; i++)
+        ; /* at most 64 KiB: a client that keeps sending cannot hold us here */
     (void)!send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL);
 }
 
