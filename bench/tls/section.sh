@@ -36,7 +36,7 @@ tls_certs() {
         opts="-newkey ec -pkeyopt ec_paramgen_curve:P-256"
         [[ $k == rsa ]] && opts="-newkey rsa:2048"
         # shellcheck disable=SC2086
-        openssl req -x509 $opts -nodes -keyout "$d/$k.key" -out "$d/$k.pem" -days 30 \
+        openssl req -x509 $opts -nodes -keyout "$d/$k.key" -out "$d/$k.pem" -days 365 \
             -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
             >/dev/null 2>&1 || { fail "openssl req ($k) failed"; return 1; }
     done
@@ -166,26 +166,35 @@ tls_report() {
 }
 
 # testssl.sh against prefork (ECDSA), bounded: the findings rated HIGH or
-# CRITICAL, those about the self-signed test certificate apart.
+# CRITICAL. Apart: those about the self-signed test certificate, and
+# cipher_order, which testssl 3.0 rates HIGH whenever the server lets the
+# client choose among its suites: that is Mozilla's intermediate setting,
+# and ours by design (every suite offered is AEAD with forward secrecy, and
+# a client without AES hardware picks ChaCha20). The checks: protocols,
+# cipher lists, forward secrecy, server defaults and preferences,
+# vulnerabilities (not each cipher one by one, nor the client simulations,
+# which take ten minutes here and rate nothing).
 tls_testssl() {
-    local json=$PWD/$OUT/testssl.json bad cert
+    local json=$PWD/$OUT/testssl.json bad design cert
     command -v testssl >/dev/null || { report "testssl: not installed (apt-get install testssl.sh): skipped"; return; }
     tls_start prefork ecdsa || return
     rm -f "$json"
     note "tls: testssl.sh against prefork (up to 10 minutes)"
     timeout -k 5 600 testssl --quiet --color 0 --warnings batch --severity HIGH --jsonfile "$json" \
-        --ip 127.0.0.1 "127.0.0.1:$SERVER_PORT" >"$OUT/testssl.out" 2>&1
+        -p -s -f -S -P -U --ip 127.0.0.1 "127.0.0.1:$SERVER_PORT" >"$OUT/testssl.out" 2>&1
     stop_process "$SERVER_PID"
     [[ -s $json ]] || { fail "testssl.sh wrote no results (see $OUT/testssl.out)"; return; }
-    read -r bad cert < <(python3 - "$json" <<'PY'
+    read -r bad design cert < <(python3 - "$json" <<'PY'
 import json, sys
-items = [f for f in json.load(open(sys.argv[1])) if f.get("severity") in ("HIGH", "CRITICAL")]
-server = [f["id"] for f in items if not f["id"].startswith("cert")]
-cert = [f["id"] for f in items if f["id"].startswith("cert")]
-print(",".join(server) or "none", ",".join(cert) or "none")
+items = [f["id"] for f in json.load(open(sys.argv[1])) if f.get("severity") in ("HIGH", "CRITICAL")]
+cert = [i for i in items if i.startswith("cert")]
+design = [i for i in items if i == "cipher_order"]
+server = [i for i in items if i not in cert and i not in design]
+print(",".join(server) or "none", ",".join(design) or "none", ",".join(cert) or "none")
 PY
 )
-    report "testssl.sh (HIGH or CRITICAL): server: $bad; about the self-signed test certificate: $cert"
+    report "testssl.sh (HIGH or CRITICAL): server: $bad; by design (client's suite order): $design;" \
+        "about the self-signed test certificate: $cert"
     [[ $bad == none ]] || fail "testssl.sh rates these HIGH or CRITICAL: $bad"
 }
 
