@@ -281,3 +281,37 @@ Test(tls_conn, loading_errors_say_which_file)
     cr_assert_eq(bad.ticket_rotate_s, 60u);
     cr_assert_eq(tls_config_set(&bad, "nope", "1", &w), -ENOENT);
 }
+
+/* A session from one connection, offered on a new one after rot key
+ * rotations: whether it resumed. The client reads the ticket that comes
+ * with the first answer (handshake() does), and keeps the session. */
+static bool resumes_after(SSL_SESSION **sess, int rot)
+{
+    struct pair p;
+    open_pair(&p);
+    if (*sess)
+        SSL_set_session(p.c, *sess);
+    handshake(&p);
+    bool reused = SSL_session_reused(p.c);
+    SSL_SESSION_free(*sess);
+    *sess = SSL_get1_session(p.c);
+    SSL_shutdown(p.c);
+    close_pair(&p);
+    for (int i = 0; i < rot; i++)
+        tls__keys_rotate();
+    return reused;
+}
+
+/* The ring keeps three keys: a ticket opens after one and two rotations
+ * (each resumption brings a ticket under the newest key, so the chain
+ * goes on), and no longer once its key has been replaced. */
+Test(tls_conn, tickets_survive_two_rotations_not_three)
+{
+    SSL_SESSION *sess = NULL;
+    cr_assert_not(resumes_after(&sess, 0), "a first connection cannot resume");
+    cr_assert(resumes_after(&sess, 1), "at once");
+    cr_assert(resumes_after(&sess, 2), "after one rotation");
+    cr_assert(resumes_after(&sess, 3), "after two rotations");
+    cr_assert_not(resumes_after(&sess, 0), "after three rotations the key is gone");
+    SSL_SESSION_free(sess);
+}
