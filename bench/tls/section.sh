@@ -20,7 +20,7 @@
 TLS_ALL=(ka wrk-close full resume 1m idle)
 declare -A TLS_DESC=(
     [ka]="1 KiB file, keep-alive, wrk -c64"
-    [wrk-close]="1 KiB file, a new connection per request, wrk -c16 (wrk resumes TLS 1.2 sessions)"
+    [wrk-close]="1 KiB file, a new connection per request, wrk -c16 (wrk offers its last session: resumed handshakes)"
     [full]="1 KiB file, a new connection per request, full TLS 1.3 handshakes, tls_load -c16"
     [resume]="1 KiB file, a new connection per request, resumed TLS 1.3 handshakes, tls_load -c16"
     [1m]="1 MiB file, keep-alive, wrk -c16"
