@@ -1,9 +1,14 @@
 /* tickets.c — session-ticket keys made by the master in memory every worker shares, rotated, and OpenSSL's callback that seals and opens tickets with them. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -11,7 +16,7 @@
 #include "tls/internal.h"
 
 /*
- * One shared anonymous mapping, made by the master before the first fork:
+ * One shared mapping (of a memfd), made by the master before the first fork:
  * every worker of every generation sees the same keys, so a ticket that
  * one worker sealed opens on any other, and after a HUP. The master alone
  * writes it (a rotation: the oldest key is replaced by a new one, which
@@ -35,6 +40,56 @@ struct ring {
 };
 
 static struct ring *ring;
+static int ring_fd = -1;
+
+/* USR2: the new master is the old one's program executed anew. It takes
+ * the keys over, so that tickets keep resuming across a binary upgrade:
+ * the ring is a memfd that the master keeps open across exec, its number
+ * in the environment. A descriptor that is not our memfd (the variable
+ * set by someone else, or the number reused) is left alone: fresh keys. */
+#define KEYS_ENV "PREFORK_TLS_KEYS_FD"
+#define KEYS_NAME "prefork-tls-keys"
+#define KEYS_FD_MIN 256 /* above the listeners an upgrade puts at 3, 4, ... */
+
+static int inherited_fd(void)
+{
+    const char *v = getenv(KEYS_ENV);
+    char path[64], target[128];
+    struct stat st;
+    if (!v)
+        return -1;
+    int fd = atoi(v);
+    unsetenv(KEYS_ENV);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = fd > 2 ? readlink(path, target, sizeof target - 1) : -1;
+    if (n <= 0)
+        return -1;
+    target[n] = '\0';
+    if (strncmp(target, "/memfd:" KEYS_NAME " ", strlen("/memfd:" KEYS_NAME " ")) != 0 ||
+        fstat(fd, &st) < 0 || st.st_size != (off_t)sizeof *ring)
+        return -1;
+    return fd;
+}
+
+/* A new ring's descriptor, kept open across exec (not close-on-exec) and
+ * moved above the low numbers an upgrade overwrites. */
+static int new_fd(void)
+{
+    int fd = memfd_create(KEYS_NAME, 0);
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, sizeof *ring) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    int high = fcntl(fd, F_DUPFD, KEYS_FD_MIN);
+    if (high >= 0) {
+        close(fd);
+        fd = high;
+    }
+    return fd;
+}
 
 static int fill(struct key *k)
 {
@@ -56,12 +111,25 @@ int tls__keys_init(void)
         registered = true;
     if (ring)
         return 0;
-    void *p = mmap(NULL, sizeof *ring, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return -errno;
+    int fd = inherited_fd();
+    bool fresh = fd < 0;
+    if (fresh && (fd = new_fd()) < 0)
+        return fd;
+    void *p = mmap(NULL, sizeof *ring, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
     madvise(p, sizeof *ring, MADV_DONTDUMP);
     ring = p;
-    for (int i = 0; i < TLS_KEYS; i++)
+    ring_fd = fd;
+    char num[16];
+    snprintf(num, sizeof num, "%d", fd);
+    setenv(KEYS_ENV, num, 1);
+    if (!fresh)
+        pf_log(PF_LOG_INFO, "TLS: session-ticket keys taken over from the previous master");
+    for (int i = 0; fresh && i < TLS_KEYS; i++)
         if (fill(&ring->k[i]) < 0)
             return -EIO;
     return 0;
@@ -85,9 +153,11 @@ void tls__keys_free(void)
 {
     if (!ring)
         return;
-    OPENSSL_cleanse(ring, sizeof *ring);
     munmap(ring, sizeof *ring);
+    close(ring_fd);
+    unsetenv(KEYS_ENV);
     ring = NULL;
+    ring_fd = -1;
 }
 
 /* A consistent copy of the ring: true, or false when every try met a

@@ -21,8 +21,10 @@
  * one log line and the serving generation goes on with what it has.
  *
  * Session tickets are sealed with keys the master makes, in memory shared
- * with every worker: a client resumes on any worker, and after a HUP (the
- * new generation shares the same keys). The master replaces the oldest of
+ * with every worker: a client resumes on any worker, after a HUP (the new
+ * generation shares the same keys) and after a USR2 upgrade (the new master
+ * maps the old one's, a memfd kept open across exec). The master replaces
+ * the oldest of
  * TLS_KEYS keys every ticket-rotate period; a ticket stays good for two
  * periods at least.
  *

@@ -200,3 +200,24 @@ Test(tls_reload, resumed_connections_bring_new_tickets)
         ts_assert(rename(tl_file("next.pem"), tl_file("sess.pem")) == 0, "no new ticket saved");
     }
 }
+
+/* USR2: the new master takes the ticket keys over, and a session from
+ * before the upgrade resumes after it. The new master is not our child:
+ * it is stopped by its pid, waited for by polling. */
+Test(tls_reload, resumes_after_upgrade)
+{
+    serve("1", "shared");
+    new_session();
+    ts_assert(ts_kill(srv->pid, SIGUSR2) == 0);
+    char line[1024];
+    int err = ts_wait_log(srv, "upgrade: new master \\(pid [0-9]+\\) is ready", HS_START_MS, line,
+                          sizeof line);
+    ts_assert(err == 0, "no upgrade");
+    pid_t heir = (pid_t)atoi(strstr(line, "(pid ") + 5);
+    ts_assert(heir > 0, "no pid in: %s", line);
+    ts_assert(ts_log_count(srv, "session-ticket keys taken over") == 1, "keys not taken over");
+    ts_assert(ts_wait_exit(srv, HS_START_MS) == 0, "the old master did not leave");
+    expect_resumed("after USR2");
+    ts_kill(heir, SIGTERM);
+    ts_assert(ts_wait_pids_dead(&heir, 1, HS_START_MS) == 0, "the new master did not stop");
+}
