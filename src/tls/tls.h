@@ -5,14 +5,17 @@
 /*
  * How a service uses it (prefork serve does; the Python server can alike):
  *
- *   in the master, before the pool runs:
+ *   in the master, before the pool runs, in this order:
  *     tls_config_init(&tc); tls_config_set(&tc, "tls-cert", FILE, &why) ...
  *     tls_load(&tc, why, size)            read every chain and key, now
- *     ... bind the listeners (pf_pool_listen, "ADDR,tls") ...
- *     tls_listeners(pool)                 which listeners speak TLS
- *     http_cfg.transport = tls_source();  connections on them get TLS
- *     tls_service(&svc)                   HUP reloads the certificates,
+ *     http_cfg.transport = tls_source();  connections on ,tls get TLS
+ *     http_service(&http_cfg, &h, &svc); tls_service(&svc);
+ *                                         HUP reloads the certificates,
  *                                         ticket keys rotate in the master
+ *                                         (before pf_pool_new, which copies svc)
+ *     pf_pool_new, pf_pool_listen(pool, "ADDR,tls") ...
+ *     tls_listeners(pool, why, size)      which listeners speak TLS
+ *     pf_pool_run(pool); tls_unload();
  *
  * Everything is read once, in the master, before the workers fork: a key
  * readable only by root works with --user, and a worker never opens a
