@@ -217,14 +217,14 @@ static int load_tls(struct serve *s)
 static int redirect_port(struct serve *s, const pf_pool *pool, char *why, size_t size)
 {
     int tls = -1, plain = 0;
+    if (!s->redirect)
+        return 0;
     for (int i = 0; i < pf_pool_listener_count(pool); i++) {
         if (!(pf_pool_listener_flags(pool, i) & PF_ADDR_TLS))
             plain++;
         else if (tls < 0)
             tls = i;
     }
-    if (!s->redirect)
-        return 0;
     char name[128];
     const char *colon;
     if (tls < 0 || plain == 0 || pf_pool_listener_name(pool, tls, name, sizeof name) < 0 ||
