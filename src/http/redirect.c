@@ -29,15 +29,14 @@ void http_redirect_https(struct http_exchange *x)
         http_res_error(x, 400);
         return;
     }
-    size_t n = 0;
+    size_t n = 8;
     memcpy(loc, "https://", 8);
-    n = 8;
     memcpy(loc + n, r->host, h);
     n += h;
     if (port != 443)
         n += (size_t)snprintf(loc + n, sizeof loc - n, ":%u", port);
-    if (r->path_len == 0)
-        loc[n++] = '/';
+    if (r->path_len == 0 || r->path[0] != '/')
+        loc[n++] = '/'; /* "*", or an absolute-form target without a path */
     memcpy(loc + n, r->path, r->path_len);
     n += r->path_len;
     bool safe = r->method == HTTP_METHOD_GET || r->method == HTTP_METHOD_HEAD;
