@@ -15,7 +15,8 @@
 # Layout: one directory per role. Every .c in a folder of src/lib is the
 # library (core, worker, master: -Isrc, so "lib/core/internal.h"),
 # src/http the HTTP/1.1 server core (built on the library's public API
-# only), src/static the static site (a user of the core), src/cli the
+# only), src/tls its TLS transport (OpenSSL 3), src/static the static
+# site (a user of the core), src/cli the
 # prefork command; each examples/X.c, tests/*/X.c and bench/X.c
 # is one program. Adding a file needs no change here.
 
@@ -34,6 +35,7 @@ LDFLAGS += -Wl,-z,relro,-z,now $(if $(SAN),$(SANFLAGS))
 
 LIB_SRC  := $(wildcard src/lib/*/*.c)
 HTTP_SRC := $(wildcard src/http/*.c)
+TLS_SRC  := $(wildcard src/tls/*.c)
 STATIC_SRC := $(wildcard src/static/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 LIB      := $(B)/libprefork.a
@@ -44,6 +46,9 @@ $(if $(VERSION),,$(error no PF_VERSION "X.Y.Z" in include/prefork.h))
 SONAME   := libprefork.so.$(firstword $(subst ., ,$(VERSION)))
 SHLIB    := $(B)/libprefork.so.$(VERSION)
 HTTPLIB  := $(B)/libpfhttp.a
+# TLS (src/tls) is OpenSSL 3: the prefork command and the tests link it.
+TLSLIB   := $(B)/libpftls.a
+SSL_LIBS := $(shell pkg-config --libs libssl libcrypto 2>/dev/null || echo -lssl -lcrypto)
 STATICLIB := $(B)/libpfstatic.a
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 UNIT     := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
@@ -132,8 +137,12 @@ $(STATICLIB): $(STATIC_SRC:%.c=$(B)/%.o)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
-$(B)/prefork: $(CLI_SRC:%.c=$(B)/%.o) $(STATICLIB) $(HTTPLIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^
+$(TLSLIB): $(TLS_SRC:%.c=$(B)/%.o)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(B)/prefork: $(CLI_SRC:%.c=$(B)/%.o) $(STATICLIB) $(TLSLIB) $(HTTPLIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SSL_LIBS)
 
 $(B)/examples/%: $(B)/examples/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
@@ -146,8 +155,8 @@ USUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard tests/unit/*support.c))
 # tests/unit/*_nomem.c make the library's reallocs fail: linked with
 # realloc wrapped (their own __wrap_realloc decides).
 NOMEM_LD := -Wl,--wrap=realloc
-$(B)/tests/unit/%: $(B)/tests/unit/%.o $(USUPPORT) $(STATICLIB) $(HTTPLIB) $(LIB)
-	$(CC) $(LDFLAGS) $(if $(filter %_nomem,$@),$(NOMEM_LD)) -o $@ $^ $(TEST_LIBS)
+$(B)/tests/unit/%: $(B)/tests/unit/%.o $(USUPPORT) $(STATICLIB) $(TLSLIB) $(HTTPLIB) $(LIB)
+	$(CC) $(LDFLAGS) $(if $(filter %_nomem,$@),$(NOMEM_LD)) -o $@ $^ $(TEST_LIBS) $(SSL_LIBS)
 
 # tests/integration/*support.c are shared by the integration tests, not tests.
 ISUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard tests/integration/*support.c))
@@ -157,7 +166,7 @@ $(B)/tests/integration/%: $(B)/tests/integration/%.o $(ISUPPORT) $(LIB)
 # bench/*support.c is shared by the benchmark clients, not a program.
 BSUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard bench/*support.c))
 $(B)/bench/%: $(B)/bench/%.o $(BSUPPORT) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -o $@ $^ $(if $(filter %/tls_load,$@),$(SSL_LIBS))
 
 INTEG := $(filter-out %support,$(INTEG))
 UNIT := $(filter-out %support,$(UNIT))

@@ -48,6 +48,7 @@ SECTIONS=(
     "run:a Python http.server app under prefork run -w 2, as one process, and as a multiprocessing pool"
     "modes:shared, reuseport and dispatch, 4 workers: 1 KiB keep-alive, 1 KiB close, slow handler (wrk)"
     "python:WSGI: python3 -m prefork against gunicorn, uWSGI, waitress and prefork run + wsgiref (wrk; 6 scenarios)"
+    "tls:HTTPS: prefork serve against nginx, ECDSA and RSA certificates (wrk and tls_load; 6 scenarios)"
 )
 
 B=${BENCH_BUILD:-build}
@@ -1450,6 +1451,11 @@ section_run() {
 
 # shellcheck source=bench/python/section.sh
 source bench/python/section.sh
+
+# ---- tls: HTTPS against nginx (bench/tls/section.sh) ----
+
+# shellcheck source=bench/tls/section.sh
+source bench/tls/section.sh
 
 # ---- main ----
 

@@ -79,7 +79,13 @@ struct pf_addr {
     socklen_t len;
     bool any;                   /* ":PORT": every interface, IPv6 and IPv4 */
     int fd;                     /* FD: the inherited descriptor */
+    unsigned flags;             /* PF_ADDR_TLS ... given after commas */
 };
+
+/* Flags a listen address may carry after a comma, "127.0.0.1:8443,tls".
+ * The library only records them (pf_pool_listener_flags): the service
+ * decides what they mean. */
+#define PF_ADDR_TLS 0x1u /* ",tls": the service speaks TLS on it */
 
 /* Parse a listen address:
  *   "HOST:PORT"   IPv4 literal or "localhost" (127.0.0.1), e.g. 127.0.0.1:8000
@@ -88,7 +94,10 @@ struct pf_addr {
  *   "unix:PATH"   a Unix stream socket (PATH at most 107 bytes)
  *   "unix:@NAME"  a Linux abstract Unix socket (nothing on disk)
  *   "fd:N"        an already-listening descriptor N >= 0
- * PORT is 0..65535; 0 asks the kernel for a free port.
+ * PORT is 0..65535; 0 asks the kernel for a free port. Any of them may be
+ * followed by flags, each after a comma: ",tls" (PF_ADDR_TLS) into
+ * out->flags; another word after a comma is -EINVAL (but a Unix path may
+ * hold a comma: "unix:/a,b" is the path "/a,b").
  * Returns 0, or -EINVAL with *why (if why is not NULL) set to a static
  * one-line reason. Never resolves names, never touches the network. */
 int pf_addr_parse(const char *spec, struct pf_addr *out, const char **why);
@@ -384,6 +393,18 @@ struct pf_service {
     /* The master got USR1: reopen log files (the library reopens its own
      * error log first). Library loop only. */
     void (*on_reopen)(pf_worker *w, void *ud);
+    /* In the master, never in a worker. On HUP, before the new generation
+     * is forked: load afresh what it must see (certificates, say). A
+     * negative return fails the reload, with why (a line, filled in by the
+     * hook, at most size bytes) in the one log line that says so; the
+     * serving generation goes on. It runs in the master's loop: keep it
+     * short, never blocking on the network. */
+    int (*on_master_reload)(void *ud, char *why, size_t size);
+    /* In the master, every master_tick_ms (0: never), from the first
+     * generation's start until the pool stops: short periodic work (such
+     * as rotating keys the workers share). */
+    void (*on_master_tick)(void *ud);
+    unsigned master_tick_ms;
     void *ud;
 };
 
@@ -514,6 +535,10 @@ int pf_pool_listen_systemd(pf_pool *pool);
  * for the start-up line. Returns 0, or -ENOENT past the last listener. */
 int pf_pool_listener_name(const pf_pool *pool, int i, char *buf, size_t size);
 int pf_pool_listener_count(const pf_pool *pool);
+
+/* The flags listener i was given in its spec (PF_ADDR_TLS ...): 0 for
+ * sockets adopted from systemd. -ENOENT past the last listener. */
+int pf_pool_listener_flags(const pf_pool *pool, int i);
 
 /* Run the pool: fork the workers and supervise them until a stop signal
  * (TERM, INT, QUIT) has been handled, or until a new master started by USR2

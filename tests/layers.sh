@@ -28,8 +28,15 @@ while IFS= read -r hit; do
 done < <(grep -Hn '#include "lib/worker/' src/lib/master/*.[ch] | grep -v 'lib/worker/spec.h')
 # Above the library: the public header only.
 check src/http
+check src/tls
 check src/static
 check src/cli
+# The HTTP core knows transports only through transport.h: TLS plugs in
+# from above (src/tls uses the core's seam, never the reverse).
+while IFS= read -r hit; do
+    echo "layers: $hit (src/http may not use src/tls)"
+    bad=1
+done < <(grep -Hn '#include "tls/' src/http/*.[ch] 2>/dev/null)
 # The same by symbols: what a folder's objects use, defined in a folder it
 # may not use.
 defined() { nm -g --defined-only "$build"/src/lib/"$1"/*.o | awk 'NF == 3 && $2 ~ /[TDBR]/ {print $3}' | sort -u; }
@@ -47,5 +54,5 @@ if [ -n "$build" ] && [ -d "$build/src/lib/core" ]; then
     symbols core worker master
     symbols worker master
 fi
-[ "$bad" -eq 0 ] && echo "layers: ok (core <- worker <- master; http, static, cli use prefork.h)"
+[ "$bad" -eq 0 ] && echo "layers: ok (core <- worker <- master; http, tls, static, cli use prefork.h; http <- tls)"
 exit "$bad"

@@ -44,8 +44,9 @@ _Static_assert(sizeof cli_pool_options / sizeof cli_pool_options[0] == CLI_POOL_
 
 const char cli_pool_help[] =
     "Pool options:\n"
-    "  -l, --listen ADDR            HOST:PORT, [V6]:PORT, :PORT, unix:PATH, fd:N\n"
-    "                               (repeatable; default 127.0.0.1:8000)\n"
+    "  -l, --listen ADDR[,tls]      HOST:PORT, [V6]:PORT, :PORT, unix:PATH, fd:N\n"
+    "                               (repeatable; default 127.0.0.1:8000); ,tls:\n"
+    "                               HTTPS there (see the TLS options)\n"
     "  -w, --workers N              worker processes (default: online CPUs)\n"
     "      --mode MODE              how connections reach workers: shared (one\n"
     "                               accept queue, the default), reuseport (a socket\n"
@@ -214,6 +215,16 @@ int cli_pool_start(struct cli_pool *pool, const struct pf_service *svc,
     return 0;
 }
 
+bool cli_pool_has_flag(const struct cli_pool *pool, unsigned flag)
+{
+    for (int i = 0; i < pool->nlisten; i++) {
+        struct pf_addr a;
+        if (pf_addr_parse(pool->listen[i], &a, NULL) == 0 && (a.flags & flag))
+            return true;
+    }
+    return false;
+}
+
 void cli_pool_where(const pf_pool *p, const char *scheme, char *buf, size_t size)
 {
     size_t n = 0;
@@ -222,7 +233,12 @@ void cli_pool_where(const pf_pool *p, const char *scheme, char *buf, size_t size
         char name[128];
         pf_pool_listener_name(p, i, name, sizeof name);
         bool unix_ = strncmp(name, "unix:", 5) == 0 || strncmp(name, "fd:", 3) == 0;
-        n += (size_t)snprintf(buf + n, size - n, "%s%s%s%s", i ? ", " : "",
-                              unix_ ? "" : scheme, name, unix_ ? "" : "/");
+        bool tls = pf_pool_listener_flags(p, i) & PF_ADDR_TLS;
+        if (unix_)
+            n += (size_t)snprintf(buf + n, size - n, "%s%s%s", i ? ", " : "", name,
+                                  tls ? " (TLS)" : "");
+        else
+            n += (size_t)snprintf(buf + n, size - n, "%s%s%s://%s/", i ? ", " : "", scheme,
+                                  tls ? "s" : "", name);
     }
 }

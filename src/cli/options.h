@@ -40,7 +40,11 @@ extern const char cli_pool_help[];
 /* The whole command line, for an upgrade to exec again (set by main). */
 extern char **cli_main_argv;
 
-/* "127.0.0.1:8000, [::1]:8000" into buf. */
+/* "http://127.0.0.1:8000/, https://[::1]:8443/" into buf: scheme is
+ * "http" or the like, "s" is added for the listeners with ,tls. */
 void cli_pool_where(const pf_pool *p, const char *scheme, char *buf, size_t size);
+
+/* Whether one of the -l addresses carries flag (PF_ADDR_TLS). */
+bool cli_pool_has_flag(const struct cli_pool *pool, unsigned flag);
 
 #endif

@@ -36,10 +36,12 @@ static const char run_usage[] =
     "      --max-lifetime-jitter SEC  ... plus a random 0..SEC per worker\n"
     "      --no-capture             leave the program's stdout and stderr as they\n"
     "                               are (default: logged line by line, tagged)\n"
+    "No TLS: the program reads its sockets itself, so ,tls listeners and the\n"
+    "--tls-* options are refused; a program that wants TLS does it on its own.\n"
     "  -h, --help\n"
     "\n";
 
-enum { OPT_PROGRAM = 0x300, OPT_NO_CAPTURE };
+enum { OPT_PROGRAM = 0x300, OPT_NO_CAPTURE, OPT_TLS };
 
 static const struct option run_options[] = {
     {"stop-signal", required_argument, NULL, OPT_PROGRAM},
@@ -47,8 +49,18 @@ static const struct option run_options[] = {
     {"max-lifetime", required_argument, NULL, OPT_PROGRAM},
     {"max-lifetime-jitter", required_argument, NULL, OPT_PROGRAM},
     {"no-capture", no_argument, NULL, OPT_NO_CAPTURE},
+    {"tls-cert", required_argument, NULL, OPT_TLS},
+    {"tls-key", required_argument, NULL, OPT_TLS},
+    {"tls-ticket-rotate", required_argument, NULL, OPT_TLS},
+    {"tls-ocsp", required_argument, NULL, OPT_TLS},
     {"help", no_argument, NULL, 'h'},
 };
+
+/* The program gets the listening sockets themselves, and reads and writes
+ * its connections on its own: nothing can sit between them to decrypt. */
+static const char no_tls[] =
+    "the program gets the raw sockets, so prefork cannot terminate TLS for it; "
+    "let the program speak TLS on a plain listener, or use prefork serve";
 
 /* The program to run: argv as given, for execvp in every worker. */
 struct program {
@@ -77,6 +89,8 @@ static int parse(struct cli_pool *pool, int argc, char **argv, char ***command)
             continue;
         if (r)
             return r;
+        if (opt == OPT_TLS)
+            return cli_error(CLI_USAGE, "run: --%s: %s", name, no_tls);
         if (opt == OPT_NO_CAPTURE) {
             pool->cfg.capture_output = false;
             continue;
@@ -137,6 +151,8 @@ int cli_run(int argc, char **argv)
     if (err < 0)
         return cli_error(CLI_USAGE, "run: '%s': %s", command[0],
                          err == -ENOENT ? "command not found" : "not an executable file");
+    if (cli_pool_has_flag(&pool, PF_ADDR_TLS))
+        return cli_error(CLI_USAGE, "run: --listen ADDR,tls: %s", no_tls);
     if (pool.cfg.mode == PF_MODE_DISPATCH)
         return cli_error(CLI_USAGE, "--mode dispatch: a program needs listening sockets; "
                                     "use shared or reuseport");
@@ -147,7 +163,7 @@ int cli_run(int argc, char **argv)
     if ((status = cli_pool_start(&pool, &svc, "127.0.0.1:8000", &p)) != 0)
         return status;
     char where[1024];
-    cli_pool_where(p, "http://", where, sizeof where);
+    cli_pool_where(p, "http", where, sizeof where);
     printf("prefork: running %s on %s (%d worker%s, %s)\n", command[0], where, pool.cfg.workers,
            pool.cfg.workers == 1 ? "" : "s", pf_mode_name(pool.cfg.mode));
     fflush(stdout);

@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "static/site.h"
+#include "tls/tls.h"
 #include "options.h"
 
 static const char serve_usage[] =
@@ -26,6 +28,10 @@ static const char serve_usage[] =
     "      --send-timeout SEC       a stalled response is dropped after (30)\n"
     "      --body-timeout SEC       a stalled request body is a 408 after (60)\n"
     "      --keepalive-requests N   requests per connection, 0 = no limit (1000)\n"
+    "      --hsts SEC               over TLS, Strict-Transport-Security: max-age=SEC\n"
+    "                               (default 0: not sent)\n"
+    "      --https-redirect         plain listeners answer every request with a\n"
+    "                               redirect to the same URL on the first ,tls one\n"
     "      --max-header-bytes N     request head limit, else 431 (16384)\n"
     "      --max-uri-bytes N        request target limit, else 414 (8192)\n"
     "      --max-headers N          header fields limit, else 431 (100)\n"
@@ -42,7 +48,7 @@ static const char serve_usage[] =
     "\n";
 
 enum { OPT_HTTP = 0x200, OPT_ACCESS_LOG, OPT_INDEX, OPT_NO_LISTING, OPT_DOTFILES,
-       OPT_SYMLINKS };
+       OPT_SYMLINKS, OPT_TLS, OPT_REDIRECT };
 
 static const struct option serve_options[] = {
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
@@ -56,19 +62,27 @@ static const struct option serve_options[] = {
     {"body-timeout", required_argument, NULL, OPT_HTTP},
     {"max-body-bytes", required_argument, NULL, OPT_HTTP},
     {"keepalive-requests", required_argument, NULL, OPT_HTTP},
+    {"hsts", required_argument, NULL, OPT_HTTP},
     {"max-header-bytes", required_argument, NULL, OPT_HTTP},
     {"max-uri-bytes", required_argument, NULL, OPT_HTTP},
     {"max-headers", required_argument, NULL, OPT_HTTP},
     {"cache-ttl", required_argument, NULL, OPT_HTTP},
     {"cache-size", required_argument, NULL, OPT_HTTP},
     {"health-path", required_argument, NULL, OPT_HTTP},
+    {"tls-cert", required_argument, NULL, OPT_TLS},
+    {"tls-key", required_argument, NULL, OPT_TLS},
+    {"tls-ticket-rotate", required_argument, NULL, OPT_TLS},
+    {"tls-ocsp", required_argument, NULL, OPT_TLS},
+    {"https-redirect", no_argument, NULL, OPT_REDIRECT},
     {"help", no_argument, NULL, 'h'},
 };
 
 struct serve {
     struct cli_pool pool;
     struct static_config site;
+    struct tls_config tls;
     const char *access_log;
+    bool redirect; /* --https-redirect */
 };
 
 static int set_http(struct serve *s, const char *name, const char *arg)
@@ -84,6 +98,12 @@ static int serve_option(struct serve *s, int opt, const char *name, const char *
     switch (opt) {
     case OPT_HTTP:
         return set_http(s, name, arg);
+    case OPT_TLS: {
+        const char *why = "bad value";
+        if (tls_config_set(&s->tls, name, arg, &why) < 0)
+            return cli_error(CLI_USAGE, "--%s '%s': %s", name, arg, why);
+        return 0;
+    }
     case OPT_ACCESS_LOG:
         s->access_log = arg;
         return 0;
@@ -91,6 +111,9 @@ static int serve_option(struct serve *s, int opt, const char *name, const char *
         if (!*arg || strchr(arg, '/'))
             return cli_error(CLI_USAGE, "--index '%s': must be a file name", arg);
         s->site.index = arg;
+        return 0;
+    case OPT_REDIRECT:
+        s->redirect = true;
         return 0;
     case OPT_NO_LISTING:
         s->site.listing = false;
@@ -120,6 +143,8 @@ static int parse(struct serve *s, int argc, char **argv)
         idx = -1;
         if (opt == 'h') {
             fputs(serve_usage, stdout);
+            fputs(tls_help, stdout);
+            fputs("\n", stdout);
             fputs(cli_pool_help, stdout);
             return -1;
         }
@@ -161,20 +186,76 @@ static int open_files(struct serve *s)
     return 0;
 }
 
+/* Whether one -l address has no ,tls (the default address has none). */
+static bool plain_listener(const struct cli_pool *pool)
+{
+    for (int i = 0; i < pool->nlisten; i++) {
+        struct pf_addr a;
+        if (pf_addr_parse(pool->listen[i], &a, NULL) == 0 && !(a.flags & PF_ADDR_TLS))
+            return true;
+    }
+    return pool->nlisten == 0;
+}
+
+/* The certificates are read now, in the master, before anything forks:
+ * a bad one is a usage error, like a bad option. */
+static int load_tls(struct serve *s)
+{
+    char why[512];
+    bool wanted = cli_pool_has_flag(&s->pool, PF_ADDR_TLS);
+    if (s->redirect && (!wanted || !plain_listener(&s->pool)))
+        return cli_error(CLI_USAGE, "serve: --https-redirect needs a plain listener and a "
+                                    "TCP listener with ,tls");
+    if (!wanted && !tls_config_used(&s->tls))
+        return 0;
+    if (!wanted)
+        return cli_error(CLI_USAGE, "serve: --tls-cert is for listeners with ,tls "
+                                    "(as in -l 127.0.0.1:8443,tls)");
+    if (tls_load(&s->tls, why, sizeof why) < 0)
+        return cli_error(CLI_USAGE, "serve: %s", why);
+    s->site.http.transport = tls_source();
+    return 0;
+}
+
+/* --https-redirect: plain listeners send clients to the first TLS one. */
+static int redirect_port(struct serve *s, const pf_pool *pool, char *why, size_t size)
+{
+    int tls = -1, plain = 0;
+    if (!s->redirect)
+        return 0;
+    for (int i = 0; i < pf_pool_listener_count(pool); i++) {
+        if (!(pf_pool_listener_flags(pool, i) & PF_ADDR_TLS))
+            plain++;
+        else if (tls < 0)
+            tls = i;
+    }
+    char name[128];
+    const char *colon;
+    if (tls < 0 || plain == 0 || pf_pool_listener_name(pool, tls, name, sizeof name) < 0 ||
+        !(colon = strrchr(name, ':')) || strncmp(name, "unix:", 5) == 0) {
+        snprintf(why, size, "--https-redirect needs a plain listener and a TCP listener with ,tls");
+        return -1;
+    }
+    s->site.http.https_port = (unsigned)atoi(colon + 1);
+    return 0;
+}
+
 int cli_serve(int argc, char **argv)
 {
     struct serve s = {0};
     cli_pool_init(&s.pool);
     static_config_init(&s.site);
+    tls_config_init(&s.tls);
     int status = parse(&s, argc, argv);
     if (status)
         return status < 0 ? CLI_OK : status;
-    if ((status = open_files(&s)) != 0)
+    if ((status = load_tls(&s)) != 0 || (status = open_files(&s)) != 0)
         return status;
     if (s.pool.error_log && strcmp(s.pool.error_log, "-") != 0)
         s.site.error_log_path = s.pool.error_log; /* workers may create it anew */
     struct pf_service svc;
     static_service(&s.site, &svc);
+    tls_service(&svc);
     /* Set on the listeners, inherited by every connection:
      * - TCP_NODELAY: small responses go out in one send per request; without
      *   it a pipelined second response could wait for a delayed ACK;
@@ -188,13 +269,19 @@ int cli_serve(int argc, char **argv)
     pf_pool *pool;
     if ((status = cli_pool_start(&s.pool, &svc, "127.0.0.1:8000", &pool)) != 0)
         return status;
+    char why[256];
+    if (tls_listeners(pool, why, sizeof why) < 0 || redirect_port(&s, pool, why, sizeof why) < 0) {
+        pf_pool_free(pool);
+        return cli_error(CLI_USAGE, "serve: %s", why);
+    }
     char where[1024];
-    cli_pool_where(pool, "http://", where, sizeof where);
+    cli_pool_where(pool, "http", where, sizeof where);
     printf("prefork: serving %s on %s (%d worker%s, %s)\n", s.site.root, where,
            s.pool.cfg.workers, s.pool.cfg.workers == 1 ? "" : "s",
            pf_mode_name(s.pool.cfg.mode));
     fflush(stdout);
     int err = pf_pool_run(pool);
     pf_pool_free(pool);
+    tls_unload();
     return err < 0 ? CLI_FAIL : CLI_OK;
 }

@@ -371,7 +371,11 @@ static int next_head(struct http_conn *c)
     framing(x);
     c->peer_done = !x->req.keep_alive;
     set_activity(c, &x->req);
-    if (!hs->cfg->health_path[0] || !http_health(x))
+    if (hs->cfg->health_path[0] && http_health(x))
+        ; /* answered by the core, on any listener (a balancer's check) */
+    else if (hs->cfg->https_port && !c->tp.ops->secure)
+        http_redirect_https(x);
+    else
         hs->h->request(x, hs->h->ud);
     return 1;
 }
@@ -561,6 +565,9 @@ static void on_io(pf_loop *loop, int fd, unsigned events, void *ud)
     struct http_conn *c = ud;
     if (events & (PF_EV_READ | PF_EV_RDHUP | PF_EV_HUP | PF_EV_ERROR) && c->edge != EDGE_HANGUP)
         c->edge = EDGE_UNKNOWN;
+    /* A read that had to write first (transport.h) goes on when writable. */
+    if (events & PF_EV_WRITE && c->tp.read_needs_write && c->edge != EDGE_HANGUP)
+        c->edge = EDGE_UNKNOWN;
     if (events & (PF_EV_RDHUP | PF_EV_HUP | PF_EV_ERROR))
         c->edge = EDGE_HANGUP;
     if (c->state == C_LINGER) {
@@ -630,7 +637,16 @@ void http_conn_open(struct http_server *hs, int fd, const struct sockaddr *peer,
         return;
     }
     c->hs = hs;
-    c->tp = (struct http_tp){hs->tp, fd, NULL};
+    c->tp = (struct http_tp){hs->tp, fd, NULL, false};
+    const struct http_tp_source *src = hs->cfg->transport;
+    if (src && src->open(&c->tp, src->ud) < 0) {
+        free(c);
+        if (hs->w)
+            pf_worker_close_conn(hs->w, fd);
+        else
+            close(fd);
+        return;
+    }
     if (peer && peerlen <= sizeof c->peer) {
         memcpy(&c->peer, peer, peerlen);
         c->peer_len = peerlen;

@@ -186,6 +186,10 @@ bool http_health(struct http_exchange *x);
 void http_ex_rebase(struct http_exchange *x, const char *from, size_t len, const char *to);
 
 
+/* ---- redirect.c ---- */
+/* Answer x with a redirect to its URL over https (cfg->https_port). */
+void http_redirect_https(struct http_exchange *x);
+
 /* ---- body.c ---- */
 /* Read and hand over (or discard) what the body mode asks: 1 progress or
  * nothing left to do, 0 needs more input, -1 the exchange ended (failed). */

@@ -91,6 +91,11 @@ struct http_server *http_ex_server(const struct http_exchange *x)
     return x->c->hs;
 }
 
+bool http_ex_secure(const struct http_exchange *x)
+{
+    return x->c->tp.ops->secure;
+}
+
 void http_ex_on_abort(struct http_exchange *x, http_ex_fn *fn, void *ud)
 {
     x->on_abort = fn;

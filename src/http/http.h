@@ -45,6 +45,13 @@ struct http_config {
     unsigned send_timeout_ms;        /* a response making no progress is dropped */
     unsigned body_timeout_ms;        /* a request body making no progress: 408 */
     unsigned max_keepalive_requests; /* then Connection: close (0 = unlimited) */
+    unsigned hsts_max_age_s;         /* > 0: responses over TLS carry
+                                        Strict-Transport-Security: max-age=N */
+    unsigned https_port;             /* > 0: every request that arrives over
+                                        plain TCP is answered with a redirect to
+                                        https://HOST:https_port/TARGET (301, or
+                                        308 but for GET and HEAD); the handler
+                                        sees only TLS requests */
     uint64_t max_body;               /* a wanted body past this is a 413; an unwanted
                                         one is read away up to this, else the
                                         connection closes after the response */
@@ -54,19 +61,23 @@ struct http_config {
                                         is stopping ("": off); see http_config_set */
     int access_log_fd;               /* opened by the master; -1 = off */
     const char *access_log_path;     /* reopened on USR1; NULL: not a file */
+    /* What each new connection speaks under HTTP (transport.h): NULL is
+     * plain TCP for all; src/tls's tls_source() adds TLS on the listeners
+     * that asked for it. */
+    const struct http_tp_source *transport;
 };
 
 void http_config_init(struct http_config *cfg);
 
 /* Set one option from text by its command-line long name: header-timeout,
  * keepalive-timeout, send-timeout, body-timeout (seconds), max-header-bytes,
- * max-uri-bytes, max-headers, max-body-bytes, keepalive-requests, and
- * health-path (a path such as /healthz: a GET or HEAD of it, whatever its
- * query, is answered by the core itself, 200 "ok" while the pool serves and
- * 503 "stopping" from the moment a graceful stop begins, pre-stop delay
- * included, so that a balancer takes the host out first; the handler never
- * sees it). Returns 0, -ENOENT (not one of these), or -EINVAL with *why set
- * to a static reason. */
+ * max-uri-bytes, max-headers, max-body-bytes, keepalive-requests, hsts
+ * (seconds; 0 off), and health-path (a path such as /healthz: a GET or
+ * HEAD of it, whatever its query, is answered by the core itself, 200 "ok"
+ * while the pool serves and 503 "stopping" from the moment a graceful stop
+ * begins, pre-stop delay included, so that a balancer takes the host out
+ * first; the handler never sees it). Returns 0, -ENOENT (not one of these),
+ * or -EINVAL with *why set to a static reason. */
 int http_config_set(struct http_config *cfg, const char *name, const char *value,
                     const char **why);
 
@@ -126,6 +137,11 @@ const struct http_request *http_ex_request(const struct http_exchange *x);
 const struct sockaddr *http_ex_peer(const struct http_exchange *x, socklen_t *len);
 
 struct http_server *http_ex_server(const struct http_exchange *x);
+
+/* Whether the request arrived over TLS (a listener with ",tls"): what a
+ * service needs for URLs it builds, for WSGI's wsgi.url_scheme "https"
+ * and HTTPS=on, or to refuse plain HTTP. */
+bool http_ex_secure(const struct http_exchange *x);
 
 /* The exchange ended before http_res_end: the client went, a timeout, a
  * failed write. fn runs once; x is gone when it returns, and fn may not

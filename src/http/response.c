@@ -303,6 +303,12 @@ int http_res_start(struct http_exchange *x, int64_t length)
         err |= put(x, http_date_now(time(NULL)), HTTP_DATE_LEN);
         err |= PUT(x, "\r\n");
     }
+    if (c->hs->cfg->hsts_max_age_s && c->tp.ops->secure) {
+        char line[64];
+        int n = snprintf(line, sizeof line, "Strict-Transport-Security: max-age=%u\r\n",
+                         c->hs->cfg->hsts_max_age_s);
+        err |= put(x, line, (size_t)n);
+    }
     err |= framing(x, length);
     if (c->close)
         err |= PUT(x, "Connection: close\r\n");

@@ -83,6 +83,8 @@ static const struct http_option options[] = {
      "must be bytes from 0 to 1099511627776"},
     {"keepalive-requests", FIELD(max_keepalive_requests), 0, 1000000000, 1,
      "must be a whole number (0: no limit)"},
+    {"hsts", FIELD(hsts_max_age_s), 0, 63072000, 1,
+     "must be whole seconds from 0 to 63072000 (two years; 0: off)"},
 };
 
 /* A path of visible ASCII from '/', without a query or a fragment. */

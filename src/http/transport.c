@@ -87,4 +87,5 @@ const struct http_tp_ops http_tp_plain = {
     .pending = plain_pending,
     .slice = plain_slice,
     .close = plain_close,
+    .secure = false,
 };

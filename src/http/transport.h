@@ -18,6 +18,9 @@
  *   - a read that returns less than asked has emptied the socket only if
  *     pending() says false: bytes held above the socket raise no event;
  *   - sendfile may return -ENOTSUP: the caller reads the file and writes;
+ *   - a read that must write first (a TLS handshake whose socket is full)
+ *     sets tp->read_needs_write and returns -EAGAIN: then the writable
+ *     event is the one to read again on;
  *   - close releases the transport's state; the caller closes tp->fd.
  */
 struct http_tp;
@@ -34,12 +37,23 @@ struct http_tp_ops {
     /* How many bytes of a file to send in one loop iteration. */
     size_t (*slice)(struct http_tp *tp);
     void (*close)(struct http_tp *tp);
+    bool secure; /* the bytes are encrypted (TLS): http_ex_secure says so */
 };
 
 struct http_tp {
     const struct http_tp_ops *ops;
     int fd;
     void *state; /* the transport's own, NULL for plain TCP */
+    bool read_needs_write; /* see the rules above */
+};
+
+/* Chooses each new connection's transport: open() is given tp with the
+ * plain transport on the accepted socket, and may put another in its
+ * place (tp->ops, tp->state). Returns 0, or -errno: the connection is
+ * then closed. Set in http_config.transport; NULL: plain for all. */
+struct http_tp_source {
+    int (*open)(struct http_tp *tp, void *ud);
+    void *ud;
 };
 
 /* Plain sockets: TCP, or Unix stream sockets. */

@@ -6,6 +6,7 @@
 # A target fuzz_X.c names the sources it tests in a line "/* fuzz-sources: a.c b.c */"
 # (paths from the top of the tree; "none" when it #includes them itself); without
 # one, fuzz_DIR_FILE.c tests src/DIR/FILE.c.
+# A line "/* fuzz-libs: -lx -ly */" names libraries to link (TLS: -lssl -lcrypto).
 # Its seeds are tests/fuzz/corpus/X/. The run works on a copy of them under
 # build/fuzz/, so the committed corpus never grows; crashes land in build/fuzz/crashes/.
 # Exits non-zero when a target does not build or crashes.
@@ -37,6 +38,9 @@ sources_of() { # target.c
     echo "src/${name%%_*}/${name#*_}.c"
 }
 
+# The libraries a target links, from its fuzz-libs line.
+libs_of() { sed -n 's|.*fuzz-libs:\(.*\)\*/.*|\1|p' "$1" | head -n 1; }
+
 # Build, run, print one line; return non-zero on failure.
 fuzz_one() { # target.c
     local src=$1 name mod bin log scratch runs corpus
@@ -45,7 +49,7 @@ fuzz_one() { # target.c
     bin=$out/$name
     log=$out/$name.log
     # shellcheck disable=SC2046  # the source list is meant to split
-    if ! "$cc" "${flags[@]}" "$src" $(sources_of "$src") -o "$bin" >"$log" 2>&1; then
+    if ! "$cc" "${flags[@]}" "$src" $(sources_of "$src") -o "$bin" $(libs_of "$src") >"$log" 2>&1; then
         echo "$name: BUILD FAILED (see $log)"
         return 1
     fi

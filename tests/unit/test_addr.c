@@ -235,3 +235,35 @@ Test(addr, format_unix_full_path, .timeout = 10)
                                 sizeof buf), 0);
     cr_expect_eq(strlen(buf), 5 + sizeof un.sun_path);
 }
+
+/* Flags after commas: known words are taken off the end; a Unix path keeps
+ * a comma that is not followed by one. */
+Test(addr, listener_flags)
+{
+    struct pf_addr a;
+    const char *why = NULL;
+    cr_assert_eq(pf_addr_parse("127.0.0.1:8443,tls", &a, &why), 0);
+    cr_assert_eq(a.flags, PF_ADDR_TLS);
+    cr_assert_eq(port_of(&a), 8443);
+    cr_assert_eq(pf_addr_parse("[::1]:1,tls,tls", &a, NULL), 0);
+    cr_assert_eq(a.flags, PF_ADDR_TLS);
+    cr_assert_eq(pf_addr_parse(":443,tls", &a, NULL), 0);
+    cr_assert(a.any && a.flags == PF_ADDR_TLS);
+    cr_assert_eq(pf_addr_parse("fd:3,tls", &a, NULL), 0);
+    cr_assert(a.kind == PF_ADDR_FD && a.fd == 3 && a.flags == PF_ADDR_TLS);
+    cr_assert_eq(pf_addr_parse("127.0.0.1:80", &a, NULL), 0);
+    cr_assert_eq(a.flags, 0u);
+    cr_assert_eq(pf_addr_parse("unix:/tmp/a,b", &a, NULL), 0);
+    cr_assert_str_eq(((struct sockaddr_un *)&a.ss)->sun_path, "/tmp/a,b");
+    cr_assert_eq(a.flags, 0u);
+    cr_assert_eq(pf_addr_parse("unix:/tmp/a,b,tls", &a, NULL), 0);
+    cr_assert_str_eq(((struct sockaddr_un *)&a.ss)->sun_path, "/tmp/a,b");
+    cr_assert_eq(a.flags, PF_ADDR_TLS);
+    const char *const bad[] = {"127.0.0.1:8443,tsl", "127.0.0.1:8443,", ",tls", "[::1]:1,TLS",
+                               "127.0.0.1:1,tls,x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why = NULL;
+        cr_assert_eq(pf_addr_parse(bad[i], &a, &why), -EINVAL, "%s accepted", bad[i]);
+        cr_assert_not_null(why, "%s: no reason", bad[i]);
+    }
+}

@@ -181,21 +181,71 @@ static int parse_host_port(const char *spec, struct pf_addr *out,
     return 0;
 }
 
+/* The flags a listener may carry after a comma ("127.0.0.1:8443,tls"). */
+static const struct {
+    const char *word;
+    unsigned flag;
+} flag_words[] = {{"tls", PF_ADDR_TLS}};
+
+static unsigned flag_of(const char *word, size_t n)
+{
+    for (size_t i = 0; i < sizeof flag_words / sizeof flag_words[0]; i++)
+        if (strlen(flag_words[i].word) == n && memcmp(flag_words[i].word, word, n) == 0)
+            return flag_words[i].flag;
+    return 0;
+}
+
+/* Strip the known flags off the end of spec into *flags; returns the
+ * length of what is left. A Unix path may itself hold a comma, so only
+ * known words are taken off: "unix:/a,b" is the path "/a,b". */
+static size_t strip_flags(const char *spec, unsigned *flags)
+{
+    size_t n = strlen(spec);
+    for (;;) {
+        const char *comma = memrchr(spec, ',', n);
+        if (!comma)
+            return n;
+        unsigned f = flag_of(comma + 1, (size_t)(spec + n - comma - 1));
+        if (!f)
+            return n;
+        *flags |= f;
+        n = (size_t)(comma - spec);
+    }
+}
+
+static int parse_bare(const char *spec, struct pf_addr *out, const char **why)
+{
+    if (spec[0] == '\0')
+        return fail(why, "empty address");
+    if (strncmp(spec, "unix:", 5) == 0)
+        return parse_unix(spec + 5, out, why);
+    if (strchr(spec, ','))
+        return fail(why, "unknown listener flag after ',' (known: tls)");
+    if (strncmp(spec, "fd:", 3) == 0)
+        return parse_fd(spec + 3, out, why);
+    if (spec[0] == '[')
+        return parse_bracketed(spec, out, why);
+    return parse_host_port(spec, out, why);
+}
+
 int pf_addr_parse(const char *spec, struct pf_addr *out, const char **why)
 {
+    char bare[PATH_MAX];
+    unsigned flags = 0;
     if (!out)
         return -EINVAL;
     memset(out, 0, sizeof *out);
     out->fd = -1;
     if (!spec || spec[0] == '\0')
         return fail(why, "empty address");
-    if (strncmp(spec, "unix:", 5) == 0)
-        return parse_unix(spec + 5, out, why);
-    if (strncmp(spec, "fd:", 3) == 0)
-        return parse_fd(spec + 3, out, why);
-    if (spec[0] == '[')
-        return parse_bracketed(spec, out, why);
-    return parse_host_port(spec, out, why);
+    size_t n = strip_flags(spec, &flags);
+    if (n >= sizeof bare)
+        return fail(why, "address is too long");
+    memcpy(bare, spec, n);
+    bare[n] = '\0';
+    int err = parse_bare(bare, out, why);
+    out->flags = flags;
+    return err;
 }
 
 /* snprintf truncates and terminates; turn its "would have written" count

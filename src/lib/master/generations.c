@@ -137,6 +137,14 @@ void pf__reload(pf_pool *p)
         p->reload_pending = true;
         return;
     }
+    if (p->svc.on_master_reload) {
+        char why[256] = "the service refused it";
+        if (p->svc.on_master_reload(p->svc.ud, why, sizeof why) < 0) {
+            pf_log(PF_LOG_ERROR, "SIGHUP: reload failed: %s; generation %u keeps serving", why,
+                   p->serving);
+            return;
+        }
+    }
     p->generation = ++p->gen_seq;
     p->reloading = true;
     pf__notify("RELOADING=1");

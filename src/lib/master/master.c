@@ -32,6 +32,7 @@ void pf__finish_if_done(pf_pool *p)
 
 static void stop_timers(pf_pool *p)
 {
+    pf_timer_stop(p->loop, &p->tick);
     pf__cancel_respawns(p);
     pf_timer_stop(p->loop, &p->reload_timer);
     pf_timer_stop(p->loop, &p->watchdog);
@@ -240,6 +241,26 @@ static void master_teardown(pf_pool *p, const sigset_t *old)
     sigprocmask(SIG_SETMASK, old, NULL);
 }
 
+/* The service's periodic work in the master (pf_service.on_master_tick). */
+static void on_tick(pf_loop *loop, pf_timer *t, void *ud)
+{
+    pf_pool *p = ud;
+    p->svc.on_master_tick(p->svc.ud);
+    int err = pf_timer_start(loop, t, p->svc.master_tick_ms);
+    if (err < 0)
+        pf_log(PF_LOG_ERROR, "restarting the service's master tick: %s; it stops", strerror(-err));
+}
+
+static void tick_start(pf_pool *p)
+{
+    if (!p->svc.on_master_tick || !p->svc.master_tick_ms)
+        return;
+    pf_timer_init(&p->tick, on_tick, p);
+    int err = pf_timer_start(p->loop, &p->tick, p->svc.master_tick_ms);
+    if (err < 0)
+        pf_log(PF_LOG_ERROR, "starting the service's master tick: %s", strerror(-err));
+}
+
 static void start_workers(pf_pool *p)
 {
     p->generation = p->gen_seq = 1;
@@ -255,6 +276,7 @@ static void start_workers(pf_pool *p)
     pf_log(PF_LOG_INFO, "started %d worker%s (%s) on %s", p->workers,
            p->workers == 1 ? "" : "s", pf_mode_name(p->cfg.mode), where);
     pf__watchdog_start(p);
+    tick_start(p);
     if (p->cfg.mode != PF_MODE_SHARED && pf__handoff_start(p) < 0)
         pf_log(PF_LOG_ERROR, "hand-off: out of memory; nothing will be passed on");
     pf__rp_steer(p);

@@ -99,6 +99,7 @@ int pf_pool_listen(pf_pool *p, const char *spec)
     if (fd < 0)
         return fd;
     add_listener(p, fd);
+    p->ls[p->nls - 1].flags = a.flags;
     if (a.kind == PF_ADDR_UNIX)
         remember_path(&p->ls[p->nls - 1], &a);
     return 0;
@@ -117,6 +118,11 @@ int pf_pool_listen_systemd(pf_pool *p)
 }
 
 int pf_pool_listener_count(const pf_pool *p) { return p->nls; }
+
+int pf_pool_listener_flags(const pf_pool *p, int i)
+{
+    return i < 0 || i >= p->nls ? -ENOENT : (int)p->ls[i].flags;
+}
 
 int pf_pool_listener_name(const pf_pool *p, int i, char *buf, size_t size)
 {

@@ -36,6 +36,7 @@
 struct pf__listener {
     int fd;
     char name[128];    /* bound address, "127.0.0.1:8000" */
+    unsigned flags;    /* PF_ADDR_TLS ..., from its spec */
     char path[108];    /* Unix socket we created, to unlink at the end */
     dev_t dev;         /* ... only if it is still our socket file */
     ino_t ino;
@@ -145,7 +146,7 @@ struct pf_pool {
     bool fast;
     int sigints;
     int result;
-    pf_timer grace, reload_timer, watchdog, prestop;
+    pf_timer grace, reload_timer, watchdog, prestop, tick;
     /* USR2, old master's side */
     pid_t heir;           /* the new master, 0 if none */
     int heir_pidfd, heir_pipe;

@@ -1,0 +1,86 @@
+/* config.c — the TLS options (--tls-cert, --tls-key, --tls-ticket-rotate) parsed by name, as every face of prefork spells them. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tls/tls.h"
+
+const char tls_help[] =
+    "TLS options (for listeners given as ADDR,tls):\n"
+    "      --tls-cert FILE          certificate chain (PEM, leaf first); repeatable:\n"
+    "                               the first pair is the default, the others are\n"
+    "                               chosen by the name the client asks for (SNI)\n"
+    "      --tls-key FILE           the private key of the certificate given in the\n"
+    "                               same position (PEM, not encrypted); both are read\n"
+    "                               by the master, before --user applies; HUP reads\n"
+    "                               them again\n"
+    "      --tls-ocsp FILE          an OCSP response (DER) for the --tls-cert given\n"
+    "                               last, stapled when a client asks; HUP reads it\n"
+    "                               again (refresh it with your own tooling)\n"
+    "      --tls-ticket-rotate SEC  session-ticket keys, shared by every worker, are\n"
+    "                               replaced this often (default 3600); a ticket\n"
+    "                               resumes for two periods at least\n";
+
+void tls_config_init(struct tls_config *tc)
+{
+    memset(tc, 0, sizeof *tc);
+    tc->ticket_rotate_s = 3600;
+}
+
+static int set_rotate(struct tls_config *tc, const char *value, const char **why)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(value, &end, 10);
+    if (*value < '0' || *value > '9' || errno || *end || v < 1 || v > 7 * 86400) {
+        *why = "must be whole seconds from 1 to 604800";
+        return -EINVAL;
+    }
+    tc->ticket_rotate_s = (unsigned)v;
+    return 0;
+}
+
+static int set_ocsp(struct tls_config *tc, const char *value, const char **why)
+{
+    if (tc->ncerts == 0 || tc->pairs[tc->ncerts - 1].ocsp) {
+        *why = "goes after the --tls-cert it is for (one each)";
+        return -EINVAL;
+    }
+    if (*value == '\0') {
+        *why = "must be a file name";
+        return -EINVAL;
+    }
+    tc->pairs[tc->ncerts - 1].ocsp = value;
+    return 0;
+}
+
+int tls_config_set(struct tls_config *tc, const char *name, const char *value,
+                   const char **why)
+{
+    bool cert = strcmp(name, "tls-cert") == 0;
+    if (strcmp(name, "tls-ticket-rotate") == 0)
+        return set_rotate(tc, value, why);
+    if (strcmp(name, "tls-ocsp") == 0)
+        return set_ocsp(tc, value, why);
+    if (!cert && strcmp(name, "tls-key") != 0)
+        return -ENOENT;
+    int *n = cert ? &tc->ncerts : &tc->nkeys;
+    if (*value == '\0') {
+        *why = "must be a file name";
+        return -EINVAL;
+    }
+    if (*n == TLS_MAX_PAIRS) {
+        *why = "at most 32 certificates";
+        return -EINVAL;
+    }
+    if (cert)
+        tc->pairs[(*n)++].cert = value;
+    else
+        tc->pairs[(*n)++].key = value;
+    return 0;
+}
+
+bool tls_config_used(const struct tls_config *tc)
+{
+    return tc->ncerts > 0 || tc->nkeys > 0;
+}

@@ -1,0 +1,54 @@
+/* internal.h — what the TLS module's files share (tls__ names): the loaded contexts, the ticket keys, kernel TLS, the transport. */
+#ifndef PF_TLS_INTERNAL_H
+#define PF_TLS_INTERNAL_H
+
+#include <stdint.h>
+#include <openssl/ssl.h>
+
+#include "tls/tls.h"
+#include "http/transport.h"
+
+/* context.c: one SSL_CTX per certificate pair, the first the default; the
+ * others are chosen by the name the client asks for (SNI). Made whole by
+ * the master (at start, and again on each HUP), inherited by the workers
+ * at fork. */
+struct tls__staple {
+    unsigned char *der; /* an OCSP response, or NULL */
+    size_t len;
+};
+struct tls__set {
+    SSL_CTX *ctx[TLS_MAX_PAIRS];
+    X509 *cert[TLS_MAX_PAIRS]; /* the leaf of each chain, owned by its ctx */
+    struct tls__staple staple[TLS_MAX_PAIRS];
+    int n;
+};
+int tls__set_load(const struct tls_config *tc, bool ktls, struct tls__set **out, char *why,
+                  size_t size);
+void tls__set_free(struct tls__set *set);
+extern struct tls__set *tls__active; /* what new connections get */
+
+/* ocsp.c: read and check an OCSP response file; staple it to handshakes
+ * of ctx that ask for one. */
+int tls__ocsp_load(const char *path, struct tls__staple *st, char *why, size_t size);
+void tls__ocsp_use(SSL_CTX *ctx, struct tls__staple *st);
+
+/* tickets.c: the session-ticket keys, shared by the master and every
+ * worker (one mapping, made before the first fork). */
+#define TLS_KEYS 3
+int tls__keys_init(void);
+void tls__keys_rotate(void);
+void tls__keys_free(void);
+void tls__keys_use(SSL_CTX *ctx); /* seal and open this context's tickets with them */
+
+/* ktls.c: whether the kernel can take over the record layer ("tls" in
+ * /proc/sys/net/ipv4/tcp_available_ulp). */
+bool tls__ktls_available(void);
+
+/* conn.c: the transport (read, write, files, close_notify). */
+extern const struct http_tp_ops tls__tp;
+int tls__conn_open(struct http_tp *tp, SSL_CTX *ctx);
+
+/* conn.c: OpenSSL's first queued error as text, and the queue cleared. */
+const char *tls__error(char *buf, size_t size);
+
+#endif
