@@ -85,7 +85,10 @@ struct pf_addr {
 /* Flags a listen address may carry after a comma, "127.0.0.1:8443,tls".
  * The library only records them (pf_pool_listener_flags): the service
  * decides what they mean. */
-#define PF_ADDR_TLS 0x1u /* ",tls": the service speaks TLS on it */
+#define PF_ADDR_TLS 0x1u   /* ",tls": the service speaks TLS on it */
+#define PF_ADDR_PROXY 0x2u /* ",proxy": each connection starts with a PROXY protocol
+                              header; the library reads it (from proxy-allow-from
+                              only) and hands the service the client's address */
 
 /* Parse a listen address:
  *   "HOST:PORT"   IPv4 literal or "localhost" (127.0.0.1), e.g. 127.0.0.1:8000
@@ -95,7 +98,8 @@ struct pf_addr {
  *   "unix:@NAME"  a Linux abstract Unix socket (nothing on disk)
  *   "fd:N"        an already-listening descriptor N >= 0
  * PORT is 0..65535; 0 asks the kernel for a free port. Any of them may be
- * followed by flags, each after a comma: ",tls" (PF_ADDR_TLS) into
+ * followed by flags, each after a comma: ",tls" (PF_ADDR_TLS), ",proxy"
+ * (PF_ADDR_PROXY) into
  * out->flags; another word after a comma is -EINVAL (but a Unix path may
  * hold a comma: "unix:/a,b" is the path "/a,b").
  * Returns 0, or -EINVAL with *why (if why is not NULL) set to a static

@@ -52,13 +52,15 @@ for t in "$build"/tests/integration/*; do
     [ -x "$t" ] && [ -f "$t" ] && [[ $t != *.[od] ]] && run_one "$t" --jobs=1 --timeout=120
 done
 
-# The Python package's tests (pytest), when the build has the package.
+# The Python package's tests (pytest), when the build has the package, and
+# the fleet test (pytest too: prefork serve hosts behind HAProxy, in
+# network namespaces; it skips with one line where it cannot make them).
 # Under sanitizers the extension is preloaded with ASan's runtime into the
 # interpreters the tests start (conftest.py), and the WSGI conformance (on
 # the loop and in threads), fault and thread tests run: the rest drive the
 # same C paths.
 run_pytest() {
-    local python=${PYTHON:-/usr/bin/python3} out rc line p f e tests=(tests/python)
+    local python=${PYTHON:-/usr/bin/python3} out rc line p f e tests=(tests/python tests/fleet)
     if ! "$python" -c 'import pytest' 2>/dev/null; then
         broken+=("tests/python (no pytest for $python: make deps)")
         failed=$((failed + 1))

@@ -44,6 +44,8 @@ POOL = [
     (("--max-generations",), "N", "generations alive at once, draining ones too (3)"),
     (("--cpu-affinity",), "CPUS", "pin worker i to one CPU: off (the default), auto, or a "
      "list such as 0-3,6"),
+    (("--proxy-allow-from",), "CIDR[,CIDR...]", "the sources a ,proxy listener takes the "
+     "PROXY header from; others are closed (default 127.0.0.1,::1)"),
     (("--metrics-listen",), "ADDR", "the master answers GET /metrics there, in Prometheus "
      "text format (default: off)"),
 ]
@@ -72,7 +74,8 @@ def parser():
     g = p.add_argument_group("pool options (as prefork serve)")
     g.add_argument("-l", "--listen", "-b", "--bind", action="append", metavar="ADDR",
                    dest="listen", help="HOST:PORT, [V6]:PORT, :PORT, unix:PATH, fd:N "
-                   "(repeatable; default 127.0.0.1:8000; -b/--bind is the same)")
+                   "(repeatable; default 127.0.0.1:8000; -b/--bind is the same), then flags: "
+                   ",proxy (a load balancer's PROXY protocol header first)")
     for flags, metavar, text in POOL:
         g.add_argument(*flags, metavar=metavar, help=text)
     g.add_argument("--user", metavar="USER", help="workers run as USER (bind as root first)")

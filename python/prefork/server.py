@@ -15,6 +15,7 @@ POOL_OPTIONS = (
     "workers", "mode", "backlog", "max_conns", "accept_batch", "graceful_timeout",
     "max_start_failures", "max_requests", "max_requests_jitter", "timeout",
     "ready_timeout", "pre_stop_delay", "max_generations", "cpu_affinity", "metrics_listen",
+    "proxy_allow_from",
 )
 HTTP_OPTIONS = (
     "header_timeout", "keepalive_timeout", "send_timeout", "body_timeout",

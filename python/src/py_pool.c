@@ -281,6 +281,7 @@ static int setup(PyObject *kind, PyObject *options, PyObject *access_log, PyObje
     if (set_options(options) < 0 || open_access_log(access_log) < 0 ||
         open_error_log(error_log) < 0)
         return -1;
+    cfg.proxy_timeout_ms = py_serve.http.header_timeout_ms; /* the header is part of the head */
     if (!wsgi && py_serve.threads > 1) {
         PyErr_SetString(PyExc_ValueError, "--threads is for WSGI applications: a socket "
                         "handler has its worker to itself (dispatch mode)");

@@ -31,6 +31,7 @@ const struct option cli_pool_options[] = {
     {"max-generations", required_argument, NULL, OPT_POOL},
     {"cpu-affinity", required_argument, NULL, OPT_POOL},
     {"metrics-listen", required_argument, NULL, OPT_POOL},
+    {"proxy-allow-from", required_argument, NULL, OPT_POOL},
     {"error-log", required_argument, NULL, OPT_ERROR_LOG},
     {"pidfile", required_argument, NULL, OPT_PIDFILE},
     {"user", required_argument, NULL, OPT_USER},
@@ -44,9 +45,11 @@ _Static_assert(sizeof cli_pool_options / sizeof cli_pool_options[0] == CLI_POOL_
 
 const char cli_pool_help[] =
     "Pool options:\n"
-    "  -l, --listen ADDR[,tls]      HOST:PORT, [V6]:PORT, :PORT, unix:PATH, fd:N\n"
-    "                               (repeatable; default 127.0.0.1:8000); ,tls:\n"
-    "                               HTTPS there (see the TLS options)\n"
+    "  -l, --listen ADDR[,tls][,proxy]  HOST:PORT, [V6]:PORT, :PORT, unix:PATH,\n"
+    "                               fd:N (repeatable; default 127.0.0.1:8000);\n"
+    "                               ,tls: HTTPS there (see the TLS options);\n"
+    "                               ,proxy: each connection starts with a load\n"
+    "                               balancer's PROXY protocol header (v1 or v2)\n"
     "  -w, --workers N              worker processes (default: online CPUs)\n"
     "      --mode MODE              how connections reach workers: shared (one\n"
     "                               accept queue, the default), reuseport (a socket\n"
@@ -67,6 +70,9 @@ const char cli_pool_help[] =
     "                               such as 0-3,6 (worker i on its (i mod n)-th CPU);\n"
     "                               with --mode reuseport, connections also go to\n"
     "                               the worker on their CPU\n"
+    "      --proxy-allow-from CIDR[,CIDR...]  the sources a ,proxy listener takes\n"
+    "                               the header from; others are closed (default\n"
+    "                               127.0.0.1,::1; unix for Unix-socket peers)\n"
     "      --metrics-listen ADDR    the master answers GET /metrics there, in\n"
     "                               Prometheus text format (default: off)\n"
     "      --user USER, --group GROUP  workers run as USER/GROUP (bind as root first)\n"

@@ -36,8 +36,9 @@ static const char run_usage[] =
     "      --max-lifetime-jitter SEC  ... plus a random 0..SEC per worker\n"
     "      --no-capture             leave the program's stdout and stderr as they\n"
     "                               are (default: logged line by line, tagged)\n"
-    "No TLS: the program reads its sockets itself, so ,tls listeners and the\n"
-    "--tls-* options are refused; a program that wants TLS does it on its own.\n"
+    "No TLS, no PROXY protocol: the program reads its sockets itself, so ,tls\n"
+    "and ,proxy listeners and the --tls-* options are refused; a program that\n"
+    "wants TLS or the PROXY header handles it on its own.\n"
     "  -h, --help\n"
     "\n";
 
@@ -153,6 +154,9 @@ int cli_run(int argc, char **argv)
                          err == -ENOENT ? "command not found" : "not an executable file");
     if (cli_pool_has_flag(&pool, PF_ADDR_TLS))
         return cli_error(CLI_USAGE, "run: --listen ADDR,tls: %s", no_tls);
+    if (cli_pool_has_flag(&pool, PF_ADDR_PROXY))
+        return cli_error(CLI_USAGE, "run: --listen ADDR,proxy: the program gets the raw "
+                         "connections, so the PROXY header is its to read");
     if (pool.cfg.mode == PF_MODE_DISPATCH)
         return cli_error(CLI_USAGE, "--mode dispatch: a program needs listening sockets; "
                                     "use shared or reuseport");

@@ -266,6 +266,8 @@ int cli_serve(int argc, char **argv)
      *   then meets --header-timeout. */
     s.pool.cfg.tcp_nodelay = true;
     s.pool.cfg.defer_accept = true;
+    /* A PROXY header is part of what must come within the header timeout. */
+    s.pool.cfg.proxy_timeout_ms = s.site.http.header_timeout_ms;
     pf_pool *pool;
     if ((status = cli_pool_start(&s.pool, &svc, "127.0.0.1:8000", &pool)) != 0)
         return status;

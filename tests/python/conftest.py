@@ -53,14 +53,15 @@ class Server:
     """One master and its workers, stdout (start-up line, access log) and
     the error log in files of tmp."""
 
-    def __init__(self, tmp, target, *args, cwd=APPS, env=None, workers=2, python=None):
+    def __init__(self, tmp, target, *args, cwd=APPS, env=None, workers=2, python=None,
+                 listen="127.0.0.1:0"):
         self.tmp = pathlib.Path(tmp)
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.log = self.tmp / "error.log"
         self.out = self.tmp / "stdout"
         self.pidfile = self.tmp / "pid"  # written once every worker is ready
         e = py_env(f"{PYPATH}:{cwd}", **(env or {}))
-        cmd = [python or sys.executable, "-m", "prefork", "-l", "127.0.0.1:0", "-w",
+        cmd = [python or sys.executable, "-m", "prefork", "-l", listen, "-w",
                str(workers), "--error-log", str(self.log), "--pidfile", str(self.pidfile),
                *args, target]
         with open(self.out, "wb") as out:

@@ -185,7 +185,7 @@ static int parse_host_port(const char *spec, struct pf_addr *out,
 static const struct {
     const char *word;
     unsigned flag;
-} flag_words[] = {{"tls", PF_ADDR_TLS}};
+} flag_words[] = {{"tls", PF_ADDR_TLS}, {"proxy", PF_ADDR_PROXY}};
 
 static unsigned flag_of(const char *word, size_t n)
 {
@@ -220,7 +220,7 @@ static int parse_bare(const char *spec, struct pf_addr *out, const char **why)
     if (strncmp(spec, "unix:", 5) == 0)
         return parse_unix(spec + 5, out, why);
     if (strchr(spec, ','))
-        return fail(why, "unknown listener flag after ',' (known: tls)");
+        return fail(why, "unknown listener flag after ',' (known: tls, proxy)");
     if (strncmp(spec, "fd:", 3) == 0)
         return parse_fd(spec + 3, out, why);
     if (spec[0] == '[')

@@ -125,6 +125,7 @@ enum { PF__ACCEPT_OFF, PF__ACCEPTING, PF__ACCEPT_HELD };
 struct pf__peer_rec {
     uint16_t len;
     uint8_t addr[28]; /* fits sockaddr_in and sockaddr_in6 */
+    uint8_t proxy;    /* from a listener that requires the PROXY protocol */
 };
 
 /* Messages a worker sends its master on the control socket (one byte each). */

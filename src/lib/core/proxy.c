@@ -197,15 +197,20 @@ static int v2(const unsigned char *buf, size_t n, struct pf_proxy *out)
         return -EMSGSIZE;
     if (n < total)
         return 0;
+    /* LOCAL (a health check from the balancer itself) and UNSPEC keep the
+     * connection's own endpoints, and their block is skipped unread, as the
+     * specification asks; so is a family other than the stream's. */
+    if (command == 0 || family == 0) {
+        out->local = true;
+        return (int)total;
+    }
     static const size_t need[4] = {0, 12, 36, 216};
     if (len < need[family])
         return -EPROTO;
     const unsigned char *a = buf + 16;
     if (v2_tlvs(a + need[family], len - need[family], out) < 0)
         return -EPROTO;
-    /* LOCAL (a health check from the balancer itself) and UNSPEC keep the
-     * connection's own endpoints; so does a family other than the stream's. */
-    if (command == 0 || family == 0 || transport != 1)
+    if (transport != 1)
         out->local = true;
     else if (family == 1)
         v2_inet(a, out);

@@ -76,8 +76,12 @@ void pf__become_worker(struct pf__slot *s, int ctl, pid_t master, const int out[
     pf__pin_worker(&p->cfg, s->index);
     if (drop_privileges(&p->cfg) < 0)
         _exit(PF_EXIT_FATAL);
+    unsigned flags[PF_MAX_LISTENERS];
+    for (int i = 0; i < p->nls; i++)
+        flags[i] = p->ls[i].flags;
     struct pf__worker_spec spec = {
         .index = s->index, .generation = s->generation, .master = master,
+        .listener_flags = flags,
         .max_requests = request_limit(&p->cfg), .ctl = ctl,
         .listeners = pf__rp_row(p, s->index),
         .nlisteners = p->cfg.mode == PF_MODE_DISPATCH ? 0 : p->nls,

@@ -33,6 +33,7 @@ struct pf__pending {
     int fd;
     socklen_t len;
     struct sockaddr_storage peer;
+    bool proxy; /* its listener requires the PROXY protocol */
 };
 
 static pf_io_fn on_accept;
@@ -137,6 +138,7 @@ static void fill_record(struct pf__peer_rec *r, const struct pf__pending *c)
     r->len = c->len <= sizeof r->addr ? (uint16_t)c->len : 0;
     if (r->len)
         memcpy(r->addr, &c->peer, r->len);
+    r->proxy = c->proxy;
 }
 
 /* Send the oldest waiting connections: 0 sent, -EAGAIN no worker can
@@ -189,7 +191,8 @@ static void on_retry(pf_loop *loop, pf_timer *t, void *ud)
     flush(ud);
 }
 
-static bool push(pf_pool *p, int fd, const struct sockaddr_storage *peer, socklen_t len)
+static bool push(pf_pool *p, int fd, const struct sockaddr_storage *peer, socklen_t len,
+                 bool proxy)
 {
     struct pf__handoff *h = &p->handoff;
     if (h->npending == HANDOFF_QUEUE)
@@ -199,6 +202,7 @@ static bool push(pf_pool *p, int fd, const struct sockaddr_storage *peer, sockle
     c->len = len <= sizeof c->peer ? len : 0;
     if (c->len)
         memcpy(&c->peer, peer, c->len);
+    c->proxy = proxy;
     h->npending++;
     return true;
 }
@@ -208,6 +212,7 @@ static void on_accept(pf_loop *loop, int fd, unsigned events, void *ud)
     (void)loop, (void)events;
     pf_pool *p = ud;
     struct pf__handoff *h = &p->handoff;
+    bool proxy = pf__listener_flags_of(p, fd) & PF_ADDR_PROXY;
     for (int i = 0; i < HANDOFF_BATCH && h->npending < HANDOFF_QUEUE; i++) {
         struct sockaddr_storage peer;
         socklen_t len = sizeof peer;
@@ -217,7 +222,7 @@ static void on_accept(pf_loop *loop, int fd, unsigned events, void *ud)
                 pf_log(PF_LOG_WARN, "accept4: %s", strerror(errno));
             break;
         }
-        push(p, c, &peer, len);
+        push(p, c, &peer, len, proxy);
     }
     flush(p);
 }
@@ -239,7 +244,8 @@ void pf__handoff_recover(struct pf__slot *s)
                 plen = recs[i].len;
                 memcpy(&peer, recs[i].addr, plen);
             }
-            if (!push(p, fds[i], &peer, plen))
+            bool proxy = (size_t)len >= sizeof recs[0] * (size_t)(i + 1) && recs[i].proxy;
+            if (!push(p, fds[i], &peer, plen, proxy))
                 close(fds[i]); /* the queue is full: cannot happen with the cap */
         }
     close(s->ctl_peer);

@@ -156,8 +156,8 @@ static void listen_queues(struct text *t, pf_pool *p)
         if (getsockopt(p->ls[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
             continue; /* a Unix socket */
         uint64_t queued = ti.tcpi_unacked;
-        for (int w = 1; p->rows && w < p->workers; w++) { /* reuseport: each row's too */
-            const int *row = pf__rp_row(p, w);
+        for (int w = 1; p->rows && w < PF_MAX_WORKERS; w++) { /* reuseport: each row's too */
+            const int *row = p->rows[w];
             len = sizeof ti;
             if (row && row[i] >= 0 && row[i] != p->ls[i].fd &&
                 getsockopt(row[i], IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)

@@ -124,6 +124,18 @@ int pf_pool_listener_flags(const pf_pool *p, int i)
     return i < 0 || i >= p->nls ? -ENOENT : (int)p->ls[i].flags;
 }
 
+unsigned pf__listener_flags_of(pf_pool *p, int fd)
+{
+    for (int i = 0; i < p->nls; i++)
+        if (p->ls[i].fd == fd)
+            return p->ls[i].flags;
+    for (int w = 1; p->rows && w < PF_MAX_WORKERS; w++) /* reuseport rows: never bound here */
+        for (int i = 0; p->rows[w] && i < p->nls; i++)
+            if (p->rows[w][i] == fd)
+                return p->ls[i].flags;
+    return 0;
+}
+
 int pf_pool_listener_name(const pf_pool *p, int i, char *buf, size_t size)
 {
     if (i < 0 || i >= p->nls)

@@ -178,6 +178,8 @@ void pf__metrics_close_in_child(pf_pool *p);
 
 /* pool.c */
 void pf__pool_close_listeners(pf_pool *p);
+/* The flags (PF_ADDR_*) of the listener fd is, or is a reuseport copy of. */
+unsigned pf__listener_flags_of(pf_pool *p, int fd);
 void pf__tune_listener(const pf_pool *p, int fd);
 
 /* spawn.c: the slot table (the leaf) */

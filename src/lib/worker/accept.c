@@ -148,7 +148,10 @@ static int accept_one(pf_worker *w, int fd)
     int c = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0)
         return -errno;
-    opened(w, c, &peer, len, false);
+    int i = 0;
+    while (i < w->nl && w->lfd[i] != fd)
+        i++;
+    opened(w, c, &peer, len, i < w->nl && w->lproxy[i]);
     return 0;
 }
 
@@ -352,7 +355,8 @@ int pf__accept_passed(pf_worker *w, int fd)
                 plen = recs[i].len;
                 memcpy(&peer, recs[i].addr, plen);
             }
-            opened(w, fds[i], &peer, plen, false);
+            bool proxy = (size_t)len >= sizeof recs[0] * (size_t)(i + 1) && recs[i].proxy;
+            opened(w, fds[i], &peer, plen, proxy);
         }
     }
 }

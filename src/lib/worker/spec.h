@@ -13,6 +13,8 @@ struct pf__worker_spec {
     pid_t master;
     int ctl; /* the worker's end of its control socketpair */
     const int *listeners;
+    const unsigned *listener_flags; /* PF_ADDR_* of each listener (all of them,
+                                       also in dispatch mode) */
     int nlisteners;
     struct pf__score *score;
     const struct pf__board *board;

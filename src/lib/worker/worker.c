@@ -287,6 +287,8 @@ static int setup(pf_worker *w, const struct pf__worker_spec *spec)
     w->ctl = spec->ctl;
     w->nl = spec->nlisteners;
     memcpy(w->lfd, spec->listeners, (size_t)w->nl * sizeof(int));
+    for (int i = 0; i < w->nl; i++)
+        w->lproxy[i] = spec->listener_flags && (spec->listener_flags[i] & PF_ADDR_PROXY);
     w->score = spec->score;
     w->balance = (struct pf__balance){.board = spec->board, .self = spec->score};
     w->balancing = spec->cfg->mode == PF_MODE_SHARED && spec->board;

@@ -46,6 +46,7 @@ struct pf_worker {
     int ctl;   /* to the master; EOF means the master is gone */
     int sigfd; /* TERM: drain */
     int lfd[PF_MAX_LISTENERS];
+    bool lproxy[PF_MAX_LISTENERS]; /* the listener requires the PROXY protocol */
     int nl;
     bool listening; /* accepting: the listeners polled with EPOLLEXCLUSIVE */
     bool watching;  /* holding back: polled with EPOLLET, to look at each arrival */
