@@ -292,6 +292,7 @@ static inline bool pf_defer_active(const pf_defer *d) { return d->next != NULL; 
 typedef struct pf_worker pf_worker;
 
 int pf_worker_index(const pf_worker *w);          /* 0 .. workers-1 */
+pf_worker *pf_worker_self(void); /* this process's worker; NULL in the master */
 unsigned pf_worker_generation(const pf_worker *w); /* 1, then +1 a reload */
 
 /* The descriptors new connections arrive on; *fds stays owned by the

@@ -38,6 +38,7 @@ struct tls_conn {
     bool ended;         /* ... that err is waiting */
     bool failed;        /* a fatal error: no close_notify */
     bool shut;          /* close_notify went */
+    bool counted;       /* its handshake is in the worker's counters */
 };
 
 /* One worker serves one connection at a time: one buffer for them all. */
@@ -101,6 +102,15 @@ static bool is_plain_http(void)
  * then means the socket is empty (transport.h), which one SSL_read per
  * record could not tell. An end or error met after some bytes is kept for
  * the next call, and pending() says a call is due. */
+/* A finished handshake, full or resumed, into the metrics (once). */
+static void count_handshake(struct tls_conn *t)
+{
+    pf_worker *w = pf_worker_self();
+    t->counted = true;
+    if (w)
+        pf_worker_count_tls(w, SSL_session_reused(t->ssl));
+}
+
 static ssize_t tls_read(struct http_tp *tp, void *buf, size_t n)
 {
     struct tls_conn *t = tp->state;
@@ -113,6 +123,8 @@ static ssize_t tls_read(struct http_tp *tp, void *buf, size_t n)
         ERR_clear_error();
         errno = 0;
         int r = SSL_read_ex(t->ssl, (char *)buf + got, n - got, &one);
+        if (!t->counted && SSL_is_init_finished(t->ssl))
+            count_handshake(t);
         if (r == 1) {
             got += one;
             continue;

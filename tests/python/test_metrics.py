@@ -125,3 +125,63 @@ def test_bad_metrics_address_is_a_usage_error():
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 2
     assert "--metrics-listen" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_tls_handshakes_and_proxy_on_prefork_serve(tmp_path):
+    # prefork serve on one listener with both flags: the PROXY header comes
+    # first, then the TLS handshake; the metrics count full and resumed
+    # handshakes, and the access log has the address from the header.
+    import socket
+    import ssl
+    import struct
+    import subprocess
+    from conftest import BUILD, Server
+    key, crt = tmp_path / "key.pem", tmp_path / "crt.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(crt),
+                    "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True,
+                   timeout=60)
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "a.txt").write_text("hello\n")
+    alog = tmp_path / "access.log"
+    proc = subprocess.Popen([str(BUILD / "prefork"), "serve", str(root), "-w", "1",
+                             "-l", "127.0.0.1:0,proxy,tls", "--tls-cert", str(crt),
+                             "--tls-key", str(key), "--metrics-listen", "127.0.0.1:0",
+                             "--access-log", str(alog), "--error-log", str(tmp_path / "err")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        m = None
+        for _ in range(5):  # a warning about root may come first
+            m = re.search(r"serving .* on https://127\.0\.0\.1:(\d+)", proc.stdout.readline())
+            if m:
+                break
+        port = int(m.group(1))
+        mport = int(wait_for(lambda: re.search(r"metrics on 127\.0\.0\.1:(\d+)",
+                                               (tmp_path / "err").read_text()), 10,
+                             "the metrics line").group(1))
+        ctx = ssl.create_default_context(cafile=str(crt))
+        ctx.check_hostname = False
+        sig = b"\r\n\r\n\x00\r\nQUIT\n"
+        body = socket.inet_aton("198.18.0.7") + socket.inet_aton("198.18.1.1") + \
+            struct.pack(">HH", 4321, 443)
+        session = None
+        for _ in range(3):
+            raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+            raw.sendall(sig + b"\x21\x11" + struct.pack(">H", len(body)) + body)
+            with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as c:
+                c.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                out = b""
+                while (b := c.recv(4096)):
+                    out += b
+                assert out.startswith(b"HTTP/1.1 200") and out.endswith(b"hello\n")
+                session = c.session
+        fam = wait_for(lambda: (lambda f: f if total(f, "prefork_tls_handshakes") == 3 else None)(
+            scrape(mport)[0]), 10, "3 handshakes counted")
+        assert total(fam, "prefork_tls_handshakes", kind="full") >= 1
+        assert total(fam, "prefork_tls_handshakes", kind="resumed") >= 1
+        wait_for(lambda: alog.exists() and alog.read_text().count("198.18.0.7 ") == 3, 10,
+                 "the access log with the header's address")
+    finally:
+        proc.terminate()
+        proc.wait(30)

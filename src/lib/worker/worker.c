@@ -15,6 +15,10 @@
 
 #define HEARTBEAT_MS 500
 
+/* The one worker of this process, for code that has no pointer to it. */
+static pf_worker *self;
+pf_worker *pf_worker_self(void) { return self; }
+
 int pf_worker_index(const pf_worker *w) { return w->index; }
 unsigned pf_worker_generation(const pf_worker *w) { return w->generation; }
 pf_loop *pf_worker_loop(pf_worker *w) { return w->loop; }
@@ -282,6 +286,7 @@ static int serve(pf_worker *w)
 static int setup(pf_worker *w, const struct pf__worker_spec *spec)
 {
     uint64_t max = (uint64_t)spec->cfg->max_conns;
+    self = w;
     w->index = spec->index;
     w->generation = spec->generation;
     w->ctl = spec->ctl;
