@@ -96,10 +96,10 @@ python: $(PY_SO) $(PY_FILES)
 $(B)/pic/python/%.o: CFLAGS += -I$(PY_INC) -Ipython/src
 
 $(PY_SO): $(PY_SRC:%.c=$(B)/pic/%.o) $(LIB_SRC:%.c=$(B)/pic/%.o) $(HTTP_SRC:%.c=$(B)/pic/%.o) \
-		python/src/_prefork.map
+		$(TLS_SRC:%.c=$(B)/pic/%.o) python/src/_prefork.map
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,--version-script,python/src/_prefork.map $(LDFLAGS) -o $@ \
-		$(filter %.o,$^) -lpthread
+		$(filter %.o,$^) $(SSL_LIBS) -lpthread
 
 $(PY_DIR)/%.py: python/prefork/%.py
 	@mkdir -p $(@D)

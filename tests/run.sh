@@ -68,7 +68,8 @@ run_pytest() {
     fi
     if [[ $build == */san ]]; then
         export PF_PY_PRELOAD=$(${CC:-cc} -print-file-name=libasan.so)
-        tests=(tests/python/test_wsgi.py tests/python/test_faults.py tests/python/test_threads.py)
+        tests=(tests/python/test_wsgi.py tests/python/test_faults.py tests/python/test_threads.py
+               tests/python/test_tls.py tests/python/test_proxy.py)
     fi
     out=$(mktemp)
     "$python" -m pytest -q -p no:cacheprovider "${tests[@]}" 2>&1 | tee "$out"

@@ -4,7 +4,7 @@ import os
 import sys
 
 from . import _prefork
-from .server import HTTP_OPTIONS, POOL_OPTIONS, WSGI_OPTIONS, serve_wsgi
+from .server import HTTP_OPTIONS, POOL_OPTIONS, TLS_OPTIONS, WSGI_OPTIONS, serve_wsgi
 
 DESCRIPTION = """\
 Serve the WSGI application MODULE:CALLABLE (or MODULE:factory()) over
@@ -75,7 +75,8 @@ def parser():
     g.add_argument("-l", "--listen", "-b", "--bind", action="append", metavar="ADDR",
                    dest="listen", help="HOST:PORT, [V6]:PORT, :PORT, unix:PATH, fd:N "
                    "(repeatable; default 127.0.0.1:8000; -b/--bind is the same), then flags: "
-                   ",proxy (a load balancer's PROXY protocol header first)")
+                   ",tls (HTTPS, with --tls-cert and --tls-key), ,proxy (a load balancer's "
+                   "PROXY protocol header first)")
     for flags, metavar, text in POOL:
         g.add_argument(*flags, metavar=metavar, help=text)
     g.add_argument("--user", metavar="USER", help="workers run as USER (bind as root first)")
@@ -90,6 +91,15 @@ def parser():
                    help="Combined Log Format + worker + microseconds (default: off)")
     for flags, metavar, text in HTTP:
         h.add_argument(*flags, metavar=metavar, help=text)
+    t = p.add_argument_group("HTTPS options (as prefork serve)")
+    t.add_argument("--tls-cert", action="append", metavar="FILE",
+                   help="a certificate chain (PEM) for the listeners with ,tls; repeatable, "
+                   "the first the default, the others chosen by SNI")
+    t.add_argument("--tls-key", action="append", metavar="FILE",
+                   help="its private key (PEM, not encrypted); the n-th goes with the n-th "
+                   "certificate; read by the master before forking, never by a worker")
+    t.add_argument("--tls-ticket-rotate", metavar="SEC",
+                   help="session-ticket keys, shared by every worker, rotate every SEC (3600)")
     y = p.add_argument_group("Python options")
     y.add_argument("--preload", action="store_true",
                    help="import the application once in the master before forking "
@@ -105,7 +115,8 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    opts = {name: getattr(args, name) for name in POOL_OPTIONS + HTTP_OPTIONS + WSGI_OPTIONS}
+    opts = {name: getattr(args, name)
+            for name in POOL_OPTIONS + HTTP_OPTIONS + WSGI_OPTIONS + TLS_OPTIONS}
     try:
         return serve_wsgi(args.target, preload=args.preload, listen=args.listen or [],
                           access_log=args.access_log, error_log=args.error_log,

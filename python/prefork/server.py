@@ -22,8 +22,10 @@ HTTP_OPTIONS = (
     "keepalive_requests", "max_header_bytes", "max_uri_bytes", "max_headers",
     "max_body_bytes", "health_path",
 )
-# The WSGI server's own.
+# The WSGI server's own, and HTTPS's (tls_cert and tls_key repeatable:
+# lists, the n-th key going with the n-th certificate).
 WSGI_OPTIONS = ("threads",)
+TLS_OPTIONS = ("tls_cert", "tls_key", "tls_ticket_rotate")
 
 
 def load(target):
@@ -99,10 +101,12 @@ def _ids(user, group):
 def _run(kind, app, loader, what, *, listen=None, bind=None, access_log=None,
          error_log=None, pidfile=None, user=None, group=None, chdir=None,
          quiet=False, verbose=False, **opts):
-    unknown = set(opts) - set(POOL_OPTIONS) - set(HTTP_OPTIONS) - set(WSGI_OPTIONS)
+    unknown = (set(opts) - set(POOL_OPTIONS) - set(HTTP_OPTIONS) - set(WSGI_OPTIONS)
+               - set(TLS_OPTIONS))
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    options = {k.replace("_", "-"): str(v) for k, v in opts.items() if v is not None}
+    options = {k.replace("_", "-"): [str(x) for x in v] if isinstance(v, (list, tuple)) else str(v)
+               for k, v in opts.items() if v is not None}
     uid, gid = _ids(user, group)
     if chdir:
         os.chdir(chdir)

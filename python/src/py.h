@@ -90,7 +90,7 @@ PyObject *pyw_input_new(struct pyw_body *b);
 /* The environ of a request (a new dict), wsgi.input being input. */
 int pyw_environ_init(bool multithread);
 PyObject *pyw_environ(const struct http_request *q, const struct sockaddr *peer,
-                      socklen_t peerlen, PyObject *input, uint64_t body_size);
+                      socklen_t peerlen, bool secure, PyObject *input, uint64_t body_size);
 
 /* wsgi.errors: one object per worker. */
 extern PyObject *pyw_errors;
@@ -123,6 +123,7 @@ struct pyw_job {
     struct http_request *q;  /* the head (http_request_dup) */
     struct sockaddr_storage peer;
     socklen_t peerlen;
+    bool secure;
     struct pyw_body body;
     struct pyw_op op;
     bool waiting;            /* the loop's: the op waits for room */
@@ -162,6 +163,7 @@ struct pyw_req {
     const struct http_request *q;
     const struct sockaddr *peer;
     socklen_t peerlen;
+    bool secure;             /* it came over TLS */
     bool open;               /* the response may still be written */
     struct pyw_body body;
     PyObject *status;        /* str, from start_response */

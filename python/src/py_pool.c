@@ -7,13 +7,15 @@
 #include <unistd.h>
 
 #include "py.h"
+#include "tls/tls.h"
 
 struct py_serve py_serve;
 
 /* Read by the pool for as long as it runs, and by every worker. */
 static struct pf_config cfg;
 static struct http_handler handler;
-static char *strings[8 + PF_MAX_LISTENERS];
+static char *strings[8 + PF_MAX_LISTENERS + 3 * TLS_MAX_PAIRS];
+static struct tls_config tls;
 static int nstrings;
 static char **upgrade_argv;
 static char server_name[256] = "localhost", server_port[16] = "80";
@@ -126,6 +128,10 @@ static int set_option(PyObject *name, PyObject *value)
     int err = strcmp(n, "threads") == 0 ? set_threads(v, &why) : pf_config_set(&cfg, n, v, &why);
     if (err == -ENOENT)
         err = http_config_set(&py_serve.http, n, v, &why);
+    if (err == -ENOENT && strncmp(n, "tls-", 4) == 0) { /* file names: kept as given */
+        const char *kept = keep(vs);
+        err = kept ? tls_config_set(&tls, n, kept, &why) : -ENOMEM;
+    }
     if (err == -ENOENT)
         PyErr_Format(PyExc_ValueError, "unknown option --%s", n);
     else if (err < 0)
@@ -138,9 +144,18 @@ static int set_options(PyObject *options)
 {
     PyObject *k, *v;
     Py_ssize_t pos = 0;
-    while (PyDict_Next(options, &pos, &k, &v))
-        if (v != Py_None && set_option(k, v) < 0)
-            return -1;
+    while (PyDict_Next(options, &pos, &k, &v)) {
+        if (v == Py_None)
+            continue;
+        if (!PyList_Check(v)) {
+            if (set_option(k, v) < 0)
+                return -1;
+            continue;
+        }
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(v); i++) /* repeated: --tls-cert */
+            if (set_option(k, PyList_GET_ITEM(v, i)) < 0)
+                return -1;
+    }
     py_serve.timeout_ms = cfg.timeout_ms;
     return 0;
 }
@@ -254,8 +269,11 @@ static void print_start(pf_pool *pool, const char *what, const char *scheme)
         char name[128];
         pf_pool_listener_name(pool, i, name, sizeof name);
         bool path = strncmp(name, "unix:", 5) == 0 || strncmp(name, "fd:", 3) == 0;
+        bool secure = pf_pool_listener_flags(pool, i) > 0 &&
+                      (pf_pool_listener_flags(pool, i) & PF_ADDR_TLS);
         n += (size_t)snprintf(where + n, sizeof where - n, "%s%s%s%s", i ? ", " : "",
-                              path ? "" : scheme, name, path || !*scheme ? "" : "/");
+                              path ? "" : secure ? "https://" : scheme, name,
+                              path || !*scheme ? "" : "/");
     }
     printf("prefork: serving %s on %s (%d worker%s, %s)\n", what, where, cfg.workers,
            cfg.workers == 1 ? "" : "s", pf_mode_name(cfg.mode));
@@ -264,10 +282,42 @@ static void print_start(pf_pool *pool, const char *what, const char *scheme)
 
 /* ---- run ---- */
 
-static int setup(PyObject *kind, PyObject *options, PyObject *access_log, PyObject *error_log,
-                 PyObject *pidfile, int uid, int gid, int level, struct pf_service *svc)
+/* Whether a listener has ,tls; then the certificates, read now, in the
+ * master, before anything forks (a bad one is a usage error). */
+static int setup_tls(PyObject *listen, bool wsgi, struct pf_service *svc)
+{
+    bool wanted = false;
+    for (Py_ssize_t i = 0; i < PyList_Size(listen); i++) {
+        const char *spec = PyUnicode_AsUTF8(PyList_GET_ITEM(listen, i));
+        struct pf_addr a;
+        if (!spec)
+            return -1;
+        wanted |= pf_addr_parse(spec, &a, NULL) == 0 && (a.flags & PF_ADDR_TLS);
+    }
+    if (!wanted && !tls_config_used(&tls))
+        return 0;
+    if (!wanted || !wsgi) {
+        PyErr_SetString(PyExc_ValueError, !wsgi ? "TLS is for WSGI applications: a socket "
+                        "handler gets the raw connection" : "--tls-cert is for listeners "
+                        "with ,tls (as in -l 127.0.0.1:8443,tls)");
+        return -1;
+    }
+    char why[512];
+    if (tls_load(&tls, why, sizeof why) < 0) {
+        PyErr_SetString(PyExc_ValueError, why);
+        return -1;
+    }
+    py_serve.http.transport = tls_source();
+    tls_service(svc);
+    return 0;
+}
+
+static int setup(PyObject *kind, PyObject *options, PyObject *listen, PyObject *access_log,
+                 PyObject *error_log, PyObject *pidfile, int uid, int gid, int level,
+                 struct pf_service *svc)
 {
     pf_config_init(&cfg);
+    tls_config_init(&tls);
     cfg.log_level = level < 0 ? PF_LOG_WARN : level > 0 ? PF_LOG_DEBUG : PF_LOG_INFO;
     pf_log_set_level(cfg.log_level);
     http_config_init(&py_serve.http);
@@ -305,7 +355,7 @@ static int setup(PyObject *kind, PyObject *options, PyObject *access_log, PyObje
     } else {
         py_sock_service(svc);
     }
-    return 0;
+    return setup_tls(listen, wsgi, svc);
 }
 
 /* The pool forks with the GIL held by this thread, as fork() from Python
@@ -338,7 +388,7 @@ PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw)
     if (py_serve.loader || py_serve.app)
         return PyErr_Format(PyExc_RuntimeError, "one pool per process");
     struct pf_service svc;
-    if (setup(kind, options, access_log, error_log, pidfile, uid, gid, level, &svc) < 0)
+    if (setup(kind, options, listen, access_log, error_log, pidfile, uid, gid, level, &svc) < 0)
         return NULL;
     py_serve.app = app == Py_None ? NULL : Py_NewRef(app);
     py_serve.loader = Py_NewRef(loader);
@@ -346,9 +396,14 @@ PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw)
     int err = pf_pool_new(&pool, &cfg, &svc);
     if (err < 0)
         return PyErr_Format(PyExc_OSError, "cannot create the pool: %s", strerror(-err));
+    char why[256];
     if (bind_all(pool, listen) < 0 || set_upgrade(pool, argv) < 0) {
         pf_pool_free(pool);
         return NULL;
+    }
+    if (tls_listeners(pool, why, sizeof why) < 0) {
+        pf_pool_free(pool);
+        return PyErr_Format(PyExc_ValueError, "%s", why);
     }
     server_address(pool);
     py_serve.server_name = server_name;
@@ -357,5 +412,6 @@ PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw)
     print_start(pool, what, wsgi ? "http://" : "");
     err = run_pool(pool);
     pf_pool_free(pool);
+    tls_unload();
     return PyLong_FromLong(err < 0 ? 1 : 0);
 }

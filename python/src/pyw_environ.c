@@ -78,6 +78,7 @@ static PyObject *tmpl;
 static PyObject *k_method, *k_path, *k_query, *k_protocol, *k_raddr, *k_rport, *k_sname,
     *k_sport, *k_input, *k_clength;
 static PyObject *v_methods[HTTP_METHOD_OTHER], *v_http10, *v_http11, *v_star, *v_empty;
+static PyObject *k_scheme, *k_https, *v_https, *v_on; /* over TLS */
 static struct memo m_path, m_query, m_method, m_hostname, m_hostport;
 
 static int set_const(const char *key, PyObject *v)
@@ -118,8 +119,13 @@ static int make_keys(void)
     v_http11 = intern("HTTP/1.1");
     v_star = intern("*");
     v_empty = intern("");
+    k_scheme = intern("wsgi.url_scheme");
+    k_https = intern("HTTPS");
+    v_https = intern("https");
+    v_on = intern("on");
     return k_method && k_path && k_query && k_protocol && k_raddr && k_rport && k_sname &&
-                   k_sport && k_input && v_http10 && v_http11 && v_star && v_empty
+                   k_sport && k_input && v_http10 && v_http11 && v_star && v_empty && k_scheme &&
+                   k_https && v_https && v_on
                ? 0 : -1;
 }
 
@@ -365,7 +371,7 @@ static int field(PyObject *env, const struct http_header *h, uint64_t *seen)
 }
 
 PyObject *pyw_environ(const struct http_request *q, const struct sockaddr *sa, socklen_t salen,
-                      PyObject *input, uint64_t body_size)
+                      bool secure, PyObject *input, uint64_t body_size)
 {
     PyObject *env = PyDict_Copy(tmpl);
     if (!env)
@@ -373,6 +379,9 @@ PyObject *pyw_environ(const struct http_request *q, const struct sockaddr *sa, s
     uint64_t seen = 0;
     if (request_line(env, q) < 0 || peer(env, sa, salen) < 0 || server(env, q) < 0 ||
         PyDict_SetItem(env, k_input, input) < 0)
+        goto fail;
+    if (secure && (PyDict_SetItem(env, k_scheme, v_https) < 0 ||
+                   PyDict_SetItem(env, k_https, v_on) < 0))
         goto fail;
     for (size_t i = 0; i < q->nheaders; i++)
         if (field(env, &q->headers[i], &seen) < 0)

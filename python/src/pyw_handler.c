@@ -8,7 +8,8 @@ void pyw_call_app(struct pyw_req *r, int slot)
 {
     uint64_t size = r->body.size;
     PyObject *input = pyw_input_new(&r->body);
-    PyObject *env = input ? pyw_environ(r->q, r->peer, r->peerlen, input, size) : NULL;
+    PyObject *env =
+        input ? pyw_environ(r->q, r->peer, r->peerlen, r->secure, input, size) : NULL;
     Py_XDECREF(input);
     if (!env) {
         py_log_exception("cannot build the WSGI environ:");

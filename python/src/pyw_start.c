@@ -68,6 +68,7 @@ struct pyw_req *pyw_req_new(struct http_exchange *x)
     r->x = x;
     r->q = http_ex_request(x);
     r->peer = http_ex_peer(x, &r->peerlen);
+    r->secure = http_ex_secure(x);
     http_ex_on_abort(x, req_abort, r);
     return r;
 }
@@ -81,6 +82,7 @@ struct pyw_req *pyw_req_new_job(struct pyw_job *j)
     r->q = j->q;
     r->peer = (const struct sockaddr *)&j->peer;
     r->peerlen = j->peerlen;
+    r->secure = j->secure;
     r->body = j->body;
     pyw_body_init(&j->body);
     return r;

@@ -74,6 +74,7 @@ struct pyw_job *pyw_job_new(struct http_exchange *x)
     const struct sockaddr *sa = http_ex_peer(x, &len);
     j->peerlen = len <= sizeof j->peer ? len : 0;
     memcpy(&j->peer, sa, j->peerlen);
+    j->secure = http_ex_secure(x);
     j->x = x;
     j->op.fd = -1;
     pyw_body_init(&j->body);

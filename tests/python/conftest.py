@@ -81,7 +81,7 @@ class Server:
         if self.proc.poll() is not None:
             raise AssertionError(f"server exited {self.proc.returncode}: "
                                  f"{self.out.read_text()} {self.log_text()}")
-        return re.search(r"on http://127\.0\.0\.1:(\d+)/", self.out.read_text())
+        return re.search(r"on https?://127\.0\.0\.1:(\d+)/", self.out.read_text())
 
     def probe(self):
         try:
