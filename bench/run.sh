@@ -49,6 +49,7 @@ SECTIONS=(
     "modes:shared, reuseport and dispatch, 4 workers: 1 KiB keep-alive, 1 KiB close, slow handler (wrk)"
     "python:WSGI: python3 -m prefork against gunicorn, uWSGI, waitress and prefork run + wsgiref (wrk; 6 scenarios)"
     "tls:HTTPS: prefork serve against nginx, ECDSA and RSA certificates (wrk and tls_load; 6 scenarios)"
+    "fleet:two hosts behind HAProxy: requests lost in restarts, reloads, a kill; what PROXY v2 costs"
 )
 
 B=${BENCH_BUILD:-build}
@@ -1456,6 +1457,11 @@ source bench/python/section.sh
 
 # shellcheck source=bench/tls/section.sh
 source bench/tls/section.sh
+
+# ---- fleet: behind HAProxy (bench/fleet/section.sh) ----
+
+# shellcheck source=bench/fleet/section.sh
+source bench/fleet/section.sh
 
 # ---- main ----
 

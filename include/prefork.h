@@ -351,13 +351,15 @@ void pf_worker_count(pf_worker *w, uint64_t requests, uint64_t bytes);
 /* Count one response of a request/response service (the HTTP core does):
  * a request, its status (by class, 1xx to 5xx), the bytes sent, and how
  * long it took, into a histogram of PF_DURATION_BUCKETS buckets whose
- * upper bounds are pf_duration_bounds_us (the last bucket has none). The
+ * upper bounds pf_duration_bound_us gives (the last bucket has none). The
  * metrics (pf_config.metrics_listen) and `prefork status --json` show them.
  * And one TLS handshake, full or resumed. */
 void pf_worker_count_response(pf_worker *w, int status, uint64_t bytes, uint64_t us);
 void pf_worker_count_tls(pf_worker *w, bool resumed);
 #define PF_DURATION_BUCKETS 15
-extern const uint64_t pf_duration_bounds_us[PF_DURATION_BUCKETS - 1];
+/* Bucket i's upper bound in microseconds (0.5 ms .. 10 s); UINT64_MAX for
+ * the last, which holds the rest. */
+uint64_t pf_duration_bound_us(int i);
 void pf_worker_set_activity(pf_worker *w, const char *what);
 
 /* Stop the library's loop: the worker exits with status as soon as the

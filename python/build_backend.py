@@ -23,18 +23,19 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 
 def _csrc():
-    """The folder holding include/ and src/ (lib and http)."""
+    """The folder holding include/ and src/ (lib, http and tls)."""
     for root in (HERE.parent, HERE / "csrc"):
         if (root / "include" / "prefork.h").exists() and (root / "src" / "http").is_dir():
             return root
-    raise RuntimeError("prefork: the C sources (include/, src/lib, src/http) are not found "
+    raise RuntimeError("prefork: the C sources (include/, src/lib, src/http, src/tls) are not found "
                        "next to python/; build from a checkout of the repository")
 
 
 def _sources(root):
     lib = sorted((root / "src" / "lib").rglob("*.c"))
     http = sorted((root / "src" / "http").glob("*.c"))
-    return lib + http + sorted((HERE / "src").glob("*.c"))
+    tls = sorted((root / "src" / "tls").glob("*.c"))
+    return lib + http + tls + sorted((HERE / "src").glob("*.c"))
 
 
 def _compile(root, out_dir):
@@ -55,7 +56,8 @@ def _compile(root, out_dir):
         objs = list(pool.map(run, jobs))
     so = out_dir / ("_prefork" + sysconfig.get_config_var("EXT_SUFFIX"))
     subprocess.run(cc + ["-shared", f"-Wl,--version-script,{HERE / 'src' / '_prefork.map'}",
-                         "-o", str(so)] + [str(o) for o in objs] + ["-lpthread"], check=True)
+                         "-o", str(so)] + [str(o) for o in objs]
+                   + ["-lssl", "-lcrypto", "-lpthread"], check=True)
     return so
 
 
@@ -118,7 +120,7 @@ def build_sdist(sdist_directory, config_settings=None):
         for d in ["prefork", "src"]:
             tar.add(HERE / d, f"{base}/{d}", filter=lambda t: None if "__pycache__" in t.name else t)
         tar.add(root / "include", f"{base}/csrc/include")
-        for d in ["lib", "http"]:
+        for d in ["lib", "http", "tls"]:
             tar.add(root / "src" / d, f"{base}/csrc/src/{d}")
         info = tarfile.TarInfo(f"{base}/PKG-INFO")
         meta = _metadata().encode()

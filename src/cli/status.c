@@ -102,15 +102,13 @@ static void print_json_pool(pf_scoreboard *sb)
     }
     printf("],\"duration_bounds_us\":[");
     for (int i = 0; i < PF_DURATION_BUCKETS - 1; i++)
-        printf("%s%llu", i ? "," : "", (unsigned long long)pf_duration_bounds_us[i]);
-    printf("],");
+        printf("%s%llu", i ? "," : "", (unsigned long long)pf_duration_bound_us(i));
+    putchar(']');
 }
 
 static void print_json(pf_scoreboard *sb, const struct pf_slot_info *s, int n)
 {
-    putchar('{');
-    print_json_pool(sb);
-    printf("\"workers\":[");
+    printf("{\"workers\":[");
     for (int i = 0; i < n; i++) {
         printf("%s{\"index\":%d,\"pid\":%d,\"generation\":%u,\"state\":\"%s\","
                "\"started_ms\":%llu,\"heartbeat_age_ms\":%llu,\"accepted\":%llu,"
@@ -125,7 +123,9 @@ static void print_json(pf_scoreboard *sb, const struct pf_slot_info *s, int n)
         json_string(s[i].activity);
         putchar('}');
     }
-    printf("]}\n");
+    printf("],");
+    print_json_pool(sb);
+    printf("}\n");
 }
 
 static int parse_pid(const char *arg, pid_t *pid)

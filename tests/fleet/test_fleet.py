@@ -118,7 +118,13 @@ class Host:
         return int(self.pidfile.read_text())
 
     def stop(self):
+        self.term()
+        return self.wait()
+
+    def term(self):
         os.kill(self.master(), signal.SIGTERM)
+
+    def wait(self):
         self.proc.wait(30)
         return self.proc.returncode
 
@@ -192,6 +198,14 @@ def fleet(tmp_path):
         net.remove()
 
 
+def report(event, done, failed, extra=""):
+    """One line per event for make bench's fleet section (FLEET_REPORT)."""
+    path = os.environ.get("FLEET_REPORT")
+    if path:
+        with open(path, "a") as f:
+            f.write(f"{event}\t{done}\t{failed}\t{extra}\n")
+
+
 def load_running(hosts):
     """The load has reached both hosts (their access logs are flushed each second)."""
     def served():
@@ -208,14 +222,22 @@ def test_rolling_restart_loses_nothing(fleet):
     net, hosts, lb = fleet
     load = Load(net, 14)
     load_running(hosts)
+    down_ms = []
     for h in hosts:
-        assert h.stop() == 0
+        t0 = time.monotonic()
+        h.term()
+        wait_for(lambda: (lb.status(f"h{h.i}") or "").startswith("DOWN"), PRE_STOP + 5,
+                 "haproxy to mark the stopping host down")
+        down_ms.append(round((time.monotonic() - t0) * 1000))
         # The health check turned at TERM: the balancer had the host out
         # before its listener closed, at the end of the pre-stop delay.
-        assert (lb.status(f"h{h.i}") or "").startswith("DOWN")
+        assert down_ms[-1] < PRE_STOP * 1000
+        assert h.wait() == 0
         h.start()
         wait_status(lb, f"h{h.i}", "UP")
     done, failed, out = load.result()
+    report("rolling restart of both hosts", done, failed,
+           "TERM to down: " + ", ".join(f"{ms} ms" for ms in down_ms))
     assert done > 100, out
     assert failed == 0, out
     # The hosts logged the client's own address, never the balancer's.
@@ -236,6 +258,7 @@ def test_reload_and_upgrade_under_load(fleet):
         os.kill(old, signal.SIGUSR2)
         wait_for(lambda: h.pidfile.exists() and h.master() != old, 30, "the upgrade")
     done, failed, out = load.result()
+    report("HUP then USR2 on each host", done, failed)
     assert done > 100 and failed == 0, out
 
 
@@ -248,7 +271,11 @@ def test_host_killed(fleet):
                            open(f"/proc/{h.master()}/task/{h.master()}/children").read().split()]
     for p in pids:
         os.kill(p, signal.SIGKILL)
+    t0 = time.monotonic()
     wait_status(lb, "h0", "DOWN", 10)
+    down = round((time.monotonic() - t0) * 1000)
     done, failed, out = load.result()
+    report("kill -9 of a host (master and workers)", done, failed,
+           f"kill to down: {down} ms; 8 connections in flight")
     assert done > 100, out
     assert failed <= 8, out  # at most the requests in flight on it

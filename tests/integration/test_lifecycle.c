@@ -631,7 +631,8 @@ static bool json_worker(const char *obj, struct jworker *w)
     return json_field(obj, "state", &v, w->state, sizeof w->state);
 }
 
-/* Parse `{"workers":[{...},...]}\n`; returns the count, or -1. */
+/* Parse `{"workers":[{...},...],"pool":{...},...}\n`; returns the count of
+ * workers, or -1. */
 static int parse_status_json(const char *text, struct jworker *out, int max)
 {
     static const char open[] = "{\"workers\":[";
@@ -651,7 +652,11 @@ static int parse_status_json(const char *text, struct jworker *out, int max)
         if (*p == ',' && p[1] == '{')
             p++;
     }
-    return strcmp(p, "]}\n") == 0 ? n : -1;
+    static const char pool[] = "],\"pool\":{\"master\":";
+    return strncmp(p, pool, sizeof pool - 1) == 0 && strstr(p, "\"restarts\":{") &&
+                   strstr(p, "\"totals\":[") && strcmp(p + strlen(p) - 2, "}\n") == 0
+               ? n
+               : -1;
 }
 
 /* `prefork status PID --json`, parsed and asserted. */

@@ -44,6 +44,7 @@ struct mconn {
 
 static struct mconn conns[CONN_MAX];
 static int metrics_fd = -1;
+static bool started; /* conns[] is set up (their fds -1 or open) */
 
 /* ---- the exposition ---- */
 
@@ -226,7 +227,7 @@ static void worker_metrics(struct text *t, const struct pf__board *b, int hi)
             cum += w[i].hist[k];
             if (k < PF_DURATION_BUCKETS - 1) {
                 char le[32];
-                seconds(pf_duration_bounds_us[k], le, sizeof le);
+                seconds(pf_duration_bound_us(k), le, sizeof le);
                 put(t, "prefork_request_duration_seconds_bucket{worker=\"%d\",le=\"%s\"} %llu\n",
                     i, le, (unsigned long long)cum);
             } else {
@@ -385,6 +386,7 @@ int pf__metrics_start(pf_pool *p)
 {
     for (int i = 0; i < CONN_MAX; i++)
         conns[i].fd = -1;
+    started = true;
     if (!p->cfg.metrics_listen[0])
         return 0;
     struct pf_addr a;
@@ -414,7 +416,7 @@ int pf__metrics_start(pf_pool *p)
 
 void pf__metrics_stop(pf_pool *p)
 {
-    for (int i = 0; i < CONN_MAX; i++)
+    for (int i = 0; started && i < CONN_MAX; i++)
         if (conns[i].fd >= 0)
             conn_close(&conns[i]);
     if (metrics_fd >= 0) {
@@ -422,12 +424,13 @@ void pf__metrics_stop(pf_pool *p)
         close(metrics_fd);
         metrics_fd = -1;
     }
+    started = false;
 }
 
 void pf__metrics_close_in_child(pf_pool *p)
 {
     (void)p;
-    for (int i = 0; i < CONN_MAX; i++)
+    for (int i = 0; started && i < CONN_MAX; i++)
         if (conns[i].fd >= 0)
             close(conns[i].fd);
     if (metrics_fd >= 0)

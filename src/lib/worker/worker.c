@@ -80,10 +80,15 @@ void pf_worker_count(pf_worker *w, uint64_t requests, uint64_t bytes)
 
 /* Upper bounds of the duration buckets, as Prometheus clients name theirs
  * (0.5 ms to 10 s); the last bucket holds the rest. */
-const uint64_t pf_duration_bounds_us[PF_DURATION_BUCKETS - 1] = {
+static const uint64_t bounds_us[PF_DURATION_BUCKETS - 1] = {
     500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
     1000000, 2500000, 5000000, 10000000,
 };
+
+uint64_t pf_duration_bound_us(int i)
+{
+    return i >= 0 && i < PF_DURATION_BUCKETS - 1 ? bounds_us[i] : UINT64_MAX;
+}
 
 /* One writer per slot field: a plain load and store, no locked add. */
 #define BUMP(field, n) PF__PUT(field, PF__GET(field) + (n))
@@ -96,7 +101,7 @@ void pf_worker_count_response(pf_worker *w, int status, uint64_t bytes, uint64_t
         BUMP(s->status[status / 100 - 1], 1);
     BUMP(s->duration_us, us);
     int b = 0;
-    while (b < PF_DURATION_BUCKETS - 1 && us > pf_duration_bounds_us[b])
+    while (b < PF_DURATION_BUCKETS - 1 && us > bounds_us[b])
         b++;
     BUMP(s->hist[b], 1);
 }
