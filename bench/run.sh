@@ -552,7 +552,7 @@ http_wrk_once() {
     c0=$(tree_cpu) m0=$(machine_busy) e0=$EPOCHREALTIME
     children_cpu_to "$OUT/times0"
     bounded "$OUT/wrk.out" wrk -t2 -c"${HTTP_CONNS[$sc]}" -d"${secs}s" --latency --timeout "${HTTP_WRK_TIMEOUT:-10s}" \
-        "${hdr[@]}" "http://127.0.0.1:$SERVER_PORT${HTTP_PATH[$sc]}"
+        "${hdr[@]}" "${HTTP_SCHEME:-http}://127.0.0.1:$SERVER_PORT${HTTP_PATH[$sc]}"
     rc=$?
     children_cpu_to "$OUT/times1"
     e1=$EPOCHREALTIME c1=$(tree_cpu) m1=$(machine_busy)

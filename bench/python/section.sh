@@ -16,7 +16,7 @@
 # and BENCH_SECONDS (default 5), BENCH_ROUNDS (default 1),
 # BENCH_HTTP_RETRIES as in the http section.
 
-PY_ALL=(ka close json file sleep slow)
+PY_ALL=(ka close json file sleep slow tls)
 PY_ALL_SERVERS=(prefork prefork-threads gunicorn-sync gunicorn-gthread uwsgi uwsgi-threads waitress prefork-run prefork-serve)
 PY_PEERS=(gunicorn-sync gunicorn-gthread uwsgi uwsgi-threads waitress prefork-run)
 declare -A PY_DESC=(
@@ -26,8 +26,10 @@ declare -A PY_DESC=(
     [file]="a 1 MiB file through wsgi.file_wrapper, keep-alive, 16 connections"
     [sleep]="a handler that sleeps 10 ms, keep-alive, 32 connections"
     [slow]="hello world, keep-alive, 64 connections, while 500 slow clients hold connections"
+    [tls]="hello world over HTTPS (ECDSA P-256, TLS 1.3), keep-alive, 64 connections"
 )
-declare -A PY_APP=([ka]=hello [close]=hello [json]=json16k [file]=file1m [sleep]=sleep10 [slow]=hello)
+declare -A PY_APP=([ka]=hello [close]=hello [json]=json16k [file]=file1m [sleep]=sleep10 [slow]=hello
+    [tls]=hello)
 declare -A PY_WHAT=(
     [prefork]="python3 -m prefork -w 2"
     [prefork-threads]="python3 -m prefork -w 2 --threads 8"
@@ -46,6 +48,8 @@ py_skip() {
     case $1:$2 in
     prefork-serve:ka | prefork-serve:close) ;;
     prefork-serve:*) echo "the floor row is hello world only" ;;
+    prefork:tls | prefork-threads:tls | gunicorn-*:tls) ;;
+    *:tls) echo "no HTTPS of its own here (uWSGI's is in its router process; waitress and wsgiref have none)" ;;
     esac
 }
 
@@ -74,7 +78,9 @@ py_start() {
     port=$(http_port) || { fail "no free port found for $s"; return 1; }
     case $s in
     prefork | prefork-threads)
-        cmd=(env "PYTHONPATH=$PY_PKG:$here" "$PY" -m prefork -l "127.0.0.1:$port" -w "$PY_W"
+        local listen=127.0.0.1:$port
+        [[ $PY_SC == tls ]] && listen+=",tls" extra+=(--tls-cert "$PWD/$OUT/tls/ecdsa.pem" --tls-key "$PWD/$OUT/tls/ecdsa.key")
+        cmd=(env "PYTHONPATH=$PY_PKG:$here" "$PY" -m prefork -l "$listen" -w "$PY_W"
             --access-log off "${extra[@]}" "$app")
         [[ $s == prefork-threads ]] && cmd+=(--threads 8) ;;
     gunicorn-sync)
@@ -102,6 +108,8 @@ py_start() {
     prefork-serve)
         cmd=("$B/prefork" serve "$OUT/www" -l "127.0.0.1:$port" -w "$PY_W" --access-log off --graceful-timeout 5) ;;
     esac
+    [[ $s == gunicorn-* && $PY_SC == tls ]] &&
+        cmd+=(--certfile "$PWD/$OUT/tls/ecdsa.pem" --keyfile "$PWD/$OUT/tls/ecdsa.key")
     http_spawn "$s" "$port" "${cmd[@]}" && http_workers "$PY_W" && py_ready "$s"
 }
 
@@ -111,7 +119,7 @@ py_start() {
 py_ready() {
     local s=$1 i code=000
     for ((i = 0; i < START_TIMEOUT * 10; i++)); do
-        code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$SERVER_PORT${HTTP_PATH[$PY_SC]}")
+        code=$(curl -sk -o /dev/null -m 2 -w '%{http_code}' "${HTTP_SCHEME:-http}://127.0.0.1:$SERVER_PORT${HTTP_PATH[$PY_SC]}")
         [[ $code == 200 ]] && break
         alive "$SERVER_PID" || break
         sleep 0.1
@@ -121,7 +129,7 @@ py_ready() {
         tail -n 20 "$OUT/$s.log" | sed 's/^/    /' | tee -a "$RESULT"
         return 1
     fi
-    timeout 10 wrk -t1 -c8 -d1s "http://127.0.0.1:$SERVER_PORT${HTTP_PATH[$PY_SC]}" >/dev/null 2>&1
+    timeout 10 wrk -t1 -c8 -d1s "${HTTP_SCHEME:-http}://127.0.0.1:$SERVER_PORT${HTTP_PATH[$PY_SC]}" >/dev/null 2>&1
     sleep 0.5
 }
 
@@ -219,8 +227,12 @@ py_timeouts() { awk '/Socket errors:/ { gsub(/,/, ""); t = $10 } END { print t +
 # run wrk against each in turn, round after round (order reversed every
 # other round), stop them.
 py_scenario() {
-    local sc=$1 r i s up=() order why
+    local sc=$1 r i s up=() order why HTTP_SCHEME=http
     PY_SC=$sc
+    if [[ $sc == tls ]]; then
+        HTTP_SCHEME=https
+        tls_certs || return
+    fi
     for s in "${PY_RUN[@]}"; do
         why=$(py_skip "$s" "$sc")
         [[ -n $why ]] && { HR["$s|$sc|skip"]=$why; continue; }
@@ -494,8 +506,9 @@ section_python() {
     # path from these; here they are this section's scenarios. Every
     # application answers any path, so the floor (prefork serve) and the
     # Python servers can share /1k.bin.
-    local -A HTTP_CONNS=([ka]=64 [close]=64 [json]=64 [file]=16 [sleep]=32 [slow]=64)
-    local -A HTTP_PATH=([ka]=/1k.bin [close]=/1k.bin [json]=/ [file]=/ [sleep]=/ [slow]=/1k.bin)
+    local -A HTTP_CONNS=([ka]=64 [close]=64 [json]=64 [file]=16 [sleep]=32 [slow]=64 [tls]=64)
+    local -A HTTP_PATH=([ka]=/1k.bin [close]=/1k.bin [json]=/ [file]=/ [sleep]=/ [slow]=/1k.bin
+        [tls]=/1k.bin)
     HR=()
     py_setup && http_www || return
     export BENCH_FILE=$PWD/$OUT/www/1m.bin # bench/python/file1m.py sends it
