@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +182,24 @@ static void seconds(uint64_t us, char *out, size_t size)
         out[--n] = '\0';
 }
 
+/* A metric with one uint64_t field of each index's totals. */
+struct per_worker {
+    const char *name, *type, *help;
+    size_t field; /* offsetof(struct pf_worker_totals, ...) */
+};
+
+static void series(struct text *t, const struct per_worker *m,
+                   const struct pf_worker_totals *w, const bool *seen, int hi)
+{
+    head(t, m->name, m->type, m->help);
+    for (int i = 0; i < hi; i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)&w[i] + m->field, sizeof v);
+        if (seen[i])
+            put(t, "%s{worker=\"%d\"} %llu\n", m->name, i, (unsigned long long)v);
+    }
+}
+
 static void worker_metrics(struct text *t, const struct pf__board *b, int hi)
 {
     struct pf_worker_totals *w = calloc((size_t)(hi ? hi : 1), sizeof *w);
@@ -193,32 +212,24 @@ static void worker_metrics(struct text *t, const struct pf__board *b, int hi)
     }
     for (int i = 0; i < hi; i++)
         seen[i] = pf__board_totals(b, i, &w[i]);
-    head(t, "prefork_connections_accepted_total", "counter", "Connections accepted, by worker.");
-    for (int i = 0; i < hi; i++)
-        if (seen[i])
-            put(t, "prefork_connections_accepted_total{worker=\"%d\"} %llu\n", i,
-                (unsigned long long)w[i].accepted);
-    head(t, "prefork_connections_active", "gauge", "Open connections, by worker.");
-    for (int i = 0; i < hi; i++)
-        if (seen[i])
-            put(t, "prefork_connections_active{worker=\"%d\"} %llu\n", i,
-                (unsigned long long)w[i].active);
-    head(t, "prefork_requests_total", "counter", "Requests served, by worker.");
-    for (int i = 0; i < hi; i++)
-        if (seen[i])
-            put(t, "prefork_requests_total{worker=\"%d\"} %llu\n", i,
-                (unsigned long long)w[i].requests);
+    static const struct per_worker one[] = {
+        {"prefork_connections_accepted_total", "counter", "Connections accepted, by worker.",
+         offsetof(struct pf_worker_totals, accepted)},
+        {"prefork_connections_active", "gauge", "Open connections, by worker.",
+         offsetof(struct pf_worker_totals, active)},
+        {"prefork_requests_total", "counter", "Requests served, by worker.",
+         offsetof(struct pf_worker_totals, requests)},
+        {"prefork_sent_bytes_total", "counter", "Response bytes sent, by worker.",
+         offsetof(struct pf_worker_totals, bytes)},
+    };
+    for (size_t m = 0; m < sizeof one / sizeof one[0]; m++)
+        series(t, &one[m], w, seen, hi);
     head(t, "prefork_responses_total", "counter",
          "HTTP responses, by worker and status class.");
     for (int i = 0; i < hi; i++)
         for (int c = 0; seen[i] && c < 5; c++)
             put(t, "prefork_responses_total{worker=\"%d\",code=\"%dxx\"} %llu\n", i, c + 1,
                 (unsigned long long)w[i].status[c]);
-    head(t, "prefork_sent_bytes_total", "counter", "Response bytes sent, by worker.");
-    for (int i = 0; i < hi; i++)
-        if (seen[i])
-            put(t, "prefork_sent_bytes_total{worker=\"%d\"} %llu\n", i,
-                (unsigned long long)w[i].bytes);
     head(t, "prefork_request_duration_seconds", "histogram",
          "From a request's complete head to the end of its response, by worker.");
     for (int i = 0; i < hi; i++) {
