@@ -177,9 +177,9 @@ void http_ex_recycle(struct http_server *hs, struct http_exchange *x);
 /* The exchange failed: the handler is told (once) and forgets it. */
 void http_ex_abort(struct http_exchange *x);
 
-/* health.c: whether the pool is stopping (a graceful stop has begun, its
- * pre-stop delay included); the health path, answered when x asks for it
- * (true: x is answered and ended). */
+/* server.c: whether the pool is stopping (a graceful stop has begun, its
+ * pre-stop delay included). health.c: the health path, answered when x
+ * asks for it (true: x is answered and ended). */
 bool http_stopping(const struct http_server *hs);
 bool http_health(struct http_exchange *x);
 /* Move the head of c's exchange by delta bytes (its buffer moved). */

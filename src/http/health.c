@@ -4,18 +4,14 @@
 #include "http/core.h"
 
 /*
- * A balancer checking the path takes a host out once it answers 503. The
+ * A balancer checking the path takes a host out once it answers 503 (while
+ * http_stopping says so). The
  * answer turns at the start of a graceful stop, before the pre-stop delay
  * (--pre-stop-delay) during which everything else is still served, so the
  * host leaves the balancer's rotation before its listeners close. Meanwhile
  * every response says "Connection: close" (keeps_alive in response.c), so
  * the balancer's pooled connections move to the other hosts as they end.
  */
-
-bool http_stopping(const struct http_server *hs)
-{
-    return hs->w && pf_worker_stopping(hs->w);
-}
 
 /* The request's path up to its query is the health path. */
 static bool asks_health(const struct http_request *q, const char *path)

@@ -120,6 +120,11 @@ pf_worker *http_server_worker(const struct http_server *s)
     return s->w;
 }
 
+bool http_stopping(const struct http_server *hs)
+{
+    return hs->w && pf_worker_stopping(hs->w);
+}
+
 /* ---- the service ---- */
 
 /* One service per worker process, and a worker is single-threaded. */
