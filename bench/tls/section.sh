@@ -217,6 +217,10 @@ section_tls() {
             for s in "${order[@]}"; do
                 note "tls: $k, round $((r + 1))/$TLS_ROUNDS: $s"
                 tls_start "$s" "$k" || continue
+                # What a default OpenSSL client negotiates with it, for the record.
+                printf 'raw server=%s key=%s negotiated="%s"\n' "$s" "$k" \
+                    "$(openssl s_client -connect "127.0.0.1:$SERVER_PORT" </dev/null 2>/dev/null |
+                        sed -n 's/^New, //p' | head -n 1)" >>"$RESULT"
                 # Memory first, on a fresh server: after the load runs, freed
                 # memory the allocator keeps would hide part of the growth.
                 [[ " ${TLS_SCENARIOS[*]} " == *" idle "* ]] && tls_idle "$s" "$k"
