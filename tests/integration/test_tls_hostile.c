@@ -18,12 +18,17 @@ TestSuite(tls_hostile, .fini = hs_cleanup, .timeout = TIMEOUT);
 
 static int port;
 
-static void serve(void)
+static void serve_with_timeout(const char *header_timeout)
 {
     hs_tree("tlsh");
     tl_certs();
     hs_put_text("index.html", "still here\n");
-    port = TL_SERVE(NULL, "-w", "2", "--header-timeout", "1");
+    port = TL_SERVE(NULL, "-w", "2", "--header-timeout", header_timeout);
+}
+
+static void serve(void)
+{
+    serve_with_timeout("1");
 }
 
 /* The server still answers a well-behaved client. */
@@ -73,9 +78,11 @@ Test(tls_hostile, plain_http_gets_a_400)
     expect_served("plain HTTP");
 }
 
+/* With a 60 s header timeout, a close within 10 s is the server's answer
+ * to the garbage, not its timer. */
 Test(tls_hostile, garbage_is_closed_at_once)
 {
-    serve();
+    serve_with_timeout("60");
     char junk[2048];
     ts_fill(junk, sizeof junk, 7);
     junk[0] = 0x16; /* looks like a handshake, then nonsense */
@@ -83,7 +90,7 @@ Test(tls_hostile, garbage_is_closed_at_once)
     int64_t t0 = ts_now_ms();
     ts_send_all(fd, junk, sizeof junk, 5000); /* the server may close before it all went */
     int64_t took = wait_closed(fd, t0);
-    ts_assert(took >= 0 && took < 900, "garbage: closed after %lld ms (before the timeout?)",
+    ts_assert(took >= 0 && took < 10000, "garbage: closed after %lld ms, or not at all",
               (long long)took);
     close(fd);
     expect_served("garbage");
