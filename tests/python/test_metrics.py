@@ -44,10 +44,13 @@ def test_exposition_counts_a_known_load(server):
         assert s.get("/nope")[0].status == 404
 
     def counted():
+        # A worker turns idle when its client's connection closes, which can
+        # come a moment after the request is counted: wait for both.
         fam, _ = scrape(port)
-        return fam if total(fam, "prefork_requests") == 35 else None
+        done = total(fam, "prefork_requests") == 35
+        return fam if done and total(fam, "prefork_workers", state="idle") == 2 else None
 
-    fam = wait_for(counted, 10, "35 requests counted")
+    fam = wait_for(counted, 10, "35 requests counted and both workers idle")
     assert total(fam, "prefork_responses", code="2xx") == 30
     assert total(fam, "prefork_responses", code="4xx") == 5
     assert total(fam, "prefork_connections_accepted") == 35
