@@ -49,6 +49,8 @@ HTTPLIB  := $(B)/libpfhttp.a
 # TLS (src/tls) is OpenSSL 3: the prefork command and the tests link it.
 TLSLIB   := $(B)/libpftls.a
 SSL_LIBS := $(shell pkg-config --libs libssl libcrypto 2>/dev/null || echo -lssl -lcrypto)
+# The static site compresses with zlib (gzip) and Brotli (br).
+ZIP_LIBS := $(shell pkg-config --libs zlib libbrotlienc 2>/dev/null || echo -lz -lbrotlienc)
 STATICLIB := $(B)/libpfstatic.a
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 UNIT     := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
@@ -142,7 +144,7 @@ $(TLSLIB): $(TLS_SRC:%.c=$(B)/%.o)
 	$(AR) rcs $@ $^
 
 $(B)/prefork: $(CLI_SRC:%.c=$(B)/%.o) $(STATICLIB) $(TLSLIB) $(HTTPLIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(SSL_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SSL_LIBS) $(ZIP_LIBS)
 
 $(B)/examples/%: $(B)/examples/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
@@ -156,7 +158,7 @@ USUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard tests/unit/*support.c))
 # realloc wrapped (their own __wrap_realloc decides).
 NOMEM_LD := -Wl,--wrap=realloc
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(USUPPORT) $(STATICLIB) $(TLSLIB) $(HTTPLIB) $(LIB)
-	$(CC) $(LDFLAGS) $(if $(filter %_nomem,$@),$(NOMEM_LD)) -o $@ $^ $(TEST_LIBS) $(SSL_LIBS)
+	$(CC) $(LDFLAGS) $(if $(filter %_nomem,$@),$(NOMEM_LD)) -o $@ $^ $(TEST_LIBS) $(SSL_LIBS) $(ZIP_LIBS)
 
 # tests/integration/*support.c are shared by the integration tests, not tests.
 ISUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard tests/integration/*support.c))

@@ -6,6 +6,8 @@ set -euo pipefail
 # process, with timeouts). clang + libclang-rt: libFuzzer and sanitizers.
 # libssl-dev, openssl: TLS (OpenSSL 3) and the tests' certificates and
 # s_client; testssl.sh checks the TLS set-up in make bench's tls section.
+# zlib1g-dev, libbrotli-dev: the static site compresses text (gzip, br);
+# brotli: the tests make .br files and decode what the server sends.
 # curl, wrk: real HTTP clients. nginx, lighttpd: benchmark peers.
 # chromium: a real browser loads the directory listing. python3-dev: the
 # Python package's extension; python3-pytest, python3-flask, python3-venv:
@@ -13,7 +15,8 @@ set -euo pipefail
 # python3-prometheus-client: a strict parser of the metrics exposition.
 # haproxy, iproute2: the fleet test (hosts behind a real HAProxy, in
 # network namespaces).
-packages=(build-essential pkg-config libcriterion-dev clang libclang-rt-14-dev libssl-dev openssl testssl.sh curl wrk
+packages=(build-essential pkg-config libcriterion-dev clang libclang-rt-14-dev libssl-dev openssl testssl.sh
+          zlib1g-dev libbrotli-dev brotli curl wrk
           python3 nginx-light lighttpd chromium python3-dev python3-pytest python3-flask
           python3-venv python3-prometheus-client haproxy iproute2)
 

@@ -41,6 +41,11 @@ static const char serve_usage[] =
     "      --cache-ttl MS           small files and listings are reused for up to\n"
     "                               MS before being checked again (1000; 0: off)\n"
     "      --cache-size MIB         cache budget per worker (8)\n"
+    "      --no-precompressed       never send FILE.br, FILE.zst or FILE.gz in place\n"
+    "                               of FILE (sent when the client accepts them)\n"
+    "      --compress-level N       text files are compressed (gzip, br) once per\n"
+    "                               worker at level N, 1-9, and cached (6)\n"
+    "      --no-compress            never compress here\n"
     "      --health-path PATH       answered by the server: 200 while serving, 503\n"
     "                               once a graceful stop begins (with\n"
     "                               --pre-stop-delay, before the listeners close)\n"
@@ -48,7 +53,7 @@ static const char serve_usage[] =
     "\n";
 
 enum { OPT_HTTP = 0x200, OPT_ACCESS_LOG, OPT_INDEX, OPT_NO_LISTING, OPT_DOTFILES,
-       OPT_SYMLINKS, OPT_TLS, OPT_REDIRECT };
+       OPT_SYMLINKS, OPT_TLS, OPT_REDIRECT, OPT_NO_PRECOMPRESSED, OPT_NO_COMPRESS };
 
 static const struct option serve_options[] = {
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
@@ -68,6 +73,9 @@ static const struct option serve_options[] = {
     {"max-headers", required_argument, NULL, OPT_HTTP},
     {"cache-ttl", required_argument, NULL, OPT_HTTP},
     {"cache-size", required_argument, NULL, OPT_HTTP},
+    {"compress-level", required_argument, NULL, OPT_HTTP},
+    {"no-compress", no_argument, NULL, OPT_NO_COMPRESS},
+    {"no-precompressed", no_argument, NULL, OPT_NO_PRECOMPRESSED},
     {"health-path", required_argument, NULL, OPT_HTTP},
     {"tls-cert", required_argument, NULL, OPT_TLS},
     {"tls-key", required_argument, NULL, OPT_TLS},
@@ -83,6 +91,7 @@ struct serve {
     struct tls_config tls;
     const char *access_log;
     bool redirect; /* --https-redirect */
+    bool no_compress; /* --no-compress, whatever --compress-level says */
 };
 
 static int set_http(struct serve *s, const char *name, const char *arg)
@@ -124,6 +133,12 @@ static int serve_option(struct serve *s, int opt, const char *name, const char *
     case OPT_SYMLINKS:
         s->site.follow_symlinks = true;
         return 0;
+    case OPT_NO_PRECOMPRESSED:
+        s->site.precompressed = false;
+        return 0;
+    case OPT_NO_COMPRESS:
+        s->no_compress = true;
+        return 0;
     default:
         return cli_error(CLI_USAGE, "serve: unknown option '%s' (see prefork serve --help)",
                          cli_argv_current());
@@ -158,6 +173,8 @@ static int parse(struct serve *s, int argc, char **argv)
         if (r)
             return r;
     }
+    if (s->no_compress)
+        s->site.compress_level = 0;
     if (optind < argc)
         s->site.root = argv[optind++];
     if (optind < argc)

@@ -1,4 +1,5 @@
 /* cache.c — a per-worker cache of small responses: a chained hash table with an LRU list and a byte budget. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,7 +62,8 @@ static void lru_push(struct static_cache *c, struct static_cache_entry *e)
 
 static size_t cost(const struct static_cache_entry *e)
 {
-    return sizeof *e + e->len + e->key_len + (e->src ? strlen(e->src) + 1 : 0);
+    return sizeof *e + e->len + e->key_len + (e->src ? strlen(e->src) + 1 : 0) +
+           (e->orig ? strlen(e->orig) + 1 : 0);
 }
 
 void static_cache_drop(struct static_cache *c, struct static_cache_entry *e)
@@ -77,6 +79,7 @@ void static_cache_drop(struct static_cache *c, struct static_cache_entry *e)
     free(e->body);
     free(e->key);
     free(e->src);
+    free(e->orig);
     free(e);
 }
 
@@ -90,9 +93,26 @@ void static_cache_free(struct static_cache *c)
     free(c);
 }
 
+bool static_cache_fits(const struct static_cache *c, uint64_t size)
+{
+    return c && c->max_bytes && size <= c->max_bytes / 4;
+}
+
 bool static_cache_wants(const struct static_cache *c, uint64_t size)
 {
-    return c && c->max_bytes && size <= CACHE_MAX_ITEM && size <= c->max_bytes / 4;
+    return size <= CACHE_MAX_ITEM && static_cache_fits(c, size);
+}
+
+int static_cache_set_orig(struct static_cache *c, struct static_cache_entry *e, const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -ENOMEM;
+    c->bytes -= cost(e);
+    free(e->orig);
+    e->orig = copy;
+    c->bytes += cost(e);
+    return 0;
 }
 
 struct static_cache_entry *static_cache_get(struct static_cache *c, const char *key,
@@ -166,7 +186,7 @@ struct static_cache_entry *static_cache_put(struct static_cache *c, const char *
                                         uint64_t now_ms)
 {
     bool fresh;
-    if (!c || !c->max_bytes || len > CACHE_MAX_ITEM || grow(c) < 0)
+    if (!static_cache_fits(c, len) || grow(c) < 0)
         return NULL;
     struct static_cache_entry *old = static_cache_get(c, key, key_len, now_ms, &fresh);
     if (old)

@@ -1,4 +1,4 @@
-/* handler.c — the static site's handler: GET and HEAD answered from the document root (files, directories, validators, ranges, cache). */
+/* handler.c — the static site's handler: GET and HEAD answered from the document root (files, directories, codings, validators, ranges, cache). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,6 +15,7 @@
 #include "static/mime.h"
 #include "static/path.h"
 #include "static/site.h"
+#include "static/variant.h"
 
 /* The response, as decided, then written through the core (emit). The
  * body is one of: none, `body` (bytes in memory: the cache, a listing), or
@@ -35,6 +36,8 @@ struct reply {
     const char *location;  /* Location, for 301 (already encoded) */
     size_t location_len;
     const struct http_fields *fields; /* a cached file's 200: its fields, checked once */
+    int encoding;          /* Content-Encoding (STATIC_ENC_*; identity: none) */
+    bool vary;             /* Vary: Accept-Encoding (a file, on a site with codings) */
 };
 
 static void reply_init(struct reply *r)
@@ -55,16 +58,21 @@ static void reply_error(struct reply *r, int status)
 /* The request fields the handler reads, found in one pass. */
 struct fields {
     struct static_cond cond;
-    const struct http_header *range, *if_range;
+    const struct http_header *range, *if_range, *accept_encoding;
 };
 
 /* What the request names: the decoded path, and the cache key (the path,
- * plus a '/' when a directory was asked for). */
+ * plus a '/' when a directory was asked for); the fields it has, and the
+ * codings it takes. probe: the cache did not know which coding to send,
+ * so a file found is looked at for variants. */
 struct target {
     char rel[PATH_MAX];
     struct static_path p;
     char key[PATH_MAX + 1];
     size_t key_len;
+    struct fields f;
+    struct static_want w;
+    bool probe;
 };
 
 /* A body to answer with: an open file, or bytes in memory (the cache). */
@@ -93,6 +101,8 @@ static void find_fields(const struct http_request *req, struct fields *f)
         char c = (char)(h->name[0] | 0x20);
         if (c == 'r' && IS(h, "range"))
             f->range = h;
+        else if (c == 'a' && IS(h, "accept-encoding"))
+            f->accept_encoding = h;
         else if (c != 'i')
             continue;
         else if (IS(h, "if-range"))
@@ -151,16 +161,14 @@ static void fail(struct reply *r, int fd, int status)
 
 static int open_in_root(struct static_site *site, const char *rel, int *fd)
 {
-    unsigned mode = site->cfg->follow_symlinks ? STATIC_OPEN_FOLLOW_OUTSIDE : 0;
-    return static_open_beneath(site->cfg->rootfd, rel, O_RDONLY, mode, fd);
+    return static_site_open(site, rel, fd);
 }
 
 /* ---- answering with content: validators, ranges, then the body ---- */
 
 /* Range and If-Range (RFC 9110 13.1.5, 14.2): a satisfiable single range is
  * a 206, an unsatisfiable one a 416, anything else the whole body. */
-static void apply_range(const struct fields *f,
-                        const struct content *c, struct reply *r)
+static void apply_range(const struct fields *f, const struct content *c, struct reply *r)
 {
     uint64_t first, last;
     if (!f->range || (f->if_range && !static_if_range_ok(f->if_range->value,
@@ -181,17 +189,15 @@ static void apply_range(const struct fields *f,
 
 /* The reply for content: 304 or 412 by the validators, else 200 or 206.
  * The reply owns c->fd afterwards (it closes it when it needs no body). */
-static void answer_content(const struct http_request *req,
-                           struct reply *r, const struct content *c)
+static void answer_content(const struct target *t, struct reply *r, const struct content *c)
 {
-    struct fields f;
-    find_fields(req, &f);
+    const struct fields *f = &t->f;
     size_t etag_len = strnlen(c->etag, sizeof r->etag - 1); /* per request: no snprintf */
     memcpy(r->etag, c->etag, etag_len);
     r->etag[etag_len] = '\0';
     r->mtime = c->mtime;
     enum static_cond_result cond =
-        static_cond_evaluate(&f.cond, c->etag, etag_len, c->mtime, true);
+        static_cond_evaluate(&f->cond, c->etag, etag_len, c->mtime, true);
     if (cond == STATIC_COND_NOT_MODIFIED) {
         if (c->fd >= 0)
             close(c->fd);
@@ -205,13 +211,66 @@ static void answer_content(const struct http_request *req,
     r->fd = c->fd;
     r->length = c->size;
     r->type = c->type;
-    apply_range(&f, c, r);
+    apply_range(f, c, r);
     if (r->status == 200 && c->fields && c->fields->len)
         r->fields = c->fields;
     if (c->mem && (r->status == 200 || r->status == 206)) {
         r->body = c->mem + r->offset; /* memory bodies start where they are */
         r->offset = 0;
     }
+}
+
+/* ---- codings ---- */
+
+/* Send v, a variant of the requested file, in place of the original. */
+static void answer_variant(const struct target *t, struct reply *r, struct static_variant *v)
+{
+    char etag[STATIC_ETAG_MAX];
+    r->encoding = v->enc;
+    if (v->e) {
+        struct static_cache_entry *e = v->e;
+        struct content c = {.fd = -1, .mem = e->body, .size = e->len, .etag = e->etag,
+                            .type = e->type, .mtime = e->mtime, .fields = &e->fields};
+        answer_content(t, r, &c);
+        return;
+    }
+    static_etag_make(&v->st, etag, sizeof etag);
+    struct content c = {.fd = v->fd, .size = (uint64_t)v->st.st_size, .etag = etag,
+                        .type = v->type, .mtime = v->st.st_mtime};
+    answer_content(t, r, &c);
+}
+
+/* A file was found (o): send a variant of it if one is wanted and there.
+ * True when it was answered. */
+static bool try_variant(struct static_site *site, struct target *t, struct reply *r,
+                        const struct static_original *o)
+{
+    struct static_variant v;
+    if (!t->probe || static_variant_find(site, t->key, t->key_len, o, &t->w, &v) <= 0)
+        return false;
+    answer_variant(t, r, &v);
+    return true;
+}
+
+/* Read what the request accepts; answer from a cached variant if the
+ * cache already knows the pick. */
+static bool codings(struct static_site *site, struct reply *r, struct target *t)
+{
+    const struct http_header *ae = t->f.accept_encoding;
+    struct static_variant v;
+    t->probe = false;
+    r->vary = static_variant_enabled(site->cfg);
+    t->w.range = t->f.range != NULL;
+    static_accept_encoding(ae ? ae->value : NULL, ae ? ae->value_len : 0, ae != NULL, t->w.q);
+    t->w.any = r->vary && static_encoding_pick(t->w.q, ~0u) > STATIC_ENC_IDENTITY;
+    if (!t->w.any)
+        return false;
+    int rc = static_variant_cached(site, t->key, t->key_len, &t->w, &v);
+    t->probe = rc == -ENOENT;
+    if (rc <= 0)
+        return false;
+    answer_variant(t, r, &v);
+    return true;
 }
 
 /* ---- the cache ---- */
@@ -227,68 +286,45 @@ static void make_key(struct target *t)
     t->key_len = n;
 }
 
-/* A stale file entry is still good if the file it came from is the same
- * file, unchanged: checked through the same confined open. */
-static bool still_valid(struct static_site *site, const struct static_cache_entry *e)
-{
-    struct stat st;
-    int fd;
-    if (e->kind != STATIC_CACHE_FILE || open_in_root(site, e->src, &fd) < 0)
-        return false;
-    bool same = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-                st.st_dev == e->st.st_dev && st.st_ino == e->st.st_ino &&
-                st.st_size == e->st.st_size &&
-                st.st_mtim.tv_sec == e->st.st_mtim.tv_sec &&
-                st.st_mtim.tv_nsec == e->st.st_mtim.tv_nsec;
-    close(fd);
-    return same;
-}
-
-static bool serve_cached(struct static_site *site, const struct http_request *req,
-                         struct reply *r, const struct target *t)
+static struct static_cache_entry *cached(struct static_site *site, const struct target *t)
 {
     bool fresh;
     uint64_t now = pf_loop_now(site->loop);
     struct static_cache_entry *e = static_cache_get(site->cache, t->key, t->key_len, now, &fresh);
+    if (!e || fresh)
+        return e;
+    /* A stale file entry is still good if the file it came from is the
+     * same file, unchanged: checked through the same confined open. */
+    if (e->kind != STATIC_CACHE_FILE || !static_site_unchanged(site, e->src, &e->st)) {
+        static_cache_drop(site->cache, e);
+        return NULL;
+    }
+    static_cache_touch(e, now);
+    return e;
+}
+
+static bool serve_cached(struct static_site *site, struct reply *r, struct target *t)
+{
+    struct static_cache_entry *e = cached(site, t);
     if (!e)
         return false;
-    if (!fresh) {
-        if (!still_valid(site, e)) {
-            static_cache_drop(site->cache, e);
-            return false;
-        }
-        static_cache_touch(e, now);
-    }
     if (e->kind == STATIC_CACHE_LISTING) {
+        r->vary = false;
         r->type = e->type;
         r->body = e->body;
         r->length = e->len;
         return true;
     }
+    struct static_original o = {.src = e->src, .st = &e->st, .type = e->type, .mem = e->body,
+                                .fd = -1};
+    if (try_variant(site, t, r, &o))
+        return true;
+    if (t->probe && !(e = cached(site, t))) /* evicted by what the probe cached */
+        return false;
     struct content c = {.fd = -1, .mem = e->body, .size = e->len, .etag = e->etag,
                         .type = e->type, .mtime = e->mtime, .fields = &e->fields};
-    answer_content(req, r, &c);
+    answer_content(t, r, &c);
     return true;
-}
-
-#define FIELD(f, lit, v, n) http_fields_add(f, lit, sizeof lit - 1, v, n)
-
-/* The fields of a 200 for the whole file, made once per entry and sent by
- * every hit without a check per request; the same fields, in the same
- * order, as fields() makes. Left empty if out of memory: fields() then. */
-static void whole_file_fields(struct static_cache_entry *e)
-{
-    char date[HTTP_DATE_LEN + 1];
-    struct http_fields *f = &e->fields;
-    int err = 0;
-    if (e->type)
-        err |= FIELD(f, "Content-Type", e->type, strlen(e->type));
-    if (e->mtime && http_date_format(e->mtime, date))
-        err |= FIELD(f, "Last-Modified", date, HTTP_DATE_LEN);
-    err |= FIELD(f, "ETag", e->etag, strlen(e->etag));
-    err |= FIELD(f, "Accept-Ranges", "bytes", 5);
-    if (err)
-        http_fields_free(f);
 }
 
 /* Read a small file whole into the cache; NULL if it cannot be cached. */
@@ -316,29 +352,36 @@ static struct static_cache_entry *cache_file(struct static_site *site, const str
     e->mtime = st->st_mtime;
     e->type = static_mime_type(src, strlen(src));
     static_etag_make(st, e->etag, sizeof e->etag);
-    whole_file_fields(e);
+    static_variant_fields(e, static_variant_enabled(site->cfg));
     return e;
 }
 
 /* ---- files and directories ---- */
 
-static void serve_file(struct static_site *site, const struct http_request *req,
-                       struct reply *r, const struct target *t, int fd,
+static void serve_file(struct static_site *site, struct reply *r, struct target *t, int fd,
                        const struct stat *st, const char *src)
 {
     char etag[STATIC_ETAG_MAX];
+    const char *type = static_mime_type(src, strlen(src));
+    struct static_original o = {.src = src, .st = st, .type = type, .fd = fd};
     struct static_cache_entry *e = cache_file(site, t, fd, st, src);
-    if (e) {
+    if (e)
+        o.mem = e->body;
+    if (try_variant(site, t, r, &o)) {
+        close(fd);
+        return;
+    }
+    if (e && (!t->probe || (e = cached(site, t)) != NULL)) { /* still there after a probe */
         close(fd);
         struct content c = {.fd = -1, .mem = e->body, .size = e->len, .etag = e->etag,
                             .type = e->type, .mtime = e->mtime, .fields = &e->fields};
-        answer_content(req, r, &c);
+        answer_content(t, r, &c);
         return;
     }
     static_etag_make(st, etag, sizeof etag);
-    struct content c = {.fd = fd, .size = (uint64_t)st->st_size, .etag = etag,
-                        .type = static_mime_type(src, strlen(src)), .mtime = st->st_mtime};
-    answer_content(req, r, &c);
+    struct content c = {.fd = fd, .size = (uint64_t)st->st_size, .etag = etag, .type = type,
+                        .mtime = st->st_mtime};
+    answer_content(t, r, &c);
 }
 
 /* "/a b/" -> "/a%20b/" plus the query, for the Location of a 301. */
@@ -374,6 +417,7 @@ static void serve_listing(struct static_site *site, struct reply *r,
         reply_error(r, open_error_status(err));
         return;
     }
+    r->vary = false;
     r->type = "text/html; charset=utf-8";
     r->body = site->body.p;
     r->length = site->body.len;
@@ -385,7 +429,7 @@ static void serve_listing(struct static_site *site, struct reply *r,
 }
 
 static void serve_directory(struct static_site *site, const struct http_request *req,
-                            struct reply *r, const struct target *t, int dirfd)
+                            struct reply *r, struct target *t, int dirfd)
 {
     if (!t->p.trailing_slash && t->rel[0]) {
         close(dirfd);
@@ -400,7 +444,7 @@ static void serve_directory(struct static_site *site, const struct http_request 
     if (n > 0 && (size_t)n < sizeof index && open_in_root(site, index, &fd) == 0) {
         if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
             close(dirfd);
-            serve_file(site, req, r, t, fd, &st, index);
+            serve_file(site, r, t, fd, &st, index);
             return;
         }
         close(fd);
@@ -440,7 +484,8 @@ static void decide(struct static_site *site, const struct http_request *req, str
     int fd;
     if (!method_ok(req, r) || !resolve(site, req, r, &t))
         return;
-    if (serve_cached(site, req, r, &t))
+    find_fields(req, &t.f);
+    if (codings(site, r, &t) || serve_cached(site, r, &t))
         return;
     int err = open_in_root(site, t.rel, &fd);
     if (err < 0) {
@@ -454,7 +499,7 @@ static void decide(struct static_site *site, const struct http_request *req, str
     else if (!S_ISREG(st.st_mode) || t.p.trailing_slash)
         fail(r, fd, S_ISREG(st.st_mode) ? 404 : 403); /* "file/", FIFOs, devices */
     else
-        serve_file(site, req, r, &t, fd, &st, t.rel);
+        serve_file(site, r, &t, fd, &st, t.rel);
 }
 
 #define HEADER(x, lit, v, n) http_res_header(x, lit, sizeof lit - 1, v, n)
@@ -482,6 +527,12 @@ static int fields(struct http_exchange *x, const struct reply *r)
         err |= HEADER(x, "Allow", r->allow, strlen(r->allow));
     if (r->location)
         err |= HEADER(x, "Location", r->location, r->location_len);
+    if (r->encoding != STATIC_ENC_IDENTITY && r->status != 304) {
+        const char *name = static_encoding_name(r->encoding);
+        err |= HEADER(x, "Content-Encoding", name, strlen(name));
+    }
+    if (r->vary)
+        err |= HEADER(x, "Vary", "Accept-Encoding", 15);
     return err;
 }
 

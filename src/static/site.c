@@ -1,9 +1,12 @@
 /* site.c — the static site as a service on the HTTP core: its options, a worker's set-up (cache, sandbox), its end. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "static/cache.h"
+#include "static/path.h"
 #include "static/sandbox.h"
 #include "static/site.h"
 
@@ -17,6 +20,8 @@ void static_config_init(struct static_config *cfg)
     cfg->listing = true;
     cfg->cache_ttl_ms = 1000;
     cfg->cache_bytes = 8u << 20;
+    cfg->precompressed = true;
+    cfg->compress_level = 6;
 }
 
 #define FIELD(f) offsetof(struct static_config, f), sizeof(((struct static_config *)0)->f)
@@ -24,6 +29,7 @@ void static_config_init(struct static_config *cfg)
 static const struct http_option options[] = {
     {"cache-ttl", FIELD(cache_ttl_ms), 0, 60000, 1, "must be milliseconds from 0 (off) to 60000"},
     {"cache-size", FIELD(cache_bytes), 0, 4096, 1u << 20, "must be MiB from 0 (off) to 4096"},
+    {"compress-level", FIELD(compress_level), 1, 9, 1, "must be a level from 1 to 9"},
 };
 
 int static_config_set(struct static_config *cfg, const char *name, const char *value,
@@ -31,6 +37,27 @@ int static_config_set(struct static_config *cfg, const char *name, const char *v
 {
     int err = http_option_set(options, sizeof options / sizeof options[0], cfg, name, value, why);
     return err == -ENOENT ? http_config_set(&cfg->http, name, value, why) : err;
+}
+
+int static_site_open(const struct static_site *site, const char *rel, int *fd)
+{
+    unsigned mode = site->cfg->follow_symlinks ? STATIC_OPEN_FOLLOW_OUTSIDE : 0;
+    return static_open_beneath(site->cfg->rootfd, rel, O_RDONLY, mode, fd);
+}
+
+bool static_site_unchanged(const struct static_site *site, const char *rel,
+                           const struct stat *st)
+{
+    struct stat now;
+    int fd;
+    if (static_site_open(site, rel, &fd) < 0)
+        return false;
+    bool same = fstat(fd, &now) == 0 && S_ISREG(now.st_mode) && now.st_dev == st->st_dev &&
+                now.st_ino == st->st_ino && now.st_size == st->st_size &&
+                now.st_mtim.tv_sec == st->st_mtim.tv_sec &&
+                now.st_mtim.tv_nsec == st->st_mtim.tv_nsec;
+    close(fd);
+    return same;
 }
 
 /* One site per worker process. */
@@ -70,6 +97,8 @@ static void site_fini(void *ud)
     st->cache = NULL;
     http_buf_free(&st->body);
     http_buf_free(&st->loc);
+    http_buf_free(&st->raw);
+    http_buf_free(&st->packed);
 }
 
 void static_service(struct static_config *cfg, struct pf_service *svc)

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "prefork.h"
 #include "http/buf.h"
@@ -22,12 +23,16 @@ struct static_config {
     const char *error_log_path;   /* --error-log, reopened on USR1; NULL: stderr */
     unsigned cache_ttl_ms;        /* small responses reused for this long (0: off) */
     size_t cache_bytes;           /* per worker */
+    bool precompressed;           /* send FILE.br, .zst, .gz when accepted (variant.h) */
+    unsigned compress_level;      /* compress text here, gzip and br at this
+                                     level (1-9); 0: never */
 };
 
 void static_config_init(struct static_config *cfg);
 
 /* Set one option from text by its command-line long name: cache-ttl (ms),
- * cache-size (MiB), or any of the core's (http_config_set). Returns 0,
+ * cache-size (MiB), compress-level (1-9), or any of the core's
+ * (http_config_set). Returns 0,
  * -ENOENT (unknown name), or -EINVAL with *why set. */
 int static_config_set(struct static_config *cfg, const char *name, const char *value,
                       const char **why);
@@ -45,8 +50,19 @@ struct static_site {
     pf_loop *loop;
     struct http_buf body;       /* a generated body (listing) */
     struct http_buf loc;        /* a Location value */
+    struct http_buf raw;        /* a file read whole to be compressed */
+    struct http_buf packed;     /* a compressed body, or a variant read whole */
     struct static_cache *cache; /* small files and listings, see cache.h */
 };
+
+/* Open rel (a path from the root) confined as the site's options say
+ * (static_open_beneath). 0 with *fd set, or -errno. */
+int static_site_open(const struct static_site *site, const char *rel, int *fd);
+
+/* Whether rel still opens to the regular file st describes: the same
+ * device and inode, size, and nanosecond mtime. */
+bool static_site_unchanged(const struct static_site *site, const char *rel,
+                           const struct stat *st);
 
 /* The handler (handler.c). */
 void static_handle(struct http_exchange *x, void *site);
