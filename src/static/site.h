@@ -8,6 +8,7 @@
 #include "prefork.h"
 #include "http/buf.h"
 #include "http/http.h"
+#include "static/rules.h"
 
 /* What `prefork serve` was asked for. Filled by static_config_init and the
  * CLI; read-only once the pool runs (each worker has its copy after fork). */
@@ -22,6 +23,7 @@ struct static_config {
     const char *error_log_path;   /* --error-log, reopened on USR1; NULL: stderr */
     unsigned cache_ttl_ms;        /* small responses reused for this long (0: off) */
     size_t cache_bytes;           /* per worker */
+    struct static_rules rules;    /* --header, --header-add: fields by path */
 };
 
 void static_config_init(struct static_config *cfg);
