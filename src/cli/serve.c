@@ -23,6 +23,13 @@ static const char serve_usage[] =
     "      --no-listing             403 for directories without an index\n"
     "      --dotfiles               serve names that start with '.'\n"
     "      --follow-symlinks        follow symlinks that leave DIR\n"
+    "      --header 'PATTERN Name: value'\n"
+    "                               set a field on the responses (2xx, 3xx) to\n"
+    "                               paths that match PATTERN ('/assets/*',\n"
+    "                               '*.html'); the last matching --header for a\n"
+    "                               name wins, an empty value removes the field\n"
+    "      --header-add 'PATTERN Name: value'\n"
+    "                               add one more line of a field (repeatable)\n"
     "      --header-timeout SEC     a request head must arrive within (default 10)\n"
     "      --keepalive-timeout SEC  idle keep-alive connections close after (15)\n"
     "      --send-timeout SEC       a stalled response is dropped after (30)\n"
@@ -53,7 +60,8 @@ static const char serve_usage[] =
     "\n";
 
 enum { OPT_HTTP = 0x200, OPT_ACCESS_LOG, OPT_INDEX, OPT_NO_LISTING, OPT_DOTFILES,
-       OPT_SYMLINKS, OPT_TLS, OPT_REDIRECT, OPT_NO_PRECOMPRESSED, OPT_NO_COMPRESS };
+       OPT_SYMLINKS, OPT_TLS, OPT_REDIRECT, OPT_HEADER, OPT_HEADER_ADD, OPT_NO_PRECOMPRESSED,
+       OPT_NO_COMPRESS };
 
 static const struct option serve_options[] = {
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
@@ -61,6 +69,8 @@ static const struct option serve_options[] = {
     {"no-listing", no_argument, NULL, OPT_NO_LISTING},
     {"dotfiles", no_argument, NULL, OPT_DOTFILES},
     {"follow-symlinks", no_argument, NULL, OPT_SYMLINKS},
+    {"header", required_argument, NULL, OPT_HEADER},
+    {"header-add", required_argument, NULL, OPT_HEADER_ADD},
     {"header-timeout", required_argument, NULL, OPT_HTTP},
     {"keepalive-timeout", required_argument, NULL, OPT_HTTP},
     {"send-timeout", required_argument, NULL, OPT_HTTP},
@@ -102,6 +112,32 @@ static int set_http(struct serve *s, const char *name, const char *arg)
     return 0;
 }
 
+/* arg as the one line of an error message: control characters as \xHH,
+ * cut short (with "...") past cap. */
+static const char *printable(const char *arg, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *arg && n + 8 < cap; arg++) {
+        unsigned char c = (unsigned char)*arg;
+        if (c < 0x20 || c == 0x7f)
+            n += (size_t)snprintf(out + n, cap - n, "\\x%02x", c);
+        else
+            out[n++] = (char)c;
+    }
+    snprintf(out + n, cap - n, "%s", *arg ? "..." : "");
+    return out;
+}
+
+/* --header, --header-add: one rule, checked now (rules.h). */
+static int set_rule(struct serve *s, const char *name, const char *arg, bool add)
+{
+    char why[256], shown[2048];
+    if (static_rules_parse(&s->site.rules, arg, add, why, sizeof why) < 0)
+        return cli_error(CLI_USAGE, "--%s '%s': %s", name, printable(arg, shown, sizeof shown),
+                         why);
+    return 0;
+}
+
 static int serve_option(struct serve *s, int opt, const char *name, const char *arg)
 {
     switch (opt) {
@@ -121,6 +157,9 @@ static int serve_option(struct serve *s, int opt, const char *name, const char *
             return cli_error(CLI_USAGE, "--index '%s': must be a file name", arg);
         s->site.index = arg;
         return 0;
+    case OPT_HEADER:
+    case OPT_HEADER_ADD:
+        return set_rule(s, name, arg, opt == OPT_HEADER_ADD);
     case OPT_REDIRECT:
         s->redirect = true;
         return 0;
@@ -257,21 +296,20 @@ static int redirect_port(struct serve *s, const pf_pool *pool, char *why, size_t
     return 0;
 }
 
-int cli_serve(int argc, char **argv)
+static int serve_main(struct serve *s, int argc, char **argv)
 {
-    struct serve s = {0};
-    cli_pool_init(&s.pool);
-    static_config_init(&s.site);
-    tls_config_init(&s.tls);
-    int status = parse(&s, argc, argv);
+    cli_pool_init(&s->pool);
+    static_config_init(&s->site);
+    tls_config_init(&s->tls);
+    int status = parse(s, argc, argv);
     if (status)
         return status < 0 ? CLI_OK : status;
-    if ((status = load_tls(&s)) != 0 || (status = open_files(&s)) != 0)
+    if ((status = load_tls(s)) != 0 || (status = open_files(s)) != 0)
         return status;
-    if (s.pool.error_log && strcmp(s.pool.error_log, "-") != 0)
-        s.site.error_log_path = s.pool.error_log; /* workers may create it anew */
+    if (s->pool.error_log && strcmp(s->pool.error_log, "-") != 0)
+        s->site.error_log_path = s->pool.error_log; /* workers may create it anew */
     struct pf_service svc;
-    static_service(&s.site, &svc);
+    static_service(&s->site, &svc);
     tls_service(&svc);
     /* Set on the listeners, inherited by every connection:
      * - TCP_NODELAY: small responses go out in one send per request; without
@@ -281,26 +319,34 @@ int cli_serve(int argc, char **argv)
      *   is served and closed without an epoll round. A client that connects
      *   and stays silent is handed over after about a second anyway, and
      *   then meets --header-timeout. */
-    s.pool.cfg.tcp_nodelay = true;
-    s.pool.cfg.defer_accept = true;
+    s->pool.cfg.tcp_nodelay = true;
+    s->pool.cfg.defer_accept = true;
     /* A PROXY header is part of what must come within the header timeout. */
-    s.pool.cfg.proxy_timeout_ms = s.site.http.header_timeout_ms;
+    s->pool.cfg.proxy_timeout_ms = s->site.http.header_timeout_ms;
     pf_pool *pool;
-    if ((status = cli_pool_start(&s.pool, &svc, "127.0.0.1:8000", &pool)) != 0)
+    if ((status = cli_pool_start(&s->pool, &svc, "127.0.0.1:8000", &pool)) != 0)
         return status;
     char why[256];
-    if (tls_listeners(pool, why, sizeof why) < 0 || redirect_port(&s, pool, why, sizeof why) < 0) {
+    if (tls_listeners(pool, why, sizeof why) < 0 || redirect_port(s, pool, why, sizeof why) < 0) {
         pf_pool_free(pool);
         return cli_error(CLI_USAGE, "serve: %s", why);
     }
     char where[1024];
     cli_pool_where(pool, "http", where, sizeof where);
-    printf("prefork: serving %s on %s (%d worker%s, %s)\n", s.site.root, where,
-           s.pool.cfg.workers, s.pool.cfg.workers == 1 ? "" : "s",
-           pf_mode_name(s.pool.cfg.mode));
+    printf("prefork: serving %s on %s (%d worker%s, %s)\n", s->site.root, where,
+           s->pool.cfg.workers, s->pool.cfg.workers == 1 ? "" : "s",
+           pf_mode_name(s->pool.cfg.mode));
     fflush(stdout);
     int err = pf_pool_run(pool);
     pf_pool_free(pool);
     tls_unload();
     return err < 0 ? CLI_FAIL : CLI_OK;
+}
+
+int cli_serve(int argc, char **argv)
+{
+    struct serve s = {0};
+    int status = serve_main(&s, argc, argv);
+    static_rules_free(&s.site.rules);
+    return status;
 }

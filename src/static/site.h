@@ -9,6 +9,7 @@
 #include "prefork.h"
 #include "http/buf.h"
 #include "http/http.h"
+#include "static/rules.h"
 
 /* What `prefork serve` was asked for. Filled by static_config_init and the
  * CLI; read-only once the pool runs (each worker has its copy after fork). */
@@ -26,6 +27,7 @@ struct static_config {
     bool precompressed;           /* send FILE.br, .zst, .gz when accepted (variant.h) */
     unsigned compress_level;      /* compress text here, gzip and br at this
                                      level (1-9); 0: never */
+    struct static_rules rules;    /* --header, --header-add: fields by path */
 };
 
 void static_config_init(struct static_config *cfg);

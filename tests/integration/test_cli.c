@@ -190,6 +190,13 @@ Test(cli, prefork_usage_errors, .timeout = 60)
     EXPECT_PREFORK(2, "--max-header-bytes '10'", "serve", "--max-header-bytes", "10");
     EXPECT_PREFORK(2, "--header-timeout 'x'", "serve", "--header-timeout", "x");
     EXPECT_PREFORK(2, "--access-log", "serve", "--access-log");
+    EXPECT_PREFORK(2, "--header 'Cache-Control: no-cache': the pattern must start with",
+                   "serve", "--header", "Cache-Control: no-cache");
+    EXPECT_PREFORK(2, "--header-add '/x Date: 1': Date is written by the server", "serve",
+                   "--header-add", "/x Date: 1");
+    /* A line break in the value is refused, and shown escaped: still one line. */
+    EXPECT_PREFORK(2, "--header '/x A: b\\x0aC: d': the value has a control character",
+                   "serve", "--header", "/x A: b\nC: d");
     /* More of status's in test_lifecycle.c, beside a running pool. */
     EXPECT_PREFORK(2, "option '--pidfile' needs a value", "status", "--pidfile");
 }
