@@ -24,8 +24,8 @@ static const char serve_usage[] =
     "      --dotfiles               serve names that start with '.'\n"
     "      --follow-symlinks        follow symlinks that leave DIR\n"
     "      --header 'PATTERN Name: value'\n"
-    "                               set a field on the responses (2xx, 3xx) to\n"
-    "                               paths that match PATTERN ('/assets/*',\n"
+    "                               set a field on the responses (2xx, 3xx) for\n"
+    "                               files that match PATTERN ('/assets/*',\n"
     "                               '*.html'); the last matching --header for a\n"
     "                               name wins, an empty value removes the field\n"
     "      --header-add 'PATTERN Name: value'\n"
@@ -53,6 +53,12 @@ static const char serve_usage[] =
     "      --compress-level N       text files are compressed (gzip, br) once per\n"
     "                               worker at level N, 1-9, and cached (6)\n"
     "      --no-compress            never compress here\n"
+    "      --fallback PATH          a GET for a missing path without an extension\n"
+    "                               is answered with the file PATH, status 200\n"
+    "                               (a single-page app's /index.html)\n"
+    "      --fallback-except PREFIX paths under PREFIX never fall back (repeatable)\n"
+    "      --error-page STATUS=PATH the file PATH is the body of STATUS responses\n"
+    "                               (404=/404.html; repeatable)\n"
     "      --health-path PATH       answered by the server: 200 while serving, 503\n"
     "                               once a graceful stop begins (with\n"
     "                               --pre-stop-delay, before the listeners close)\n"
@@ -83,6 +89,9 @@ static const struct option serve_options[] = {
     {"max-headers", required_argument, NULL, OPT_HTTP},
     {"cache-ttl", required_argument, NULL, OPT_HTTP},
     {"cache-size", required_argument, NULL, OPT_HTTP},
+    {"fallback", required_argument, NULL, OPT_HTTP},
+    {"fallback-except", required_argument, NULL, OPT_HTTP},
+    {"error-page", required_argument, NULL, OPT_HTTP},
     {"compress-level", required_argument, NULL, OPT_HTTP},
     {"no-compress", no_argument, NULL, OPT_NO_COMPRESS},
     {"no-precompressed", no_argument, NULL, OPT_NO_PRECOMPRESSED},
@@ -306,6 +315,9 @@ static int serve_main(struct serve *s, int argc, char **argv)
         return status < 0 ? CLI_OK : status;
     if ((status = load_tls(s)) != 0 || (status = open_files(s)) != 0)
         return status;
+    char why[256];
+    if (static_config_check(&s->site, why, sizeof why) < 0)
+        return cli_error(CLI_USAGE, "serve: %s", why);
     if (s->pool.error_log && strcmp(s->pool.error_log, "-") != 0)
         s->site.error_log_path = s->pool.error_log; /* workers may create it anew */
     struct pf_service svc;
@@ -326,7 +338,6 @@ static int serve_main(struct serve *s, int argc, char **argv)
     pf_pool *pool;
     if ((status = cli_pool_start(&s->pool, &svc, "127.0.0.1:8000", &pool)) != 0)
         return status;
-    char why[256];
     if (tls_listeners(pool, why, sizeof why) < 0 || redirect_port(s, pool, why, sizeof why) < 0) {
         pf_pool_free(pool);
         return cli_error(CLI_USAGE, "serve: %s", why);
@@ -347,6 +358,6 @@ int cli_serve(int argc, char **argv)
 {
     struct serve s = {0};
     int status = serve_main(&s, argc, argv);
-    static_rules_free(&s.site.rules);
+    static_config_free(&s.site);
     return status;
 }

@@ -207,6 +207,8 @@ struct http_fields {
 };
 int http_fields_add(struct http_fields *f, const char *name, size_t name_len, const char *value,
                     size_t value_len);
+/* Append the fields of another set (checked already). 0 or -ENOMEM. */
+int http_fields_append(struct http_fields *f, const struct http_fields *more);
 void http_fields_free(struct http_fields *f);
 int http_res_fields(struct http_exchange *x, const struct http_fields *f);
 

@@ -207,6 +207,34 @@ int http_res_header(struct http_exchange *x, const char *name, size_t name_len,
     return http_out_appendv(x->c, line, 4);
 }
 
+/* Room for need bytes in f. 0 or -ENOMEM. */
+static int fields_room(struct http_fields *f, size_t need)
+{
+    if (need <= f->cap)
+        return 0;
+    size_t cap = f->cap ? f->cap : 128;
+    while (cap < need)
+        cap *= 2;
+    char *p = realloc(f->p, cap);
+    if (!p)
+        return -ENOMEM;
+    f->p = p;
+    f->cap = cap;
+    return 0;
+}
+
+int http_fields_append(struct http_fields *f, const struct http_fields *more)
+{
+    if (!more->len)
+        return 0;
+    if (fields_room(f, f->len + more->len) < 0)
+        return -ENOMEM;
+    memcpy(f->p + f->len, more->p, more->len);
+    f->len += more->len;
+    f->who |= more->who;
+    return 0;
+}
+
 int http_fields_add(struct http_fields *f, const char *name, size_t name_len, const char *value,
                     size_t value_len)
 {
@@ -215,16 +243,8 @@ int http_fields_add(struct http_fields *f, const char *name, size_t name_len, co
     if (err)
         return err;
     size_t need = f->len + name_len + value_len + 4;
-    if (need > f->cap) {
-        size_t cap = f->cap ? f->cap : 128;
-        while (cap < need)
-            cap *= 2;
-        char *p = realloc(f->p, cap);
-        if (!p)
-            return -ENOMEM;
-        f->p = p;
-        f->cap = cap;
-    }
+    if (fields_room(f, need) < 0)
+        return -ENOMEM;
     char *at = f->p + f->len;
     memcpy(at, name, name_len);
     memcpy(at + name_len, ": ", 2);

@@ -14,6 +14,7 @@
 #include "static/listing.h"
 #include "static/mime.h"
 #include "static/path.h"
+#include "static/rules.h"
 #include "static/site.h"
 #include "static/variant.h"
 
@@ -36,6 +37,7 @@ struct reply {
     const char *location;  /* Location, for 301 (already encoded) */
     size_t location_len;
     const struct http_fields *fields; /* a cached file's 200: its fields, checked once */
+    const struct http_fields *extra; /* --header rules' fields, or NULL */
     int encoding;          /* Content-Encoding (STATIC_ENC_*; identity: none) */
     bool vary;             /* Vary: Accept-Encoding (a file, on a site with codings) */
 };
@@ -73,6 +75,10 @@ struct target {
     struct fields f;
     struct static_want w;
     bool probe;
+    const char *src;                 /* the file sent, from the root, once known */
+    bool ruled;                      /* the two below are known */
+    const struct http_fields *extra; /* what --header rules give the path, or NULL */
+    const char *rule_type;           /* a rule's Content-Type, or NULL */
 };
 
 /* A body to answer with: an open file, or bytes in memory (the cache). */
@@ -220,15 +226,52 @@ static void answer_content(const struct target *t, struct reply *r, const struct
     }
 }
 
+/* ---- --header rules ---- */
+
+/* What the rules give the path of the file sent (t->src: "/index.html"
+ * for "/", or for a fallback), else the request's path (a listing, a
+ * redirect); worked out once per request, and once per cache entry, which
+ * keeps them in its fields. */
+static void rules_for(struct static_site *site, struct target *t)
+{
+    char path[PATH_MAX + 2];
+    size_t type_len;
+    if (t->ruled)
+        return;
+    t->ruled = true;
+    t->extra = NULL;
+    t->rule_type = NULL;
+    if (!site->cfg->rules.n)
+        return;
+    if (t->src)
+        snprintf(path, sizeof path, "/%s", t->src);
+    else
+        snprintf(path, sizeof path, "/%s%s", t->rel, t->rel[0] && t->p.trailing_slash ? "/" : "");
+    site->ruled.len = 0;
+    site->ruled.who = 0;
+    if (static_rules_fields(&site->cfg->rules, path, &site->ruled, &t->rule_type, &type_len) == 0 &&
+        site->ruled.len)
+        t->extra = &site->ruled;
+}
+
+/* The type a file is sent as: a rule's, else by its name. */
+static const char *type_of(struct static_site *site, struct target *t, const char *src)
+{
+    t->src = src;
+    rules_for(site, t);
+    return t->rule_type ? t->rule_type : static_mime_type(src, strlen(src));
+}
+
 /* ---- codings ---- */
 
 /* Send v, a variant of the requested file, in place of the original. */
-static void answer_variant(const struct target *t, struct reply *r, struct static_variant *v)
+static void answer_variant(struct target *t, struct reply *r, struct static_variant *v)
 {
     char etag[STATIC_ETAG_MAX];
     r->encoding = v->enc;
     if (v->e) {
         struct static_cache_entry *e = v->e;
+        t->src = e->orig ? e->orig : e->src; /* the original's path, for the rules */
         struct content c = {.fd = -1, .mem = e->body, .size = e->len, .etag = e->etag,
                             .type = e->type, .mtime = e->mtime, .fields = &e->fields};
         answer_content(t, r, &c);
@@ -317,6 +360,11 @@ static bool serve_cached(struct static_site *site, struct reply *r, struct targe
     }
     struct static_original o = {.src = e->src, .st = &e->st, .type = e->type, .mem = e->body,
                                 .fd = -1};
+    t->src = e->src;
+    if (t->probe) {
+        rules_for(site, t);
+        o.extra = t->extra;
+    }
     if (try_variant(site, t, r, &o))
         return true;
     if (t->probe && !(e = cached(site, t))) /* evicted by what the probe cached */
@@ -328,7 +376,7 @@ static bool serve_cached(struct static_site *site, struct reply *r, struct targe
 }
 
 /* Read a small file whole into the cache; NULL if it cannot be cached. */
-static struct static_cache_entry *cache_file(struct static_site *site, const struct target *t,
+static struct static_cache_entry *cache_file(struct static_site *site, struct target *t,
                                            int fd, const struct stat *st, const char *src)
 {
     size_t size = (size_t)st->st_size;
@@ -350,9 +398,9 @@ static struct static_cache_entry *cache_file(struct static_site *site, const str
         return NULL;
     e->st = *st;
     e->mtime = st->st_mtime;
-    e->type = static_mime_type(src, strlen(src));
+    e->type = type_of(site, t, src);
     static_etag_make(st, e->etag, sizeof e->etag);
-    static_variant_fields(e, static_variant_enabled(site->cfg));
+    static_variant_fields(e, static_variant_enabled(site->cfg), t->extra);
     return e;
 }
 
@@ -362,8 +410,8 @@ static void serve_file(struct static_site *site, struct reply *r, struct target 
                        const struct stat *st, const char *src)
 {
     char etag[STATIC_ETAG_MAX];
-    const char *type = static_mime_type(src, strlen(src));
-    struct static_original o = {.src = src, .st = st, .type = type, .fd = fd};
+    const char *type = type_of(site, t, src);
+    struct static_original o = {.src = src, .st = st, .type = type, .fd = fd, .extra = t->extra};
     struct static_cache_entry *e = cache_file(site, t, fd, st, src);
     if (e)
         o.mem = e->body;
@@ -476,18 +524,80 @@ static bool resolve(struct static_site *site, const struct http_request *req,
     return true;
 }
 
-/* Decide the response to req into r. */
-static void decide(struct static_site *site, const struct http_request *req, struct reply *r)
+/* ---- a single-page app's fallback, and error pages ---- */
+
+/* --fallback: a path that is missing (err), whose last segment has no
+ * extension and which is under no --fallback-except prefix, is a client
+ * side route: t becomes the fallback file. */
+static bool fall_back(struct static_site *site, struct target *t, int err)
 {
-    struct target t;
+    const struct static_config *cfg = site->cfg;
+    const char *last = strrchr(t->rel, '/');
+    if (!cfg->fallback || (err != -ENOENT && err != -ENOTDIR) ||
+        strchr(last ? last + 1 : t->rel, '.'))
+        return false;
+    char path[PATH_MAX + 2];
+    snprintf(path, sizeof path, "/%s%s", t->rel, t->p.trailing_slash ? "/" : "");
+    for (unsigned i = 0; i < cfg->nfallback_except; i++)
+        if (strncmp(path, cfg->fallback_except[i], strlen(cfg->fallback_except[i])) == 0)
+            return false;
+    snprintf(t->rel, sizeof t->rel, "%s", cfg->fallback);
+    t->p.trailing_slash = false;
+    t->ruled = false;
+    make_key(t);
+    return true;
+}
+
+/* --error-page: the file for r's status becomes its body, the status
+ * staying; without one (or if it cannot be read now), the core's page. */
+static void error_page(struct static_site *site, struct reply *r)
+{
+    const char *rel = r->status >= 400 && r->status < 400 + STATIC_ERROR_PAGES
+                          ? site->cfg->error_page[r->status - 400]
+                          : NULL;
+    struct target t = {.ruled = true};
     struct stat st;
     int fd;
-    if (!method_ok(req, r) || !resolve(site, req, r, &t))
+    if (!rel)
         return;
-    find_fields(req, &t.f);
-    if (codings(site, r, &t) || serve_cached(site, r, &t))
+    snprintf(t.rel, sizeof t.rel, "%s", rel);
+    make_key(&t);
+    struct static_cache_entry *e = cached(site, &t);
+    if (!e || e->kind != STATIC_CACHE_FILE) {
+        if (open_in_root(site, rel, &fd) < 0)
+            return;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+            close(fd);
+            return;
+        }
+        if (!(e = cache_file(site, &t, fd, &st, rel))) {
+            r->fd = fd;
+            r->length = (uint64_t)st.st_size;
+            r->type = static_mime_type(rel, strlen(rel));
+            r->page = false;
+            return;
+        }
+        close(fd);
+    }
+    r->body = e->body;
+    r->length = e->len;
+    r->type = e->type;
+    r->page = false;
+}
+
+/* Decide the response to t into r: from the cache, or the files. */
+static void serve_target(struct static_site *site, const struct http_request *req,
+                         struct reply *r, struct target *t)
+{
+    struct stat st;
+    int fd;
+    if (codings(site, r, t) || serve_cached(site, r, t))
         return;
-    int err = open_in_root(site, t.rel, &fd);
+    int err = open_in_root(site, t->rel, &fd);
+    if (err < 0 && fall_back(site, t, err)) {
+        serve_target(site, req, r, t); /* once: the fallback has an extension */
+        return;
+    }
     if (err < 0) {
         reply_error(r, open_error_status(err));
         return;
@@ -495,11 +605,33 @@ static void decide(struct static_site *site, const struct http_request *req, str
     if (fstat(fd, &st) < 0)
         fail(r, fd, 500);
     else if (S_ISDIR(st.st_mode))
-        serve_directory(site, req, r, &t, fd);
-    else if (!S_ISREG(st.st_mode) || t.p.trailing_slash)
+        serve_directory(site, req, r, t, fd);
+    else if (!S_ISREG(st.st_mode) || t->p.trailing_slash)
         fail(r, fd, S_ISREG(st.st_mode) ? 404 : 403); /* "file/", FIFOs, devices */
     else
-        serve_file(site, r, &t, fd, &st, t.rel);
+        serve_file(site, r, t, fd, &st, t->rel);
+}
+
+/* Decide the response to req into r. */
+static void decide(struct static_site *site, const struct http_request *req, struct reply *r)
+{
+    struct target t;
+    if (!method_ok(req, r) || !resolve(site, req, r, &t)) {
+        error_page(site, r);
+        return;
+    }
+    t.ruled = false;
+    t.src = NULL;
+    find_fields(req, &t.f);
+    serve_target(site, req, r, &t);
+    if (r->page) {
+        error_page(site, r);
+    } else if (r->status < 400 && !r->fields && site->cfg->rules.n) {
+        rules_for(site, &t); /* a whole cached file's fields have them already */
+        r->extra = t.extra;
+        if (t.rule_type && r->type && !r->fields)
+            r->type = t.rule_type;
+    }
 }
 
 #define HEADER(x, lit, v, n) http_res_header(x, lit, sizeof lit - 1, v, n)
@@ -533,6 +665,8 @@ static int fields(struct http_exchange *x, const struct reply *r)
     }
     if (r->vary)
         err |= HEADER(x, "Vary", "Accept-Encoding", 15);
+    if (r->extra)
+        err |= http_res_fields(x, r->extra);
     return err;
 }
 

@@ -20,9 +20,10 @@
  * immutable", for everything beneath /assets.
  *
  * The pattern starts with '/' or '*' and is matched with fnmatch(3), flags
- * 0, against the request's decoded path ("/assets/app.js", "/docs/" for a
- * directory): case-sensitive, '*' crosses '/', '?' and "[...]" as fnmatch
- * has them, '\' quotes the next character.
+ * 0, against a decoded URL path (the handler gives the path of the file
+ * it sends, "/docs/index.html" for "/docs/", or the request's path when
+ * it sends no file): case-sensitive, '*' crosses '/', '?' and "[...]" as
+ * fnmatch has them, '\' quotes the next character.
  *
  * Two kinds, applied in the order they were given:
  *   - set (--header): for that field name (ASCII case ignored) it replaces

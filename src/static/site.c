@@ -1,7 +1,10 @@
 /* site.c — the static site as a service on the HTTP core: its options, a worker's set-up (cache, sandbox), its end. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -32,11 +35,110 @@ static const struct http_option options[] = {
     {"compress-level", FIELD(compress_level), 1, 9, 1, "must be a level from 1 to 9"},
 };
 
+void static_config_free(struct static_config *cfg)
+{
+    static_rules_free(&cfg->rules);
+    free(cfg->fallback);
+    cfg->fallback = NULL;
+    for (unsigned i = 0; i < cfg->nfallback_except; i++)
+        free(cfg->fallback_except[i]);
+    cfg->nfallback_except = 0;
+    for (int i = 0; i < STATIC_ERROR_PAGES; i++) {
+        free(cfg->error_page[i]);
+        cfg->error_page[i] = NULL;
+    }
+}
+
+/* A URL path naming a file ("/index.html") into a path from the root
+ * ("index.html"), allocated; -EINVAL with *why for anything else. */
+static int file_path(const char *value, char **out, const char **why)
+{
+    char rel[PATH_MAX];
+    struct static_path p;
+    if (value[0] != '/' || static_path_decode(value, strlen(value), rel, sizeof rel, &p) < 0 ||
+        strchr(value, '?') || p.trailing_slash || !rel[0]) {
+        *why = "must be the URL path of a file, such as /index.html";
+        return -EINVAL;
+    }
+    char *copy = strdup(rel);
+    if (!copy) {
+        *why = "out of memory";
+        return -ENOMEM;
+    }
+    free(*out);
+    *out = copy;
+    return 0;
+}
+
+static int set_fallback_except(struct static_config *cfg, const char *value, const char **why)
+{
+    if (value[0] != '/') {
+        *why = "must be a URL path prefix, such as /api/";
+        return -EINVAL;
+    }
+    if (cfg->nfallback_except == STATIC_FALLBACK_EXCEPT_MAX) {
+        *why = "too many (at most 32)";
+        return -E2BIG;
+    }
+    char *copy = strdup(value);
+    if (!copy) {
+        *why = "out of memory";
+        return -ENOMEM;
+    }
+    cfg->fallback_except[cfg->nfallback_except++] = copy;
+    return 0;
+}
+
+/* "404=/404.html" */
+static int set_error_page(struct static_config *cfg, const char *value, const char **why)
+{
+    char *end;
+    errno = 0;
+    long status = strtol(value, &end, 10);
+    if (end == value || *end != '=' || status < 400 || status > 599 || errno) {
+        *why = "must be STATUS=PATH, a status from 400 to 599 and the URL path of a file";
+        return -EINVAL;
+    }
+    return file_path(end + 1, &cfg->error_page[status - 400], why);
+}
+
 int static_config_set(struct static_config *cfg, const char *name, const char *value,
                       const char **why)
 {
+    if (strcmp(name, "fallback") == 0)
+        return file_path(value, &cfg->fallback, why);
+    if (strcmp(name, "fallback-except") == 0)
+        return set_fallback_except(cfg, value, why);
+    if (strcmp(name, "error-page") == 0)
+        return set_error_page(cfg, value, why);
     int err = http_option_set(options, sizeof options / sizeof options[0], cfg, name, value, why);
     return err == -ENOENT ? http_config_set(&cfg->http, name, value, why) : err;
+}
+
+/* rel must open beneath the root as a regular file. */
+static int check_file(const struct static_config *cfg, const char *option, const char *rel,
+                      char *why, size_t why_len)
+{
+    struct static_site site = {.cfg = cfg};
+    struct stat st;
+    int fd, err = static_site_open(&site, rel, &fd);
+    if (err == 0) {
+        err = fstat(fd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -EISDIR;
+        close(fd);
+    }
+    if (err < 0)
+        snprintf(why, why_len, "%s '/%s': %s", option, rel,
+                 err == -EISDIR ? "not a regular file" : strerror(-err));
+    return err;
+}
+
+int static_config_check(const struct static_config *cfg, char *why, size_t why_len)
+{
+    int err = cfg->fallback ? check_file(cfg, "--fallback", cfg->fallback, why, why_len) : 0;
+    for (int i = 0; i < STATIC_ERROR_PAGES && err == 0; i++)
+        if (cfg->error_page[i])
+            err = check_file(cfg, "--error-page", cfg->error_page[i], why, why_len);
+    return err;
 }
 
 int static_site_open(const struct static_site *site, const char *rel, int *fd)
@@ -99,6 +201,7 @@ static void site_fini(void *ud)
     http_buf_free(&st->loc);
     http_buf_free(&st->raw);
     http_buf_free(&st->packed);
+    http_fields_free(&st->ruled);
 }
 
 void static_service(struct static_config *cfg, struct pf_service *svc)

@@ -11,6 +11,9 @@
 #include "http/http.h"
 #include "static/rules.h"
 
+#define STATIC_FALLBACK_EXCEPT_MAX 32
+#define STATIC_ERROR_PAGES 200 /* statuses 400 to 599 */
+
 /* What `prefork serve` was asked for. Filled by static_config_init and the
  * CLI; read-only once the pool runs (each worker has its copy after fork). */
 struct static_config {
@@ -28,12 +31,28 @@ struct static_config {
     unsigned compress_level;      /* compress text here, gzip and br at this
                                      level (1-9); 0: never */
     struct static_rules rules;    /* --header, --header-add: fields by path */
+    char *fallback;               /* --fallback: what a missing client-side route
+                                     gets, a path from the root; NULL: none */
+    char *fallback_except[STATIC_FALLBACK_EXCEPT_MAX]; /* path prefixes ("/api/") */
+    unsigned nfallback_except;
+    char *error_page[STATIC_ERROR_PAGES]; /* --error-page, by status - 400 */
 };
+
 
 void static_config_init(struct static_config *cfg);
 
+/* Release what the options allocated (rules, paths). */
+void static_config_free(struct static_config *cfg);
+
+/* After the root is open: every file an option names (--fallback,
+ * --error-page) must be a regular file beneath it. 0, or -errno with why
+ * filled. */
+int static_config_check(const struct static_config *cfg, char *why, size_t why_len);
+
 /* Set one option from text by its command-line long name: cache-ttl (ms),
- * cache-size (MiB), compress-level (1-9), or any of the core's
+ * cache-size (MiB), compress-level (1-9), fallback (a URL path such as
+ * /index.html), fallback-except (a path prefix, repeatable), error-page
+ * (STATUS=PATH, 400-599, repeatable), or any of the core's
  * (http_config_set). Returns 0,
  * -ENOENT (unknown name), or -EINVAL with *why set. */
 int static_config_set(struct static_config *cfg, const char *name, const char *value,
@@ -54,6 +73,7 @@ struct static_site {
     struct http_buf loc;        /* a Location value */
     struct http_buf raw;        /* a file read whole to be compressed */
     struct http_buf packed;     /* a compressed body, or a variant read whole */
+    struct http_fields ruled;   /* the fields --header rules give a request */
     struct static_cache *cache; /* small files and listings, see cache.h */
 };
 

@@ -110,6 +110,7 @@ struct probe {
     const char *type;
     const char *mem; /* the original's bytes (site->raw), or NULL: read fd */
     int fd;
+    const struct http_fields *extra;
 };
 
 static struct static_cache_entry *put(struct probe *p, int enc, enum static_cache_kind kind,
@@ -192,7 +193,7 @@ static int precompressed(struct probe *p, int enc, struct static_variant *v)
     e->orig_st = p->st;
     e->mtime = st.st_mtime;
     static_etag_make(&st, e->etag, sizeof e->etag);
-    static_variant_fields(e, true);
+    static_variant_fields(e, true, p->extra);
     close(fd);
     found_entry(v, e);
     return 1;
@@ -233,7 +234,7 @@ static int make(struct probe *p, int enc, const struct static_want *w, struct st
     e->made = true;
     e->st = p->st;
     made_etag(&p->st, enc, e->etag, sizeof e->etag);
-    static_variant_fields(e, true);
+    static_variant_fields(e, true, p->extra);
     found_entry(v, e);
     return 1;
 }
@@ -257,7 +258,7 @@ int static_variant_find(struct static_site *site, const char *key, size_t key_le
                         struct static_variant *v)
 {
     struct probe p = {.site = site, .key = key, .key_len = key_len, .st = *o->st,
-                      .type = o->type, .fd = o->fd};
+                      .type = o->type, .fd = o->fd, .extra = o->extra};
     size_t n = strlen(o->src);
     if (n >= sizeof p.src)
         return 0;
@@ -295,7 +296,8 @@ int static_variant_find(struct static_site *site, const char *key, size_t key_le
 
 #define FIELD(f, lit, v, n) http_fields_add(f, lit, sizeof lit - 1, v, n)
 
-void static_variant_fields(struct static_cache_entry *e, bool vary)
+void static_variant_fields(struct static_cache_entry *e, bool vary,
+                           const struct http_fields *extra)
 {
     char date[HTTP_DATE_LEN + 1];
     struct http_fields *f = &e->fields;
@@ -312,6 +314,8 @@ void static_variant_fields(struct static_cache_entry *e, bool vary)
         err |= FIELD(f, "Content-Encoding", coding, strlen(coding));
     if (vary)
         err |= FIELD(f, "Vary", "Accept-Encoding", 15);
+    if (extra)
+        err |= http_fields_append(f, extra);
     if (err)
         http_fields_free(f);
 }

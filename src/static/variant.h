@@ -47,6 +47,7 @@ struct static_original {
     const char *type;
     const char *mem;
     int fd;
+    const struct http_fields *extra; /* fields --header rules give it, or NULL */
 };
 
 /* What to send instead of the original. */
@@ -76,9 +77,11 @@ int static_variant_find(struct static_site *site, const char *key, size_t key_le
                         struct static_variant *v);
 
 /* The fields of a 200 for the whole of a cached file or variant, made once
- * per entry: Content-Type, Last-Modified, ETag, Accept-Ranges, and with
- * vary, Content-Encoding (when coded) and Vary: Accept-Encoding. Left
- * empty if out of memory: the caller then makes them per response. */
-void static_variant_fields(struct static_cache_entry *e, bool vary);
+ * per entry: Content-Type, Last-Modified, ETag, Accept-Ranges,
+ * Content-Encoding (when coded), with vary Vary: Accept-Encoding, then
+ * extra (a rule's, or NULL). Left empty if out of memory: the caller then
+ * makes them per response. */
+void static_variant_fields(struct static_cache_entry *e, bool vary,
+                           const struct http_fields *extra);
 
 #endif
