@@ -552,7 +552,7 @@ static bool fall_back(struct static_site *site, struct target *t, int err)
  * staying; without one (or if it cannot be read now), the core's page. */
 static void error_page(struct static_site *site, struct reply *r)
 {
-    const char *rel = r->status >= 400 && r->status < 400 + STATIC_ERROR_PAGES
+    const char *rel = r->page && r->status >= 400 && r->status < 400 + STATIC_ERROR_PAGES
                           ? site->cfg->error_page[r->status - 400]
                           : NULL;
     struct target t = {.ruled = true};
@@ -624,9 +624,9 @@ static void decide(struct static_site *site, const struct http_request *req, str
     t.src = NULL;
     find_fields(req, &t.f);
     serve_target(site, req, r, &t);
-    if (r->page) {
+    if (r->status >= 400) {
         error_page(site, r);
-    } else if (r->status < 400 && !r->fields && site->cfg->rules.n) {
+    } else if (!r->fields && site->cfg->rules.n) {
         rules_for(site, &t); /* a whole cached file's fields have them already */
         r->extra = t.extra;
         if (t.rule_type && r->type && !r->fields)
