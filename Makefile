@@ -158,7 +158,8 @@ USUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard tests/unit/*support.c))
 # realloc wrapped (their own __wrap_realloc decides).
 NOMEM_LD := -Wl,--wrap=realloc
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(USUPPORT) $(STATICLIB) $(TLSLIB) $(HTTPLIB) $(LIB)
-	$(CC) $(LDFLAGS) $(if $(filter %_nomem,$@),$(NOMEM_LD)) -o $@ $^ $(TEST_LIBS) $(SSL_LIBS) $(ZIP_LIBS)
+	$(CC) $(LDFLAGS) $(if $(filter %_nomem,$@),$(NOMEM_LD)) -o $@ $^ $(TEST_LIBS) $(SSL_LIBS) $(ZIP_LIBS) \
+		$(if $(filter %/test_static_compress,$@),-lbrotlidec)
 
 # tests/integration/*support.c are shared by the integration tests, not tests.
 ISUPPORT := $(patsubst %.c,$(B)/%.o,$(wildcard tests/integration/*support.c))
