@@ -379,21 +379,13 @@ static bool serve_cached(struct static_site *site, struct reply *r, struct targe
 static struct static_cache_entry *cache_file(struct static_site *site, struct target *t,
                                            int fd, const struct stat *st, const char *src)
 {
-    size_t size = (size_t)st->st_size;
-    struct stat after;
-    http_buf_reset(&site->body);
-    if (!static_cache_wants(site->cache, size) || http_buf_reserve(&site->body, size) < 0 ||
-        pread(fd, site->body.p, size, 0) != (ssize_t)size)
-        return NULL;
-    /* A write between the stat and the read would pair these bytes with
-     * the old validators: cache only what was read from an unchanged file. */
-    if (fstat(fd, &after) < 0 || after.st_size != st->st_size ||
-        after.st_mtim.tv_sec != st->st_mtim.tv_sec ||
-        after.st_mtim.tv_nsec != st->st_mtim.tv_nsec)
+    /* Only what was read from an unchanged file is cached. */
+    if (!static_cache_wants(site->cache, (uint64_t)st->st_size) ||
+        static_site_read(fd, st, &site->body) < 0)
         return NULL;
     struct static_cache_entry *e =
-        static_cache_put(site->cache, t->key, t->key_len, STATIC_CACHE_FILE, site->body.p, size,
-                       src, pf_loop_now(site->loop));
+        static_cache_put(site->cache, t->key, t->key_len, STATIC_CACHE_FILE, site->body.p,
+                         site->body.len, src, pf_loop_now(site->loop));
     if (!e)
         return NULL;
     e->st = *st;

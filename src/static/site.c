@@ -162,6 +162,22 @@ bool static_site_unchanged(const struct static_site *site, const char *rel,
     return same;
 }
 
+int static_site_read(int fd, const struct stat *st, struct http_buf *b)
+{
+    size_t size = (size_t)st->st_size;
+    struct stat after;
+    http_buf_reset(b);
+    if (http_buf_reserve(b, size) < 0)
+        return -ENOMEM;
+    if (pread(fd, b->p, size, 0) != (ssize_t)size)
+        return -EIO;
+    if (fstat(fd, &after) < 0 || after.st_size != st->st_size ||
+        after.st_mtim.tv_sec != st->st_mtim.tv_sec || after.st_mtim.tv_nsec != st->st_mtim.tv_nsec)
+        return -EAGAIN;
+    b->len = size;
+    return 0;
+}
+
 /* One site per worker process. */
 static struct static_site site;
 static struct http_handler handler;

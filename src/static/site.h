@@ -81,6 +81,11 @@ struct static_site {
  * (static_open_beneath). 0 with *fd set, or -errno. */
 int static_site_open(const struct static_site *site, const char *rel, int *fd);
 
+/* Read all of fd, which st describes, into b (emptied first): 0, -ENOMEM,
+ * -EIO, or -EAGAIN when the file changed meanwhile (a write between the
+ * stat and the read would pair these bytes with the old validators). */
+int static_site_read(int fd, const struct stat *st, struct http_buf *b);
+
 /* Whether rel still opens to the regular file st describes: the same
  * device and inode, size, and nanosecond mtime. */
 bool static_site_unchanged(const struct static_site *site, const char *rel,

@@ -134,25 +134,6 @@ static void put_absent(struct probe *p, int enc)
     put(p, enc, STATIC_CACHE_ABSENT, NULL, "", 0);
 }
 
-/* Read all of fd (size bytes, unchanged since st) into b. */
-static int read_whole(int fd, const struct stat *st, struct http_buf *b)
-{
-    size_t size = (size_t)st->st_size;
-    struct stat after;
-    http_buf_reset(b);
-    if (http_buf_reserve(b, size) < 0)
-        return -ENOMEM;
-    if (pread(fd, b->p, size, 0) != (ssize_t)size)
-        return -EIO;
-    /* A write between the stat and the read would pair these bytes with
-     * the old validators. */
-    if (fstat(fd, &after) < 0 || after.st_size != st->st_size ||
-        after.st_mtim.tv_sec != st->st_mtim.tv_sec || after.st_mtim.tv_nsec != st->st_mtim.tv_nsec)
-        return -EAGAIN;
-    b->len = size;
-    return 0;
-}
-
 /* FILE.br (.zst, .gz) beside the original: 1 (v filled), 0 none (cache
  * that), -EAGAIN none for now (an error that may pass: cache nothing). */
 static int precompressed(struct probe *p, int enc, struct static_variant *v)
@@ -180,7 +161,7 @@ static int precompressed(struct probe *p, int enc, struct static_variant *v)
     v->st = st;
     v->type = p->type;
     struct http_buf *b = &p->site->packed;
-    if (!static_cache_wants(p->site->cache, (uint64_t)st.st_size) || read_whole(fd, &st, b) < 0)
+    if (!static_cache_wants(p->site->cache, (uint64_t)st.st_size) || static_site_read(fd, &st, b) < 0)
         return 1; /* sent from the file */
     struct static_cache_entry *e = put(p, enc, STATIC_CACHE_FILE, path, b->p, b->len);
     http_buf_reset(b);
@@ -219,7 +200,7 @@ static int make(struct probe *p, int enc, const struct static_want *w, struct st
         size < STATIC_COMPRESS_MIN || !static_cache_fits(site->cache, size))
         return 0;
     if (!p->mem) {
-        if (read_whole(p->fd, &p->st, &site->raw) < 0)
+        if (static_site_read(p->fd, &p->st, &site->raw) < 0)
             return 0;
         p->mem = site->raw.p;
     }
