@@ -61,6 +61,7 @@ static void reply_error(struct reply *r, int status)
 struct fields {
     struct static_cond cond;
     const struct http_header *range, *if_range, *accept_encoding;
+    unsigned accept_encodings; /* lines of it: a list split over several */
 };
 
 /* What the request names: the decoded path, and the cache key (the path,
@@ -108,7 +109,7 @@ static void find_fields(const struct http_request *req, struct fields *f)
         if (c == 'r' && IS(h, "range"))
             f->range = h;
         else if (c == 'a' && IS(h, "accept-encoding"))
-            f->accept_encoding = h;
+            f->accept_encoding = h, f->accept_encodings++;
         else if (c != 'i')
             continue;
         else if (IS(h, "if-range"))
@@ -188,7 +189,9 @@ static void apply_range(const struct fields *f, const struct content *c, struct 
         r->length = last - first + 1;
         static_content_range(r->range, sizeof r->range, first, last, c->size);
     } else if (rc == STATIC_RANGE_UNSATISFIABLE) {
+        bool vary = r->vary; /* the 416 depends on the coding picked too */
         fail(r, r->fd, 416);
+        r->vary = vary;
         static_content_range_unsatisfied(r->range, sizeof r->range, c->size);
     }
 }
@@ -211,7 +214,9 @@ static void answer_content(const struct target *t, struct reply *r, const struct
         return;
     }
     if (cond == STATIC_COND_PRECONDITION_FAILED) {
+        bool vary = r->vary;
         fail(r, c->fd, 412);
+        r->vary = vary;
         return;
     }
     r->fd = c->fd;
@@ -295,16 +300,39 @@ static bool try_variant(struct static_site *site, struct target *t, struct reply
     return true;
 }
 
-/* Read what the request accepts; answer from a cached variant if the
- * cache already knows the pick. */
-static bool codings(struct static_site *site, struct reply *r, struct target *t)
+/* Accept-Encoding's weights. A list split over several field lines is
+ * one list (RFC 9110 5.3): joined with commas first. */
+static void accept_encoding(struct static_site *site, const struct http_request *req,
+                            struct target *t)
 {
     const struct http_header *ae = t->f.accept_encoding;
+    const char *v = ae ? ae->value : NULL;
+    size_t n = ae ? ae->value_len : 0;
+    if (t->f.accept_encodings > 1) {
+        struct http_buf *b = &site->loc; /* free until a Location is made */
+        http_buf_reset(b);
+        for (size_t i = 0; i < req->nheaders; i++) {
+            const struct http_header *h = &req->headers[i];
+            if (IS(h, "accept-encoding") && (http_buf_append(b, ",", b->len ? 1 : 0) < 0 ||
+                                            http_buf_append(b, h->value, h->value_len) < 0))
+                break;
+        }
+        v = b->p;
+        n = b->len;
+    }
+    static_accept_encoding(v, n, ae != NULL, t->w.q);
+}
+
+/* Read what the request accepts; answer from a cached variant if the
+ * cache already knows the pick. */
+static bool codings(struct static_site *site, const struct http_request *req, struct reply *r,
+                    struct target *t)
+{
     struct static_variant v;
     t->probe = false;
     r->vary = static_variant_enabled(site->cfg);
     t->w.range = t->f.range != NULL;
-    static_accept_encoding(ae ? ae->value : NULL, ae ? ae->value_len : 0, ae != NULL, t->w.q);
+    accept_encoding(site, req, t);
     t->w.any = r->vary && static_encoding_pick(t->w.q, ~0u) > STATIC_ENC_IDENTITY;
     if (!t->w.any)
         return false;
@@ -583,7 +611,7 @@ static void serve_target(struct static_site *site, const struct http_request *re
 {
     struct stat st;
     int fd;
-    if (codings(site, r, t) || serve_cached(site, r, t))
+    if (codings(site, req, r, t) || serve_cached(site, r, t))
         return;
     int err = open_in_root(site, t->rel, &fd);
     if (err < 0 && fall_back(site, t, err)) {
