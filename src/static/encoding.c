@@ -9,9 +9,10 @@
  * case-insensitive ("x-gzip" is gzip), "*" stands for every coding not named
  * elsewhere in the field, q=0 means "not acceptable", and identity (no
  * coding) is acceptable unless the field excludes it ("identity;q=0", or
- * "*;q=0" without identity). Without the field at all, the server sends
- * identity: a client that says nothing gets the plain bytes, as nginx and
- * Caddy do. An element that cannot be read is skipped, not the whole field.
+ * "*;q=0" without identity); left unnamed, it weighs the least (one
+ * thousandth), below any coding the client names. Without the field at
+ * all, the server sends identity: a client that says nothing gets the
+ * plain bytes, as nginx and Caddy do. An element that cannot be read is skipped, not the whole field.
  * Weights are kept in thousandths.
  */
 
@@ -101,6 +102,10 @@ void static_accept_encoding(const char *v, size_t n, bool present, int q[STATIC_
     for (int i = 0; star >= 0 && i < STATIC_ENC_N; i++)
         if (!named[i])
             q[i] = star;
+    /* Identity unnamed (and no "*"): acceptable, but the last resort, so
+     * that "gzip;q=0.5" alone gets gzip, as clients mean it. */
+    if (!named[STATIC_ENC_IDENTITY] && star < 0)
+        q[STATIC_ENC_IDENTITY] = 1;
 }
 
 int static_encoding_pick(const int q[STATIC_ENC_N], unsigned have)

@@ -18,25 +18,25 @@ static void weights(const char *v, int want_id, int want_br, int want_zstd, int 
 Test(encoding, weights, .timeout = 10)
 {
     weights(NULL, 1000, 0, 0, 0);
-    weights("", 1000, 0, 0, 0);
-    weights("gzip", 1000, 0, 0, 1000);
-    weights("gzip, deflate, br, zstd", 1000, 1000, 1000, 1000);
-    weights("GZIP;Q=0.5 , Br;q=0.8", 1000, 800, 0, 500);
-    weights("x-gzip", 1000, 0, 0, 1000);
+    weights("", 1, 0, 0, 0); /* present, empty: identity, the least */
+    weights("gzip", 1, 0, 0, 1000);
+    weights("gzip, deflate, br, zstd", 1, 1000, 1000, 1000);
+    weights("GZIP;Q=0.5 , Br;q=0.8", 1, 800, 0, 500);
+    weights("x-gzip", 1, 0, 0, 1000);
     weights("*", 1000, 1000, 1000, 1000);
     weights("*;q=0.1, gzip", 100, 100, 100, 1000);
     weights("gzip;q=0, *", 1000, 1000, 1000, 0);
     weights("identity;q=0, gzip", 0, 0, 0, 1000);
     weights("*;q=0", 0, 0, 0, 0);
     weights("*;q=0, identity", 1000, 0, 0, 0);
-    weights("br;q=1.000, gzip;q=0.001", 1000, 1000, 0, 1);
-    weights("gzip ; q=0.5", 1000, 0, 0, 500);
+    weights("br;q=1.000, gzip;q=0.001", 1, 1000, 0, 1);
+    weights("gzip ; q=0.5", 1, 0, 0, 500);
     /* Bad elements are skipped, not the field. */
-    weights("br;q=2, gzip", 1000, 0, 0, 1000);
-    weights("br;q=0.5555, gzip;q=1.1, zstd;q=.5", 1000, 0, 0, 0);
-    weights("br;q=, gzip;q=x", 1000, 0, 0, 0);
-    weights(",,, gzip ,", 1000, 0, 0, 1000);
-    weights("compress, deflate", 1000, 0, 0, 0);
+    weights("br;q=2, gzip", 1, 0, 0, 1000);
+    weights("br;q=0.5555, gzip;q=1.1, zstd;q=.5", 1, 0, 0, 0);
+    weights("br;q=, gzip;q=x", 1, 0, 0, 0);
+    weights(",,, gzip ,", 1, 0, 0, 1000);
+    weights("compress, deflate", 1, 0, 0, 0);
 }
 
 static int pick(const char *v, unsigned have)
@@ -57,6 +57,9 @@ Test(encoding, pick, .timeout = 10)
     cr_assert_eq(pick("gzip, br", 0), STATIC_ENC_IDENTITY);
     cr_assert_eq(pick(NULL, ALL), STATIC_ENC_IDENTITY);
     cr_assert_eq(pick("identity, gzip;q=0.5", ALL), STATIC_ENC_IDENTITY);
+    cr_assert_eq(pick("gzip;q=0.5", ALL), STATIC_ENC_GZIP); /* identity unnamed: the least */
+    cr_assert_eq(pick("gzip;q=0.001", ALL), STATIC_ENC_GZIP);
+    cr_assert_eq(pick("gzip;q=0.5", 0), STATIC_ENC_IDENTITY);
     cr_assert_eq(pick("identity;q=0.5, gzip", ALL), STATIC_ENC_GZIP);
     cr_assert_eq(pick("*;q=0", ALL), -1);
     cr_assert_eq(pick("identity;q=0", 0), -1);
