@@ -951,9 +951,60 @@ Test(encoding, variant_added_changed_removed, .timeout = TIMEOUT)
     watch("/a.png", "br", sends_alt, sends_identity, &s, "a.png.br removed");
 }
 
+static bool is_404(const struct resp *r, const void *ctx)
+{
+    (void)ctx;
+    return r->status == 404;
+}
+
+/* The original removed while its variant is in the cache: the variant
+ * goes with it, within the cache's bound. */
+Test(encoding, variant_goes_with_its_original, .timeout = TIMEOUT)
+{
+    hs_tree("pf-enc");
+    put_set("o.png", 1u << BR | 1u << GZ);
+    serve("--cache-ttl", TTL_ARG, NULL);
+    struct file_state br = {"o.png", BR, NULL}, gz = {"o.png", GZ, NULL};
+    expect_file("/o.png", "br", BR, "both there");
+    expect_file("/o.png", "gzip", GZ, "both there");
+    char path[1024];
+    hs_path("o.png", path, sizeof path);
+    cr_assert_eq(unlink(path), 0, "unlink: %s", strerror(errno));
+    watch("/o.png", "br", sends_variant, is_404, &br, "o.png removed, o.png.br left");
+    watch("/o.png", "gzip", sends_variant, is_404, &gz, "o.png removed, o.png.gz left");
+}
+
+/* A directory's index has its variants too, under either name. */
+Test(encoding, variant_of_an_index, .timeout = TIMEOUT)
+{
+    hs_tree("pf-enc");
+    hs_make_dir("d");
+    put_set("d/index.html", 1u << BR | 1u << GZ);
+    serve(NULL);
+    char data[4096], what[128];
+    struct resp r = {0};
+    static const char *const paths[] = {"/d/", "/d/index.html"};
+    for (int pass = 0; pass < 2; pass++) {
+        for (int p = 0; p < 2; p++) {
+            for (int c = ID; c < NCODINGS; c++) {
+                if (c == ZSTD)
+                    continue;
+                snprintf(what, sizeof what, "pass %d: GET %s, Accept-Encoding: %s", pass,
+                         paths[p], c == ID ? "(none)" : coding_name[c]);
+                get_ae(paths[p], c == ID ? NULL : coding_name[c], NULL, &r);
+                expect_200(&r, what, c, data, bytes_of("d/index.html", c, data, sizeof data));
+            }
+        }
+    }
+    resp_free(&r);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Compressed by the server                                                 */
 /* ------------------------------------------------------------------------ */
+
+/* The codings the server makes itself. */
+static const int made_codings[2] = {BR, GZ};
 
 /* The identity ETag with the coding's name inside the quotes. */
 static void made_etag(const char *etag, int c, char *out, size_t size)
@@ -975,7 +1026,8 @@ static void check_made(const char *path, const char *text, const char *type)
               field(&r, "Content-Type"));
     etag_of(&r, id_tag, sizeof id_tag, what);
     for (int pass = 0; pass < 2; pass++) {
-        for (int c = BR; c < NCODINGS; c += GZ - BR) { /* br, gzip */
+        for (int k = 0; k < 2; k++) {
+            int c = made_codings[k];
             snprintf(what, sizeof what, "pass %d: GET %s, Accept-Encoding: %s", pass, path,
                      coding_name[c]);
             get_ae(path, coding_name[c], NULL, &r);
@@ -1162,6 +1214,29 @@ static char *put_switch_tree(char *gzdata, size_t *gzlen)
     return text;
 }
 
+/* With both on, the choice is per coding: a text file with only a .gz
+ * gets its gzip from the .gz, and br made here for a client that takes
+ * br (br first on a tie). */
+Test(encoding, variant_and_made_coding_side_by_side, .timeout = TIMEOUT)
+{
+    hs_tree("pf-enc");
+    char gz[4096];
+    size_t gzlen;
+    char *text = put_switch_tree(gz, &gzlen);
+    serve(NULL);
+    struct resp r = {0};
+    for (int pass = 0; pass < 2; pass++) {
+        get_ae("/app.js", "gzip", NULL, &r);
+        expect_200(&r, "GET /app.js (app.js.gz there), gzip", GZ, gz, gzlen);
+        get_ae("/app.js", "gzip, br", NULL, &r);
+        expect_made(&r, "GET /app.js (app.js.gz there), gzip, br", BR, text);
+        get_ae("/app.js", "gzip, br;q=0.9", NULL, &r);
+        expect_200(&r, "GET /app.js (app.js.gz there), gzip, br;q=0.9", GZ, gz, gzlen);
+    }
+    resp_free(&r);
+    free(text);
+}
+
 Test(encoding, no_compress_keeps_the_variants, .timeout = TIMEOUT)
 {
     hs_tree("pf-enc");
@@ -1333,7 +1408,8 @@ Test(encoding, compress_level, .timeout = TIMEOUT)
     struct resp r = {0};
     for (int l = 0; l < 2; l++) {
         serve("--compress-level", levels[l], NULL);
-        for (int c = BR; c < NCODINGS; c += GZ - BR) {
+        for (int k = 0; k < 2; k++) {
+            int c = made_codings[k];
             char what[128];
             snprintf(what, sizeof what, "--compress-level %s: GET /app.js, %s", levels[l],
                      coding_name[c]);
@@ -1343,9 +1419,58 @@ Test(encoding, compress_level, .timeout = TIMEOUT)
         }
         ts_cleanup(); /* the next server on a new port */
     }
-    for (int c = BR; c < NCODINGS; c += GZ - BR)
+    for (int k = 0; k < 2; k++) {
+        int c = made_codings[k];
         ts_assert(len[1][c] < len[0][c], "%s: %zu bytes at level 9, %zu at level 1",
                   coding_name[c], len[1][c], len[0][c]);
+    }
     resp_free(&r);
     free(text);
+}
+
+/* ------------------------------------------------------------------------ */
+/* KNOWN BUGS in the server, disabled so that make test stays green: each   */
+/* fails today; enable it (drop .disabled) with the fix.                    */
+/* ------------------------------------------------------------------------ */
+
+/* KNOWN BUG: a request with two Accept-Encoding field lines is read as if
+ * it had the last one only. RFC 9110 5.3: the lines are one list, as if
+ * joined by commas ("gzip, br"). GET /p.png with the lines "gzip" and
+ * "br", p.png.gz there and no .br: expected the gzip variant, got the
+ * identity (handler.c, find_fields keeps the last line). */
+Test(encoding, known_bug_accept_encoding_on_two_lines, .timeout = TIMEOUT, .disabled = true)
+{
+    hs_tree("pf-enc");
+    put_set("p.png", 1u << GZ);
+    serve(NULL);
+    char data[4096];
+    struct resp r = {0};
+    fetch("GET", "/p.png", "Accept-Encoding: gzip\r\nAccept-Encoding: br\r\n", &r);
+    expect_200(&r, "GET /p.png, Accept-Encoding: gzip and Accept-Encoding: br (two lines)", GZ,
+               data, bytes_of("p.png", GZ, data, sizeof data));
+    resp_free(&r);
+}
+
+/* KNOWN BUG: the 416 (and the 412) of a file whose variant was picked
+ * carries no Vary: Accept-Encoding, though the answer depended on it (the
+ * variant's size, the variant's ETag). GET /all.png, Accept-Encoding: br,
+ * Range: bytes=N- with N past the .br's end but within the original:
+ * expected 416 with Vary: Accept-Encoding, got 416 without Vary
+ * (handler.c: fail() resets the reply, r->vary with it). */
+Test(encoding, known_bug_vary_on_416_and_412, .timeout = TIMEOUT, .disabled = true)
+{
+    hs_tree("pf-enc");
+    put_set("all.png", 1u << GZ | 1u << BR | 1u << ZSTD);
+    serve(NULL);
+    char data[4096], more[128];
+    struct resp r = {0};
+    size_t n = bytes_of("all.png", BR, data, sizeof data);
+    snprintf(more, sizeof more, "Range: bytes=%zu-\r\n", n + 10);
+    get_ae("/all.png", "br", more, &r);
+    ts_assert(r.status == 416, "GET /all.png, br, Range past the .br: %d", r.status);
+    ts_assert(field(&r, "Vary") != NULL, "the 416 of a variant has no Vary:\n%s", r.head);
+    get_ae("/all.png", "br", "If-Match: \"not-it\"\r\n", &r);
+    ts_assert(r.status == 412, "GET /all.png, br, If-Match another ETag: %d", r.status);
+    ts_assert(field(&r, "Vary") != NULL, "the 412 of a variant has no Vary:\n%s", r.head);
+    resp_free(&r);
 }
