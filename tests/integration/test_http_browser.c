@@ -1,6 +1,7 @@
-/* test_http_browser.c — the directory listing loaded in headless Chromium: its links are the folder's entries, and following them serves the files. */
+/* test_http_browser.c — the directory listing loaded in headless Chromium: its links are the folder's entries, and following them serves the files; over HTTPS, scripts and styles from their .br files. */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "http_support.h"
+#include "tls_support.h"
 
 #define CHROMIUM "/usr/bin/chromium"
 #define CURL "/usr/bin/curl"
@@ -560,4 +561,115 @@ Test(http_browser, screenshot_of_the_listing, .timeout = TIMEOUT)
     size_t empty = screenshot(url, "empty");
     ts_assert(full > empty + 2000, "the listing's screenshot (%zu bytes) is hardly bigger than "
               "an empty listing's (%zu bytes): are the rows drawn?", full, empty);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Precompressed variants in a real browser                                 */
+/* ------------------------------------------------------------------------ */
+
+/* 2020-01-02 03:04:05 UTC: every file of the page, variants too (the same
+ * second: each variant is current). */
+#define PAGE_MTIME 1577934245
+#define ACCESS_LOG_MS 20000 /* the access log is written in batches */
+
+static const char page_html[] =
+    "<!doctype html>\n<html><head><title>codings</title>"
+    "<link rel=\"stylesheet\" href=\"app.css\"></head>\n<body>\n"
+    "<p id=\"js\">no script</p>\n<p id=\"c\">styled</p>\n<p id=\"css\">unread</p>\n"
+    "<script src=\"app.js\"></script>\n"
+    "<script>document.getElementById('css').textContent = 'color ' + "
+    "getComputedStyle(document.getElementById('c')).color;</script>\n"
+    "</body></html>\n";
+/* What a client that takes no coding gets, and what the .br files hold. */
+static const char app_js[] = "document.getElementById('js').textContent = 'identity';\n";
+static const char app_js_br[] =
+    "document.getElementById('js').textContent = ['bro', 'tli'].join('');\n";
+static const char app_css[] = "#c { color: rgb(1, 2, 3); }\n";
+static const char app_css_br[] = "#c { color: rgb(4, 5, 6); }\n";
+
+/* root/name holding text, and root/name.br holding brotli's coding of
+ * br_text (made with the brotli command). */
+static void put_with_br(const char *name, const char *text, const char *br_text)
+{
+    char src[64], rel[80], *out;
+    hs_put_file(name, text, strlen(text));
+    hs_set_mtime(name, PAGE_MTIME);
+    snprintf(src, sizeof src, "../tmp/%s.src", name);
+    hs_put_file(src, br_text, strlen(br_text));
+    snprintf(rel, sizeof rel, "%s.br", name);
+    int st = tl_sh(&out, 20000, "brotli -c '%s/%s.src' > '%s/%s.br'", hs_tmp, name, hs_root,
+                   name);
+    ts_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "brotli %s: %s", name, out);
+    free(out);
+    hs_set_mtime(rel, PAGE_MTIME);
+}
+
+/* The size of root/rel. */
+static long size_of(const char *rel)
+{
+    char path[1024];
+    struct stat st;
+    hs_path(rel, path, sizeof path);
+    cr_assert_eq(stat(path, &st), 0, "stat %s: %s", path, strerror(errno));
+    return (long)st.st_size;
+}
+
+/* Wait until the access log has a 200 for GET path; its byte count. */
+static long logged_bytes(const char *log, const char *path)
+{
+    char want[256];
+    snprintf(want, sizeof want, "\"GET %s HTTP/1.1\" 200 ", path);
+    int64_t deadline = ts_now_ms() + ACCESS_LOG_MS;
+    for (;;) {
+        size_t len;
+        char *text = hs_slurp(log, &len);
+        const char *at = strstr(text, want);
+        long bytes = at ? strtol(at + strlen(want), NULL, 10) : -1;
+        free(text);
+        if (bytes >= 0)
+            return bytes;
+        ts_assert(ts_now_ms() < deadline, "no 200 for GET %s in the access log after %d ms",
+                  path, ACCESS_LOG_MS);
+        poll(NULL, 0, 50);
+    }
+}
+
+/* Chromium asks for br over HTTPS only: the page comes from a ,tls
+ * listener, with the test CA's certificate (the browser is told to take
+ * it). Its script and its style exist in two versions, and the DOM shows
+ * which one the browser ran: the .br ones. */
+Test(http_browser, scripts_and_styles_from_br_files, .timeout = TIMEOUT)
+{
+    need_chromium();
+    hs_tree("pf-browser");
+    tl_certs();
+    hs_put_file("index.html", page_html, strlen(page_html));
+    hs_set_mtime("index.html", PAGE_MTIME);
+    put_with_br("app.js", app_js, app_js_br);
+    put_with_br("app.css", app_css, app_css_br);
+    char log[400], url[256];
+    snprintf(log, sizeof log, "%s/access.log", hs_tmp);
+    port = TL_SERVE(NULL, "-w", "1", "--access-log", log);
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/", port);
+
+    struct ts_proc *p = chromium(url, "--dump-dom", "--ignore-certificate-errors");
+    size_t len;
+    char *dom = hs_slurp(p->out, &len);
+    ts_assert(strstr(dom, "<p id=\"js\">brotli</p>"), "the script that ran is not app.js.br's "
+              "(%s):\n%s", strstr(dom, ">identity<") ? "app.js's" : "none", dom);
+    ts_assert(strstr(dom, "<p id=\"css\">color rgb(4, 5, 6)</p>"), "the style applied is not "
+              "app.css.br's (%s):\n%s", strstr(dom, "rgb(1, 2, 3)") ? "app.css's" : "none", dom);
+    free(dom);
+
+    /* What was sent: the bytes of the .br files, not of the originals. */
+    static const char *const names[] = {"app.js", "app.css"};
+    for (int i = 0; i < 2; i++) {
+        char path[64], br[64];
+        snprintf(path, sizeof path, "/%s", names[i]);
+        snprintf(br, sizeof br, "%s.br", names[i]);
+        long sent = logged_bytes(log, path), want = size_of(br), plain = size_of(names[i]);
+        ts_assert(want != plain, "%s and %s have the same size", names[i], br);
+        ts_assert(sent == want, "GET %s: %ld bytes sent, %s has %ld (%s %ld)", path, sent, br,
+                  want, names[i], plain);
+    }
 }
