@@ -132,9 +132,10 @@ class Host:
 class Load:
     """wrk from the client's namespace for a bounded time: its counts."""
 
-    def __init__(self, net, seconds, conns=8):
+    def __init__(self, net, seconds, conns=8, close=False):
+        opts = ["-H", "Connection: close"] if close else []  # a new connection each request
         self.proc = net.run("cl", "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s",
-                            f"http://{LB_FRONT}:{PORT}/page.html", stdout=subprocess.PIPE,
+                            *opts, f"http://{LB_FRONT}:{PORT}/page.html", stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
     def result(self):
