@@ -14,11 +14,13 @@ set -euo pipefail
 # its tests (pytest; a Flask app; pip install into a fresh venv);
 # python3-prometheus-client: a strict parser of the metrics exposition.
 # haproxy, iproute2: the fleet test (hosts behind a real HAProxy, in
-# network namespaces).
+# network namespaces). libnginx-mod-stream: nginx's stream module, which
+# nginx-light lacks; the fleet test's nginx balancer sends the PROXY
+# protocol from it.
 packages=(build-essential pkg-config libcriterion-dev clang libclang-rt-14-dev libssl-dev openssl testssl.sh
           zlib1g-dev libbrotli-dev brotli curl wrk
           python3 nginx-light lighttpd chromium python3-dev python3-pytest python3-flask
-          python3-venv python3-prometheus-client haproxy iproute2)
+          python3-venv python3-prometheus-client haproxy iproute2 libnginx-mod-stream)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -53,8 +53,8 @@ for t in "$build"/tests/integration/*; do
 done
 
 # The Python package's tests (pytest), when the build has the package, and
-# the fleet test (pytest too: prefork serve hosts behind HAProxy, in
-# network namespaces; it skips with one line where it cannot make them).
+# the fleet test (pytest too: prefork serve hosts behind HAProxy and nginx,
+# in network namespaces; it skips with one line where it cannot make them).
 # Under sanitizers the extension is preloaded with ASan's runtime into the
 # interpreters the tests start (conftest.py), and the WSGI conformance (on
 # the loop and in threads), fault and thread tests run: the rest drive the
