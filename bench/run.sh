@@ -42,7 +42,7 @@ cd "$(dirname "$0")/.." || exit 1
 SECTIONS=(
     "echo:echo service, 64 connections ping-ponging 100 B, 1 worker against 2"
     "wakeups:wake-ups per accepted connection, 8 idle workers, 1000 connections"
-    "http:prefork serve against nginx, lighttpd and python's http.server (wrk; 5 scenarios)"
+    "http:prefork serve against nginx, lighttpd and python's http.server (wrk; 8 scenarios)"
     "http_quick:the http section in short: 3 s runs, one round, no python (not run by default)"
     "lifecycle:longest request latency during HUP and USR2 against steady state, requests lost"
     "run:a Python http.server app under prefork run -w 2, as one process, and as a multiprocessing pool"
@@ -311,16 +311,34 @@ section_wakeups() {
 # turn on its own port and measured with wrk, then stopped. The scenarios,
 # by key: wrk's connections and path (the idle scenario also holds
 # HTTP_IDLE_N idle keep-alive connections while it runs).
-HTTP_ALL=(ka close 1m dir idle) # BENCH_HTTP_SCENARIOS may choose some (http_scenarios)
+HTTP_ALL=(ka close 1m dir idle js-precompressed js-precompressed-gz js-compress) # BENCH_HTTP_SCENARIOS may choose some (http_scenarios)
 declare -A HTTP_DESC=(
     [ka]="1 KiB file, keep-alive, 64 connections"
     [close]="1 KiB file, new connection per request (Connection: close), 64 connections"
     [1m]="1 MiB file, keep-alive, 16 connections"
     [dir]="directory listing of 100 entries, keep-alive, 64 connections"
     [idle]="1 KiB file, keep-alive, 64 connections, while 10,000 idle keep-alive connections are held"
+    [js-precompressed]="100 KiB JavaScript file with .br and .gz beside it, Accept-Encoding: gzip, br, keep-alive, 64 connections (nginx gzip_static on and no brotli: it sends the .gz, prefork the .br)"
+    [js-precompressed-gz]="the same file with only .gz beside it, Accept-Encoding: gzip, keep-alive, 64 connections (nginx gzip_static on: both send the same .gz)"
+    [js-compress]="the same JavaScript, no variant on disk, Accept-Encoding: gzip, br, keep-alive, 64 connections (compressed at level 6: nginx gzip on, per request; prefork br, once per worker)"
 )
-declare -A HTTP_PATH=([ka]=/1k.bin [close]=/1k.bin [1m]=/1m.bin [dir]=/dir100/ [idle]=/1k.bin)
-declare -A HTTP_CONNS=([ka]=64 [close]=64 [1m]=16 [dir]=64 [idle]=64)
+declare -A HTTP_PATH=([ka]=/1k.bin [close]=/1k.bin [1m]=/1m.bin [dir]=/dir100/ [idle]=/1k.bin
+    [js-precompressed]=/js/app.js [js-precompressed-gz]=/js-gz/app.js [js-compress]=/js-raw/app.js)
+declare -A HTTP_CONNS=([ka]=64 [close]=64 [1m]=16 [dir]=64 [idle]=64
+    [js-precompressed]=64 [js-precompressed-gz]=64 [js-compress]=64)
+# The content-coding scenarios: the Accept-Encoding wrk sends, the coding
+# each server must answer with (checked with curl before the runs: a server
+# answering otherwise fails the section and sits the scenario out), and the
+# one peer their targets compare against. nginx-light has no brotli module,
+# so nginx sends gzip where prefork sends br. With only FILE.gz on disk
+# wrk accepts gzip alone: offered br too, prefork would compress br itself
+# rather than send the .gz, and the row would repeat js-compress's. lighttpd
+# and python are not configured for codings and sit these out.
+declare -A HTTP_AE=([js-precompressed]="gzip, br" [js-precompressed-gz]=gzip [js-compress]="gzip, br")
+declare -A HTTP_ENC_OURS=([js-precompressed]=br [js-precompressed-gz]=gzip [js-compress]=br)
+declare -A HTTP_ENC_NGINX=([js-precompressed]=gzip [js-precompressed-gz]=gzip [js-compress]=gzip)
+declare -A HTTP_VS=([js-precompressed]=nginx [js-precompressed-gz]=nginx [js-compress]=nginx)
+HTTP_JS_SIZE=102400                     # bytes of the JavaScript file
 HTTP_PEERS=(nginx lighttpd lighttpd-1p) # the servers prefork's targets compare against
 HTTP_AB_MIN=0.97                        # prefork's req per CPU-s over prefork-base's, at least
 HTTP_W=2                                # workers in every multi-process server
@@ -342,6 +360,98 @@ http_www() {
         [[ -f $f ]] || printf 'file %d\n' "$i" >"$f"
     done
     [[ $(find "$d/dir100" -mindepth 1 | wc -l) == 100 ]] || { fail "$d/dir100 must hold exactly 100 entries"; return 1; }
+    http_www_js "$d"
+}
+
+# The JavaScript of the coding scenarios, the same text three times:
+# js/app.js with app.js.gz (gzip -9) and app.js.br (brotli, its default
+# quality 11) beside it, js-gz/app.js with only the .gz, and js-raw/app.js
+# alone (compressed by the server). The variants are made again whenever
+# they are missing or older than the file.
+http_www_js() {
+    local d=$1 sub
+    command -v brotli >/dev/null || { fail "brotli is missing (apt-get install brotli)"; return 1; }
+    mkdir -p "$d/js" "$d/js-gz" "$d/js-raw" || return 1
+    if [[ $(stat -c %s "$d/js/app.js" 2>/dev/null) != "$HTTP_JS_SIZE" ]]; then
+        http_js_text "$HTTP_JS_SIZE" >"$d/js/app.js.tmp" && mv "$d/js/app.js.tmp" "$d/js/app.js" || return 1
+        rm -f "$d/js/app.js.gz" "$d/js/app.js.br" "$d/js-gz/app.js"* "$d/js-raw/app.js"
+    fi
+    for sub in js-gz js-raw; do
+        [[ -f $d/$sub/app.js ]] || cp -p "$d/js/app.js" "$d/$sub/app.js" || return 1
+    done
+    rm -f "$d/js-gz/app.js.br" "$d/js-raw/app.js".*
+    # gzip and brotli give a variant the original's mtime: touch makes it
+    # newer, as a build would.
+    for sub in js js-gz; do
+        [[ $d/$sub/app.js.gz -nt $d/$sub/app.js ]] ||
+            { gzip -9 -k -f -n "$d/$sub/app.js" && touch "$d/$sub/app.js.gz"; } || return 1
+    done
+    [[ $d/js/app.js.br -nt $d/js/app.js ]] ||
+        { brotli -k -f "$d/js/app.js" && touch "$d/js/app.js.br"; } || return 1
+}
+
+# http_js_text BYTES: JavaScript-like text of exactly BYTES bytes, the same
+# every time: exported functions of declarations, calls, conditions, loops,
+# comments, with identifiers made of common words, numbers and strings.
+# Made up here, not taken from any project; it compresses about as well as
+# hand-written code (gzip -9: 2.9x, brotli: 3.3x).
+http_js_text() {
+    awk -v n="$1" '
+    function pick(a, k) { return a[int(rand() * k) + 1] }
+    function ident(   s, w) {
+        s = pick(W, nw)
+        if (rand() < 0.6) { w = pick(W, nw); s = s toupper(substr(w, 1, 1)) substr(w, 2) }
+        if (rand() < 0.15) s = s int(rand() * 100)
+        return s
+    }
+    function num() { return rand() < 0.5 ? int(rand() * 1000) : sprintf("%.3f", rand() * 100) }
+    function str(   s, i, k) {
+        k = 1 + int(rand() * 5); s = pick(W, nw)
+        for (i = 1; i < k; i++) s = s " " pick(W, nw)
+        return "\"" s "\""
+    }
+    function expr(d,   r) {
+        r = rand()
+        if (d > 2 || r < 0.25) return ident()
+        if (r < 0.4) return num()
+        if (r < 0.55) return str()
+        if (r < 0.75) return ident() "." ident() "(" expr(d + 1) ", " expr(d + 1) ")"
+        if (r < 0.9) return expr(d + 1) " " pick(O, no) " " expr(d + 1)
+        return "[" expr(d + 1) ", " expr(d + 1) ", " expr(d + 1) "]"
+    }
+    function stmt(ind,   r) {
+        r = rand()
+        if (r < 0.3) return ind pick(K, nk) " " ident() " = " expr(0) ";"
+        if (r < 0.5) return ind ident() "." ident() "(" expr(0) ");"
+        if (r < 0.65) return ind "if (" expr(1) " " pick(C, nc) " " expr(1) ") { return " expr(0) "; }"
+        if (r < 0.8) return ind "this." ident() " = " expr(0) ";"
+        if (r < 0.9) return ind "for (let i = 0; i < " ident() ".length; i++) " ident() " += " expr(1) ";"
+        return ind "// " pick(W, nw) " " pick(W, nw) " " pick(W, nw) " " pick(W, nw)
+    }
+    BEGIN {
+        srand(1)
+        nw = split("user item list value index data node event handler config options state result " \
+            "error request response token cache key name id count total offset limit page query filter " \
+            "render update create remove parse format buffer stream element child parent style class " \
+            "width height color target source path url method status message callback promise timer " \
+            "queue map set array object string number length size start end next prev first last", W, " ")
+        nk = split("const let var", K, " ")
+        no = split("+ - * / % && || ??", O, " ")
+        nc = split("=== !== < > <= >=", C, " ")
+        out = "\"use strict\";\n"
+        while (length(out) < n) {
+            f = "export function " ident() "(" ident() ", " ident() ") {\n"
+            m = 3 + int(rand() * 8)
+            for (j = 0; j < m; j++) f = f stmt("  ") "\n"
+            out = out f "  return " expr(0) ";\n}\n\n"
+        }
+        # Cut after the last whole line that fits, then a comment to the size.
+        out = substr(out, 1, n - 64)
+        sub(/\n[^\n]*$/, "\n", out)
+        s = "//"
+        while (length(out) + length(s) + 2 < n) s = s "-"
+        printf "%s%s\n\n", out, s
+    }'
 }
 
 # Raise the open-file limit of this shell, hence of every server and client
@@ -468,13 +578,69 @@ http_start() {
     esac
 }
 
-# Check that the server answers each scenario's path with 200.
+# Check that the server answers each scenario's path with 200, and each
+# content-coding scenario it takes part in with the coding expected (one
+# that fails sits that scenario out).
 http_check() {
     local sc code
     for sc in ka 1m dir; do
         code=$(curl -s -o /dev/null -m 10 -w '%{http_code}' "http://127.0.0.1:$SERVER_PORT${HTTP_PATH[$sc]}")
         [[ $code == 200 ]] || { fail "$1: GET ${HTTP_PATH[$sc]} answered $code, not 200"; return 1; }
     done
+    for sc in "${HTTP_SCENARIOS[@]}"; do
+        [[ -n ${HTTP_AE[$sc]:-} && -z $(http_skip "$1" "$sc") ]] || continue
+        http_check_coding "$1" "$sc" || HR["$1|$sc|skip"]="failed the check of its coding (above)"
+    done
+}
+
+# A field of the response head in FILE (curl -D), without its CR.
+head_field() {
+    awk -v f="$1" 'BEGIN { f = tolower(f) ":" }
+        { sub(/\r$/, "") } tolower($1) == f { sub(/^[^:]*: */, ""); v = $0 } END { print v }' "$2"
+}
+
+# http_check_coding SERVER SCENARIO: GET the scenario's path as wrk will
+# (its Accept-Encoding) and check the answer: 200, the Content-Encoding the
+# server must choose (HTTP_ENC_OURS, HTTP_ENC_NGINX), a body that decodes to
+# the JavaScript file, and for a variant on disk, that file's bytes with its
+# size as Content-Length. Records the coding, the framing and the bytes of
+# the response as sent (head + body, chunk framing included: curl --raw).
+# A server that fails it fails the section; prefork-base, an older build
+# that may not have codings, only gets a note.
+http_check_coding() {
+    local s=$1 sc=$2 want url code hsize bsize enc len te var why=''
+    local ae="Accept-Encoding: ${HTTP_AE[$sc]}" js=$OUT/www/js/app.js
+    url="http://127.0.0.1:$SERVER_PORT${HTTP_PATH[$sc]}"
+    if http_ours "$s"; then want=${HTTP_ENC_OURS[$sc]}; else want=${HTTP_ENC_NGINX[$sc]}; fi
+    read -r code hsize bsize < <(curl -s --raw -m 10 -H "$ae" -D "$OUT/coding.head" -o /dev/null \
+        -w '%{http_code} %{size_header} %{size_download}\n' "$url")
+    curl -s -m 10 -H "$ae" -o "$OUT/coding.body" "$url"
+    enc=$(head_field Content-Encoding "$OUT/coding.head") len=$(head_field Content-Length "$OUT/coding.head")
+    te=$(head_field Transfer-Encoding "$OUT/coding.head")
+    case $enc in
+    br) var=$OUT/www${HTTP_PATH[$sc]}.br ;;
+    gzip) var=$OUT/www${HTTP_PATH[$sc]}.gz ;;
+    *) var='' ;;
+    esac
+    if [[ $code != 200 ]]; then
+        why="answered $code"
+    elif [[ $enc != "$want" ]]; then
+        why="answered with Content-Encoding '${enc:-none}', not $want"
+    elif ! case $enc in br) brotli -dc ;; gzip) gzip -dc ;; esac <"$OUT/coding.body" 2>/dev/null | cmp -s - "$js"; then
+        why="sent a $enc body that does not decode to the file"
+    elif [[ -f $var ]] && ! cmp -s "$OUT/coding.body" "$var"; then
+        why="did not send $var as it is"
+    elif [[ -f $var && $len != $(stat -c %s "$var") ]]; then
+        why="sent $var with Content-Length '${len:-none}', not its size $(stat -c %s "$var")"
+    fi
+    if [[ -n $why ]]; then
+        why="$s: GET ${HTTP_PATH[$sc]} with $ae $why; head ($OUT/coding.head): $(tr -d '\r' <"$OUT/coding.head" | tr '\n' ' ' | head -c 400)"
+        if [[ $s == prefork-base ]]; then report "note: $why (no $sc rows for it)"; else fail "$why"; fi
+        return 1
+    fi
+    HR["$s|$sc|enc"]=$enc HR["$s|$sc|wire"]=$((hsize + bsize))
+    HR["$s|$sc|framing"]=$([[ -n $len ]] && echo "Content-Length" || echo "${te:-no length}")
+    note "http: $s $sc: $enc, $((hsize + bsize)) bytes on the wire (head $hsize), ${HR["$s|$sc|framing"]}"
 }
 
 # http_stop SERVER: stop it; only ours must exit 0 on TERM.
@@ -542,12 +708,24 @@ wrk_parse() {
          END { printf "%d %.0f %.3f %.3f %d\n", n, r, p50, p99, e }' "$1"
 }
 
+# Bytes per response as wrk read them, heads included, from its "N
+# requests in Ts, SIZE read" line (SIZE in wrk's binary units).
+wrk_bytes() {
+    awk '/ requests in .* read$/ { n = $1; v = $(NF - 1)
+             m = 1; if (v ~ /KB$/) m = 1024; else if (v ~ /MB$/) m = 1048576
+             else if (v ~ /GB$/) m = 1073741824; else if (v ~ /TB$/) m = 1099511627776
+             b = (v + 0) * m }
+         END { if (n > 0) printf "%.0f\n", b / n; else print "-" }' "$1"
+}
+
 # http_wrk_once SERVER SCENARIO SECONDS: one wrk run against the running
 # server. Sets WRK (requests rps p50 p99 errors server_cpu_s req_per_cpu_s
-# server_cpu% wrk_cpu% other%) and writes a raw line to the results file.
+# server_cpu% wrk_cpu% other% bytes_per_response) and writes a raw line to
+# the results file.
 http_wrk_once() {
     local s=$1 sc=$2 secs=$3 hdr=() c0 c1 m0 m1 w0 w1 e0 e1 rc reqs rps p50 p99 err
     [[ $sc == close ]] && hdr=(-H 'Connection: close')
+    [[ -n ${HTTP_AE[$sc]:-} ]] && hdr=(-H "Accept-Encoding: ${HTTP_AE[$sc]}")
     WRK=()
     c0=$(tree_cpu) m0=$(machine_busy) e0=$EPOCHREALTIME
     children_cpu_to "$OUT/times0"
@@ -568,8 +746,8 @@ http_wrk_once() {
         -v e0="$e0" -v e1="$e1" -v n="$reqs" 'BEGIN { c = c1 - c0; w = w1 - w0; t = e1 - e0
         o = 100 * (m1 - m0 - c - w) / t
         printf "%.2f %.0f %.0f %.0f %.0f\n", c, (c > 0 ? n / c : 0), 100 * c / t, 100 * w / t, (o < 0 ? 0 : o) }')
-    WRK=("$reqs" "$rps" "$p50" "$p99" "$err" "${WRK[@]}")
-    printf 'raw server=%s scenario=%s seconds=%s requests=%s rps=%s p50_ms=%s p99_ms=%s errors=%s server_cpu_s=%s req_per_cpu_s=%s server_cpu_pct=%s wrk_cpu_pct=%s other_cpu_pct=%s\n' \
+    WRK=("$reqs" "$rps" "$p50" "$p99" "$err" "${WRK[@]}" "$(wrk_bytes "$OUT/wrk.out")")
+    printf 'raw server=%s scenario=%s seconds=%s requests=%s rps=%s p50_ms=%s p99_ms=%s errors=%s server_cpu_s=%s req_per_cpu_s=%s server_cpu_pct=%s wrk_cpu_pct=%s other_cpu_pct=%s bytes_per_resp=%s\n' \
         "$s" "$sc" "$secs" "${WRK[@]}" >>"$RESULT"
     note "http: $s $sc: $rps req/s, p99 $p99 ms, ${WRK[6]} req per CPU-s, other load ${WRK[9]}%"
 }
@@ -588,6 +766,19 @@ http_wrk() {
     hr_add "$s" "$sc" rps "${WRK[1]}"; hr_add "$s" "$sc" p50 "${WRK[2]}"; hr_add "$s" "$sc" p99 "${WRK[3]}"
     hr_add "$s" "$sc" errors "${WRK[4]}"; hr_add "$s" "$sc" per_cpu "${WRK[6]}"
     hr_add "$s" "$sc" scpu "${WRK[7]}"; hr_add "$s" "$sc" wcpu "${WRK[8]}"; hr_add "$s" "$sc" other "${WRK[9]}"
+    hr_add "$s" "$sc" bpr "${WRK[10]}"
+    http_wire_check "$s" "$sc" "${WRK[10]}"
+}
+
+# http_wire_check SERVER SCENARIO BYTES: in a content-coding scenario, the
+# bytes per response wrk read must be those of the response checked with
+# curl (within 5%): otherwise the server changed what it sends under load.
+http_wire_check() {
+    local s=$1 sc=$2 b=$3 w=${HR["$1|$2|wire"]:-}
+    [[ -n ${HTTP_AE[$sc]:-} && -n $w && $b != - ]] || return 0
+    awk -v b="$b" -v w="$w" 'BEGIN { exit !(b > 1.05 * w || b < 0.95 * w) }' &&
+        fail "$s $sc: wrk read $b bytes per response, where the response checked with curl had $w: the coding changed under load?"
+    return 0
 }
 
 # Memory at rest: the serving processes right after start-up.
@@ -664,6 +855,8 @@ http_idle_run() {
 http_skip() {
     case $1:$2 in
     python:idle) echo "python's http.server speaks HTTP/1.0 and closes every connection" ;;
+    lighttpd:js-* | lighttpd-1p:js-* | python:js-*)
+        echo "not configured for content codings (see bench/README.md)" ;;
     lighttpd-1p:idle)
         ((HTTP_NOFILE / 2 >= HTTP_IDLE_N + 64 + 16)) ||
             echo "one lighttpd process allows max-fds/2 = $((HTTP_NOFILE / 2)) connections (open-file limit $HTTP_NOFILE), fewer than $HTTP_IDLE_N idle + 64" ;;
@@ -728,7 +921,8 @@ http_scenario() {
             for ((i = ${#HTTP_UP[@]} - 1; i >= 0; i--)); do order+=("${HTTP_UP[i]}"); done
         fi
         for s in "${order[@]}"; do
-            why=$(http_skip "$s" "$sc")
+            why=${HR["$s|$sc|skip"]:-}
+            [[ -n $why ]] || why=$(http_skip "$s" "$sc")
             [[ -n $why ]] && { HR["$s|$sc|skip"]=$why; continue; }
             http_use "$s"
             alive "$SERVER_PID" || { fail "$s (pid $SERVER_PID) is gone"; continue; }
@@ -742,7 +936,7 @@ http_scenario() {
 
 # ---- section http: the report ----
 
-http_row() { printf '%-12s %9s %8s %8s %10s %9s %9s %7s %6s\n' "$@" | tee -a "$RESULT"; }
+http_row() { printf '%-12s %9s %8s %8s %10s %9s %9s %7s %6s %8s\n' "$@" | tee -a "$RESULT"; }
 # md LINE...: lines for the Markdown copy of the report.
 md() {
     local l
@@ -800,6 +994,28 @@ http_ratios() {
     http_same_w "$sc"
 }
 
+# The ratios of a content-coding scenario: prefork over its one peer
+# (HTTP_VS), against the issue's targets (at least 1.10 in req/s and in
+# requests per CPU-second; p99 for information), then what each server
+# sent: coding, framing and bytes per response, as curl saw one and as wrk
+# read them under load.
+http_ratios_vs() {
+    local sc=$1 p=${HTTP_VS[$1]} r1 r2 r3 v1 v2 s line='' wrkl=''
+    r1=$(ratio "$(hr_get prefork "$sc" rps)" "$(hr_get "$p" "$sc" rps)") v1=$(verdict "$r1" ge 1.10)
+    r2=$(ratio "$(hr_get prefork "$sc" per_cpu)" "$(hr_get "$p" "$sc" per_cpu)") v2=$(verdict "$r2" ge 1.10)
+    r3=$(ratio "$(hr_get prefork "$sc" p99)" "$(hr_get "$p" "$sc" p99)")
+    report "prefork / $p: req/s $r1 (target >= 1.10: $v1), req per CPU-s $r2 (>= 1.10: $v2), p99 $r3 (no target)"
+    md "| **prefork ÷ $p** | **$r1** $v1 | | $r3 | **$r2** $v2 | |"
+    for s in "${HTTP_RUN[@]}"; do
+        [[ -n ${HR["$s|$sc|wire"]:-} ]] || continue
+        line+=" $s ${HR["$s|$sc|wire"]} (${HR["$s|$sc|enc"]}, ${HR["$s|$sc|framing"]}),"
+        wrkl+=" $s $(hr_get "$s" "$sc" bpr),"
+    done
+    report "bytes per response, head + body as sent (curl):${line%,}; as wrk read them:${wrkl%,}"
+    http_count "$v1"
+    http_count "$v2"
+}
+
 # The same ratios against the peers with as many processes as ours only
 # (nginx, lighttpd with workers), for information: not counted.
 http_same_w() {
@@ -815,24 +1031,33 @@ http_table() {
     local sc=$1 s skip noisy=0 o
     report ""
     report "-- $sc: ${HTTP_DESC[$sc]}"
-    http_row server req/s p50_ms p99_ms req/cpu_s server_cpu% wrk_cpu% other% errors
-    md "" "**${HTTP_DESC[$sc]}**" "" "| server | req/s | p50 ms | p99 ms | req per CPU-s |" "| --- | ---: | ---: | ---: | ---: |"
+    http_row server req/s p50_ms p99_ms req/cpu_s server_cpu% wrk_cpu% other% errors B/resp
+    # The Markdown tables of the coding scenarios also give the bytes per response.
+    if [[ -n ${HTTP_VS[$sc]:-} ]]; then
+        md "" "**${HTTP_DESC[$sc]}**" "" "| server | req/s | p50 ms | p99 ms | req per CPU-s | bytes per response |" "| --- | ---: | ---: | ---: | ---: | ---: |"
+    else
+        md "" "**${HTTP_DESC[$sc]}**" "" "| server | req/s | p50 ms | p99 ms | req per CPU-s |" "| --- | ---: | ---: | ---: | ---: |"
+    fi
     for s in "${HTTP_RUN[@]}"; do
         skip=${HR["$s|$sc|skip"]:-}
         if [[ -n $skip ]]; then
             report "$(printf '%-12s skipped: %s' "$s" "$skip")"
-            md "| $s | skipped | | | |"
+            md "| $s | skipped | | | |$([[ -n ${HTTP_VS[$sc]:-} ]] && echo ' |')"
             continue
         fi
         http_row "$s" "$(hr_get "$s" "$sc" rps)" "$(hr_get "$s" "$sc" p50)" "$(hr_get "$s" "$sc" p99)" \
             "$(hr_get "$s" "$sc" per_cpu)" "$(hr_get "$s" "$sc" scpu)" "$(hr_get "$s" "$sc" wcpu)" \
-            "$(hr_get "$s" "$sc" other)" "$(hr_get "$s" "$sc" errors)"
-        md "| $s | $(hr_get "$s" "$sc" rps) | $(hr_get "$s" "$sc" p50) | $(hr_get "$s" "$sc" p99) | $(hr_get "$s" "$sc" per_cpu) |"
+            "$(hr_get "$s" "$sc" other)" "$(hr_get "$s" "$sc" errors)" "$(hr_get "$s" "$sc" bpr)"
+        if [[ -n ${HTTP_VS[$sc]:-} ]]; then
+            md "| $s | $(hr_get "$s" "$sc" rps) | $(hr_get "$s" "$sc" p50) | $(hr_get "$s" "$sc" p99) | $(hr_get "$s" "$sc" per_cpu) | ${HR["$s|$sc|wire"]:--} (${HR["$s|$sc|enc"]:--}) |"
+        else
+            md "| $s | $(hr_get "$s" "$sc" rps) | $(hr_get "$s" "$sc" p50) | $(hr_get "$s" "$sc" p99) | $(hr_get "$s" "$sc" per_cpu) |"
+        fi
         o=$(hr_get "$s" "$sc" other)
         [[ $o != - ]] && awk -v o="$o" 'BEGIN { exit !(o > 20) }' && noisy=1
     done
     ((noisy)) && report "warning: other processes used over 20% of a CPU during some runs: those rows are low and noisy"
-    http_ratios "$sc"
+    if [[ -n ${HTTP_VS[$sc]:-} ]]; then http_ratios_vs "$sc"; else http_ratios "$sc"; fi
     http_ab "$sc"
 }
 
@@ -943,6 +1168,11 @@ http_notes() {
     report "  nginx's keepalive_requests; lighttpd server.max-keep-alive-requests 1000). nginx: sendfile on,"
     report "  tcp_nopush on, access_log off, autoindex on. prefork: --access-log off, its 1 s cache of small"
     report "  files and listings on (the default); nginx's open_file_cache off (its default)."
+    report "  content codings (js-* scenarios; wrk -H 'Accept-Encoding: gzip, br', gzip alone where only a .gz is on"
+    report "  disk): prefork's defaults (precompressed variants, its own compression at level 6 once per worker,"
+    report "  cached); nginx, under prefixes of their own, gzip_static on, and gzip on with gzip_comp_level 6 (per"
+    report "  request); nginx-light has no brotli; lighttpd and python sit these out. Each server's coding is"
+    report "  checked with curl before the runs."
     report "  every server runs for the whole section, idle but for its own runs; each scenario runs server"
     report "  after server, round after round: ${HTTP_SECS} s per wrk run (python ${HTTP_PY_SECS} s), $HTTP_ROUNDS round(s), server"
     report "  order reversed every other round; figures are medians over rounds; a run during which other processes used over 20% of a CPU"
@@ -952,15 +1182,17 @@ http_notes() {
 }
 
 # The scenarios to run: BENCH_HTTP_SCENARIOS (a subset, to iterate on one
-# row), or all. Each counts 3 targets, and memory 2 more (the idle one is
-# "not measured" without the idle scenario).
+# row), or all. Each counts 3 targets (a content-coding one 2: req/s and
+# per CPU-s against nginx), and memory 2 more (the idle one is "not
+# measured" without the idle scenario).
 http_scenarios() {
     local sc
     HTTP_SCENARIOS=(${BENCH_HTTP_SCENARIOS:-${HTTP_ALL[*]}})
+    HTTP_TARGETS=2
     for sc in "${HTTP_SCENARIOS[@]}"; do
         [[ -n ${HTTP_DESC[$sc]:-} ]] || { fail "unknown scenario in BENCH_HTTP_SCENARIOS: $sc (${HTTP_ALL[*]})"; return 1; }
+        if [[ -n ${HTTP_VS[$sc]:-} ]]; then HTTP_TARGETS=$((HTTP_TARGETS + 2)); else HTTP_TARGETS=$((HTTP_TARGETS + 3)); fi
     done
-    HTTP_TARGETS=$((3 * ${#HTTP_SCENARIOS[@]} + 2))
 }
 
 # The servers to compare: BENCH_HTTP_SERVERS, or all that are installed.
