@@ -85,7 +85,8 @@ int static_compress(int enc, int level, const void *in, size_t n, struct http_bu
         return -ENOMEM;
     unsigned char *dst = (unsigned char *)out->p + out->len;
     size_t len = room;
-    int err = enc == STATIC_ENC_GZIP ? gzip(level, in, n, dst, &len) : brotli(level, in, n, dst, &len);
+    int err = enc == STATIC_ENC_GZIP ? gzip(level, in, n, dst, &len)
+                                     : brotli(level, in, n, dst, &len);
     if (err < 0)
         return err;
     out->len += len;

@@ -12,8 +12,8 @@
  * "*;q=0" without identity); left unnamed, it weighs the least (one
  * thousandth), below any coding the client names. Without the field at
  * all, the server sends identity: a client that says nothing gets the
- * plain bytes, as nginx and Caddy do. An element that cannot be read is skipped, not the whole field.
- * Weights are kept in thousandths.
+ * plain bytes, as nginx and Caddy do. An element that cannot be read is
+ * skipped, not the whole field. Weights are kept in thousandths.
  */
 
 static const char *const names[STATIC_ENC_N] = {"identity", "br", "zstd", "gzip"};

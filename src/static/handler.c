@@ -8,54 +8,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "http/date.h"
 #include "static/cache.h"
 #include "static/cond.h"
 #include "static/listing.h"
 #include "static/mime.h"
 #include "static/path.h"
+#include "static/reply.h"
 #include "static/rules.h"
 #include "static/site.h"
 #include "static/variant.h"
-
-/* The response, as decided, then written through the core (emit). The
- * body is one of: none, `body` (bytes in memory: the cache, a listing), or
- * `fd` from `offset` (a file the reply owns until emitted). A page reply
- * is the core's HTML page for its status. */
-struct reply {
-    int status;
-    bool page;
-    const char *type;      /* Content-Type, or NULL */
-    uint64_t length;       /* Content-Length */
-    const char *body;
-    int fd;                /* -1 when the body is not a file */
-    uint64_t offset;
-    char etag[64];         /* "" when none */
-    time_t mtime;          /* Last-Modified; 0 when none */
-    char range[96];        /* Content-Range value, "" when none */
-    const char *allow;     /* Allow, for 405 */
-    const char *location;  /* Location, for 301 (already encoded) */
-    size_t location_len;
-    const struct http_fields *fields; /* a cached file's 200: its fields, checked once */
-    const struct http_fields *extra; /* --header rules' fields, or NULL */
-    int encoding;          /* Content-Encoding (STATIC_ENC_*; identity: none) */
-    bool vary;             /* Vary: Accept-Encoding (a file, on a site with codings) */
-};
-
-static void reply_init(struct reply *r)
-{
-    memset(r, 0, sizeof *r);
-    r->status = 200;
-    r->fd = -1;
-}
-
-/* The caller has closed any file it had opened. */
-static void reply_error(struct reply *r, int status)
-{
-    reply_init(r);
-    r->status = status;
-    r->page = true;
-}
 
 /* The request fields the handler reads, found in one pass. */
 struct fields {
@@ -127,11 +88,11 @@ static void find_fields(const struct http_request *req, struct fields *f)
 
 /* Only GET and HEAD are served; other methods we know get 405, the rest
  * 501. A body that comes with a request is read away by the core. */
-static bool method_ok(const struct http_request *req, struct reply *r)
+static bool method_ok(const struct http_request *req, struct static_reply *r)
 {
     if (req->method == HTTP_METHOD_GET || req->method == HTTP_METHOD_HEAD)
         return true;
-    reply_error(r, req->method == HTTP_METHOD_OTHER ? 501 : 405);
+    static_reply_error(r, req->method == HTTP_METHOD_OTHER ? 501 : 405);
     if (r->status == 405)
         r->allow = "GET, HEAD";
     return false;
@@ -159,11 +120,11 @@ static int open_error_status(int err)
     }
 }
 
-static void fail(struct reply *r, int fd, int status)
+static void fail(struct static_reply *r, int fd, int status)
 {
     if (fd >= 0)
         close(fd);
-    reply_error(r, status);
+    static_reply_error(r, status);
 }
 
 static int open_in_root(struct static_site *site, const char *rel, int *fd)
@@ -175,7 +136,7 @@ static int open_in_root(struct static_site *site, const char *rel, int *fd)
 
 /* Range and If-Range (RFC 9110 13.1.5, 14.2): a satisfiable single range is
  * a 206, an unsatisfiable one a 416, anything else the whole body. */
-static void apply_range(const struct fields *f, const struct content *c, struct reply *r)
+static void apply_range(const struct fields *f, const struct content *c, struct static_reply *r)
 {
     uint64_t first, last;
     if (!f->range || (f->if_range && !static_if_range_ok(f->if_range->value,
@@ -198,7 +159,7 @@ static void apply_range(const struct fields *f, const struct content *c, struct 
 
 /* The reply for content: 304 or 412 by the validators, else 200 or 206.
  * The reply owns c->fd afterwards (it closes it when it needs no body). */
-static void answer_content(const struct target *t, struct reply *r, const struct content *c)
+static void answer_content(const struct target *t, struct static_reply *r, const struct content *c)
 {
     const struct fields *f = &t->f;
     size_t etag_len = strnlen(c->etag, sizeof r->etag - 1); /* per request: no snprintf */
@@ -270,7 +231,7 @@ static const char *type_of(struct static_site *site, struct target *t, const cha
 /* ---- codings ---- */
 
 /* Send v, a variant of the requested file, in place of the original. */
-static void answer_variant(struct target *t, struct reply *r, struct static_variant *v)
+static void answer_variant(struct target *t, struct static_reply *r, struct static_variant *v)
 {
     char etag[STATIC_ETAG_MAX];
     r->encoding = v->enc;
@@ -290,7 +251,7 @@ static void answer_variant(struct target *t, struct reply *r, struct static_vari
 
 /* A file was found (o): send a variant of it if one is wanted and there.
  * True when it was answered. */
-static bool try_variant(struct static_site *site, struct target *t, struct reply *r,
+static bool try_variant(struct static_site *site, struct target *t, struct static_reply *r,
                         const struct static_original *o)
 {
     struct static_variant v;
@@ -325,8 +286,8 @@ static void accept_encoding(struct static_site *site, const struct http_request 
 
 /* Read what the request accepts; answer from a cached variant if the
  * cache already knows the pick. */
-static bool codings(struct static_site *site, const struct http_request *req, struct reply *r,
-                    struct target *t)
+static bool codings(struct static_site *site, const struct http_request *req,
+                    struct static_reply *r, struct target *t)
 {
     struct static_variant v;
     t->probe = false;
@@ -374,7 +335,7 @@ static struct static_cache_entry *cached(struct static_site *site, const struct 
     return e;
 }
 
-static bool serve_cached(struct static_site *site, struct reply *r, struct target *t)
+static bool serve_cached(struct static_site *site, struct static_reply *r, struct target *t)
 {
     struct static_cache_entry *e = cached(site, t);
     if (!e)
@@ -426,7 +387,7 @@ static struct static_cache_entry *cache_file(struct static_site *site, struct ta
 
 /* ---- files and directories ---- */
 
-static void serve_file(struct static_site *site, struct reply *r, struct target *t, int fd,
+static void serve_file(struct static_site *site, struct static_reply *r, struct target *t, int fd,
                        const struct stat *st, const char *src)
 {
     char etag[STATIC_ETAG_MAX];
@@ -454,7 +415,7 @@ static void serve_file(struct static_site *site, struct reply *r, struct target 
 
 /* "/a b/" -> "/a%20b/" plus the query, for the Location of a 301. */
 static void redirect_to_slash(struct static_site *site, const struct http_request *req,
-                              struct reply *r, const char *rel)
+                              struct static_reply *r, const char *rel)
 {
     const char *q = memchr(req->path, '?', req->path_len);
     size_t qlen = q ? req->path_len - (size_t)(q - req->path) : 0;
@@ -462,18 +423,18 @@ static void redirect_to_slash(struct static_site *site, const struct http_reques
     enc[0] = '/';
     size_t n = 1 + static_url_encode_path(rel, strlen(rel), enc + 1, sizeof enc - 2);
     enc[n++] = '/';
-    reply_error(r, 301);
+    static_reply_error(r, 301);
     http_buf_reset(&site->loc);
     if (http_buf_append(&site->loc, enc, n) < 0 ||
         (qlen && http_buf_append(&site->loc, q, qlen) < 0)) {
-        reply_error(r, 500);
+        static_reply_error(r, 500);
         return;
     }
     r->location = site->loc.p;
     r->location_len = site->loc.len;
 }
 
-static void serve_listing(struct static_site *site, struct reply *r,
+static void serve_listing(struct static_site *site, struct static_reply *r,
                           const struct target *t, int dirfd)
 {
     char url[PATH_MAX + 2];
@@ -482,7 +443,7 @@ static void serve_listing(struct static_site *site, struct reply *r,
     int err = static_listing_render(dirfd, url, site->cfg->dotfiles, &site->body);
     close(dirfd);
     if (err < 0) {
-        reply_error(r, open_error_status(err));
+        static_reply_error(r, open_error_status(err));
         return;
     }
     r->vary = false;
@@ -497,7 +458,7 @@ static void serve_listing(struct static_site *site, struct reply *r,
 }
 
 static void serve_directory(struct static_site *site, const struct http_request *req,
-                            struct reply *r, struct target *t, int dirfd)
+                            struct static_reply *r, struct target *t, int dirfd)
 {
     if (!t->p.trailing_slash && t->rel[0]) {
         close(dirfd);
@@ -526,18 +487,18 @@ static void serve_directory(struct static_site *site, const struct http_request 
 
 /* Decode and check the path: false (with the error reply made) if refused. */
 static bool resolve(struct static_site *site, const struct http_request *req,
-                    struct reply *r, struct target *t)
+                    struct static_reply *r, struct target *t)
 {
     /* An absolute-form target may have an empty path: that is "/". */
     const char *path = req->path_len && req->path[0] == '/' ? req->path : "/";
     size_t plen = path == req->path ? req->path_len : 1;
     int err = static_path_decode(path, plen, t->rel, sizeof t->rel, &t->p);
     if (err < 0) {
-        reply_error(r, err == -ENAMETOOLONG ? 414 : 400);
+        static_reply_error(r, err == -ENAMETOOLONG ? 414 : 400);
         return false;
     }
     if (t->p.has_dot_segment && !site->cfg->dotfiles) {
-        reply_error(r, 404);
+        static_reply_error(r, 404);
         return false;
     }
     make_key(t);
@@ -570,7 +531,7 @@ static bool fall_back(struct static_site *site, struct target *t, int err)
 
 /* --error-page: the file for r's status becomes its body, the status
  * staying; without one (or if it cannot be read now), the core's page. */
-static void error_page(struct static_site *site, struct reply *r)
+static void error_page(struct static_site *site, struct static_reply *r)
 {
     const char *rel = r->page && r->status >= 400 && r->status < 400 + STATIC_ERROR_PAGES
                           ? site->cfg->error_page[r->status - 400]
@@ -607,7 +568,7 @@ static void error_page(struct static_site *site, struct reply *r)
 
 /* Decide the response to t into r: from the cache, or the files. */
 static void serve_target(struct static_site *site, const struct http_request *req,
-                         struct reply *r, struct target *t)
+                         struct static_reply *r, struct target *t)
 {
     struct stat st;
     int fd;
@@ -619,7 +580,7 @@ static void serve_target(struct static_site *site, const struct http_request *re
         return;
     }
     if (err < 0) {
-        reply_error(r, open_error_status(err));
+        static_reply_error(r, open_error_status(err));
         return;
     }
     if (fstat(fd, &st) < 0)
@@ -633,7 +594,7 @@ static void serve_target(struct static_site *site, const struct http_request *re
 }
 
 /* Decide the response to req into r. */
-static void decide(struct static_site *site, const struct http_request *req, struct reply *r)
+static void decide(struct static_site *site, const struct http_request *req, struct static_reply *r)
 {
     struct target t;
     if (!method_ok(req, r) || !resolve(site, req, r, &t)) {
@@ -654,72 +615,10 @@ static void decide(struct static_site *site, const struct http_request *req, str
     }
 }
 
-#define HEADER(x, lit, v, n) http_res_header(x, lit, sizeof lit - 1, v, n)
-
-/* The fields this site's responses carry, besides the core's. A 304
- * carries the validators but no Content-Type (RFC 9110 15.4.5). */
-static int fields(struct http_exchange *x, const struct reply *r)
-{
-    static struct http_date_memo last_modified; /* a hot file's, formatted once */
-    if (r->fields)
-        return http_res_fields(x, r->fields);
-    const char *date = r->mtime ? http_date_cached(&last_modified, r->mtime) : "";
-    int err = 0;
-    if (r->type && r->status != 304)
-        err |= HEADER(x, "Content-Type", r->type, strlen(r->type));
-    if (date[0]) /* empty: no mtime, or a year beyond 9999 */
-        err |= HEADER(x, "Last-Modified", date, HTTP_DATE_LEN);
-    if (r->etag[0])
-        err |= HEADER(x, "ETag", r->etag, strlen(r->etag));
-    if (r->etag[0] || r->status == 416)
-        err |= HEADER(x, "Accept-Ranges", "bytes", 5);
-    if (r->range[0])
-        err |= HEADER(x, "Content-Range", r->range, strlen(r->range));
-    if (r->allow)
-        err |= HEADER(x, "Allow", r->allow, strlen(r->allow));
-    if (r->location)
-        err |= HEADER(x, "Location", r->location, r->location_len);
-    if (r->encoding != STATIC_ENC_IDENTITY && r->status != 304) {
-        const char *name = static_encoding_name(r->encoding);
-        err |= HEADER(x, "Content-Encoding", name, strlen(name));
-    }
-    if (r->vary)
-        err |= HEADER(x, "Vary", "Accept-Encoding", 15);
-    if (r->extra)
-        err |= http_res_fields(x, r->extra);
-    return err;
-}
-
-/* Write the decided response through the core. */
-static void emit(struct http_exchange *x, struct reply *r)
-{
-    int err = http_res_status(x, r->status, NULL);
-    if (!err)
-        err = fields(x, r);
-    if (!err && r->page) {
-        http_res_page(x);
-        return;
-    }
-    if (!err)
-        err = http_res_start(x, (int64_t)r->length);
-    if (!err && r->fd >= 0) {
-        err = http_res_file(x, r->fd, r->offset, r->length);
-        r->fd = -1;
-    } else if (!err && r->body) {
-        err = http_res_write(x, r->body, (size_t)r->length);
-    }
-    if (r->fd >= 0)
-        close(r->fd);
-    if (err >= 0)
-        http_res_end(x);
-    else if (http_res_error(x, 500) < 0)
-        http_res_abort(x);
-}
-
 void static_handle(struct http_exchange *x, void *ud)
 {
-    struct reply r;
-    reply_init(&r);
+    struct static_reply r;
+    static_reply_init(&r);
     decide(ud, http_ex_request(x), &r);
-    emit(x, &r);
+    static_reply_emit(x, &r);
 }

@@ -161,7 +161,8 @@ static int precompressed(struct probe *p, int enc, struct static_variant *v)
     v->st = st;
     v->type = p->type;
     struct http_buf *b = &p->site->packed;
-    if (!static_cache_wants(p->site->cache, (uint64_t)st.st_size) || static_site_read(fd, &st, b) < 0)
+    if (!static_cache_wants(p->site->cache, (uint64_t)st.st_size) ||
+        static_site_read(fd, &st, b) < 0)
         return 1; /* sent from the file */
     struct static_cache_entry *e = put(p, enc, STATIC_CACHE_FILE, path, b->p, b->len);
     http_buf_reset(b);
