@@ -20,7 +20,8 @@ set -euo pipefail
 packages=(build-essential pkg-config libcriterion-dev clang libclang-rt-14-dev libssl-dev openssl testssl.sh
           zlib1g-dev libbrotli-dev brotli curl wrk
           python3 nginx-light lighttpd chromium python3-dev python3-pytest python3-flask
-          python3-venv python3-prometheus-client haproxy iproute2 libnginx-mod-stream)
+          python3-venv python3-prometheus-client haproxy iproute2 libnginx-mod-stream
+          prometheus)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -44,8 +45,8 @@ $sudo "${apt[@]}" install -y -q --no-install-recommends "${missing[@]}" >/dev/nu
     $sudo "${apt[@]}" update -q >/dev/null
     $sudo "${apt[@]}" install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
-# The benchmark peers must not keep running as system services.
-for svc in nginx lighttpd haproxy; do
+# The benchmark peers and Prometheus must not keep running as system services.
+for svc in nginx lighttpd haproxy prometheus; do
     if [[ " ${missing[*]} " == *" $svc"* ]] && command -v systemctl >/dev/null; then
         $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
     fi

@@ -1,5 +1,7 @@
-"""test_deploy_snippets.py — docs/deploy.md's systemd unit and Kubernetes pod, run as written: their prefork options on loopback, the health path through a stop, and the stop within the time they give it."""
+"""test_deploy_snippets.py — docs/deploy.md's systemd unit and Kubernetes pod, run as written: their prefork options on loopback, the health path through a stop, and the stop within the time they give it; its Prometheus scrape_configs and PromQL example, run by a real Prometheus against a pool."""
 import json
+import math
+import os
 import re
 import shlex
 import signal
@@ -8,6 +10,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -144,3 +147,118 @@ def test_kubernetes_pod(pools):
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5) as r:
         assert b"prefork_requests_total" in r.read()
     drain_as_promised(pool, site, health, False, pre_stop, grace)
+
+
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+class Prometheus:
+    """A Prometheus server of its own: the given configuration, a temporary
+    TSDB, on a loopback port."""
+
+    def __init__(self, config):
+        self.dir = tempfile.TemporaryDirectory(prefix="pf-prom-")
+        with open(f"{self.dir.name}/prometheus.yml", "w") as f:
+            f.write(config)
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [PROMETHEUS, f"--config.file={self.dir.name}/prometheus.yml",
+             f"--storage.tsdb.path={self.dir.name}/data",
+             f"--web.listen-address={self.url[len('http://'):]}"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+
+    def text(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def ready(self):
+        assert self.proc.poll() is None, f"prometheus exited:\n{self.text()}"
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def query(self, expr):
+        """The value of an instant query that gives one sample, None when it
+        gives none."""
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        with urllib.request.urlopen(url, timeout=5) as r:
+            answer = json.load(r)
+        assert answer["status"] == "success", answer
+        result = answer["data"]["result"]
+        assert len(result) <= 1, f"{expr}: {result}"
+        return float(result[0]["value"][1]) if result else None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.dir.cleanup()
+
+
+def scraped(url):
+    """The exposition at url, "" when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.read().decode()
+    except OSError:
+        return ""
+
+
+def test_prometheus_scrapes_the_pool(pools):
+    if not os.access(PROMETHEUS, os.X_OK):
+        pytest.skip(f"no {PROMETHEUS} (make deps installs it)")
+    scrape = block("yaml", "scrape_configs")
+    share_5xx = block("promql", "prefork_responses_total").strip()
+    assert share_5xx.count('code="5xx"') == 1
+    share_4xx = share_5xx.replace('code="5xx"', 'code="4xx"')
+    port, metrics = free_port(), free_port()
+    pool = pools(["serve", "/srv/site", "-w", "2", "-l", f"127.0.0.1:{port}",
+                  "--metrics-listen", f"127.0.0.1:{metrics}"])
+    # The block as written, its two hosts' targets replaced by this pool's
+    # metrics port, and a scrape each second rather than the default minute.
+    targets = re.search(r"targets: (\[.*?\])", scrape)
+    assert all(t.endswith(":9100") for t in json.loads(targets.group(1)))
+    config = ("global:\n  scrape_interval: 1s\n" + scrape[:targets.start(1)]
+              + json.dumps([f"127.0.0.1:{metrics}"]) + scrape[targets.end(1):])
+    job = re.search(r"job_name: (\S+)", scrape).group(1)
+    # Ready with no request made, so that every count starts at 0.
+    wait_for(lambda: 'prefork_workers{state="idle"} 2' in
+             scraped(f"http://127.0.0.1:{metrics}/metrics"), 20, "the pool's two workers")
+    prom = Prometheus(config)
+    try:
+        wait_for(prom.ready, 30, "prometheus to be ready")
+        # A scrape of the idle pool before the load, so that rate() sees all
+        # of it as an increase.
+        wait_for(lambda: prom.query(f'up{{job="{job}"}} == 1'), 20, "a first scrape")
+        assert prom.query(f'sum(prefork_requests_total{{job="{job}"}})') == 0
+        # The load: 40 requests, a quarter of them for files the site lacks.
+        paths = [f"/missing-{i}" if i % 4 == 0 else "/index.html" for i in range(40)]
+        for path in paths:
+            want = 200 if path == "/index.html" else 404
+            assert status(f"http://127.0.0.1:{port}{path}") == want, path
+        sent, missing = len(paths), sum(p != "/index.html" for p in paths)
+        wait_for(lambda: prom.query(f'sum(prefork_requests_total{{job="{job}"}})') == sent,
+                 20, f"prometheus to count the {sent} requests")
+        assert prom.query(f'up{{job="{job}"}}') == 1
+        assert prom.query(f'sum(prefork_responses_total{{job="{job}",code="4xx"}})') == missing
+
+        # The docs' expression evaluates to a share: 0, the pool answered no
+        # 5xx; the same with 4xx is the 404s' share of the load.
+        def number(expr):
+            v = prom.query(expr)
+            return v is not None and math.isfinite(v) and [v]
+        [share] = wait_for(lambda: number(share_5xx), 10, "the 5xx share")
+        assert share == 0, share
+        [share] = wait_for(lambda: number(share_4xx), 10, "the 4xx share")
+        assert share == pytest.approx(missing / sent, abs=1e-9), share
+    finally:
+        prom.stop()
+    pool.proc.send_signal(signal.SIGTERM)
+    assert pool.proc.wait(20) == 0, pool.text()
