@@ -205,7 +205,7 @@ int tls__set_load(const struct tls_config *tc, bool ktls, struct tls__set **out,
         set->cert[i] = SSL_CTX_get0_certificate(set->ctx[i]);
         set->n++;
         if (tc->pairs[i].ocsp) {
-            err = tls__ocsp_load(tc->pairs[i].ocsp, &set->staple[i], why, size);
+            err = tls__ocsp_load(tc->pairs[i].ocsp, set->cert[i], &set->staple[i], why, size);
             if (err < 0) {
                 tls__set_free(set);
                 return err;

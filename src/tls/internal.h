@@ -27,9 +27,10 @@ int tls__set_load(const struct tls_config *tc, bool ktls, struct tls__set **out,
 void tls__set_free(struct tls__set *set);
 extern struct tls__set *tls__active; /* what new connections get */
 
-/* ocsp.c: read and check an OCSP response file; staple it to handshakes
- * of ctx that ask for one. */
-int tls__ocsp_load(const char *path, struct tls__staple *st, char *why, size_t size);
+/* ocsp.c: read an OCSP response file and check that it is a current
+ * "good" about cert; staple it to handshakes of ctx that ask for one. */
+int tls__ocsp_load(const char *path, X509 *cert, struct tls__staple *st, char *why,
+                   size_t size);
 void tls__ocsp_use(SSL_CTX *ctx, struct tls__staple *st);
 
 /* tickets.c: the session-ticket keys, shared by the master and every

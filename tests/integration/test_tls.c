@@ -310,24 +310,42 @@ Test(tls, https_redirect)
                  "--tls-key '%s' --https-redirect", hs_root, tl_file("a.pem"), tl_file("a.key"));
 }
 
+/* A response from the test CA's own responder for cert NAME, in NAME.ocsp,
+ * the certificate valid (V) or revoked (R). */
+static void ocsp_response(const char *name, char state)
+{
+    char *out;
+    int st = tl_sh(&out, 60000,
+                   "cd '%s' && serial=$(openssl x509 -in %s.pem -noout -serial | cut -d= -f2) && "
+                   "end=$(openssl x509 -in %s.pem -noout -enddate | cut -d= -f2) && "
+                   "rev=%s && printf '%c\t%%s\t%%s\t%%s\tunknown\t/CN=x\n' "
+                   "\"$(date -u -d \"$end\" +%%y%%m%%d%%H%%M%%SZ)\" \"$rev\" \"$serial\" "
+                   "> index.txt && "
+                   "openssl ocsp -index index.txt -rsigner ca.pem -rkey ca.key -CA ca.pem "
+                   "-issuer ca.pem -cert %s.pem -respout %s.ocsp -ndays 1",
+                   hs_tmp, name, name, state == 'R' ? "$(date -u +%y%m%d%H%M%SZ)" : "''",
+                   state, name, name);
+    ts_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "openssl ocsp: %s", out);
+    free(out);
+}
+
 /* --tls-ocsp: the response (made here by the test CA's own responder) is
  * stapled for clients that ask, and only for them; a file that is not
- * one is a usage error. */
+ * one, a response about another certificate or a revoked one is a usage
+ * error. */
 Test(tls, ocsp_stapling)
 {
     hs_tree("tls");
     tl_certs();
     char *out;
-    int st = tl_sh(&out, 60000,
-                   "cd '%s' && serial=$(openssl x509 -in a.pem -noout -serial | cut -d= -f2) && "
-                   "end=$(openssl x509 -in a.pem -noout -enddate | cut -d= -f2) && "
-                   "printf 'V\\t%%s\\t\\t%%s\\tunknown\\t/CN=localhost\\n' "
-                   "\"$(date -u -d \"$end\" +%%y%%m%%d%%H%%M%%SZ)\" \"$serial\" > index.txt && "
-                   "openssl ocsp -index index.txt -rsigner ca.pem -rkey ca.key -CA ca.pem "
-                   "-issuer ca.pem -cert a.pem -respout a.ocsp -ndays 1",
-                   hs_tmp);
-    ts_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "openssl ocsp: %s", out);
-    free(out);
+    ocsp_response("b", 'V');
+    expect_usage("not about this certificate", "serve '%s' -l 127.0.0.1:0,tls --tls-cert '%s' "
+                 "--tls-key '%s' --tls-ocsp '%s'", hs_root, tl_file("a.pem"), tl_file("a.key"),
+                 tl_file("b.ocsp"));
+    ocsp_response("a", 'R');
+    expect_usage("revoked", "serve '%s' -l 127.0.0.1:0,tls --tls-cert '%s' --tls-key '%s' "
+                 "--tls-ocsp '%s'", hs_root, tl_file("a.pem"), tl_file("a.key"), tl_file("a.ocsp"));
+    ocsp_response("a", 'V');
     expect_usage("not an OCSP response", "serve '%s' -l 127.0.0.1:0,tls --tls-cert '%s' "
                  "--tls-key '%s' --tls-ocsp '%s'", hs_root, tl_file("a.pem"), tl_file("a.key"),
                  tl_file("a.pem"));
