@@ -3,7 +3,9 @@
 #   make            build/prefork, build/libprefork.a and .so, build/examples/*
 #   make install    install them under PREFIX (/usr/local); DESTDIR stages them
 #   make uninstall  remove exactly what make install put
-#   make serve      build, then serve the current folder on http://127.0.0.1:8000
+#   make serve      install what building needs (if missing: OpenSSL, zlib,
+#                   Brotli headers), build, then serve the current folder
+#                   on http://127.0.0.1:8000
 #   make test       install what the tests need (if missing), run every test
 #   make test-san   the whole suite again under ASan + UBSan (build/san/)
 #   make fuzz       run each libFuzzer target (FUZZ_SECONDS, default 60)
@@ -74,7 +76,7 @@ PY_DIR  := $(B)/python/prefork
 PY_SO   := $(PY_DIR)/_prefork$(PY_EXT)
 PY_FILES := $(patsubst python/prefork/%,$(PY_DIR)/%,$(wildcard python/prefork/*.py))
 
-.PHONY: all serve test test-san check deps fuzz bench clean install uninstall FORCE
+.PHONY: all serve test test-san check deps build-deps fuzz bench clean install uninstall FORCE
 # Objects of single-file programs are kept, so a second make builds nothing.
 .SECONDARY:
 all: $(B)/prefork $(LIB) $(SHLIB) $(EXAMPLES) $(if $(PY_OK),python,python-skipped)
@@ -190,8 +192,14 @@ test-san: deps
 	$(MAKE) SAN=1 check
 	PYTHON=$(PYTHON) CC=$(CC) tests/run.sh build/san
 
-serve: all
+# A fresh machine may lack the headers of OpenSSL, zlib and Brotli: the
+# build's own packages are installed first (tests/deps.sh build).
+serve: build-deps
+	$(MAKE) all
 	$(B)/prefork serve .
+
+build-deps:
+	@tests/deps.sh build
 
 fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_SECONDS)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deps.sh — install the Debian packages the tests, fuzzers and benchmarks need, if any is missing.
+# deps.sh — install the Debian packages the tests, fuzzers and benchmarks need (or, with "build", what building needs), if any is missing.
 set -euo pipefail
 
 # Criterion: the unit and integration test framework (each test in its own
@@ -22,6 +22,11 @@ packages=(build-essential pkg-config libcriterion-dev clang libclang-rt-14-dev l
           python3 nginx-light lighttpd chromium python3-dev python3-pytest python3-flask
           python3-venv python3-prometheus-client haproxy iproute2 libnginx-mod-stream
           prometheus)
+
+# "deps.sh build": only what building needs (make serve on a fresh machine).
+if [ "${1:-}" = build ]; then
+    packages=(build-essential pkg-config libssl-dev zlib1g-dev libbrotli-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
