@@ -127,11 +127,6 @@ static void fail(struct static_reply *r, int fd, int status)
     static_reply_error(r, status);
 }
 
-static int open_in_root(struct static_site *site, const char *rel, int *fd)
-{
-    return static_site_open(site, rel, fd);
-}
-
 /* ---- answering with content: validators, ranges, then the body ---- */
 
 /* Range and If-Range (RFC 9110 13.1.5, 14.2): a satisfiable single range is
@@ -291,10 +286,13 @@ static bool codings(struct static_site *site, const struct http_request *req,
 {
     struct static_variant v;
     t->probe = false;
+    t->w.any = false;
     r->vary = static_variant_enabled(site->cfg);
+    if (!r->vary || !t->f.accept_encoding) /* nothing to parse: the identity */
+        return false;
     t->w.range = t->f.range != NULL;
     accept_encoding(site, req, t);
-    t->w.any = r->vary && static_encoding_pick(t->w.q, ~0u) > STATIC_ENC_IDENTITY;
+    t->w.any = static_encoding_pick(t->w.q, ~0u) > STATIC_ENC_IDENTITY;
     if (!t->w.any)
         return false;
     int rc = static_variant_cached(site, t->key, t->key_len, &t->w, &v);
@@ -470,7 +468,7 @@ static void serve_directory(struct static_site *site, const struct http_request 
     int fd;
     int n = snprintf(index, sizeof index, "%s%s%s", t->rel, t->rel[0] ? "/" : "",
                      site->cfg->index);
-    if (n > 0 && (size_t)n < sizeof index && open_in_root(site, index, &fd) == 0) {
+    if (n > 0 && (size_t)n < sizeof index && static_site_open(site, index, &fd) == 0) {
         if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
             close(dirfd);
             serve_file(site, r, t, fd, &st, index);
@@ -545,7 +543,7 @@ static void error_page(struct static_site *site, struct static_reply *r)
     make_key(&t);
     struct static_cache_entry *e = cached(site, &t);
     if (!e || e->kind != STATIC_CACHE_FILE) {
-        if (open_in_root(site, rel, &fd) < 0)
+        if (static_site_open(site, rel, &fd) < 0)
             return;
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
             close(fd);
@@ -574,7 +572,7 @@ static void serve_target(struct static_site *site, const struct http_request *re
     int fd;
     if (codings(site, req, r, t) || serve_cached(site, r, t))
         return;
-    int err = open_in_root(site, t->rel, &fd);
+    int err = static_site_open(site, t->rel, &fd);
     if (err < 0 && fall_back(site, t, err)) {
         serve_target(site, req, r, t); /* once: the fallback has an extension */
         return;
