@@ -77,26 +77,6 @@ static void found_entry(struct static_variant *v, struct static_cache_entry *e)
     v->type = e->type;
 }
 
-int static_variant_cached(struct static_site *site, const char *key, size_t key_len,
-                          const struct static_want *w, struct static_variant *v)
-{
-    unsigned have = candidates(w);
-    for (;;) {
-        int enc = static_encoding_pick(w->q, have);
-        if (enc <= STATIC_ENC_IDENTITY)
-            return 0;
-        struct static_cache_entry *e;
-        enum found f = lookup(site, key, key_len, enc, w, &e);
-        if (f == UNKNOWN)
-            return -ENOENT;
-        if (f == FOUND) {
-            found_entry(v, e);
-            return 1;
-        }
-        have &= ~(1u << enc);
-    }
-}
-
 /* ---- finding and making variants ---- */
 
 /* What static_variant_find works from: the original, copied out of the
@@ -235,6 +215,37 @@ static int probe_one(struct probe *p, int enc, const struct static_want *w,
     return rc > 0;
 }
 
+/* The codings in the client's order of preference, each from the cache or
+ * (with p) looked for and made: 1 with v filled, 0 for the original,
+ * -ENOENT when, without p, the cache does not know one. */
+static int choose(struct static_site *site, const char *key, size_t key_len,
+                  const struct static_want *w, struct probe *p, struct static_variant *v)
+{
+    unsigned have = candidates(w);
+    for (;;) {
+        int enc = static_encoding_pick(w->q, have);
+        if (enc <= STATIC_ENC_IDENTITY)
+            return 0;
+        struct static_cache_entry *e;
+        enum found f = lookup(site, key, key_len, enc, w, &e);
+        if (f == FOUND) {
+            found_entry(v, e);
+            return 1;
+        }
+        if (f == UNKNOWN && !p)
+            return -ENOENT;
+        if (f == UNKNOWN && probe_one(p, enc, w, v))
+            return 1;
+        have &= ~(1u << enc);
+    }
+}
+
+int static_variant_cached(struct static_site *site, const char *key, size_t key_len,
+                          const struct static_want *w, struct static_variant *v)
+{
+    return choose(site, key, key_len, w, NULL, v);
+}
+
 int static_variant_find(struct static_site *site, const char *key, size_t key_len,
                         const struct static_original *o, const struct static_want *w,
                         struct static_variant *v)
@@ -251,25 +262,7 @@ int static_variant_find(struct static_site *site, const char *key, size_t key_le
             return 0;
         p.mem = site->raw.p;
     }
-    unsigned have = candidates(w);
-    int rc = 0;
-    for (;;) {
-        int enc = static_encoding_pick(w->q, have);
-        if (enc <= STATIC_ENC_IDENTITY)
-            break;
-        struct static_cache_entry *e;
-        enum found f = lookup(site, key, key_len, enc, w, &e);
-        if (f == FOUND) {
-            found_entry(v, e);
-            rc = 1;
-            break;
-        }
-        if (f == UNKNOWN && probe_one(&p, enc, w, v)) {
-            rc = 1;
-            break;
-        }
-        have &= ~(1u << enc);
-    }
+    int rc = choose(site, key, key_len, w, &p, v);
     http_buf_reset(&site->raw);
     return rc;
 }
