@@ -1705,3 +1705,35 @@ Test(defer, freeing_the_loop_leaves_queued_calls_inactive, .timeout = 10)
     cr_assert_not(pf_defer_active(&a.d));
     cr_assert_not(pf_defer_active(&b.d));
 }
+
+/* How many of n would-be yields the policy allows, each yield taking
+ * took_us, or slow_us one in every `every` (0: never). */
+static int yields_allowed(struct pf__yield *y, int n, uint64_t took_us, int every, uint64_t slow_us)
+{
+    int allowed = 0;
+    for (int i = 1; i <= n; i++) {
+        if (!pf__yield_wanted(y))
+            continue;
+        allowed++;
+        pf__yield_record(y, every && i % every == 0 ? slow_us : took_us);
+    }
+    return allowed;
+}
+
+/* Yields that come back soon are all kept, also with one slow in ten (what
+ * plain HTTP with wrk on the same CPUs gave); when most keep the loop away a
+ * millisecond or more (a client busy with TLS handshakes), the loop yields
+ * once in sixteen times only, and all again once those come back soon. */
+Test(yield, slow_yields_are_given_up_and_taken_up_again, .timeout = 10)
+{
+    struct pf__yield y = {0};
+    cr_assert_eq(yields_allowed(&y, 1000, 5, 0, 0), 1000);
+    cr_assert_eq(yields_allowed(&y, 1000, 300, 10, 1500), 1000, "one slow yield in ten stopped them");
+    y = (struct pf__yield){0};
+    cr_assert_eq(yields_allowed(&y, 10, 2000, 0, 0), 5, "five slow yields in a row are enough");
+    cr_assert_eq(yields_allowed(&y, 160, 2000, 0, 0), 10, "still slow: one try in sixteen");
+    cr_assert_eq(yields_allowed(&y, 640, 1500, 5, 1000), 40, "3 slow in 5 is still too many");
+    int n = yields_allowed(&y, 400, 20, 0, 0);
+    cr_assert(n > 40 && n < 400, "fast again: %d of 400 allowed", n);
+    cr_assert_eq(yields_allowed(&y, 100, 20, 0, 0), 100, "fast again: every yield is back");
+}

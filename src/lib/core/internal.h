@@ -20,6 +20,17 @@ void pf__loop_forget(pf_loop *loop, int fd);
  * first (see wait_events): for a loop the others wait on, the master's. */
 void pf__loop_no_yield(pf_loop *loop);
 
+/* yield.c: a loop's yields before sleeping, kept only while they come back
+ * soon. pf__yield_wanted: whether to yield now; pf__yield_cpu: yield once,
+ * timed; pf__yield_record: count one that took took_us. */
+struct pf__yield {
+    unsigned slow_share; /* of the recent yields, those that took 1 ms or more, in 1/256 */
+    unsigned skipped;    /* yields skipped since the share went over its bound */
+};
+bool pf__yield_wanted(struct pf__yield *y);
+void pf__yield_cpu(struct pf__yield *y);
+void pf__yield_record(struct pf__yield *y, uint64_t took_us);
+
 /* affinity.c: parse a CPU list ("0-3,6") into PF_MAX_CPUS bits (0 or
  * -EINVAL); the CPUs workers are pinned to, in order, into cpus (room for
  * PF_MAX_CPUS, or NULL) and their count (or -errno): worker i runs on

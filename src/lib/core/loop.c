@@ -33,6 +33,7 @@ struct pf_loop {
     bool stop;
     bool firing;   /* inside run_timers */
     bool no_yield; /* sleep without yielding first (pf__loop_no_yield) */
+    struct pf__yield yield; /* whether yields pay here (yield.c) */
 };
 
 #define LOOP_BATCH 256
@@ -380,6 +381,7 @@ static void dispatch(pf_loop *l, const struct epoll_event *ev)
  * a sleep and a wake-up: those cost several microseconds each, the two
  * extra system calls well under one. On a CPU with nothing else to run
  * sched_yield returns at once; it never repeats, so an idle loop sleeps.
+ * Yields that keep the loop away long are given up (yield.c).
  *
  * A loop that others wait on is better off asleep: a sleeping loop is woken
  * the moment its work comes, a yielded one waits for its turn behind the
@@ -393,7 +395,8 @@ static int wait_events(pf_loop *l, struct epoll_event *evs, bool busy)
     int n = epoll_wait(l->epfd, evs, LOOP_BATCH, 0);
     if (n != 0 || busy || next_timeout(l) == 0)
         return n;
-    sched_yield();
+    if (pf__yield_wanted(&l->yield))
+        pf__yield_cpu(&l->yield);
     l->now = pf__mono_ms();
     return epoll_wait(l->epfd, evs, LOOP_BATCH, next_timeout(l));
 }
