@@ -100,6 +100,9 @@ def parser():
                    "certificate; read by the master before forking, never by a worker")
     t.add_argument("--tls-ticket-rotate", metavar="SEC",
                    help="session-ticket keys, shared by every worker, rotate every SEC (3600)")
+    t.add_argument("--tls-session-cache", metavar="N",
+                   help="TLS 1.2 sessions kept for clients that resume by session ID, shared "
+                   "by every worker (20000; 0: none)")
     y = p.add_argument_group("Python options")
     y.add_argument("--preload", action="store_true",
                    help="import the application once in the master before forking "

@@ -25,7 +25,7 @@ HTTP_OPTIONS = (
 # The WSGI server's own, and HTTPS's (tls_cert and tls_key repeatable:
 # lists, the n-th key going with the n-th certificate).
 WSGI_OPTIONS = ("threads",)
-TLS_OPTIONS = ("tls_cert", "tls_key", "tls_ticket_rotate")
+TLS_OPTIONS = ("tls_cert", "tls_key", "tls_ticket_rotate", "tls_session_cache")
 
 
 def load(target):

@@ -54,6 +54,7 @@ static const struct option run_options[] = {
     {"tls-key", required_argument, NULL, OPT_TLS},
     {"tls-ticket-rotate", required_argument, NULL, OPT_TLS},
     {"tls-ocsp", required_argument, NULL, OPT_TLS},
+    {"tls-session-cache", required_argument, NULL, OPT_TLS},
     {"help", no_argument, NULL, 'h'},
 };
 

@@ -100,6 +100,7 @@ static const struct option serve_options[] = {
     {"tls-key", required_argument, NULL, OPT_TLS},
     {"tls-ticket-rotate", required_argument, NULL, OPT_TLS},
     {"tls-ocsp", required_argument, NULL, OPT_TLS},
+    {"tls-session-cache", required_argument, NULL, OPT_TLS},
     {"https-redirect", no_argument, NULL, OPT_REDIRECT},
     {"help", no_argument, NULL, 'h'},
 };

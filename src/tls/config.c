@@ -1,4 +1,4 @@
-/* config.c — the TLS options (--tls-cert, --tls-key, --tls-ticket-rotate) parsed by name, as every face of prefork spells them. */
+/* config.c — the TLS options (--tls-cert, --tls-key, --tls-ocsp, --tls-ticket-rotate, --tls-session-cache) parsed by name, as every face of prefork spells them. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +19,16 @@ const char tls_help[] =
     "                               again (refresh it with your own tooling)\n"
     "      --tls-ticket-rotate SEC  session-ticket keys, shared by every worker, are\n"
     "                               replaced this often (default 3600); a ticket\n"
-    "                               resumes for two periods at least\n";
+    "                               resumes for two periods at least\n"
+    "      --tls-session-cache N    TLS 1.2 sessions kept for clients that resume by\n"
+    "                               session ID, not ticket, shared by every worker\n"
+    "                               (default 20000, 512 bytes each; 0: none)\n";
 
 void tls_config_init(struct tls_config *tc)
 {
     memset(tc, 0, sizeof *tc);
     tc->ticket_rotate_s = 3600;
+    tc->session_cache = 20000;
 }
 
 static int set_rotate(struct tls_config *tc, const char *value, const char **why)
@@ -37,6 +41,19 @@ static int set_rotate(struct tls_config *tc, const char *value, const char **why
         return -EINVAL;
     }
     tc->ticket_rotate_s = (unsigned)v;
+    return 0;
+}
+
+static int set_cache(struct tls_config *tc, const char *value, const char **why)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(value, &end, 10);
+    if (*value < '0' || *value > '9' || errno || *end || v > 1000000) {
+        *why = "must be a number of sessions from 0 to 1000000";
+        return -EINVAL;
+    }
+    tc->session_cache = (unsigned)v;
     return 0;
 }
 
@@ -62,6 +79,8 @@ int tls_config_set(struct tls_config *tc, const char *name, const char *value,
         return set_rotate(tc, value, why);
     if (strcmp(name, "tls-ocsp") == 0)
         return set_ocsp(tc, value, why);
+    if (strcmp(name, "tls-session-cache") == 0)
+        return set_cache(tc, value, why);
     if (!cert && strcmp(name, "tls-key") != 0)
         return -ENOENT;
     int *n = cert ? &tc->ncerts : &tc->nkeys;

@@ -91,8 +91,8 @@ static void defaults(SSL_CTX *ctx, bool ktls, unsigned rotate_s)
     SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_max_early_data(ctx, 0);
     SSL_CTX_set_recv_max_early_data(ctx, 0);
-    /* Tickets only: a session cache would live in one worker's memory. */
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    /* Tickets, and sessions by ID in the table every worker shares. */
+    tls__sessions_use(ctx);
     SSL_CTX_set_num_tickets(ctx, 1);
     /* A ticket opens as long as its key is kept: two rotations at least. */
     SSL_CTX_set_timeout(ctx, 2 * (long)rotate_s);

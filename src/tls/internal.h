@@ -41,6 +41,20 @@ void tls__keys_rotate(void);
 void tls__keys_free(void);
 void tls__keys_use(SSL_CTX *ctx); /* seal and open this context's tickets with them */
 
+/* sessions.c: TLS 1.2 sessions by ID, shared by every worker (one
+ * mapping of `entries` slots, made before the first fork; 0: none), for
+ * clients that resume without tickets. put: -EBUSY when the slot is being
+ * written (not kept), -EINVAL when it does not fit; get: the session's
+ * length in der (room for TLS_SESSION_MAX), or 0. */
+#define TLS_SESSION_MAX 452
+int tls__sessions_init(unsigned entries);
+void tls__sessions_free(void);
+void tls__sessions_use(SSL_CTX *ctx); /* this context's session cache (or none) */
+int tls__sessions_put(const unsigned char *id, size_t id_len, const unsigned char *der,
+                      size_t len, int64_t expires);
+size_t tls__sessions_get(const unsigned char *id, size_t id_len, unsigned char *der);
+void tls__sessions_remove(const unsigned char *id, size_t id_len);
+
 /* ktls.c: whether the kernel can take over the record layer ("tls" in
  * /proc/sys/net/ipv4/tcp_available_ulp). */
 bool tls__ktls_available(void);

@@ -35,6 +35,11 @@ int tls_load(const struct tls_config *tc, char *why, size_t size)
         snprintf(why, size, "making the session-ticket keys: %s", strerror(-err));
         return err;
     }
+    if ((err = tls__sessions_init(tc->session_cache)) < 0) {
+        snprintf(why, size, "making the session cache (%u entries): %s", tc->session_cache,
+                 strerror(-err));
+        return err;
+    }
     ktls = tls__ktls_available();
     struct tls__set *set;
     if ((err = tls__set_load(tc, ktls, &set, why, size)) < 0)
@@ -50,6 +55,7 @@ void tls_unload(void)
     tls__set_free(tls__active);
     tls__active = NULL;
     tls__keys_free();
+    tls__sessions_free();
     loaded = NULL;
 }
 

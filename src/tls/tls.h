@@ -27,9 +27,10 @@
  * with every worker: a client resumes on any worker, after a HUP (the new
  * generation shares the same keys) and after a USR2 upgrade (the new master
  * maps the old one's, a memfd kept open across exec). The master replaces
- * the oldest of
- * TLS_KEYS keys every ticket-rotate period; a ticket stays good for two
- * periods at least.
+ * the oldest of TLS_KEYS keys every ticket-rotate period; a ticket stays
+ * good for two periods at least. A TLS 1.2 client that resumes by session
+ * ID instead finds its session in a table the workers share (session-cache
+ * entries; kept across HUP, not across USR2), for as long.
  *
  * The protocol defaults, not options: TLS 1.2 and 1.3 only; Mozilla's
  * "intermediate" ciphers and groups, the client's order; no renegotiation,
@@ -56,6 +57,7 @@ struct tls_config {
     struct tls_pair pairs[TLS_MAX_PAIRS]; /* the first is the default */
     int ncerts, nkeys;
     unsigned ticket_rotate_s;             /* default 3600 */
+    unsigned session_cache;               /* sessions kept by ID (default 20000; 0: none) */
 };
 
 void tls_config_init(struct tls_config *tc);
@@ -64,7 +66,8 @@ void tls_config_init(struct tls_config *tc);
  * and tls-key FILE (each call adds one; the n-th key goes with the n-th
  * certificate), tls-ocsp FILE (a DER OCSP response for the certificate
  * given last, stapled to handshakes that ask; read again on HUP, so the
- * user's own tooling refreshes it), tls-ticket-rotate SEC. Returns 0,
+ * user's own tooling refreshes it), tls-ticket-rotate SEC,
+ * tls-session-cache N. Returns 0,
  * -ENOENT (not one of these), or -EINVAL with *why set to a static reason. */
 int tls_config_set(struct tls_config *tc, const char *name, const char *value,
                    const char **why);

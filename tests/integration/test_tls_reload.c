@@ -1,4 +1,4 @@
-/* test_tls_reload.c — HTTPS across workers and generations: session resumption on every worker and after HUP, ticket keys rotated, certificates replaced by HUP (under load, and broken ones refused). */
+/* test_tls_reload.c — HTTPS across workers and generations: session resumption (tickets and session IDs) on every worker and after HUP, ticket keys rotated, certificates replaced by HUP (under load, and broken ones refused). */
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,6 +62,58 @@ Test(tls_reload, resumes_on_every_worker)
         expect_resumed("resumed on another connection");
     expect_resumed("one more");
     ts_assert(workers_used() == 2, "only %d worker served (%d connections)", workers_used(), i);
+}
+
+/* A TLS 1.2 session without a ticket (s_client -no_ticket), saved into
+ * sid.pem; then whether a connection resumed it by its ID. */
+static void id_session(void)
+{
+    char *out = tl_client(port, "-tls1_2 -no_ticket -sess_out '%s'", tl_file("sid.pem"));
+    ts_assert(strstr(out, "New, TLSv1.2") && strstr(out, "HTTP/1.1 200"), "first: %s", out);
+    free(out);
+}
+
+static bool id_resumed(void)
+{
+    char *out = tl_client(port, "-tls1_2 -no_ticket -sess_in '%s'", tl_file("sid.pem"));
+    ts_assert(strstr(out, "HTTP/1.1 200"), "no answer: %s", out);
+    bool reused = strstr(out, "Reused, TLSv1.2") != NULL;
+    free(out);
+    return reused;
+}
+
+/* The session table is shared: a client resuming by session ID does so on
+ * every worker, and after a HUP (the new generation shares the table). */
+Test(tls_reload, resumes_by_session_id_on_every_worker_and_after_hup)
+{
+    serve("2", "dispatch");
+    id_session();
+    int i;
+    for (i = 0; i < 20 && workers_used() < 2; i++)
+        ts_assert(id_resumed(), "not resumed by session ID on connection %d", i + 2);
+    ts_assert(id_resumed(), "one more");
+    ts_assert(workers_used() == 2, "only %d worker served (%d connections)", workers_used(), i);
+    ts_assert(ts_kill(srv->pid, SIGHUP) == 0);
+    tl_wait_generation(srv, 2);
+    ts_assert(id_resumed(), "not resumed by session ID after HUP");
+}
+
+/* --tls-session-cache 0: no resumption by ID; tickets still resume. */
+Test(tls_reload, no_session_cache_resumes_by_ticket_only)
+{
+    hs_tree("tlsr");
+    tl_certs();
+    hs_put_text("index.html", "resumable\n");
+    port = TL_SERVE(&srv, "-w", "2", "--tls-session-cache", "0");
+    /* No session ID is given out (s_client then saves no session), or one
+     * that does not resume. */
+    id_session();
+    char *out;
+    if (tl_sh(&out, 10000, "test -s '%s'", tl_file("sid.pem")) == 0)
+        ts_assert(!id_resumed(), "resumed by session ID with --tls-session-cache 0");
+    free(out);
+    new_session();
+    expect_resumed("by ticket, without the session cache");
 }
 
 Test(tls_reload, resumes_after_hup_with_new_certificate)

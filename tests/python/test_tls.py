@@ -3,6 +3,7 @@ import hashlib
 import http.client
 import json
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -61,12 +62,46 @@ def test_plain_listener_beside_says_http(server, cert):
     assert s.stop() == 0
 
 
+def get_json(port, ctx, path, session=None):
+    """GET path (JSON) over a new TLS connection offering session: the
+    answer, the connection's session and whether it was resumed."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session) as t:
+            t.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path)
+            data = b""
+            while chunk := t.recv(65536):
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200"), head
+            return json.loads(body), t.session, t.session_reused
+
+
+def test_tls12_resumes_by_session_id_on_every_worker(server, cert):
+    crt, key = cert
+    s = server("conform:app", "--tls-cert", str(crt), "--tls-key", str(key), "-w", "2",
+               "--mode", "dispatch", listen="127.0.0.1:0,tls")
+    ctx = ssl.create_default_context(cafile=str(crt))
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.options |= ssl.OP_NO_TICKET  # resumption by session ID only
+    env, session, reused = get_json(s.port, ctx, b"/env")
+    assert env["wsgi.url_scheme"] == "https" and not reused
+    workers = set()
+    for _ in range(6):  # dispatch mode takes the workers in turn
+        w, _, reused = get_json(s.port, ctx, b"/worker", session)
+        assert reused
+        workers.add(w["index"])
+    assert workers == {0, 1}
+    assert s.stop() == 0
+
+
 @pytest.mark.parametrize("args, says", [
     (["-l", "127.0.0.1:0,tls"], "tls"),
     (["--tls-cert", "{crt}", "--tls-key", "{key}"], ",tls"),
     (["-l", "127.0.0.1:0,tls", "--tls-cert", "{crt}", "--tls-key", "{crt}"], "tls-key"),
     (["-l", "127.0.0.1:0,tls", "--tls-cert", "/nonexistent.pem", "--tls-key", "{key}"],
      "nonexistent"),
+    (["-l", "127.0.0.1:0,tls", "--tls-cert", "{crt}", "--tls-key", "{key}",
+      "--tls-session-cache", "many"], "tls-session-cache"),
 ])
 def test_usage_errors(cert, args, says):
     crt, key = cert

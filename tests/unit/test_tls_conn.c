@@ -279,6 +279,11 @@ Test(tls_conn, loading_errors_say_which_file)
     cr_assert_eq(tls_config_set(&bad, "tls-ticket-rotate", "0", &w), -EINVAL);
     cr_assert_eq(tls_config_set(&bad, "tls-ticket-rotate", "60", &w), 0);
     cr_assert_eq(bad.ticket_rotate_s, 60u);
+    cr_assert_eq(bad.session_cache, 20000u, "the default session cache");
+    cr_assert_eq(tls_config_set(&bad, "tls-session-cache", "x", &w), -EINVAL);
+    cr_assert_eq(tls_config_set(&bad, "tls-session-cache", "1000001", &w), -EINVAL);
+    cr_assert_eq(tls_config_set(&bad, "tls-session-cache", "0", &w), 0);
+    cr_assert_eq(bad.session_cache, 0u);
     cr_assert_eq(tls_config_set(&bad, "nope", "1", &w), -ENOENT);
 }
 
