@@ -4,9 +4,9 @@
 # http_workers, tree_cpu, machine_busy, bounded, wrk_parse, median,
 # ratio, report). Settings, from the environment (bench/README.md):
 #   BENCH_SECONDS       length of each run (default 5)
-#   BENCH_ROUNDS        rounds over every server and scenario, the order
-#                       reversed every other round; figures are medians
-#                       (default 1)
+#   BENCH_ROUNDS        rounds over every scenario and server, the order
+#                       reversed every other round; figures are medians,
+#                       ratios the medians of each round's pair (default 1)
 #   BENCH_TLS_KEYS      key types (default "ecdsa rsa")
 #   BENCH_TLS_SCENARIOS scenarios (default "ka wrk-close full resume 1m idle")
 #   BENCH_TLS_IDLE      idle TLS connections held in the idle scenario (2000)
@@ -135,14 +135,22 @@ tls_idle() {
 tls_get() {
     local v=${TR["$1"]:-}
     [[ -n $v ]] || { echo -; return; }
-    tr ' ' '\n' <<<"$v" | grep . | median
+    tr ' ' '\n' <<<"$v" | grep . | median | awk '{ printf "%.0f\n", $1 }'
+}
+
+# tls_pair KEY SCENARIO rps|per_cpu: the median of the paired ratios.
+tls_pair() {
+    local v=${TR["pair|$1|$2|$3"]:-}
+    [[ -n $v ]] || { echo -; return; }
+    tr ' ' '\n' <<<"$v" | grep . | median | awk '{ printf "%.2f\n", $1 }'
 }
 
 tls_report() {
     local k sc p n
     report ""
     report "HTTPS, prefork serve against nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), $TLS_W workers each," \
-        "$TLS_ROUNDS round(s) of ${TLS_SECS} s (medians), 2 CPUs shared with the clients."
+        "$TLS_ROUNDS round(s) of ${TLS_SECS} s (medians; ratios: medians of the ratios of the two runs" \
+        "of each round, back to back), 2 CPUs shared with the clients."
     for sc in "${TLS_SCENARIOS[@]}"; do report "  $sc: ${TLS_DESC[$sc]}"; done
     printf '%-6s %-10s %10s %10s %7s %12s %12s %7s\n' key scenario prefork nginx ratio \
         prefork/cpu-s nginx/cpu-s ratio | tee -a "$RESULT"
@@ -160,9 +168,11 @@ tls_report() {
             local pr nr pc nc
             pr=$(tls_get "prefork|$k|$sc|rps") nr=$(tls_get "nginx|$k|$sc|rps")
             pc=$(tls_get "prefork|$k|$sc|per_cpu") nc=$(tls_get "nginx|$k|$sc|per_cpu")
+            local rr rc
+            rr=$(tls_pair "$k" "$sc" rps) rc=$(tls_pair "$k" "$sc" per_cpu)
             printf '%-6s %-10s %10s %10s %7s %12s %12s %7s\n' "$k" "$sc" "$pr" "$nr" \
-                "$(ratio "$pr" "$nr")" "$pc" "$nc" "$(ratio "$pc" "$nc")" | tee -a "$RESULT"
-            TLS_MD+="| $k | $sc | $pr | $nr | $(ratio "$pr" "$nr") | $pc | $nc | $(ratio "$pc" "$nc") |"$'\n'
+                "$rr" "$pc" "$nc" "$rc" | tee -a "$RESULT"
+            TLS_MD+="| $k | $sc | $pr | $nr | $rr | $pc | $nc | $rc |"$'\n'
         done
     done
     report ""
@@ -203,32 +213,83 @@ PY
     [[ $bad == none ]] || fail "testssl.sh rates these HIGH or CRITICAL: $bad"
 }
 
-# tls_phase idle|load: every key, round and server (the order reversed
-# every other round): a fresh server, then its idle memory or its loads.
-tls_phase() {
-    local phase=$1 k r s sc order
+# tls_idle_phase: every key, round and server (the order reversed every
+# other round), each on a fresh server: its idle memory.
+tls_idle_phase() {
+    local k r s order
     for k in "${TLS_KEYS[@]}"; do
         for ((r = 0; r < TLS_ROUNDS; r++)); do
             order=(prefork nginx)
             ((r % 2)) && order=(nginx prefork)
             for s in "${order[@]}"; do
-                note "tls: $phase, $k, round $((r + 1))/$TLS_ROUNDS: $s"
+                note "tls: idle, $k, round $((r + 1))/$TLS_ROUNDS: $s"
                 tls_start "$s" "$k" || continue
-                if [[ $phase == idle ]]; then
-                    tls_idle "$s" "$k"
-                else
-                    # What a default OpenSSL client negotiates, for the record.
-                    printf 'raw server=%s key=%s negotiated="%s"\n' "$s" "$k" \
-                        "$(openssl s_client -connect "127.0.0.1:$SERVER_PORT" </dev/null 2>/dev/null |
-                            sed -n 's/^New, //p' | head -n 1)" >>"$RESULT"
-                    for sc in "${TLS_SCENARIOS[@]}"; do
-                        [[ $sc == idle ]] || tls_run "$s" "$k" "$sc"
-                    done
-                fi
+                tls_idle "$s" "$k"
                 stop_process "$SERVER_PID"
             done
         done
     done
+}
+
+# tls_up SERVER KEY / tls_use SERVER: start a server and keep what names it
+# (SERVER_PID SERVER_PORT HTTP_WPIDS HTTP_TREE) / make it the current one.
+tls_up() {
+    tls_start "$1" "$2" || return 1
+    TLS_UP[$1]="$SERVER_PID $SERVER_PORT|${HTTP_WPIDS[*]}|${HTTP_TREE[*]}"
+    # What a default OpenSSL client negotiates, for the record.
+    printf 'raw server=%s key=%s negotiated="%s"\n' "$1" "$2" \
+        "$(openssl s_client -connect "127.0.0.1:$SERVER_PORT" </dev/null 2>/dev/null |
+            sed -n 's/^New, //p' | head -n 1)" >>"$RESULT"
+}
+tls_use() {
+    local v=${TLS_UP[$1]} w t
+    IFS='|' read -r v w t <<<"$v"
+    read -r SERVER_PID SERVER_PORT <<<"$v"
+    read -ra HTTP_WPIDS <<<"$w"
+    read -ra HTTP_TREE <<<"$t"
+}
+
+# tls_load_phase: for each key both servers run side by side (the one not
+# measured is idle), and each scenario runs on one then at once on the
+# other, the order reversed every other round. The ratio of each such pair
+# is taken, and the report gives their median: this machine's speed drifts
+# by a quarter from one half-minute to the next (other tenants of the
+# host), far more than from one run to the next, so runs far apart in time
+# compare badly, and neighbours well.
+tls_load_phase() {
+    local k r s sc order p n
+    declare -gA TLS_UP=()
+    for k in "${TLS_KEYS[@]}"; do
+        tls_up prefork "$k" && tls_up nginx "$k" || {
+            for s in "${!TLS_UP[@]}"; do tls_use "$s"; stop_process "$SERVER_PID"; done
+            TLS_UP=()
+            continue
+        }
+        for ((r = 0; r < TLS_ROUNDS; r++)); do
+            order=(prefork nginx)
+            ((r % 2)) && order=(nginx prefork)
+            for sc in "${TLS_SCENARIOS[@]}"; do
+                [[ $sc == idle ]] && continue
+                note "tls: load, $k, $sc, round $((r + 1))/$TLS_ROUNDS"
+                for s in "${order[@]}"; do
+                    tls_use "$s"
+                    tls_run "$s" "$k" "$sc"
+                done
+                for n in rps per_cpu; do
+                    p=$(ratio "$(tls_last "prefork|$k|$sc|$n")" "$(tls_last "nginx|$k|$sc|$n")" 3)
+                    [[ $p == - ]] || TR["pair|$k|$sc|$n"]+="$p "
+                done
+            done
+        done
+        for s in prefork nginx; do tls_use "$s"; stop_process "$SERVER_PID"; done
+        TLS_UP=()
+    done
+}
+
+tls_last() {
+    local v=${TR["$1"]:-}
+    v=${v% }
+    echo "${v##* }"
 }
 
 section_tls() {
@@ -247,8 +308,8 @@ section_tls() {
     # before any load: freed memory an allocator keeps would hide part of
     # the growth, and the load's closed connections (TIME_WAIT) would take
     # the client's ports.
-    [[ " ${TLS_SCENARIOS[*]} " == *" idle "* ]] && tls_phase idle
-    tls_phase load
+    [[ " ${TLS_SCENARIOS[*]} " == *" idle "* ]] && tls_idle_phase
+    tls_load_phase
     tls_report
     [[ ${BENCH_TLS_TESTSSL:-1} == 0 ]] || tls_testssl
 }
