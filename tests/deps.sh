@@ -16,12 +16,13 @@ set -euo pipefail
 # haproxy, iproute2: the fleet test (hosts behind a real HAProxy, in
 # network namespaces). libnginx-mod-stream: nginx's stream module, which
 # nginx-light lacks; the fleet test's nginx balancer sends the PROXY
-# protocol from it.
+# protocol from it. systemd: systemd-socket-activate passes a socket as a
+# .socket unit does.
 packages=(build-essential pkg-config libcriterion-dev clang libclang-rt-14-dev libssl-dev openssl testssl.sh
           zlib1g-dev libbrotli-dev brotli curl wrk
           python3 nginx-light lighttpd chromium python3-dev python3-pytest python3-flask
           python3-venv python3-prometheus-client haproxy iproute2 libnginx-mod-stream
-          prometheus)
+          prometheus systemd)
 
 # "deps.sh build": only what building needs (make serve on a fresh machine).
 if [ "${1:-}" = build ]; then

@@ -780,3 +780,53 @@ Test(http, access_log_file_and_off, .timeout = TIMEOUT)
     stop_server();
     ts_assert(ts_log_count(srv, "GET /k0\\.txt") == 0, "--access-log off still logs");
 }
+
+/* Read from fd until want has come (or the deadline): whether it came. */
+static bool recv_until(int fd, const char *want, int timeout_ms)
+{
+    char buf[8192];
+    size_t len = 0;
+    int64_t end = ts_now_ms() + timeout_ms;
+    while (ts_now_ms() < end && len < sizeof buf - 1) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        if (n <= 0)
+            return false;
+        len += (size_t)n;
+        buf[len] = '\0';
+        if (strstr(buf, want))
+            return true;
+    }
+    return false;
+}
+
+/* Sockets systemd passes (systemd-socket-activate passes one as a .socket
+ * unit does, LISTEN_FDS) are served like bound ones: three requests on one
+ * kept-alive connection. systemd's sockets are blocking: a worker that kept
+ * one so slept in accept4 after the first request, and the second waited
+ * for another client to come. */
+Test(http, systemd_socket_serves_kept_alive_connections, .timeout = TIMEOUT)
+{
+    const char *activate = "/usr/bin/systemd-socket-activate";
+    if (access(activate, X_OK) != 0)
+        cr_skip_test("systemd-socket-activate (Debian's systemd package) is not installed");
+    hs_tree("http");
+    hs_put_text("index.html", "activated\n");
+    char bin[4096], sock[400];
+    ts_assert(realpath(ts_build_dir(), bin) && strlen(bin) < sizeof bin - 9, "build dir");
+    strcat(bin, "/prefork");
+    snprintf(sock, sizeof sock, "%s/activated.sock", hs_tmp);
+    struct ts_proc *p = TS_START(activate, "-l", sock, bin, "serve", hs_root, "-w", "1");
+    ts_assert(ts_wait_log(p, "Listening on", HS_START_MS, NULL, 0) == 0, "%s", ts_log(p));
+    int fd = ts_connect_unix(sock, HS_START_MS);
+    ts_assert(fd >= 0, "connect: %s", strerror(-fd));
+    const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int i = 0; i < 3; i++) {
+        ts_assert(ts_send_all(fd, req, sizeof req - 1, 5000) == 0, "send %d", i + 1);
+        ts_assert(recv_until(fd, "activated\n", 10000), "no answer to request %d: %s", i + 1,
+                  ts_log(p));
+    }
+    close(fd);
+}

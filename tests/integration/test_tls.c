@@ -1,4 +1,5 @@
 /* test_tls.c — `prefork serve` over HTTPS: curl with the test CA, openssl s_client for versions, ALPN and SNI, and the usage errors. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,6 +227,36 @@ Test(tls, usage_errors)
                  "'%s' --tls-session-cache -1", hs_root, tl_file("a.pem"), tl_file("a.key"));
     expect_usage("cannot terminate TLS", "run -l 127.0.0.1:0,tls -- /bin/true");
     expect_usage("cannot terminate TLS", "run --tls-cert '%s' -- /bin/true", tl_file("a.pem"));
+}
+
+/* systemd's sockets get flags by number: systemd-socket-activate binds a
+ * socket and passes it as fd 3 with LISTEN_FDS, as a .socket unit does, and
+ * -l fd:3,tls serves HTTPS on it (not adopted twice, nor closed as one no
+ * address asked for). */
+Test(tls, systemd_socket_named_by_number_gets_tls)
+{
+    const char *activate = "/usr/bin/systemd-socket-activate";
+    if (access(activate, X_OK) != 0)
+        cr_skip_test("systemd-socket-activate (Debian's systemd package) is not installed");
+    hs_tree("tls");
+    tl_certs();
+    hs_put_text("index.html", "activated\n");
+    char bin[4096];
+    ts_assert(realpath(ts_build_dir(), bin) && strlen(bin) < sizeof bin - 9, "build dir");
+    strcat(bin, "/prefork");
+    /* A Unix socket: no port to pick and race for. The program starts
+     * with the first connection, which waits in the socket's queue. */
+    const char *sock = tl_file("activated.sock");
+    struct ts_proc *p = TS_START(activate, "-l", sock, bin, "serve", hs_root, "-l", "fd:3,tls",
+                                 "--tls-cert", tl_file("a.pem"), "--tls-key", tl_file("a.key"),
+                                 "-w", "1");
+    ts_assert(ts_wait_log(p, "Listening on", HS_START_MS, NULL, 0) == 0, "%s", ts_log(p));
+    int st;
+    char *out = curl(&st, "--unix-socket '%s' https://localhost/", sock);
+    ts_assert(st == 0 && strcmp(out, "activated\n") == 0, "over HTTPS: %d %s\n%s", st, out,
+              ts_log(p));
+    free(out);
+    ts_assert(ts_log_count(p, "closing inherited socket|error") == 0, "%s", ts_log(p));
 }
 
 /* A key only root can read works: the master reads it before the workers

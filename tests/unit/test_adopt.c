@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -124,4 +125,28 @@ Test(adopt, a_row_that_fails_to_bind_gives_its_adopted_socket_back_at_the_head)
     cr_expect_eq(p->ninherited, 2);
     cr_expect_eq(p->inherited[0], stranger);
     cr_expect_eq(p->inherited[1], l0b);
+}
+
+/* A socket systemd passed (on the inherited list) that an address names by
+ * number, fd:N, is that listener: taken off the list, so it is neither
+ * adopted a second time by pf_pool_listen_systemd nor closed as unclaimed. */
+Test(adopt, fd_n_takes_the_inherited_socket_by_its_number)
+{
+    struct pf_config cfg;
+    struct pf_service svc = {.on_conn = on_conn};
+    pf_config_init(&cfg);
+    cr_assert_eq(pf_pool_new(&pool, &cfg, &svc), 0);
+    struct pf_addr a = {.kind = PF_ADDR_TCP, .fd = -1};
+    cr_assert_eq(pf_addr_parse("127.0.0.1:0", &a, NULL), 0);
+    int fd = pf_listen_open(&a, 16, 0);
+    cr_assert_geq(fd, 0);
+    pool->inherited[pool->ninherited++] = fd;
+    char spec[32];
+    snprintf(spec, sizeof spec, "fd:%d,tls", fd);
+    cr_assert_eq(pf_pool_listen(pool, spec), 0);
+    cr_assert_eq(pool->ninherited, 0, "fd:%d left on the inherited list", fd);
+    cr_assert_eq(pf_pool_listener_count(pool), 1);
+    cr_assert_eq(pool->lfd[0], fd);
+    cr_assert_eq(pf_pool_listener_flags(pool, 0), PF_ADDR_TLS);
+    cr_assert_eq(pf_pool_listen_systemd(pool), 0, "adopted a second time");
 }

@@ -38,6 +38,14 @@ void pf__inherit(pf_pool *p)
     }
     int n = pf_listen_systemd(p->inherited, NULL, PF__MAX_INHERITED);
     p->ninherited = n == -E2BIG ? PF__MAX_INHERITED : n > 0 ? n : 0;
+    /* systemd passes blocking sockets: a worker's accept loop, which goes
+     * on until EAGAIN, would then sleep in accept4 with its connections
+     * waiting. (An old master's are non-blocking already.) */
+    for (int i = 0; i < p->ninherited; i++) {
+        int fl = fcntl(p->inherited[i], F_GETFL);
+        if (fl >= 0 && !(fl & O_NONBLOCK))
+            fcntl(p->inherited[i], F_SETFL, fl | O_NONBLOCK);
+    }
 }
 
 /* Whether a bound socket serves the asked address; port 0 in the request
@@ -62,6 +70,18 @@ static bool same_address(const struct pf_addr *a, const struct sockaddr_storage 
     return false;
 }
 
+/* Whether inherited socket fd is the one address a asks for: fd:N names
+ * it by number (systemd's sockets given flags: -l fd:3,tls), the others
+ * by the address it is bound to. */
+static bool asked_for(const struct pf_addr *a, int fd)
+{
+    if (a->kind == PF_ADDR_FD)
+        return fd == a->fd;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && same_address(a, &ss, len);
+}
+
 /* An inherited socket for this address: its fd (taken off the list), or -1.
  * The list keeps its order, the old master's rows in their places in the
  * port's reuseport group: the k-th row bound here takes place k, which CPU
@@ -69,10 +89,8 @@ static bool same_address(const struct pf_addr *a, const struct sockaddr_storage 
 int pf__adopt(pf_pool *p, const struct pf_addr *a)
 {
     for (int i = 0; i < p->ninherited; i++) {
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
         int fd = p->inherited[i];
-        if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 || !same_address(a, &ss, len))
+        if (!asked_for(a, fd))
             continue;
         p->ninherited--;
         memmove(&p->inherited[i], &p->inherited[i + 1],
