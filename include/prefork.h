@@ -532,10 +532,15 @@ int pf_pool_new(pf_pool **out, const struct pf_config *cfg,
 void pf_pool_free(pf_pool *pool);
 
 /* Add a listener: parse spec (pf_addr_parse) and bind it now, in the master.
- * Returns 0 or -errno (-EINVAL for a bad spec, -EADDRINUSE, -EACCES, ...). */
+ * A socket systemd or an old master (USR2) passed is taken as it is: the one
+ * bound to the address asked for, or for "fd:N" socket N (so that systemd's
+ * sockets get flags: "fd:3,tls"). Returns 0 or -errno (-EINVAL for a bad
+ * spec, -EADDRINUSE, -EACCES, ...). */
 int pf_pool_listen(pf_pool *pool, const char *spec);
 
-/* Adopt the sockets systemd passed (pf_listen_systemd). Returns the count. */
+/* Adopt the sockets systemd passed (pf_listen_systemd) that no
+ * pf_pool_listen took. Returns the count. The pool makes every passed
+ * socket non-blocking (systemd passes them blocking). */
 int pf_pool_listen_systemd(pf_pool *pool);
 
 /* The bound address of listener i ("127.0.0.1:41234" when port 0 was asked),
