@@ -1,5 +1,5 @@
 /* fuzz_tls_handshake.c — libFuzzer target: whatever a client sends first on a TLS port, read by the TLS transport as the HTTP core would, with the server's real context. */
-/* fuzz-sources: src/tls/conn.c src/tls/context.c src/tls/tickets.c src/tls/ocsp.c src/tls/config.c src/lib/core/log.c src/lib/core/clock.c */
+/* fuzz-sources: src/tls/conn.c src/tls/context.c src/tls/tickets.c src/tls/sessions.c src/tls/ocsp.c src/tls/config.c src/lib/core/log.c src/lib/core/clock.c */
 /* fuzz-libs: -lssl -lcrypto */
 #include <errno.h>
 #include <signal.h>
@@ -58,7 +58,8 @@ static void setup(void)
     tls_config_init(&tc);
     tc.pairs[0] = (struct tls_pair){cert, key, NULL};
     tc.ncerts = tc.nkeys = 1;
-    if (tls__keys_init() < 0 || tls__set_load(&tc, false, &set, why, sizeof why) < 0) {
+    if (tls__keys_init() < 0 || tls__sessions_init(64) < 0 ||
+        tls__set_load(&tc, false, &set, why, sizeof why) < 0) {
         fprintf(stderr, "fuzz_tls_handshake: %s\n", why);
         abort();
     }
