@@ -296,10 +296,14 @@ static int setup_tls(PyObject *listen, bool wsgi, struct pf_service *svc)
     }
     if (!wanted && !tls_config_used(&tls))
         return 0;
-    if (!wanted || !wsgi) {
-        PyErr_SetString(PyExc_ValueError, !wsgi ? "TLS is for WSGI applications: a socket "
-                        "handler gets the raw connection" : "--tls-cert is for listeners "
-                        "with ,tls (as in -l 127.0.0.1:8443,tls)");
+    if (!wsgi) {
+        PyErr_SetString(PyExc_ValueError, "TLS is for WSGI applications: a socket handler "
+                        "gets the raw connection");
+        return -1;
+    }
+    if (!wanted) {
+        PyErr_Format(PyExc_ValueError, "--%s is for listeners with ,tls (as in -l "
+                     "127.0.0.1:8443,tls)", tls.first[0] ? tls.first : "tls-cert");
         return -1;
     }
     char why[512];

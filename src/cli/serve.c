@@ -275,8 +275,9 @@ static int load_tls(struct serve *s)
     if (!wanted && !tls_config_used(&s->tls))
         return 0;
     if (!wanted)
-        return cli_error(CLI_USAGE, "serve: --tls-cert is for listeners with ,tls "
-                                    "(as in -l 127.0.0.1:8443,tls)");
+        return cli_error(CLI_USAGE, "serve: --%s is for listeners with ,tls "
+                                    "(as in -l 127.0.0.1:8443,tls)",
+                         s->tls.first[0] ? s->tls.first : "tls-cert");
     if (tls_load(&s->tls, why, sizeof why) < 0)
         return cli_error(CLI_USAGE, "serve: %s", why);
     s->site.http.transport = tls_source();

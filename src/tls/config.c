@@ -1,5 +1,6 @@
 /* config.c — the TLS options (--tls-cert, --tls-key, --tls-ocsp, --tls-ticket-rotate, --tls-session-cache) parsed by name, as every face of prefork spells them. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,7 +72,7 @@ static int set_ocsp(struct tls_config *tc, const char *value, const char **why)
     return 0;
 }
 
-int tls_config_set(struct tls_config *tc, const char *name, const char *value,
+static int set_one(struct tls_config *tc, const char *name, const char *value,
                    const char **why)
 {
     bool cert = strcmp(name, "tls-cert") == 0;
@@ -99,7 +100,16 @@ int tls_config_set(struct tls_config *tc, const char *name, const char *value,
     return 0;
 }
 
+int tls_config_set(struct tls_config *tc, const char *name, const char *value,
+                   const char **why)
+{
+    int err = set_one(tc, name, value, why);
+    if (err == 0 && !tc->first[0])
+        snprintf(tc->first, sizeof tc->first, "%s", name);
+    return err;
+}
+
 bool tls_config_used(const struct tls_config *tc)
 {
-    return tc->ncerts > 0 || tc->nkeys > 0;
+    return tc->first[0] || tc->ncerts > 0 || tc->nkeys > 0;
 }

@@ -58,6 +58,7 @@ struct tls_config {
     int ncerts, nkeys;
     unsigned ticket_rotate_s;             /* default 3600 */
     unsigned session_cache;               /* sessions kept by ID (default 20000; 0: none) */
+    char first[24];                       /* the first option set by name, for messages */
 };
 
 void tls_config_init(struct tls_config *tc);
@@ -72,7 +73,7 @@ void tls_config_init(struct tls_config *tc);
 int tls_config_set(struct tls_config *tc, const char *name, const char *value,
                    const char **why);
 
-/* Whether any certificate was given. */
+/* Whether any TLS option was given (tc->first names the first set by name). */
 bool tls_config_used(const struct tls_config *tc);
 
 /* The text of these options for a command's --help. */

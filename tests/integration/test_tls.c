@@ -221,6 +221,10 @@ Test(tls, usage_errors)
     expect_usage("--tls-cert", "serve '%s' -l 127.0.0.1:0,tls --tls-cert '%s' --tls-key '%s'",
                  hs_root, tl_file("a.key"), tl_file("a.key"));
     expect_usage("unknown listener flag", "serve '%s' -l 127.0.0.1:0,tsl", hs_root);
+    expect_usage("--tls-session-cache is for listeners with ,tls", "serve '%s' -l 127.0.0.1:0 "
+                 "--tls-session-cache 5", hs_root);
+    expect_usage("--tls-ticket-rotate is for listeners with ,tls", "serve '%s' -l 127.0.0.1:0 "
+                 "--tls-ticket-rotate 60", hs_root);
     expect_usage("--tls-session-cache", "serve '%s' -l 127.0.0.1:0,tls --tls-cert '%s' --tls-key "
                  "'%s' --tls-session-cache 1000001", hs_root, tl_file("a.pem"), tl_file("a.key"));
     expect_usage("--tls-session-cache", "serve '%s' -l 127.0.0.1:0,tls --tls-cert '%s' --tls-key "

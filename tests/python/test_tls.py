@@ -97,6 +97,7 @@ def test_tls12_resumes_by_session_id_on_every_worker(server, cert):
 @pytest.mark.parametrize("args, says", [
     (["-l", "127.0.0.1:0,tls"], "tls"),
     (["--tls-cert", "{crt}", "--tls-key", "{key}"], ",tls"),
+    (["--tls-session-cache", "5"], "--tls-session-cache is for listeners with ,tls"),
     (["-l", "127.0.0.1:0,tls", "--tls-cert", "{crt}", "--tls-key", "{crt}"], "tls-key"),
     (["-l", "127.0.0.1:0,tls", "--tls-cert", "/nonexistent.pem", "--tls-key", "{key}"],
      "nonexistent"),
