@@ -1371,7 +1371,8 @@ declare -A MODE_DESC=(
 # modes_board MASTER: the scoreboard, one line per worker:
 # index pid accepted wakeups requests active.
 modes_board() {
-    "$B/prefork" status "$1" --json 2>/dev/null |
+    # The workers' array only: the pool and its per-worker totals follow it.
+    "$B/prefork" status "$1" --json 2>/dev/null | sed 's/,"pool":.*//' |
         grep -o '"\(index\|pid\|accepted\|wakeups\|active\|requests\)":[0-9]*' |
         awk -F: 'function out() { if (n) print v["index"], v["pid"], v["accepted"], v["wakeups"], v["requests"], v["active"] }
                  { gsub(/"/, "", $1) }
