@@ -9,6 +9,7 @@
 
 /* clock.c */
 uint64_t pf__mono_ms(void); /* CLOCK_MONOTONIC, for every timeout */
+uint64_t pf__mono_us(void); /* the same in microseconds, for short spans */
 uint64_t pf__mono_coarse_ms(void); /* the same, as of the last tick: for per-request figures */
 uint64_t pf__wall_ms(void); /* CLOCK_REALTIME, for display only */
 

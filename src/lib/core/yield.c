@@ -1,6 +1,5 @@
 /* yield.c — whether a loop with nothing to do gives its CPU away once before it sleeps: only while such yields come back soon. */
 #include <sched.h>
-#include <time.h>
 
 #include "internal.h"
 
@@ -35,16 +34,9 @@ void pf__yield_record(struct pf__yield *y, uint64_t took_us)
     y->slow_share = y->slow_share - y->slow_share / 16 + (took_us >= YIELD_SLOW_US ? 16 : 0);
 }
 
-static uint64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 void pf__yield_cpu(struct pf__yield *y)
 {
-    uint64_t t0 = mono_us();
+    uint64_t t0 = pf__mono_us();
     sched_yield();
-    pf__yield_record(y, mono_us() - t0);
+    pf__yield_record(y, pf__mono_us() - t0);
 }
