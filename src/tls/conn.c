@@ -21,13 +21,15 @@
  * records that each fit one TCP segment, so a browser can parse the head
  * and the start of a page from the first packets; once about one initial
  * congestion window has gone (10 segments, RFC 6928) records are full
- * size, 16 KiB, the cheapest per byte.
+ * size, 16 KiB, the cheapest per byte. Without kernel TLS the records of
+ * one write leave in one send (sink.c): a quarter of the system calls.
  */
 #define SMALL_RECORD 1360        /* payload per record: one 1448-byte segment, with room */
 #define SMALL_BYTES (16 * 1024)  /* how much goes in small records */
 #define QUIET_MS 1000            /* after this long without writing, small again */
 #define WRITE_MAX (64 * 1024)    /* one SSL_write: four full records */
 #define FILE_BUF (64 * 1024)
+#define SLOW_GATHER (16 * 1024)  /* a gather's plaintext once the socket was found full */
 
 struct tls_conn {
     SSL *ssl;
@@ -39,6 +41,10 @@ struct tls_conn {
     bool failed;        /* a fatal error: no close_notify */
     bool shut;          /* close_notify went */
     bool counted;       /* its handshake is in the worker's counters */
+    bool gathers;       /* writes go through the sink (no kernel TLS) */
+    bool slow;          /* a gather met a full socket: one record each from then on */
+    size_t held_plain;  /* the plaintext of records held in the sink, not yet said to have gone */
+    struct tls__sink sink;
 };
 
 /* One worker serves one connection at a time: one buffer for them all. */
@@ -155,13 +161,15 @@ static size_t write_limit(struct tls_conn *t)
     return t->small_left ? SMALL_RECORD : WRITE_MAX;
 }
 
-/* Write p[0, len) in records: bytes written, or -errno when none were. A
- * write stopped by a full socket keeps its record in OpenSSL, which wants
- * the same bytes again: their length is kept, the caller gives them again
- * (it has not been told they went). */
-static ssize_t write_buf(struct tls_conn *t, const char *p, size_t len)
+/* Write p[0, len) in records, up to budget bytes: bytes written, or
+ * -errno when none were. A write stopped by a full socket keeps its record
+ * in OpenSSL, which wants the same bytes again: their length is kept, the
+ * caller gives them again (it has not been told they went). */
+static ssize_t write_records(struct tls_conn *t, const char *p, size_t len, size_t budget)
 {
     size_t total = 0;
+    if (len > budget)
+        len = budget;
     while (total < len) {
         size_t chunk = t->wpend ? t->wpend : write_limit(t);
         size_t done;
@@ -181,6 +189,52 @@ static ssize_t write_buf(struct tls_conn *t, const char *p, size_t len)
         total += done;
     }
     return (ssize_t)total;
+}
+
+/* How much plaintext one write may take (see write_buf). */
+static size_t budget(const struct tls_conn *t)
+{
+    return !t->gathers ? SIZE_MAX : t->slow ? SLOW_GATHER : TLS_SINK_GATHER;
+}
+
+/* The sink's failure as the transport's: -EAGAIN, or the connection's end. */
+static int sink_failed(struct tls_conn *t, int err)
+{
+    if (err != -EAGAIN)
+        t->failed = true;
+    return err;
+}
+
+/* Write p[0, len): bytes written, or -errno when none were. Without
+ * kernel TLS the records of one call are gathered and sent at once
+ * (sink.c). When the socket takes only part of them, the call says none
+ * went (-EAGAIN), as a plain socket would: the caller gives the same bytes
+ * again once the socket is writable, and then the held records go and the
+ * call says how many bytes they carried. A client that has once filled
+ * its socket gets gathers of one full record from then on: what is held
+ * for it stays about the size of the buffer OpenSSL would keep. */
+static ssize_t write_buf(struct tls_conn *t, const char *p, size_t len)
+{
+    if (!t->gathers)
+        return write_records(t, p, len, SIZE_MAX);
+    if (t->held_plain) {
+        int err = tls__sink_flush(&t->sink);
+        if (err < 0)
+            return sink_failed(t, err);
+        size_t done = t->held_plain;
+        t->held_plain = 0;
+        return done <= len ? (ssize_t)done : sink_failed(t, -EIO);
+    }
+    tls__sink_begin(&t->sink);
+    ssize_t r = write_records(t, p, len, budget(t));
+    int err = tls__sink_end(&t->sink);
+    if (err < 0 && err != -EAGAIN)
+        return sink_failed(t, err);
+    if (err == 0 || r <= 0)
+        return r;
+    t->slow = true;
+    t->held_plain = (size_t)r;
+    return -EAGAIN;
 }
 
 /* Several pieces are copied into one buffer first: records are not cut at
@@ -209,8 +263,12 @@ static ssize_t tls_sendfile(struct http_tp *tp, int fd, uint64_t off, size_t n)
         ossl_ssize_t r = SSL_sendfile(t->ssl, fd, (off_t)off, n, 0);
         return r >= 0 ? r : failure(t, (int)r);
     }
+    if (t->held_plain) /* the records of the first bytes are made: they go first */
+        return write_buf(t, NULL, n);
     if (n > sizeof file_buf)
         n = sizeof file_buf;
+    if (n > budget(t))
+        n = budget(t);
     ssize_t got = pread(fd, file_buf, n, (off_t)off);
     if (got <= 0)
         return got < 0 ? -errno : 0;
@@ -252,6 +310,7 @@ static void tls_close(struct http_tp *tp)
     struct tls_conn *t = tp->state;
     notify(t);
     SSL_free(t->ssl);
+    tls__sink_close(&t->sink);
     free(t);
     tp->state = NULL;
 }
@@ -268,13 +327,28 @@ const struct http_tp_ops tls__tp = {
     .secure = true,
 };
 
+/* Reads from the socket as OpenSSL's own BIO does; writes through the
+ * sink. 1 on success, as SSL_set_fd. */
+static int set_bios(struct tls_conn *t, int fd)
+{
+    BIO *r = BIO_new_socket(fd, BIO_NOCLOSE), *w = tls__sink_bio(&t->sink, fd);
+    if (!r || !w) {
+        BIO_free(r);
+        BIO_free(w);
+        return 0;
+    }
+    SSL_set_bio(t->ssl, r, w);
+    return 1;
+}
+
 int tls__conn_open(struct http_tp *tp, SSL_CTX *ctx)
 {
     struct tls_conn *t = calloc(1, sizeof *t);
     if (!t)
         return -ENOMEM;
     t->ssl = SSL_new(ctx);
-    if (!t->ssl || SSL_set_fd(t->ssl, tp->fd) != 1) {
+    t->gathers = !(SSL_CTX_get_options(ctx) & SSL_OP_ENABLE_KTLS);
+    if (!t->ssl || (t->gathers ? set_bios(t, tp->fd) : SSL_set_fd(t->ssl, tp->fd)) != 1) {
         SSL_free(t->ssl);
         free(t);
         ERR_clear_error();

@@ -59,6 +59,27 @@ void tls__sessions_remove(const unsigned char *id, size_t id_len);
  * /proc/sys/net/ipv4/tcp_available_ulp). */
 bool tls__ktls_available(void);
 
+/* sink.c: where OpenSSL writes a connection's records when the kernel
+ * does not make them: between begin and end, the records of several
+ * writes are gathered and sent at once (end: 0 when all went, -EAGAIN when
+ * the socket took only part and the rest is held, or -errno); a write
+ * outside begin/end, or flush, sends what is held first. One method,
+ * made by the master before the workers fork (init). */
+#define TLS_SINK_GATHER (64 * 1024) /* the most plaintext one gather carries */
+struct tls__sink {
+    int fd;
+    bool gathering;
+    char *held; /* records the socket did not take yet, allocated while there are */
+    size_t held_len, held_off, held_cap;
+};
+int tls__sink_init(void);
+void tls__sink_free_method(void);
+BIO *tls__sink_bio(struct tls__sink *s, int fd);
+void tls__sink_begin(struct tls__sink *s);
+int tls__sink_end(struct tls__sink *s);
+int tls__sink_flush(struct tls__sink *s); /* 0: nothing held; -EAGAIN; -errno */
+void tls__sink_close(struct tls__sink *s);
+
 /* conn.c: the transport (read, write, files, close_notify). */
 extern const struct http_tp_ops tls__tp;
 int tls__conn_open(struct http_tp *tp, SSL_CTX *ctx);

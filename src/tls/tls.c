@@ -31,6 +31,10 @@ int tls_load(const struct tls_config *tc, char *why, size_t size)
     if (err < 0)
         return err;
     OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CONFIG, NULL);
+    if ((err = tls__sink_init()) < 0) {
+        snprintf(why, size, "making the TLS socket writer: %s", strerror(-err));
+        return err;
+    }
     if ((err = tls__keys_init()) < 0) {
         snprintf(why, size, "making the session-ticket keys: %s", strerror(-err));
         return err;
@@ -56,6 +60,7 @@ void tls_unload(void)
     tls__active = NULL;
     tls__keys_free();
     tls__sessions_free();
+    tls__sink_free_method();
     loaded = NULL;
 }
 

@@ -85,6 +85,42 @@ Test(tls, five_mib_byte_exact_and_keepalive)
     free(data);
 }
 
+/* Readers slower than the server fill their socket, so that the records
+ * of a write go out in parts (src/tls/sink.c holds the rest): every byte
+ * still arrives, in order; one that leaves mid-file takes nothing down. */
+Test(tls, slow_readers_get_every_byte)
+{
+    serve();
+    size_t n = 5u << 20;
+    char *data = malloc(n);
+    cr_assert_not_null(data);
+    ts_fill(data, n, 7);
+    hs_put_file("big.bin", data, n);
+    char *out;
+    int st = tl_sh(&out, CURL_MS,
+                   "curl -sS --max-time 2 --limit-rate 512K --cacert '%s' --resolve "
+                   "localhost:%d:127.0.0.1 -o /dev/null https://localhost:%d/big.bin & "
+                   "curl -sS --max-time 40 --limit-rate 3M --cacert '%s' --resolve "
+                   "localhost:%d:127.0.0.1 -o '%s' https://localhost:%d/big.bin "
+                   "https://localhost:%d/big.bin -o '%s'; s=$?; wait; exit $s",
+                   tl_file("ca.pem"), port, port, tl_file("ca.pem"), port,
+                   tl_file("slow1.bin"), port, port, tl_file("slow2.bin"));
+    ts_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "slow curl: %s", out);
+    free(out);
+    for (const char *const *name = (const char *const[]){"slow1.bin", "slow2.bin", NULL}; *name;
+         name++) {
+        size_t len;
+        char *got = hs_slurp(tl_file(*name), &len);
+        ts_assert(len == n && memcmp(got, data, n) == 0, "%s differs (%zu bytes)", *name, len);
+        free(got);
+    }
+    free(data);
+    st = 0;
+    out = curl(&st, "https://localhost:%d/big.bin -o /dev/null -w '%%{size_download}'", port);
+    ts_assert(st == 0 && strcmp(out, "5242880") == 0, "after the slow readers: %d %s", st, out);
+    free(out);
+}
+
 /* Three requests in one write, over s_client: three answers in order. */
 Test(tls, pipelining)
 {

@@ -1,0 +1,209 @@
+/* sink.c — the socket OpenSSL writes a connection's records to, without kernel TLS: the records of one write leave in one send, what the socket cannot take yet is held. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "tls/internal.h"
+
+/*
+ * OpenSSL hands its write BIO one record at a time, so a 64 KiB write is
+ * four sends of 16 KiB, and the first 16 KiB of a response, in small
+ * records, a dozen. Between tls__sink_begin and tls__sink_end this BIO
+ * gathers them instead, in one buffer the whole worker shares (it serves
+ * one connection at a time), and end sends them at once: a quarter of
+ * the system calls, and of the wake-ups of the client.
+ *
+ * What the socket does not take is copied out to the connection's own
+ * held buffer (allocated then, freed once sent), since records cannot be
+ * made again. Until it is sent, every other write waits behind it: a
+ * write outside begin/end (a handshake flight, an alert, close_notify)
+ * first sends what is held, and says "retry" while it cannot.
+ */
+#define GATHER_CAP (TLS_SINK_GATHER + 64 * 1024) /* records of the gather, and room */
+
+static char gather[GATHER_CAP];
+static size_t gathered;
+static BIO_METHOD *method;
+
+static int hold(struct tls__sink *s, const char *p, size_t len)
+{
+    if (s->held_len + len > s->held_cap) {
+        size_t cap = s->held_len + len;
+        char *n = realloc(s->held, cap);
+        if (!n)
+            return -ENOMEM;
+        s->held = n;
+        s->held_cap = cap;
+    }
+    memcpy(s->held + s->held_len, p, len);
+    s->held_len += len;
+    return 0;
+}
+
+static void release(struct tls__sink *s)
+{
+    free(s->held);
+    s->held = NULL;
+    s->held_len = s->held_off = s->held_cap = 0;
+}
+
+/* Send p[0, len): what went (possibly 0), or -errno other than EAGAIN. */
+static ssize_t send_some(int fd, const char *p, size_t len)
+{
+    ssize_t n;
+    do
+        n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EAGAIN ? 0 : -errno;
+    return n;
+}
+
+int tls__sink_flush(struct tls__sink *s)
+{
+    while (s->held_off < s->held_len) {
+        ssize_t n = send_some(s->fd, s->held + s->held_off, s->held_len - s->held_off);
+        if (n <= 0)
+            return n < 0 ? (int)n : -EAGAIN;
+        s->held_off += (size_t)n;
+    }
+    release(s);
+    return 0;
+}
+
+void tls__sink_begin(struct tls__sink *s)
+{
+    s->gathering = true;
+    gathered = 0;
+}
+
+int tls__sink_end(struct tls__sink *s)
+{
+    s->gathering = false;
+    size_t len = gathered;
+    gathered = 0;
+    if (s->held_len) /* a gather that outgrew its buffer went on in held */
+        return hold(s, gather, len) < 0 ? -ENOMEM : tls__sink_flush(s);
+    ssize_t n = send_some(s->fd, gather, len);
+    if (n < 0)
+        return (int)n;
+    if ((size_t)n == len)
+        return 0;
+    return hold(s, gather + n, len - (size_t)n) < 0 ? -ENOMEM : -EAGAIN;
+}
+
+static int nomem(void)
+{
+    errno = ENOMEM;
+    return -1;
+}
+
+static int sink_write(BIO *b, const char *p, int len)
+{
+    struct tls__sink *s = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (len <= 0)
+        return 0;
+    size_t n = (size_t)len;
+    if (s->gathering) {
+        if (!s->held_len && gathered + n <= sizeof gather) {
+            memcpy(gather + gathered, p, n);
+            gathered += n;
+            return len;
+        }
+        /* More than the buffer: what it has, then all the rest, in held. */
+        if (!s->held_len && gathered) {
+            if (hold(s, gather, gathered) < 0)
+                return nomem();
+            gathered = 0;
+        }
+        return hold(s, p, n) < 0 ? nomem() : len;
+    }
+    int err = tls__sink_flush(s);
+    if (err == -EAGAIN) {
+        BIO_set_retry_write(b);
+        return -1;
+    }
+    if (err < 0) {
+        errno = -err;
+        return -1;
+    }
+    ssize_t sent = send_some(s->fd, p, n);
+    if (sent > 0)
+        return (int)sent;
+    if (sent == 0)
+        BIO_set_retry_write(b);
+    else
+        errno = (int)-sent;
+    return -1;
+}
+
+static long sink_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    struct tls__sink *s = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH: {
+        BIO_clear_retry_flags(b);
+        if (s->gathering)
+            return 1; /* end sends */
+        int err = tls__sink_flush(s);
+        if (err == -EAGAIN)
+            BIO_set_retry_write(b);
+        return err == 0;
+    }
+    case BIO_CTRL_WPENDING:
+        return (long)(s->held_len - s->held_off + (s->gathering ? gathered : 0));
+    case BIO_C_GET_FD:
+        if (ptr)
+            *(int *)ptr = s->fd;
+        return s->fd;
+    case BIO_CTRL_DUP:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int sink_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+/* Made once, in the master before the workers fork (tls_load). */
+int tls__sink_init(void)
+{
+    if (method)
+        return 0;
+    method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "prefork tls sink");
+    if (!method || BIO_meth_set_write(method, sink_write) != 1 ||
+        BIO_meth_set_ctrl(method, sink_ctrl) != 1 || BIO_meth_set_create(method, sink_create) != 1) {
+        BIO_meth_free(method);
+        method = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void tls__sink_free_method(void)
+{
+    BIO_meth_free(method);
+    method = NULL;
+}
+
+BIO *tls__sink_bio(struct tls__sink *s, int fd)
+{
+    BIO *b = method ? BIO_new(method) : NULL;
+    if (!b)
+        return NULL;
+    *s = (struct tls__sink){.fd = fd};
+    BIO_set_data(b, s);
+    return b;
+}
+
+void tls__sink_close(struct tls__sink *s)
+{
+    release(s);
+}
