@@ -25,6 +25,21 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+class _OcspAfterCert(argparse.Action):
+    """--tls-ocsp goes with the --tls-cert given before it, as in prefork
+    serve: the responses make a list beside tls_cert, None where none."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        certs = getattr(namespace, "tls_cert", None) or []
+        ocsp = list(getattr(namespace, "tls_ocsp", None) or [])
+        ocsp += [None] * (len(certs) - len(ocsp))
+        if not certs or ocsp[-1] is not None:
+            parser.error(f"{option_string} '{value}': goes after the --tls-cert it is for "
+                         "(one each)")
+        ocsp[-1] = value
+        setattr(namespace, self.dest, ocsp)
+
+
 # (flags, metavar, help) of the options that take a value and go to C as is.
 POOL = [
     (("-w", "--workers"), "N", "worker processes (default: online CPUs)"),
@@ -98,6 +113,9 @@ def parser():
     t.add_argument("--tls-key", action="append", metavar="FILE",
                    help="its private key (PEM, not encrypted); the n-th goes with the n-th "
                    "certificate; read by the master before forking, never by a worker")
+    t.add_argument("--tls-ocsp", action=_OcspAfterCert, metavar="FILE",
+                   help="an OCSP response (DER) for the --tls-cert given before it, stapled "
+                   "to handshakes that ask; read again on HUP (your tooling refreshes it)")
     t.add_argument("--tls-ticket-rotate", metavar="SEC",
                    help="session-ticket keys, shared by every worker, rotate every SEC (3600)")
     t.add_argument("--tls-session-cache", metavar="N",

@@ -25,7 +25,7 @@ HTTP_OPTIONS = (
 # The WSGI server's own, and HTTPS's (tls_cert and tls_key repeatable:
 # lists, the n-th key going with the n-th certificate).
 WSGI_OPTIONS = ("threads",)
-TLS_OPTIONS = ("tls_cert", "tls_key", "tls_ticket_rotate", "tls_session_cache")
+TLS_OPTIONS = ("tls_cert", "tls_key", "tls_ocsp", "tls_ticket_rotate", "tls_session_cache")
 
 
 def load(target):
@@ -106,7 +106,15 @@ def _run(kind, app, loader, what, *, listen=None, bind=None, access_log=None,
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
     options = {k.replace("_", "-"): [str(x) for x in v] if isinstance(v, (list, tuple)) else str(v)
-               for k, v in opts.items() if v is not None}
+               for k, v in opts.items() if v is not None and k != "tls_ocsp"}
+    ocsp = opts.get("tls_ocsp")
+    if ocsp is not None:
+        # A list beside tls_cert: the n-th response for the n-th certificate.
+        ocsp = [ocsp] if isinstance(ocsp, (str, os.PathLike)) else list(ocsp)
+        if len(ocsp) > len(opts.get("tls_cert") or ()):
+            raise ValueError("--tls-ocsp: more responses than --tls-cert certificates "
+                             "(the n-th goes with the n-th)")
+        options["tls-ocsp"] = [None if x is None else os.fspath(x) for x in ocsp]
     uid, gid = _ids(user, group)
     if chdir:
         os.chdir(chdir)

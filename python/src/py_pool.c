@@ -140,13 +140,34 @@ static int set_option(PyObject *name, PyObject *value)
     return err < 0 ? -1 : 0;
 }
 
+/* tls-ocsp: a list beside tls-cert, its n-th file for the n-th
+ * certificate (None: none), set once every certificate is. */
+static int set_ocsp(PyObject *list)
+{
+    for (Py_ssize_t i = 0; PyList_Check(list) && i < PyList_GET_SIZE(list); i++) {
+        PyObject *item = PyList_GET_ITEM(list, i);
+        if (item == Py_None)
+            continue;
+        const char *kept = PyUnicode_Check(item) ? keep(item) : NULL, *why = "must be a file name";
+        if (!kept || tls_config_set_ocsp(&tls, (int)i, kept, &why) < 0) {
+            PyErr_Format(PyExc_ValueError, "--tls-ocsp #%zd: %s", i + 1, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int set_options(PyObject *options)
 {
-    PyObject *k, *v;
+    PyObject *k, *v, *ocsp = NULL;
     Py_ssize_t pos = 0;
     while (PyDict_Next(options, &pos, &k, &v)) {
         if (v == Py_None)
             continue;
+        if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "tls-ocsp") == 0) {
+            ocsp = v;
+            continue;
+        }
         if (!PyList_Check(v)) {
             if (set_option(k, v) < 0)
                 return -1;
@@ -156,6 +177,8 @@ static int set_options(PyObject *options)
             if (set_option(k, PyList_GET_ITEM(v, i)) < 0)
                 return -1;
     }
+    if (ocsp && set_ocsp(ocsp) < 0)
+        return -1;
     py_serve.timeout_ms = cfg.timeout_ms;
     return 0;
 }

@@ -58,9 +58,9 @@ static int set_cache(struct tls_config *tc, const char *value, const char **why)
     return 0;
 }
 
-static int set_ocsp(struct tls_config *tc, const char *value, const char **why)
+int tls_config_set_ocsp(struct tls_config *tc, int i, const char *value, const char **why)
 {
-    if (tc->ncerts == 0 || tc->pairs[tc->ncerts - 1].ocsp) {
+    if (i < 0 || i >= tc->ncerts || tc->pairs[i].ocsp) {
         *why = "goes after the --tls-cert it is for (one each)";
         return -EINVAL;
     }
@@ -68,7 +68,9 @@ static int set_ocsp(struct tls_config *tc, const char *value, const char **why)
         *why = "must be a file name";
         return -EINVAL;
     }
-    tc->pairs[tc->ncerts - 1].ocsp = value;
+    tc->pairs[i].ocsp = value;
+    if (!tc->first[0])
+        snprintf(tc->first, sizeof tc->first, "tls-ocsp");
     return 0;
 }
 
@@ -79,7 +81,7 @@ static int set_one(struct tls_config *tc, const char *name, const char *value,
     if (strcmp(name, "tls-ticket-rotate") == 0)
         return set_rotate(tc, value, why);
     if (strcmp(name, "tls-ocsp") == 0)
-        return set_ocsp(tc, value, why);
+        return tls_config_set_ocsp(tc, tc->ncerts - 1, value, why);
     if (strcmp(name, "tls-session-cache") == 0)
         return set_cache(tc, value, why);
     if (!cert && strcmp(name, "tls-key") != 0)

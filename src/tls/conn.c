@@ -104,10 +104,6 @@ static bool is_plain_http(void)
     return ERR_GET_REASON(ERR_peek_error()) == SSL_R_HTTP_REQUEST;
 }
 
-/* Read records until n bytes are in or the socket is empty: a short read
- * then means the socket is empty (transport.h), which one SSL_read per
- * record could not tell. An end or error met after some bytes is kept for
- * the next call, and pending() says a call is due. */
 /* A finished handshake, full or resumed, into the metrics (once). */
 static void count_handshake(struct tls_conn *t)
 {
@@ -117,13 +113,21 @@ static void count_handshake(struct tls_conn *t)
         pf_worker_count_tls(w, SSL_session_reused(t->ssl));
 }
 
-static ssize_t tls_read(struct http_tp *tp, void *buf, size_t n)
+/* The sink's failure as the transport's: -EAGAIN, or the connection's end. */
+static int sink_failed(struct tls_conn *t, int err)
 {
-    struct tls_conn *t = tp->state;
+    if (err != -EAGAIN)
+        t->failed = true;
+    return err;
+}
+
+/* Read records until n bytes are in or the socket is empty: a short read
+ * then means the socket is empty (transport.h), which one SSL_read per
+ * record could not tell. An end or error met after some bytes is kept for
+ * the next call, and pending() says a call is due. */
+static ssize_t read_records(struct http_tp *tp, struct tls_conn *t, void *buf, size_t n)
+{
     size_t got = 0;
-    tp->read_needs_write = false;
-    if (t->ended)
-        return t->err;
     while (got < n) {
         size_t one;
         ERR_clear_error();
@@ -147,6 +151,31 @@ static ssize_t tls_read(struct http_tp *tp, void *buf, size_t n)
         break;
     }
     return (ssize_t)got;
+}
+
+/* Without kernel TLS, what OpenSSL writes while reading (a handshake
+ * flight, alerts, TLS 1.3 session tickets after the client's Finished) is
+ * gathered. When the read brings request bytes it is kept, to leave with
+ * the answer in one packet (or at the next read that finds the socket
+ * empty); else it is sent now. */
+static ssize_t tls_read(struct http_tp *tp, void *buf, size_t n)
+{
+    struct tls_conn *t = tp->state;
+    tp->read_needs_write = false;
+    if (t->ended)
+        return t->err;
+    if (!t->gathers)
+        return read_records(tp, t, buf, n);
+    tls__sink_begin(&t->sink);
+    ssize_t r = read_records(tp, t, buf, n);
+    if (r > 0 && tls__sink_keep(&t->sink) == 0)
+        return r;
+    int err = tls__sink_end(&t->sink);
+    if (err == -EAGAIN && r == -EAGAIN)
+        tp->read_needs_write = true; /* the socket is full: the rest goes when writable */
+    if (err < 0 && err != -EAGAIN && r < 0)
+        return sink_failed(t, err);
+    return r; /* with bytes, a failed send shows at the next write */
 }
 
 /* How much the next SSL_write may carry (see the top of this file). */
@@ -195,14 +224,6 @@ static ssize_t write_records(struct tls_conn *t, const char *p, size_t len, size
 static size_t budget(const struct tls_conn *t)
 {
     return !t->gathers ? SIZE_MAX : t->slow ? SLOW_GATHER : TLS_SINK_GATHER;
-}
-
-/* The sink's failure as the transport's: -EAGAIN, or the connection's end. */
-static int sink_failed(struct tls_conn *t, int err)
-{
-    if (err != -EAGAIN)
-        t->failed = true;
-    return err;
 }
 
 /* Write p[0, len): bytes written, or -errno when none were. Without
@@ -308,6 +329,8 @@ static size_t tls_slice(struct http_tp *tp)
 static void tls_close(struct http_tp *tp)
 {
     struct tls_conn *t = tp->state;
+    if (t->gathers) /* what is held (an alert, tickets) goes if it can */
+        (void)tls__sink_flush(&t->sink);
     notify(t);
     SSL_free(t->ssl);
     tls__sink_close(&t->sink);

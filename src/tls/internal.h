@@ -61,14 +61,16 @@ bool tls__ktls_available(void);
 
 /* sink.c: where OpenSSL writes a connection's records when the kernel
  * does not make them: between begin and end, the records of several
- * writes are gathered and sent at once (end: 0 when all went, -EAGAIN when
- * the socket took only part and the rest is held, or -errno); a write
- * outside begin/end, or flush, sends what is held first. One method,
- * made by the master before the workers fork (init). */
+ * writes are gathered and sent at once, after what is held (end: 0 when
+ * all went, -EAGAIN when the socket took only part and the rest is held,
+ * or -errno); keep ends a gather by holding it, unsent (0 or -ENOMEM, then
+ * still gathering); a write outside begin/end, or flush, sends what is
+ * held first. One method, made by the master before the workers fork. */
 #define TLS_SINK_GATHER (64 * 1024) /* the most plaintext one gather carries */
 struct tls__sink {
     int fd;
     bool gathering;
+    bool overflow; /* this gather outgrew the shared buffer: it goes on in held */
     char *held; /* records the socket did not take yet, allocated while there are */
     size_t held_len, held_off, held_cap;
 };
@@ -77,6 +79,7 @@ void tls__sink_free_method(void);
 BIO *tls__sink_bio(struct tls__sink *s, int fd);
 void tls__sink_begin(struct tls__sink *s);
 int tls__sink_end(struct tls__sink *s);
+int tls__sink_keep(struct tls__sink *s);
 int tls__sink_flush(struct tls__sink *s); /* 0: nothing held; -EAGAIN; -errno */
 void tls__sink_close(struct tls__sink *s);
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "tls/internal.h"
 
@@ -12,13 +13,17 @@
  * records, a dozen. Between tls__sink_begin and tls__sink_end this BIO
  * gathers them instead, in one buffer the whole worker shares (it serves
  * one connection at a time), and end sends them at once: a quarter of
- * the system calls, and of the wake-ups of the client.
+ * the system calls, and of the wake-ups of the client. tls__sink_keep
+ * ends a gather without sending: what a read made (TLS 1.3 session
+ * tickets, after the client's Finished) then leaves with the answer to
+ * the request read at the same time, in one packet.
  *
- * What the socket does not take is copied out to the connection's own
- * held buffer (allocated then, freed once sent), since records cannot be
- * made again. Until it is sent, every other write waits behind it: a
- * write outside begin/end (a handshake flight, an alert, close_notify)
- * first sends what is held, and says "retry" while it cannot.
+ * What is kept, and what the socket does not take, is copied out to the
+ * connection's own held buffer (allocated then, freed once sent), since
+ * records cannot be made again. It goes before anything else: the next
+ * end sends it and the gather in one call; a write outside begin/end (a
+ * handshake flight, an alert, close_notify) first sends it, and says
+ * "retry" while it cannot.
  */
 #define GATHER_CAP (TLS_SINK_GATHER + 64 * 1024) /* records of the gather, and room */
 
@@ -28,6 +33,13 @@ static BIO_METHOD *method;
 
 static int hold(struct tls__sink *s, const char *p, size_t len)
 {
+    if (!len)
+        return 0;
+    if (s->held_off) { /* what went makes room */
+        memmove(s->held, s->held + s->held_off, s->held_len - s->held_off);
+        s->held_len -= s->held_off;
+        s->held_off = 0;
+    }
     if (s->held_len + len > s->held_cap) {
         size_t cap = s->held_len + len;
         char *n = realloc(s->held, cap);
@@ -48,16 +60,23 @@ static void release(struct tls__sink *s)
     s->held_len = s->held_off = s->held_cap = 0;
 }
 
-/* Send p[0, len): what went (possibly 0), or -errno other than EAGAIN. */
+/* Send what iov[0, n) holds: how much went (possibly 0), or -errno other
+ * than EAGAIN. */
+static ssize_t send_iov(int fd, struct iovec *iov, int n)
+{
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    ssize_t r;
+    do
+        r = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return errno == EAGAIN ? 0 : -errno;
+    return r;
+}
+
 static ssize_t send_some(int fd, const char *p, size_t len)
 {
-    ssize_t n;
-    do
-        n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return errno == EAGAIN ? 0 : -errno;
-    return n;
+    return send_iov(fd, &(struct iovec){(void *)p, len}, 1);
 }
 
 int tls__sink_flush(struct tls__sink *s)
@@ -75,22 +94,50 @@ int tls__sink_flush(struct tls__sink *s)
 void tls__sink_begin(struct tls__sink *s)
 {
     s->gathering = true;
+    s->overflow = false;
     gathered = 0;
 }
 
 int tls__sink_end(struct tls__sink *s)
 {
     s->gathering = false;
-    size_t len = gathered;
+    size_t len = gathered, old = s->held_len - s->held_off;
     gathered = 0;
-    if (s->held_len) /* a gather that outgrew its buffer went on in held */
-        return hold(s, gather, len) < 0 ? -ENOMEM : tls__sink_flush(s);
-    ssize_t n = send_some(s->fd, gather, len);
+    if (s->overflow) /* all of it is in held already */
+        return tls__sink_flush(s);
+    if (old + len == 0)
+        return 0;
+    ssize_t n;
+    if (old) {
+        struct iovec iov[2] = {{s->held + s->held_off, old}, {gather, len}};
+        n = send_iov(s->fd, iov, 2);
+    } else {
+        n = send_some(s->fd, gather, len);
+    }
     if (n < 0)
         return (int)n;
-    if ((size_t)n == len)
+    size_t sent = (size_t)n;
+    if (sent == old + len) {
+        release(s);
         return 0;
-    return hold(s, gather + n, len - (size_t)n) < 0 ? -ENOMEM : -EAGAIN;
+    }
+    if (sent < old) {
+        s->held_off += sent;
+        sent = 0;
+    } else {
+        s->held_off = s->held_len;
+        sent -= old;
+    }
+    return hold(s, gather + sent, len - sent) < 0 ? -ENOMEM : -EAGAIN;
+}
+
+int tls__sink_keep(struct tls__sink *s)
+{
+    if (!s->overflow && gathered && hold(s, gather, gathered) < 0)
+        return -ENOMEM; /* still gathering: end can send it */
+    s->gathering = false;
+    gathered = 0;
+    return 0;
 }
 
 static int nomem(void)
@@ -107,16 +154,17 @@ static int sink_write(BIO *b, const char *p, int len)
         return 0;
     size_t n = (size_t)len;
     if (s->gathering) {
-        if (!s->held_len && gathered + n <= sizeof gather) {
+        if (!s->overflow && gathered + n <= sizeof gather) {
             memcpy(gather + gathered, p, n);
             gathered += n;
             return len;
         }
         /* More than the buffer: what it has, then all the rest, in held. */
-        if (!s->held_len && gathered) {
+        if (!s->overflow) {
             if (hold(s, gather, gathered) < 0)
                 return nomem();
             gathered = 0;
+            s->overflow = true;
         }
         return hold(s, p, n) < 0 ? nomem() : len;
     }

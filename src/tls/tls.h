@@ -73,6 +73,11 @@ void tls_config_init(struct tls_config *tc);
 int tls_config_set(struct tls_config *tc, const char *name, const char *value,
                    const char **why);
 
+/* tls-ocsp FILE for the i-th certificate set so far (from 0), for faces
+ * that keep the responses in a list beside the certificates (the Python
+ * server's tls_ocsp). 0, or -EINVAL with *why set. */
+int tls_config_set_ocsp(struct tls_config *tc, int i, const char *value, const char **why);
+
 /* Whether any TLS option was given (tc->first names the first set by name). */
 bool tls_config_used(const struct tls_config *tc);
 

@@ -94,10 +94,55 @@ def test_tls12_resumes_by_session_id_on_every_worker(server, cert):
     assert s.stop() == 0
 
 
+def ocsp_response(crt, key, d):
+    """A DER OCSP response saying "good" about crt, signed by crt itself (it
+    is self-signed: its own issuer), as a responder of the user's would."""
+    x509 = lambda *a: subprocess.run(["openssl", "x509", "-in", str(crt), "-noout", *a],
+                                     check=True, capture_output=True, text=True,
+                                     timeout=30).stdout.strip().split("=", 1)[1]
+    serial, end = x509("-serial"), x509("-enddate")
+    expiry = subprocess.run(["date", "-u", "-d", end, "+%y%m%d%H%M%SZ"], check=True,
+                            capture_output=True, text=True, timeout=30).stdout.strip()
+    (d / "index.txt").write_text(f"V\t{expiry}\t\t{serial}\tunknown\t/CN=localhost\n")
+    out = d / "crt.ocsp"
+    subprocess.run(["openssl", "ocsp", "-index", str(d / "index.txt"), "-rsigner", str(crt),
+                    "-rkey", str(key), "-CA", str(crt), "-issuer", str(crt), "-cert", str(crt),
+                    "-respout", str(out), "-ndays", "1"],
+                   check=True, capture_output=True, timeout=60)
+    return out
+
+
+def test_ocsp_response_is_stapled(server, cert, tmp_path):
+    crt, key = cert
+    resp = ocsp_response(crt, key, tmp_path)
+    s = server("conform:app", "--tls-cert", str(crt), "--tls-key", str(key), "--tls-ocsp",
+               str(resp), listen="127.0.0.1:0,tls")
+    out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{s.port}", "-status"],
+                         input="", capture_output=True, text=True, timeout=30).stdout
+    assert "OCSP Response Status: successful" in out and "Cert Status: good" in out, out
+    assert s.stop() == 0
+
+
+def test_ocsp_responses_go_with_their_certificates(cert, tmp_path):
+    """serve_wsgi(tls_ocsp=[...]): the n-th response for the n-th
+    certificate; one more than there are certificates is refused."""
+    crt, key = cert
+    code = ("import prefork; prefork.serve_wsgi('conform:app', listen='127.0.0.1:0,tls', "
+            f"tls_cert=[{str(crt)!r}], tls_key=[{str(key)!r}], "
+            f"tls_ocsp=[None, {str(tmp_path / 'x.der')!r}])")
+    p = subprocess.run([sys.executable, "-c", code], env=py_env(f"{PYPATH}:{APPS}"), cwd=APPS,
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "more responses than --tls-cert" in p.stderr, p.stderr
+
+
 @pytest.mark.parametrize("args, says", [
     (["-l", "127.0.0.1:0,tls"], "tls"),
     (["--tls-cert", "{crt}", "--tls-key", "{key}"], ",tls"),
     (["--tls-session-cache", "5"], "--tls-session-cache is for listeners with ,tls"),
+    (["-l", "127.0.0.1:0,tls", "--tls-ocsp", "{crt}", "--tls-cert", "{crt}", "--tls-key",
+      "{key}"], "goes after the --tls-cert"),
+    (["-l", "127.0.0.1:0,tls", "--tls-cert", "{crt}", "--tls-key", "{key}", "--tls-ocsp",
+      "{crt}"], "not an OCSP response"),
     (["-l", "127.0.0.1:0,tls", "--tls-cert", "{crt}", "--tls-key", "{crt}"], "tls-key"),
     (["-l", "127.0.0.1:0,tls", "--tls-cert", "/nonexistent.pem", "--tls-key", "{key}"],
      "nonexistent"),

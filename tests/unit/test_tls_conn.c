@@ -1,4 +1,4 @@
-/* test_tls_conn.c — the TLS transport against an OpenSSL client over a socketpair: the handshake in reads, whole reads, record sizes, writes stopped by a full socket, plain HTTP, the loading errors. */
+/* test_tls_conn.c — the TLS transport against an OpenSSL client over a socketpair: the handshake in reads, tickets with the answer, whole reads, record sizes, writes stopped by a full socket, plain HTTP, the loading errors. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -108,8 +108,9 @@ static void close_pair(struct pair *p)
 
 /* Both sides step until the handshake is done; the server only through
  * its reads, as the HTTP core drives it. Then a first request goes over,
- * and the client takes in the session ticket that came with the answer to
- * its Finished, so that later bytes are application data only. */
+ * read until the socket is empty (as the core reads): the session tickets
+ * kept to go with an answer leave then. The client takes them in, so
+ * that later bytes are application data only. */
 static void handshake(struct pair *p)
 {
     char buf[64];
@@ -120,7 +121,36 @@ static void handshake(struct pair *p)
     cr_assert_eq(SSL_write(p->c, "ping", 4), 4);
     cr_assert_eq(p->tp.ops->read(&p->tp, buf, sizeof buf), 4);
     cr_assert_eq(memcmp(buf, "ping", 4), 0);
+    cr_assert_eq(p->tp.ops->read(&p->tp, buf, sizeof buf), -EAGAIN);
     cr_assert_lt(SSL_read(p->c, buf, sizeof buf), 0); /* the ticket, no data */
+}
+
+/* TLS 1.3 session tickets, made when the client's Finished is read, wait
+ * for the answer to the request read with it and leave in its send; a
+ * read that finds the socket empty sends them. */
+Test(tls_conn, tickets_leave_with_the_answer)
+{
+    struct pair p;
+    open_pair(&p);
+    char buf[64];
+    int i;
+    for (i = 0; i < 100 && SSL_do_handshake(p.c) != 1; i++)
+        cr_assert_eq(p.tp.ops->read(&p.tp, buf, sizeof buf), -EAGAIN);
+    cr_assert_lt(i, 100, "no handshake");
+    cr_assert_eq(SSL_write(p.c, "ping", 4), 4);
+    cr_assert_eq(p.tp.ops->read(&p.tp, buf, sizeof buf), 4);
+    cr_assert_eq(recv(p.cfd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT), -1, "tickets sent alone");
+    struct iovec iov = {"pong", 4};
+    cr_assert_eq(p.tp.ops->writev(&p.tp, &iov, 1, false), 4);
+    cr_assert_eq(SSL_read(p.c, buf, sizeof buf), 4);
+    cr_assert_eq(memcmp(buf, "pong", 4), 0);
+    cr_assert_eq(SSL_SESSION_is_resumable(SSL_get0_session(p.c)), 1, "no ticket came");
+    /* Another request, read to the end of the socket: nothing waits. */
+    cr_assert_eq(SSL_write(p.c, "ping", 4), 4);
+    cr_assert_eq(p.tp.ops->read(&p.tp, buf, sizeof buf), 4);
+    cr_assert_eq(p.tp.ops->read(&p.tp, buf, sizeof buf), -EAGAIN);
+    cr_assert_eq(recv(p.cfd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT), -1);
+    close_pair(&p);
 }
 
 Test(tls_conn, reads_take_every_record_in)

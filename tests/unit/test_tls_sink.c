@@ -59,6 +59,31 @@ Test(tls_sink, a_gather_leaves_in_one_send)
     cr_assert_eq(BIO_wpending(bio), 0);
 }
 
+/* Kept bytes (a read's tickets) wait, then lead the next gather's send. */
+Test(tls_sink, kept_bytes_lead_the_next_send)
+{
+    char got[64];
+    tls__sink_begin(&sink);
+    cr_assert_eq(BIO_write(bio, "tickets|", 8), 8);
+    cr_assert_eq(tls__sink_keep(&sink), 0);
+    cr_assert_eq(message(got, sizeof got), -1, "kept, not sent");
+    cr_assert_eq(BIO_wpending(bio), 8);
+    tls__sink_begin(&sink);
+    cr_assert_eq(BIO_write(bio, "answer", 6), 6);
+    cr_assert_eq(tls__sink_end(&sink), 0);
+    cr_assert_eq(message(got, sizeof got), 14, "one message");
+    cr_assert_eq(memcmp(got, "tickets|answer", 14), 0);
+    cr_assert_null(sink.held);
+    /* Kept, then a write outside a gather: they go first, each a send. */
+    tls__sink_begin(&sink);
+    cr_assert_eq(BIO_write(bio, "kept", 4), 4);
+    cr_assert_eq(tls__sink_keep(&sink), 0);
+    cr_assert_eq(BIO_write(bio, "alert", 5), 5);
+    cr_assert_eq(message(got, sizeof got), 4);
+    cr_assert_eq(message(got, sizeof got), 5);
+    cr_assert_eq(memcmp(got, "alert", 5), 0);
+}
+
 /* Fill the socket with gathers until one is refused in part: its rest is
  * held. Every byte comes out once, in order, once the peer reads. */
 Test(tls_sink, a_full_socket_holds_the_rest_which_goes_first)
