@@ -41,6 +41,7 @@ struct ring {
 
 static struct ring *ring;
 static int ring_fd = -1;
+static EVP_CIPHER *aes; /* fetched once: OpenSSL 3 looks a cipher up by name at each implicit use */
 
 /* USR2: the new master is the old one's program executed anew. It takes
  * the keys over, so that tickets keep resuming across a binary upgrade:
@@ -109,6 +110,8 @@ int tls__keys_init(void)
     static bool registered;
     if (!registered && pthread_atfork(NULL, NULL, child_read_only) == 0)
         registered = true;
+    if (!aes)
+        aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL); /* NULL: the implicit way below */
     if (ring)
         return 0;
     int fd = inherited_fd();
@@ -151,6 +154,8 @@ void tls__keys_rotate(void)
 
 void tls__keys_free(void)
 {
+    EVP_CIPHER_free(aes);
+    aes = NULL;
     if (!ring)
         return;
     munmap(ring, sizeof *ring);
@@ -189,7 +194,7 @@ static int set_keys(const struct key *k, unsigned char *iv, EVP_CIPHER_CTX *cctx
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
         OSSL_PARAM_construct_end(),
     };
-    if (EVP_CipherInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv, enc) != 1 ||
+    if (EVP_CipherInit_ex(cctx, aes ? aes : EVP_aes_256_cbc(), NULL, k->aes, iv, enc) != 1 ||
         EVP_MAC_CTX_set_params(hctx, params) != 1)
         return -1;
     return 0;
