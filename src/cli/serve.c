@@ -11,6 +11,7 @@
 #include "static/site.h"
 #include "tls/tls.h"
 #include "options.h"
+#include "tls_module.h"
 
 static const char serve_usage[] =
     "usage: prefork serve [DIR] [options]\n"
@@ -109,6 +110,7 @@ struct serve {
     struct cli_pool pool;
     struct static_config site;
     struct tls_config tls;
+    const struct tls_api *tls_api; /* the TLS module, loaded when a listener has ,tls */
     const char *access_log;
     bool redirect; /* --https-redirect */
     bool no_compress; /* --no-compress, whatever --compress-level says */
@@ -278,9 +280,11 @@ static int load_tls(struct serve *s)
         return cli_error(CLI_USAGE, "serve: --%s is for listeners with ,tls "
                                     "(as in -l 127.0.0.1:8443,tls)",
                          s->tls.first[0] ? s->tls.first : "tls-cert");
-    if (tls_load(&s->tls, why, sizeof why) < 0)
+    if (!(s->tls_api = cli_tls_module(why, sizeof why)))
+        return cli_error(CLI_FAIL, "serve: %s", why);
+    if (s->tls_api->load(&s->tls, why, sizeof why) < 0)
         return cli_error(CLI_USAGE, "serve: %s", why);
-    s->site.http.transport = tls_source();
+    s->site.http.transport = s->tls_api->source();
     return 0;
 }
 
@@ -324,7 +328,8 @@ static int serve_main(struct serve *s, int argc, char **argv)
         s->site.error_log_path = s->pool.error_log; /* workers may create it anew */
     struct pf_service svc;
     static_service(&s->site, &svc);
-    tls_service(&svc);
+    if (s->tls_api)
+        s->tls_api->service(&svc);
     /* Set on the listeners, inherited by every connection:
      * - TCP_NODELAY: small responses go out in one send per request; without
      *   it a pipelined second response could wait for a delayed ACK;
@@ -340,7 +345,8 @@ static int serve_main(struct serve *s, int argc, char **argv)
     pf_pool *pool;
     if ((status = cli_pool_start(&s->pool, &svc, "127.0.0.1:8000", &pool)) != 0)
         return status;
-    if (tls_listeners(pool, why, sizeof why) < 0 || redirect_port(s, pool, why, sizeof why) < 0) {
+    if ((s->tls_api && s->tls_api->listeners(pool, why, sizeof why) < 0) ||
+        redirect_port(s, pool, why, sizeof why) < 0) {
         pf_pool_free(pool);
         return cli_error(CLI_USAGE, "serve: %s", why);
     }
@@ -352,7 +358,8 @@ static int serve_main(struct serve *s, int argc, char **argv)
     fflush(stdout);
     int err = pf_pool_run(pool);
     pf_pool_free(pool);
-    tls_unload();
+    if (s->tls_api)
+        s->tls_api->unload();
     return err < 0 ? CLI_FAIL : CLI_OK;
 }
 

@@ -188,3 +188,5 @@ const struct http_tp_source *tls_source(void)
 {
     return &source;
 }
+
+const struct tls_api tls_api = {tls_load, tls_listeners, tls_source, tls_service, tls_unload};

@@ -104,4 +104,18 @@ void tls_service(struct pf_service *svc);
 /* Master: free what tls_load made (the tests; the CLI's end). */
 void tls_unload(void);
 
+/* The calls above that need OpenSSL, as one table. The prefork command
+ * is built without OpenSSL and loads this module (prefork-tls.so, whose
+ * only symbol is this table) when a listener asks for TLS: a plain server
+ * never maps OpenSSL. The tls_config_* calls are built into it. */
+struct tls_api {
+    int (*load)(const struct tls_config *tc, char *why, size_t size);
+    int (*listeners)(const pf_pool *pool, char *why, size_t size);
+    const struct http_tp_source *(*source)(void);
+    void (*service)(struct pf_service *svc);
+    void (*unload)(void);
+};
+#define TLS_API_SYMBOL "tls_api"
+extern const struct tls_api tls_api;
+
 #endif

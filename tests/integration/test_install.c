@@ -141,12 +141,14 @@ Test(install, puts_each_file_in_its_place_and_uninstall_takes_them_all)
                        "./usr/lib/libprefork.so.0\n"
                        "./usr/lib/libprefork.so.0.1.0\n"
                        "./usr/lib/pkgconfig/prefork.pc\n"
+                       "./usr/lib/prefork/prefork-tls.so\n"
                        "./usr/lib/systemd/system/prefork.service\n"
                        "./usr/lib/systemd/system/prefork.socket\n"
                        "./usr/share/man/man1/prefork.1\n";
     ts_assert(strcmp(list, want) == 0, "installed:\n%s\nwanted:\n%s", list, want);
     free(list);
     expect_mode("/usr/bin/prefork", 0755);
+    expect_mode("/usr/lib/prefork/prefork-tls.so", 0755);
     expect_mode("/usr/lib/libprefork.a", 0644);
     expect_mode("/usr/lib/libprefork.so." PF_VERSION, 0755);
     expect_link("/usr/lib/libprefork.so.0", "libprefork.so." PF_VERSION);
@@ -310,4 +312,64 @@ Test(install, shared_library_has_its_soname_and_exports_only_the_public_api)
     free(decl);
     free(out);
     ts_assert(n >= 40, "only %d symbols exported", n);
+}
+
+/* Whether a worker of the running server p maps OpenSSL. */
+static bool worker_maps_openssl(struct ts_proc *p)
+{
+    pid_t w[4];
+    int err = ts_wait_ready(p->pid, 1, w, START_MS);
+    ts_assert(err == 0, "no worker ready: %s", strerror(-err));
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)w[0]);
+    char *maps = ts_read_file(path);
+    ts_assert(maps != NULL, "cannot read %s", path);
+    bool found = strstr(maps, "libssl.so") != NULL;
+    free(maps);
+    return found;
+}
+
+/* The installed command loads OpenSSL, through its module in
+ * LIBDIR/prefork, only for a listener with ,tls; without the module such
+ * a listener is a one-line error, and plain listeners still serve. */
+Test(install, the_installed_command_loads_its_tls_module_only_for_tls)
+{
+    make_install();
+    ts_assert(sh(NULL, TOOL_MS, "cd '%s' && mkdir -p www && echo hi > www/index.html && "
+                 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                 "-keyout k.pem -out c.pem -days 1 -subj /CN=localhost >/dev/null 2>&1",
+                 root) == 0,
+              "openssl req failed");
+    char bin[400], www[300], cert[300], key[300], *out;
+    snprintf(bin, sizeof bin, "%s" PREFIX "/bin/prefork", dest);
+    snprintf(www, sizeof www, "%s/www", root);
+    snprintf(cert, sizeof cert, "%s/c.pem", root);
+    snprintf(key, sizeof key, "%s/k.pem", root);
+
+    struct ts_proc *p = TS_START(bin, "serve", www, "-l", "127.0.0.1:0,tls", "--tls-cert", cert,
+                                 "--tls-key", key, "-w", "1", "--access-log", "off");
+    int port = ts_wait_port(p, START_MS);
+    ts_assert(port > 0, "no start-up line: %s", ts_log(p));
+    ts_assert(sh(&out, TOOL_MS, "curl -sk https://127.0.0.1:%d/", port) == 0 && out &&
+                  strcmp(out, "hi\n") == 0,
+              "HTTPS from the installed command: %s", out ? out : "");
+    free(out);
+    ts_assert(worker_maps_openssl(p), "a TLS worker without OpenSSL mapped");
+    ts_kill(p->pid, SIGTERM);
+    ts_assert(ts_wait_exit(p, START_MS) == 0, "did not stop");
+
+    p = TS_START(bin, "serve", www, "-l", "127.0.0.1:0", "-w", "1", "--access-log", "off");
+    ts_assert(ts_wait_port(p, START_MS) > 0, "no start-up line: %s", ts_log(p));
+    ts_assert(!worker_maps_openssl(p), "a plain server maps OpenSSL");
+    ts_kill(p->pid, SIGTERM);
+    ts_assert(ts_wait_exit(p, START_MS) == 0, "did not stop");
+
+    ts_assert(sh(NULL, TOOL_MS, "rm '%s" PREFIX "/lib/prefork/prefork-tls.so'", dest) == 0, "rm");
+    int st = sh(&out, TOOL_MS, "'%s' serve '%s' -l 127.0.0.1:0,tls --tls-cert '%s' --tls-key "
+                "'%s' 2>&1", bin, www, cert, key);
+    ts_assert(st == 1 && out && strncmp(out, "prefork: serve: HTTPS needs the TLS module: no "
+                                             "prefork-tls.so", 46) == 0 &&
+                  strchr(out, '\n') == strrchr(out, '\n'),
+              "without the module: exit %d, %s", st, out ? out : "");
+    free(out);
 }
