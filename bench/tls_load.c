@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/err.h>
@@ -23,6 +24,9 @@
  * -m idle:   N connections, each one GET (keep-alive) read whole, then held
  *            open and silent; "ready N" once all are, then held until -d
  *            seconds pass or TERM. The caller reads the server's memory.
+ * -t T (full, resume): T processes share the C connections, as wrk's
+ *            threads do, so the client can take more than one CPU; their
+ *            figures are summed.
  * The last line is key=value figures for scripts. Certificates are not
  * verified: the benchmark's are self-signed.
  */
@@ -46,7 +50,7 @@ struct slot {
 static struct {
     const char *prog, *path, *mode;
     struct pf_addr addr;
-    long conns, idle_n;
+    long conns, idle_n, procs;
     double seconds;
     SSL_CTX *ctx;
     int ep;
@@ -54,7 +58,7 @@ static struct {
     long done, resumed, errors, held, dropped, opened;
     int reported;
     volatile sig_atomic_t stop;
-} g = {.path = "/1k.bin", .mode = "full", .conns = 16, .idle_n = 1000, .seconds = 5};
+} g = {.path = "/1k.bin", .mode = "full", .conns = 16, .idle_n = 1000, .procs = 1, .seconds = 5};
 
 static double now_s(void)
 {
@@ -239,14 +243,72 @@ static void pump(double until)
     }
 }
 
-static int run_load(void)
+static int setup(long nslots)
 {
+    g.ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_session_cache_mode(g.ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+    g.ep = epoll_create1(EPOLL_CLOEXEC);
+    g.slots = calloc((size_t)nslots, sizeof *g.slots);
+    return g.ctx && g.ep >= 0 && g.slots ? 0 : -1;
+}
+
+/* One process's share of the load: its figures, or -1. */
+static int load_share(double *t)
+{
+    if (setup(g.conns) < 0)
+        return -1;
     for (long i = 0; i < g.conns; i++)
         if (slot_open(&g.slots[i]) < 0)
             return -1;
     double t0 = now_s();
     pump(t0 + g.seconds);
-    double t = now_s() - t0;
+    *t = now_s() - t0;
+    return 0;
+}
+
+/* T processes, each with its share of the connections, each reporting
+ * "done resumed errors" on a pipe. */
+static int run_load(void)
+{
+    double t = 0;
+    if (g.procs == 1) {
+        if (load_share(&t) < 0)
+            return -1;
+    } else {
+        int fds[2];
+        if (pipe(fds) < 0)
+            return -1;
+        long conns = g.conns;
+        for (long i = 0; i < g.procs; i++) {
+            pid_t pid = fork();
+            if (pid < 0)
+                return -1;
+            if (pid == 0) {
+                close(fds[0]);
+                g.conns = conns / g.procs + (i < conns % g.procs);
+                if (load_share(&t) < 0)
+                    _exit(1);
+                dprintf(fds[1], "%ld %ld %ld %f\n", g.done, g.resumed, g.errors, t);
+                _exit(0);
+            }
+        }
+        close(fds[1]);
+        FILE *f = fdopen(fds[0], "r");
+        long d, r, e, got = 0;
+        double ti;
+        while (f && got < g.procs && fscanf(f, "%ld %ld %ld %lf", &d, &r, &e, &ti) == 4) {
+            g.done += d, g.resumed += r, g.errors += e, got++;
+            t = ti > t ? ti : t; /* the longest share's run */
+        }
+        if (f)
+            fclose(f);
+        if (got < g.procs) {
+            fprintf(stderr, "%s: %ld of %ld processes failed\n", g.prog, g.procs - got, g.procs);
+            g.errors++;
+        }
+        while (wait(NULL) > 0)
+            ;
+    }
     printf("mode=%s requests=%ld seconds=%.2f rps=%.0f resumed=%ld errors=%ld\n", g.mode, g.done,
            t, g.done / t, g.resumed, g.errors);
     return 0;
@@ -268,8 +330,8 @@ static int run_idle(void)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: %s -p PORT [-h HOST] [-m full|resume|idle] [-c CONNS] [-n IDLE]"
-                    " [-d SECONDS] [-u PATH]\n", g.prog);
+    fprintf(stderr, "usage: %s -p PORT [-h HOST] [-m full|resume|idle] [-c CONNS] [-t PROCS]"
+                    " [-n IDLE] [-d SECONDS] [-u PATH]\n", g.prog);
     return 2;
 }
 
@@ -279,7 +341,7 @@ int main(int argc, char **argv)
     const char *host = "127.0.0.1";
     int o;
     g.prog = argv[0];
-    while ((o = getopt(argc, argv, "p:h:m:c:n:d:u:")) != -1) {
+    while ((o = getopt(argc, argv, "p:h:m:c:n:d:u:t:")) != -1) {
         switch (o) {
         case 'p': if (bench_parse_long(optarg, 1, 65535, &port) < 0) return usage(); break;
         case 'h': host = optarg; break;
@@ -288,6 +350,7 @@ int main(int argc, char **argv)
         case 'n': if (bench_parse_long(optarg, 1, MAX_CONNS, &g.idle_n) < 0) return usage(); break;
         case 'd': if (bench_parse_long(optarg, 1, 86400, &v) < 0) return usage(); g.seconds = (double)v; break;
         case 'u': g.path = optarg; break;
+        case 't': if (bench_parse_long(optarg, 1, 64, &g.procs) < 0) return usage(); break;
         default: return usage();
         }
     }
@@ -298,12 +361,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_stop);
     signal(SIGINT, on_stop);
-    g.ctx = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_set_session_cache_mode(g.ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
-    g.ep = epoll_create1(EPOLL_CLOEXEC);
-    long n = idle_mode() ? g.idle_n : g.conns;
-    g.slots = calloc((size_t)n, sizeof *g.slots);
-    if (!g.ctx || g.ep < 0 || !g.slots)
+    if (idle_mode() && setup(g.idle_n) < 0)
         return 1;
     int r = idle_mode() ? run_idle() : run_load();
     return r < 0 ? 1 : 0;

@@ -21,8 +21,8 @@ TLS_ALL=(ka wrk-close full resume 1m idle)
 declare -A TLS_DESC=(
     [ka]="1 KiB file, keep-alive, wrk -c64"
     [wrk-close]="1 KiB file, a new connection per request, wrk -c16 (wrk offers its last session: resumed handshakes)"
-    [full]="1 KiB file, a new connection per request, full TLS 1.3 handshakes, tls_load -c16"
-    [resume]="1 KiB file, a new connection per request, resumed TLS 1.3 handshakes, tls_load -c16"
+    [full]="1 KiB file, a new connection per request, full TLS 1.3 handshakes, tls_load -t2 -c16"
+    [resume]="1 KiB file, a new connection per request, resumed TLS 1.3 handshakes, tls_load -t2 -c16"
     [1m]="1 MiB file, keep-alive, wrk -c16"
     [idle]="idle TLS connections held (one request each), memory per connection"
 )
@@ -74,7 +74,7 @@ tls_client() {
     wrk-close) bounded "$OUT/tls.out" wrk -t2 -c16 -d"${TLS_SECS}s" --timeout 10s \
         -H 'Connection: close' "$url/1k.bin" ;;
     1m) bounded "$OUT/tls.out" wrk -t2 -c16 -d"${TLS_SECS}s" --timeout 10s "$url/1m.bin" ;;
-    full | resume) bounded "$OUT/tls.out" "$B/bench/tls_load" -p "$SERVER_PORT" -m "$1" -c 16 \
+    full | resume) bounded "$OUT/tls.out" "$B/bench/tls_load" -p "$SERVER_PORT" -m "$1" -t 2 -c 16 \
         -d "$TLS_SECS" -u /1k.bin ;;
     esac
     if [[ $1 == full || $1 == resume ]]; then
