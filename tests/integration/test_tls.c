@@ -62,14 +62,30 @@ Test(tls, get_head_range_listing)
     free(out);
 }
 
+/* A file of n bytes from seed as big.bin: its bytes (the caller frees). */
+static char *put_big(size_t n, uint64_t seed)
+{
+    char *data = malloc(n);
+    cr_assert_not_null(data);
+    ts_fill(data, n, seed);
+    hs_put_file("big.bin", data, n);
+    return data;
+}
+
+/* The file name (under the test's folder) holds data[0, n) exactly. */
+static void expect_same(const char *name, const char *data, size_t n)
+{
+    size_t len;
+    char *got = hs_slurp(tl_file(name), &len);
+    ts_assert(len == n && memcmp(got, data, n) == 0, "%s differs (%zu bytes)", name, len);
+    free(got);
+}
+
 Test(tls, five_mib_byte_exact_and_keepalive)
 {
     serve();
     size_t n = 5u << 20;
-    char *data = malloc(n);
-    cr_assert_not_null(data);
-    ts_fill(data, n, 42);
-    hs_put_file("big.bin", data, n);
+    char *data = put_big(n, 42);
     hs_put_text("small.txt", "small\n");
     int st;
     /* Two URLs in one run: the second on the same connection. */
@@ -78,10 +94,7 @@ Test(tls, five_mib_byte_exact_and_keepalive)
     ts_assert(st == 0, "curl: %s", out);
     ts_assert(strstr(out, "Re-using existing connection"), "no keep-alive: %s", out);
     free(out);
-    size_t len;
-    char *got = hs_slurp(tl_file("got.bin"), &len);
-    ts_assert(len == n && memcmp(got, data, n) == 0, "5 MiB body differs (%zu bytes)", len);
-    free(got);
+    expect_same("got.bin", data, n);
     free(data);
 }
 
@@ -92,10 +105,7 @@ Test(tls, slow_readers_get_every_byte)
 {
     serve();
     size_t n = 5u << 20;
-    char *data = malloc(n);
-    cr_assert_not_null(data);
-    ts_fill(data, n, 7);
-    hs_put_file("big.bin", data, n);
+    char *data = put_big(n, 7);
     char *out;
     int st = tl_sh(&out, CURL_MS,
                    "curl -sS --max-time 2 --limit-rate 512K --cacert '%s' --resolve "
@@ -107,13 +117,8 @@ Test(tls, slow_readers_get_every_byte)
                    tl_file("slow1.bin"), port, port, tl_file("slow2.bin"));
     ts_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "slow curl: %s", out);
     free(out);
-    for (const char *const *name = (const char *const[]){"slow1.bin", "slow2.bin", NULL}; *name;
-         name++) {
-        size_t len;
-        char *got = hs_slurp(tl_file(*name), &len);
-        ts_assert(len == n && memcmp(got, data, n) == 0, "%s differs (%zu bytes)", *name, len);
-        free(got);
-    }
+    expect_same("slow1.bin", data, n);
+    expect_same("slow2.bin", data, n);
     free(data);
     st = 0;
     out = curl(&st, "https://localhost:%d/big.bin -o /dev/null -w '%%{size_download}'", port);
