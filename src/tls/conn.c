@@ -173,9 +173,9 @@ static ssize_t tls_read(struct http_tp *tp, void *buf, size_t n)
     int err = tls__sink_end(&t->sink);
     if (err == -EAGAIN && r == -EAGAIN)
         tp->read_needs_write = true; /* the socket is full: the rest goes when writable */
-    if (err < 0 && err != -EAGAIN && r < 0)
-        return sink_failed(t, err);
-    return r; /* with bytes, a failed send shows at the next write */
+    if (err < 0 && err != -EAGAIN)
+        return sink_failed(t, err); /* records lost or the peer gone: what was read is moot */
+    return r;
 }
 
 /* How much the next SSL_write may carry (see the top of this file). */
