@@ -5,7 +5,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "tls_module.h"
 #include "cli_paths.h" /* generated: CLI_TLS_MODULE_DIR, relative to the command's folder */
 
