@@ -28,6 +28,7 @@ static uint64_t now_us(void)
 static void conn_free(struct http_conn *c)
 {
     struct http_server *hs = c->hs;
+    c->tp.cut = c->x != NULL; /* mid-exchange: no clean end for the client to trust */
     if (c->x) {
         http_ex_abort(c->x);
         http_ex_recycle(hs, c->x);
@@ -451,10 +452,12 @@ static int exchange_step(struct http_conn *c)
     return 2;
 }
 
-/* Send the response; once it is all out, the exchange is done. */
+/* Send the response; once it is all out, the exchange is done. A response
+ * that ends the connection ends the transport's stream with its last bytes
+ * (finish sends nothing more). */
 static int send_out(struct http_conn *c)
 {
-    enum flush_result f = http_out_flush(c);
+    enum flush_result f = http_out_flush(c, c->close);
     c->hs->flushed = true;
     if (f == F_FAILED)
         return -1;
@@ -539,7 +542,7 @@ static bool conn_run(struct http_conn *c)
     /* What the handler wrote without ending (a head, a piece of a stream),
      * or wrote from outside a callback, goes out now. */
     if (r == ALIVE && c->state != C_LINGER && (hs->out.len || (c->q && !hs->flushed))) {
-        enum flush_result f = http_out_flush(c);
+        enum flush_result f = http_out_flush(c, false);
         if (f == F_FAILED)
             r = DEAD;
         else if (f == F_SLICE)
@@ -637,7 +640,7 @@ void http_conn_open(struct http_server *hs, int fd, const struct sockaddr *peer,
         return;
     }
     c->hs = hs;
-    c->tp = (struct http_tp){hs->tp, fd, NULL, false};
+    c->tp = (struct http_tp){.ops = hs->tp, .fd = fd};
     const struct http_tp_source *src = hs->cfg->transport;
     if (src && src->open(&c->tp, src->ud) < 0) {
         free(c);

@@ -166,8 +166,10 @@ enum flush_result {
 int http_out_append(struct http_conn *c, const void *p, size_t n);
 int http_out_appendv(struct http_conn *c, const struct iovec *v, int n);
 int http_out_file(struct http_conn *c, int fd, uint64_t off, uint64_t len);
-/* Send the scratch (when c runs) and the kept segments, as far as they go. */
-enum flush_result http_out_flush(struct http_conn *c);
+/* Send the scratch (when c runs) and the kept segments, as far as they go.
+ * last: they end the connection (the transport may close its stream with
+ * the last bytes: HTTP_TP_LAST). */
+enum flush_result http_out_flush(struct http_conn *c, bool last);
 bool http_out_pending(const struct http_conn *c);
 void http_out_free(struct http_conn *c);
 

@@ -117,18 +117,19 @@ int http_out_appendv(struct http_conn *c, const struct iovec *v, int n)
 }
 
 /* The scratch goes out now, or into a segment, so that a segment can follow
- * it. more: a file follows at once (MSG_MORE); how much was held that way is
- * returned through *held. */
-static int send_scratch(struct http_conn *c, bool more, uint32_t *held)
+ * it. flags: HTTP_TP_MORE when a file follows at once (how much was held
+ * that way is returned through *held), HTTP_TP_LAST when nothing does. */
+static int send_scratch(struct http_conn *c, unsigned flags, uint32_t *held)
 {
     struct http_buf *out = &c->hs->out;
+    bool more = flags & HTTP_TP_MORE;
     size_t sent = 0;
     *held = 0;
     if (c->hs->running != c || out->len == 0)
         return 0;
     if (!c->q) {
         struct iovec iov = {out->p, out->len};
-        ssize_t n = c->tp.ops->writev(&c->tp, &iov, 1, more);
+        ssize_t n = c->tp.ops->writev(&c->tp, &iov, 1, flags);
         if (n < 0 && n != -EAGAIN)
             return (int)n;
         sent = n > 0 ? (size_t)n : 0;
@@ -164,7 +165,7 @@ int http_out_file(struct http_conn *c, int fd, uint64_t off, uint64_t len)
             close(fd);
         return 0;
     }
-    int err = send_scratch(c, true, &held);
+    int err = send_scratch(c, HTTP_TP_MORE, &held);
     struct http_seg *s = err ? NULL : seg_new(c, fd, 0);
     if (!s) {
         close(fd);
@@ -189,7 +190,7 @@ static ssize_t copy_file(struct http_conn *c, struct http_seg *s, size_t len)
     if (n <= 0)
         return n < 0 ? -errno : 0;
     struct iovec iov = {buf, (size_t)n};
-    return c->tp.ops->writev(&c->tp, &iov, 1, false); /* a short write re-reads */
+    return c->tp.ops->writev(&c->tp, &iov, 1, 0); /* a short write re-reads */
 }
 
 /* One slice of a file segment. Any progress is a slice, even a short one:
@@ -219,11 +220,12 @@ static enum flush_result send_slice(struct http_conn *c, struct http_seg *s)
     return c->q ? F_SLICE : F_DONE;
 }
 
-static enum flush_result send_bytes(struct http_conn *c, struct http_seg *s)
+static enum flush_result send_bytes(struct http_conn *c, struct http_seg *s, bool last)
 {
+    unsigned flags = !s->next ? (last ? HTTP_TP_LAST : 0) : s->next->fd >= 0 ? HTTP_TP_MORE : 0;
     while (s->off < s->len) {
         struct iovec iov = {s->mem + s->off, (size_t)(s->len - s->off)};
-        ssize_t n = c->tp.ops->writev(&c->tp, &iov, 1, s->next && s->next->fd >= 0);
+        ssize_t n = c->tp.ops->writev(&c->tp, &iov, 1, flags);
         if (n < 0)
             return n == -EAGAIN ? F_FULL : F_FAILED;
         s->off += (uint64_t)n;
@@ -234,13 +236,13 @@ static enum flush_result send_bytes(struct http_conn *c, struct http_seg *s)
     return F_DONE;
 }
 
-enum flush_result http_out_flush(struct http_conn *c)
+enum flush_result http_out_flush(struct http_conn *c, bool last)
 {
     uint32_t held;
-    if (send_scratch(c, false, &held) < 0)
+    if (send_scratch(c, last ? HTTP_TP_LAST : 0, &held) < 0)
         return F_FAILED;
     while (c->q) {
-        enum flush_result r = c->q->fd >= 0 ? send_slice(c, c->q) : send_bytes(c, c->q);
+        enum flush_result r = c->q->fd >= 0 ? send_slice(c, c->q) : send_bytes(c, c->q, last);
         if (r != F_DONE)
             return r;
     }

@@ -352,7 +352,7 @@ static int after_write(struct http_exchange *x)
 {
     struct http_conn *c = x->c;
     size_t hw = c->hs->cfg->high_water;
-    if (c->hs->running == c && c->hs->out.len > hw && http_out_flush(c) == F_FAILED) {
+    if (c->hs->running == c && c->hs->out.len > hw && http_out_flush(c, false) == F_FAILED) {
         c->state = C_DEAD;
         return -EPIPE;
     }
@@ -420,7 +420,7 @@ int http_res_flush_wait(struct http_exchange *x)
     size_t hw = c->hs->cfg->high_water;
     unsigned limit = c->hs->cfg->send_timeout_ms;
     while (usable(x) && unsent(c) > hw) {
-        enum flush_result r = http_out_flush(c);
+        enum flush_result r = http_out_flush(c, false);
         if (r == F_FAILED)
             break;
         if (r != F_FULL)

@@ -26,10 +26,10 @@ static ssize_t plain_read(struct http_tp *tp, void *buf, size_t n)
 
 /* Retried on EINTR: with edge-triggered epoll, giving up on a socket that
  * is not full would wait for an edge that never comes. */
-static ssize_t plain_writev(struct http_tp *tp, const struct iovec *iov, int n, bool more)
+static ssize_t plain_writev(struct http_tp *tp, const struct iovec *iov, int n, unsigned how)
 {
     struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
-    int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
+    int flags = MSG_NOSIGNAL | (how & (HTTP_TP_MORE | HTTP_TP_LAST) ? MSG_MORE : 0);
     ssize_t r;
     /* One piece (most responses: head and body in the scratch) takes
      * send(): the kernel then imports no message header or vector. */

@@ -25,11 +25,18 @@
  */
 struct http_tp;
 
+/* writev's flags. MORE: further bytes follow at once (MSG_MORE: hold a
+ * short packet). LAST: these are the last bytes the connection sends (it
+ * is closed or shut down right after): a transport may end its stream
+ * with them (TLS: close_notify in the same send, once all are taken) and
+ * hold their last packet for the FIN to join it. */
+#define HTTP_TP_MORE 1u
+#define HTTP_TP_LAST 2u
+
 struct http_tp_ops {
     const char *name;
     ssize_t (*read)(struct http_tp *tp, void *buf, size_t n);
-    /* more: further bytes follow at once (MSG_MORE), hold a short packet */
-    ssize_t (*writev)(struct http_tp *tp, const struct iovec *iov, int n, bool more);
+    ssize_t (*writev)(struct http_tp *tp, const struct iovec *iov, int n, unsigned flags);
     ssize_t (*sendfile)(struct http_tp *tp, int fd, uint64_t off, size_t n);
     /* Our side is done sending (the peer reads an end of stream). */
     int (*shutdown)(struct http_tp *tp);
@@ -45,6 +52,8 @@ struct http_tp {
     int fd;
     void *state; /* the transport's own, NULL for plain TCP */
     bool read_needs_write; /* see the rules above */
+    bool cut; /* set before close: the connection ends in the middle of an
+                 exchange, so the transport must not say it ended cleanly */
 };
 
 /* Chooses each new connection's transport: open() is given tp with the

@@ -166,16 +166,29 @@ static ssize_t tls_read(struct http_tp *tp, void *buf, size_t n)
         return t->err;
     if (!t->gathers)
         return read_records(tp, t, buf, n);
+    tls__sink_rearm(&t->sink);
     tls__sink_begin(&t->sink);
     ssize_t r = read_records(tp, t, buf, n);
     if (r > 0 && tls__sink_keep(&t->sink) == 0)
         return r;
-    int err = tls__sink_end(&t->sink);
+    int err = tls__sink_end(&t->sink, false);
     if (err == -EAGAIN && r == -EAGAIN)
         tp->read_needs_write = true; /* the socket is full: the rest goes when writable */
     if (err < 0 && err != -EAGAIN)
         return sink_failed(t, err); /* records lost or the peer gone: what was read is moot */
     return r;
+}
+
+/* close_notify, once, where the handshake finished and nothing failed: a
+ * client can tell our end from a cut. It does not wait for the client's. */
+static void notify(struct tls_conn *t)
+{
+    if (t->shut || t->failed || !SSL_is_init_finished(t->ssl))
+        return;
+    t->shut = true;
+    ERR_clear_error();
+    SSL_shutdown(t->ssl);
+    ERR_clear_error();
 }
 
 /* How much the next SSL_write may carry (see the top of this file). */
@@ -233,8 +246,11 @@ static size_t budget(const struct tls_conn *t)
  * again once the socket is writable, and then the held records go and the
  * call says how many bytes they carried. A client that has once filled
  * its socket gets gathers of one full record from then on: what is held
- * for it stays about the size of the buffer OpenSSL would keep. */
-static ssize_t write_buf(struct tls_conn *t, const char *p, size_t len)
+ * for it stays about the size of the buffer OpenSSL would keep. last: the
+ * connection sends nothing after these bytes; once all are in records,
+ * close_notify joins them in the same send, whose last packet waits for
+ * the FIN of the close that follows. */
+static ssize_t write_buf(struct tls_conn *t, const char *p, size_t len, bool last)
 {
     if (!t->gathers)
         return write_records(t, p, len, SIZE_MAX);
@@ -248,7 +264,10 @@ static ssize_t write_buf(struct tls_conn *t, const char *p, size_t len)
     }
     tls__sink_begin(&t->sink);
     ssize_t r = write_records(t, p, len, budget(t));
-    int err = tls__sink_end(&t->sink);
+    last = last && r == (ssize_t)len;
+    if (last)
+        notify(t); /* close_notify leaves with the last bytes */
+    int err = tls__sink_end(&t->sink, last);
     if (err < 0 && err != -EAGAIN)
         return sink_failed(t, err);
     if (err == 0 || r <= 0)
@@ -260,19 +279,20 @@ static ssize_t write_buf(struct tls_conn *t, const char *p, size_t len)
 
 /* Several pieces are copied into one buffer first: records are not cut at
  * each piece's end. Most writes are one piece (head and body together). */
-static ssize_t tls_writev(struct http_tp *tp, const struct iovec *iov, int n, bool more)
+static ssize_t tls_writev(struct http_tp *tp, const struct iovec *iov, int n, unsigned flags)
 {
-    (void)more;
     struct tls_conn *t = tp->state;
+    bool last = flags & HTTP_TP_LAST;
     if (n == 1)
-        return write_buf(t, iov->iov_base, iov->iov_len);
+        return write_buf(t, iov->iov_base, iov->iov_len, last);
     size_t len = 0;
-    for (int i = 0; i < n && len < sizeof file_buf; i++) {
+    for (int i = 0; i < n; i++) {
         size_t k = iov[i].iov_len < sizeof file_buf - len ? iov[i].iov_len : sizeof file_buf - len;
         memcpy(file_buf + len, iov[i].iov_base, k);
         len += k;
+        last &= k == iov[i].iov_len; /* all of it fits: else not the last bytes yet */
     }
-    return write_buf(t, file_buf, len);
+    return write_buf(t, file_buf, len, last);
 }
 
 /* A file: with kernel TLS, sendfile itself; else read, then write. */
@@ -285,7 +305,7 @@ static ssize_t tls_sendfile(struct http_tp *tp, int fd, uint64_t off, size_t n)
         return r >= 0 ? r : failure(t, (int)r);
     }
     if (t->held_plain) /* the records of the first bytes are made: they go first */
-        return write_buf(t, NULL, n);
+        return write_buf(t, NULL, n, false);
     if (n > sizeof file_buf)
         n = sizeof file_buf;
     if (n > budget(t))
@@ -293,19 +313,7 @@ static ssize_t tls_sendfile(struct http_tp *tp, int fd, uint64_t off, size_t n)
     ssize_t got = pread(fd, file_buf, n, (off_t)off);
     if (got <= 0)
         return got < 0 ? -errno : 0;
-    return write_buf(t, file_buf, (size_t)got);
-}
-
-/* close_notify, once, where the handshake finished and nothing failed: a
- * client can tell our end from a cut. It does not wait for the client's. */
-static void notify(struct tls_conn *t)
-{
-    if (t->shut || t->failed || !SSL_is_init_finished(t->ssl))
-        return;
-    t->shut = true;
-    ERR_clear_error();
-    SSL_shutdown(t->ssl);
-    ERR_clear_error();
+    return write_buf(t, file_buf, (size_t)got, false);
 }
 
 static int tls_shutdown(struct http_tp *tp)
@@ -331,7 +339,8 @@ static void tls_close(struct http_tp *tp)
     struct tls_conn *t = tp->state;
     if (t->gathers) /* what is held (an alert, tickets) goes if it can */
         (void)tls__sink_flush(&t->sink);
-    notify(t);
+    if (!tp->cut)
+        notify(t);
     SSL_free(t->ssl);
     tls__sink_close(&t->sink);
     free(t);
@@ -350,17 +359,14 @@ const struct http_tp_ops tls__tp = {
     .secure = true,
 };
 
-/* Reads from the socket as OpenSSL's own BIO does; writes through the
- * sink. 1 on success, as SSL_set_fd. */
-static int set_bios(struct tls_conn *t, int fd)
+/* Reads and writes through the sink, one BIO both ways. 1 on success, as
+ * SSL_set_fd. */
+static int set_bio(struct tls_conn *t, int fd)
 {
-    BIO *r = BIO_new_socket(fd, BIO_NOCLOSE), *w = tls__sink_bio(&t->sink, fd);
-    if (!r || !w) {
-        BIO_free(r);
-        BIO_free(w);
+    BIO *b = tls__sink_bio(&t->sink, fd);
+    if (!b)
         return 0;
-    }
-    SSL_set_bio(t->ssl, r, w);
+    SSL_set_bio(t->ssl, b, b);
     return 1;
 }
 
@@ -371,7 +377,7 @@ int tls__conn_open(struct http_tp *tp, SSL_CTX *ctx)
         return -ENOMEM;
     t->ssl = SSL_new(ctx);
     t->gathers = !(SSL_CTX_get_options(ctx) & SSL_OP_ENABLE_KTLS);
-    if (!t->ssl || (t->gathers ? set_bios(t, tp->fd) : SSL_set_fd(t->ssl, tp->fd)) != 1) {
+    if (!t->ssl || (t->gathers ? set_bio(t, tp->fd) : SSL_set_fd(t->ssl, tp->fd)) != 1) {
         SSL_free(t->ssl);
         free(t);
         ERR_clear_error();

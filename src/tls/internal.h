@@ -59,8 +59,11 @@ void tls__sessions_remove(const unsigned char *id, size_t id_len);
  * /proc/sys/net/ipv4/tcp_available_ulp). */
 bool tls__ktls_available(void);
 
-/* sink.c: where OpenSSL writes a connection's records when the kernel
- * does not make them: between begin and end, the records of several
+/* sink.c: the BIO OpenSSL reads and writes a connection's records
+ * through when the kernel does not make them. Reads: one that comes back
+ * short marks the socket empty, and later ones say "retry" without a
+ * system call until tls__sink_rearm (at each transport read: the event
+ * loop has run since). Writes: between begin and end, the records of several
  * writes are gathered and sent at once, after what is held (end: 0 when
  * all went, -EAGAIN when the socket took only part and the rest is held,
  * or -errno); keep ends a gather by holding it, unsent (0 or -ENOMEM, then
@@ -71,6 +74,8 @@ struct tls__sink {
     int fd;
     bool gathering;
     bool overflow; /* this gather outgrew the shared buffer: it goes on in held */
+    bool drained;  /* a read came back short: the socket is empty until rearmed */
+    bool eof;      /* a read met the end of the stream */
     char *held; /* records the socket did not take yet, allocated while there are */
     size_t held_len, held_off, held_cap;
 };
@@ -78,9 +83,10 @@ int tls__sink_init(void);
 void tls__sink_free_method(void);
 BIO *tls__sink_bio(struct tls__sink *s, int fd);
 void tls__sink_begin(struct tls__sink *s);
-int tls__sink_end(struct tls__sink *s);
+int tls__sink_end(struct tls__sink *s, bool last); /* last: the FIN follows (MSG_MORE) */
 int tls__sink_keep(struct tls__sink *s);
 int tls__sink_flush(struct tls__sink *s); /* 0: nothing held; -EAGAIN; -errno */
+void tls__sink_rearm(struct tls__sink *s);
 void tls__sink_close(struct tls__sink *s);
 
 /* conn.c: the transport (read, write, files, close_notify). */

@@ -1,9 +1,10 @@
-/* sink.c — the socket OpenSSL writes a connection's records to, without kernel TLS: the records of one write leave in one send, what the socket cannot take yet is held. */
+/* sink.c — the socket under a connection's records, without kernel TLS: reads that know the socket is empty, the records of one write in one send, what the socket cannot take yet held. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "tls/internal.h"
 
@@ -24,6 +25,13 @@
  * end sends it and the gather in one call; a write outside begin/end (a
  * handshake flight, an alert, close_notify) first sends it, and says
  * "retry" while it cannot.
+ *
+ * Reads: OpenSSL reads ahead, as much as its buffer takes, and asks again
+ * until the socket says EAGAIN. A read that came back short has already
+ * emptied the socket (the descriptor is edge-triggered: whatever arrives
+ * later raises an event), so until the next tls__sink_rearm the BIO says
+ * "retry" without asking the kernel: two reads fewer per connection (after
+ * the ClientHello and after the request).
  */
 #define GATHER_CAP (TLS_SINK_GATHER + 64 * 1024) /* records of the gather, and room */
 
@@ -61,13 +69,13 @@ static void release(struct tls__sink *s)
 }
 
 /* Send what iov[0, n) holds: how much went (possibly 0), or -errno other
- * than EAGAIN. */
-static ssize_t send_iov(int fd, struct iovec *iov, int n)
+ * than EAGAIN. more: MSG_MORE or 0. */
+static ssize_t send_iov(int fd, struct iovec *iov, int n, int more)
 {
     struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
     ssize_t r;
     do
-        r = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        r = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT | more);
     while (r < 0 && errno == EINTR);
     if (r < 0)
         return errno == EAGAIN ? 0 : -errno;
@@ -76,7 +84,7 @@ static ssize_t send_iov(int fd, struct iovec *iov, int n)
 
 static ssize_t send_some(int fd, const char *p, size_t len)
 {
-    return send_iov(fd, &(struct iovec){(void *)p, len}, 1);
+    return send_iov(fd, &(struct iovec){(void *)p, len}, 1, 0);
 }
 
 int tls__sink_flush(struct tls__sink *s)
@@ -98,7 +106,7 @@ void tls__sink_begin(struct tls__sink *s)
     gathered = 0;
 }
 
-int tls__sink_end(struct tls__sink *s)
+int tls__sink_end(struct tls__sink *s, bool last)
 {
     s->gathering = false;
     size_t len = gathered, old = s->held_len - s->held_off;
@@ -107,13 +115,9 @@ int tls__sink_end(struct tls__sink *s)
         return tls__sink_flush(s);
     if (old + len == 0)
         return 0;
-    ssize_t n;
-    if (old) {
-        struct iovec iov[2] = {{s->held + s->held_off, old}, {gather, len}};
-        n = send_iov(s->fd, iov, 2);
-    } else {
-        n = send_some(s->fd, gather, len);
-    }
+    struct iovec iov[2] = {{s->held + s->held_off, old}, {gather, len}};
+    ssize_t n = old ? send_iov(s->fd, iov, 2, last ? MSG_MORE : 0)
+                    : send_iov(s->fd, iov + 1, 1, last ? MSG_MORE : 0);
     if (n < 0)
         return (int)n;
     size_t sent = (size_t)n;
@@ -144,6 +148,37 @@ static int nomem(void)
 {
     errno = ENOMEM;
     return -1;
+}
+
+void tls__sink_rearm(struct tls__sink *s)
+{
+    s->drained = false;
+}
+
+static int sink_read(BIO *b, char *p, int len)
+{
+    struct tls__sink *s = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (len <= 0)
+        return 0;
+    if (s->drained) {
+        BIO_set_retry_read(b);
+        return -1;
+    }
+    ssize_t n;
+    do
+        n = read(s->fd, p, (size_t)len);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN)
+            BIO_set_retry_read(b);
+        return -1; /* errno says why: SSL_ERROR_SYSCALL */
+    }
+    if (n == 0)
+        s->eof = true;
+    else if (n < len)
+        s->drained = true;
+    return (int)n;
 }
 
 static int sink_write(BIO *b, const char *p, int len)
@@ -201,6 +236,8 @@ static long sink_ctrl(BIO *b, int cmd, long num, void *ptr)
             BIO_set_retry_write(b);
         return err == 0;
     }
+    case BIO_CTRL_EOF: /* tells an unexpected end from a failed read */
+        return s->eof;
     case BIO_CTRL_WPENDING:
         return (long)(s->held_len - s->held_off + (s->gathering ? gathered : 0));
     case BIO_C_GET_FD:
@@ -227,6 +264,7 @@ int tls__sink_init(void)
         return 0;
     method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "prefork tls sink");
     if (!method || BIO_meth_set_write(method, sink_write) != 1 ||
+        BIO_meth_set_read(method, sink_read) != 1 ||
         BIO_meth_set_ctrl(method, sink_ctrl) != 1 || BIO_meth_set_create(method, sink_create) != 1) {
         BIO_meth_free(method);
         method = NULL;

@@ -158,3 +158,42 @@ def test_usage_errors(cert, args, says):
     assert p.returncode == 2, p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0], p.stderr
+
+
+def read_to_end(port, crt, request):
+    """Send request over TLS and read until the stream ends: the bytes, and
+    whether it ended with the server's close_notify (a close without one is
+    an error once Python's ragged-end allowances are off)."""
+    ctx = ssl.create_default_context(cafile=str(crt))
+    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF  # Python sets it
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1",
+                             suppress_ragged_eofs=False) as t:
+            t.sendall(request)
+            data = b""
+            try:
+                while chunk := t.recv(65536):
+                    data += chunk
+            except ssl.SSLError as e:  # SSLEOFError, or this with OpenSSL 3
+                if not isinstance(e, ssl.SSLEOFError) and e.reason != "UNEXPECTED_EOF_WHILE_READING":
+                    raise
+                return data, False
+            return data, True
+
+
+def test_close_notify_only_after_a_whole_response(server, cert):
+    """A response that ends the connection ends with close_notify: an
+    HTTP/1.0 body without a length is whole only if the stream ended
+    cleanly. One cut short by the application ends without it, so the
+    client cannot take the cut for the end."""
+    crt, key = cert
+    s = server("conform:app", "--tls-cert", str(crt), "--tls-key", str(key),
+               listen="127.0.0.1:0,tls")
+    data, clean = read_to_end(s.port, crt, b"GET /stream?n=3&size=5 HTTP/1.0\r\n\r\n")
+    assert data.endswith(b"\r\n\r\nAAAAABBBBBCCCCC") and clean
+    data, clean = read_to_end(s.port, crt, b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert data.endswith(b"pong") and clean
+    data, clean = read_to_end(s.port, crt, b"GET /error-late HTTP/1.0\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200") and b"xxxx" in data, data[:200]
+    assert not clean
+    assert s.stop() == 0

@@ -1,4 +1,4 @@
-/* test_tls_conn.c — the TLS transport against an OpenSSL client over a socketpair: the handshake in reads, tickets with the answer, whole reads, record sizes, writes stopped by a full socket, plain HTTP, the loading errors. */
+/* test_tls_conn.c — the TLS transport against an OpenSSL client over a socketpair: the handshake in reads, tickets with the answer, whole reads, short reads, close_notify, record sizes, writes stopped by a full socket, plain HTTP, the loading errors. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -87,7 +87,7 @@ static void open_pair(struct pair *p)
     int sv[2];
     cr_assert_eq(tls_load(&tc, why, sizeof why), 0, "%s", why);
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    p->tp = (struct http_tp){&http_tp_plain, sv[0], NULL, false};
+    p->tp = (struct http_tp){.ops = &http_tp_plain, .fd = sv[0]};
     cr_assert_eq(tls__conn_open(&p->tp, tls__active->ctx[0]), 0);
     cr_assert_eq(p->tp.ops, &tls__tp);
     p->cfd = sv[1];
@@ -141,7 +141,7 @@ Test(tls_conn, tickets_leave_with_the_answer)
     cr_assert_eq(p.tp.ops->read(&p.tp, buf, sizeof buf), 4);
     cr_assert_eq(recv(p.cfd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT), -1, "tickets sent alone");
     struct iovec iov = {"pong", 4};
-    cr_assert_eq(p.tp.ops->writev(&p.tp, &iov, 1, false), 4);
+    cr_assert_eq(p.tp.ops->writev(&p.tp, &iov, 1, 0), 4);
     cr_assert_eq(SSL_read(p.c, buf, sizeof buf), 4);
     cr_assert_eq(memcmp(buf, "pong", 4), 0);
     cr_assert_eq(SSL_SESSION_is_resumable(SSL_get0_session(p.c)), 1, "no ticket came");
@@ -179,6 +179,93 @@ Test(tls_conn, reads_take_every_record_in)
     close_pair(&p);
 }
 
+/* read() calls this thread has made (/proc/thread-self/io counts them;
+ * the read of the file itself is counted once it is done). */
+static long reads_made(void)
+{
+    char buf[512];
+    int fd = open("/proc/thread-self/io", O_RDONLY);
+    cr_assert_geq(fd, 0);
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    cr_assert_gt(n, 0);
+    buf[n] = '\0';
+    const char *at = strstr(buf, "syscr: ");
+    cr_assert_not_null(at);
+    return atol(at + 7);
+}
+
+/* A read that comes back short has emptied the socket: OpenSSL's next ask
+ * is answered "retry" without a system call, until the next transport
+ * read (an event has come since). */
+Test(tls_conn, a_short_read_empties_the_socket)
+{
+    struct pair p;
+    open_pair(&p);
+    handshake(&p);
+    char rec[100], buf[4096];
+    memset(rec, 'r', sizeof rec);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(SSL_write(p.c, rec, sizeof rec), (int)sizeof rec);
+    long base = reads_made();
+    base = reads_made() - base; /* what one look costs */
+    long r0 = reads_made();
+    cr_assert_eq(p.tp.ops->read(&p.tp, buf, sizeof buf), 300);
+    cr_assert_eq(reads_made() - r0 - base, 1, "one read(), not one more to meet EAGAIN");
+    /* The next transport read asks the kernel again, and sees what came. */
+    cr_assert_eq(SSL_write(p.c, rec, sizeof rec), (int)sizeof rec);
+    cr_assert_eq(p.tp.ops->read(&p.tp, buf, sizeof buf), 100);
+    r0 = reads_made();
+    cr_assert_eq(p.tp.ops->read(&p.tp, buf, sizeof buf), -EAGAIN);
+    cr_assert_eq(reads_made() - r0 - base, 1);
+    close_pair(&p);
+}
+
+/* The last bytes a connection sends carry close_notify: the client reads
+ * the answer, then the end of the stream, before the server closes. */
+Test(tls_conn, the_last_bytes_carry_close_notify)
+{
+    struct pair p;
+    open_pair(&p);
+    handshake(&p);
+    char buf[64];
+    struct iovec iov[2] = {{"po", 2}, {"ng", 2}};
+    cr_assert_eq(p.tp.ops->writev(&p.tp, iov, 2, HTTP_TP_LAST), 4);
+    cr_assert_eq(SSL_read(p.c, buf, sizeof buf), 4);
+    cr_assert_eq(memcmp(buf, "pong", 4), 0);
+    int r = SSL_read(p.c, buf, sizeof buf);
+    cr_assert_eq(SSL_get_error(p.c, r), SSL_ERROR_ZERO_RETURN, "no close_notify yet");
+    close_pair(&p);
+}
+
+/* close_notify at close says the stream ended whole; a connection cut in
+ * the middle of an exchange (tp.cut) ends without one, so a client cannot
+ * take a body cut short for a whole one. */
+Test(tls_conn, a_cut_connection_ends_without_close_notify)
+{
+    for (int cut = 0; cut < 2; cut++) {
+        struct pair p;
+        open_pair(&p);
+        handshake(&p);
+        char buf[64];
+        struct iovec iov = {"part", 4};
+        cr_assert_eq(p.tp.ops->writev(&p.tp, &iov, 1, 0), 4);
+        p.tp.cut = cut;
+        p.tp.ops->close(&p.tp);
+        p.tp.ops = &http_tp_plain; /* closed: close_pair closes nothing more */
+        shutdown(p.tp.fd, SHUT_WR);
+        cr_assert_eq(SSL_read(p.c, buf, sizeof buf), 4);
+        int r = SSL_read(p.c, buf, sizeof buf);
+        int e = SSL_get_error(p.c, r);
+        if (cut)
+            cr_assert_neq(e, SSL_ERROR_ZERO_RETURN, "close_notify after a cut");
+        else
+            cr_assert_eq(e, SSL_ERROR_ZERO_RETURN, "no close_notify after a whole exchange");
+        ERR_clear_error();
+        close_pair(&p);
+    }
+}
+
 /* The first 16 KiB go in records of one TCP segment each, then full ones. */
 Test(tls_conn, small_records_first)
 {
@@ -188,7 +275,7 @@ Test(tls_conn, small_records_first)
     static char body[64 * 1024], raw[96 * 1024];
     memset(body, 'b', sizeof body);
     struct iovec iov = {body, sizeof body};
-    cr_assert_eq(p.tp.ops->writev(&p.tp, &iov, 1, false), (ssize_t)sizeof body);
+    cr_assert_eq(p.tp.ops->writev(&p.tp, &iov, 1, 0), (ssize_t)sizeof body);
     ssize_t n = read(p.cfd, raw, sizeof raw);
     cr_assert_gt(n, (ssize_t)sizeof body);
     int small = 0, full = 0, i = 0;
@@ -226,7 +313,7 @@ Test(tls_conn, writes_stopped_by_a_full_socket)
     while (got < total) {
         if (sent < total) {
             struct iovec iov = {src + sent, total - sent};
-            ssize_t r = p.tp.ops->writev(&p.tp, &iov, 1, false);
+            ssize_t r = p.tp.ops->writev(&p.tp, &iov, 1, 0);
             if (r == -EAGAIN)
                 stops++;
             else

@@ -49,7 +49,7 @@ Test(tls_sink, a_gather_leaves_in_one_send)
     cr_assert_eq(BIO_wpending(bio), 3 * sizeof rec[0]);
     cr_assert_eq(BIO_flush(bio), 1); /* inside a gather: end sends */
     cr_assert_eq(message(got, sizeof got), -1, "nothing before end");
-    cr_assert_eq(tls__sink_end(&sink), 0);
+    cr_assert_eq(tls__sink_end(&sink, false), 0);
     cr_assert_eq(message(got, sizeof got), (ssize_t)(3 * sizeof rec[0]), "one message");
     for (int i = 0; i < 3; i++)
         cr_assert_eq(memcmp(got + i * sizeof rec[0], rec[i], sizeof rec[i]), 0);
@@ -70,7 +70,7 @@ Test(tls_sink, kept_bytes_lead_the_next_send)
     cr_assert_eq(BIO_wpending(bio), 8);
     tls__sink_begin(&sink);
     cr_assert_eq(BIO_write(bio, "answer", 6), 6);
-    cr_assert_eq(tls__sink_end(&sink), 0);
+    cr_assert_eq(tls__sink_end(&sink, false), 0);
     cr_assert_eq(message(got, sizeof got), 14, "one message");
     cr_assert_eq(memcmp(got, "tickets|answer", 14), 0);
     cr_assert_null(sink.held);
@@ -96,7 +96,7 @@ Test(tls_sink, a_full_socket_holds_the_rest_which_goes_first)
         memset(piece, n, sizeof piece);
         tls__sink_begin(&sink);
         cr_assert_eq(BIO_write(bio, piece, sizeof piece), (int)sizeof piece);
-        err = tls__sink_end(&sink);
+        err = tls__sink_end(&sink, false);
         n++;
     }
     cr_assert_eq(err, -EAGAIN, "the socket never filled");
@@ -110,7 +110,7 @@ Test(tls_sink, a_full_socket_holds_the_rest_which_goes_first)
     memset(piece, n, sizeof piece);
     tls__sink_begin(&sink);
     cr_assert_eq(BIO_write(bio, piece, sizeof piece), (int)sizeof piece);
-    cr_assert_eq(tls__sink_end(&sink), -EAGAIN);
+    cr_assert_eq(tls__sink_end(&sink, false), -EAGAIN);
     n++;
     /* Read everything: pieces 0..n-1, each byte its piece's number. */
     size_t total = 0, want = (size_t)n * sizeof piece;
@@ -135,7 +135,7 @@ Test(tls_sink, a_closed_peer_is_an_error)
     sv[1] = -1;
     tls__sink_begin(&sink);
     cr_assert_eq(BIO_write(bio, "abc", 3), 3);
-    cr_assert_eq(tls__sink_end(&sink), -EPIPE);
+    cr_assert_eq(tls__sink_end(&sink, false), -EPIPE);
     errno = 0;
     cr_assert_eq(BIO_write(bio, "abc", 3), -1);
     cr_assert_not(BIO_should_retry(bio));

@@ -134,6 +134,14 @@ def r_error_mid(environ, start_response):
     raise RuntimeError("boom mid-response")
 
 
+def r_error_late(environ, start_response):
+    """A body without a length, cut by an error after 256 KiB went."""
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    for _ in range(4):
+        yield b"x" * 65536
+    raise RuntimeError("boom after 256 KiB")
+
+
 class Closing:
     """An endless response that records its close()."""
 
