@@ -153,23 +153,29 @@ Test(tls_conn, tickets_leave_with_the_answer)
     close_pair(&p);
 }
 
+/* The client sends n records of 100 bytes. */
+static void client_records(struct pair *p, int n)
+{
+    char rec[100];
+    memset(rec, 'r', sizeof rec);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(SSL_write(p->c, rec, sizeof rec), (int)sizeof rec);
+}
+
 Test(tls_conn, reads_take_every_record_in)
 {
     struct pair p;
     open_pair(&p);
     handshake(&p);
-    char rec[100], buf[4096];
-    memset(rec, 'r', sizeof rec);
-    for (int i = 0; i < 3; i++)
-        cr_assert_eq(SSL_write(p.c, rec, sizeof rec), (int)sizeof rec);
+    char buf[4096];
+    client_records(&p, 3);
     /* Three records, one read: a short read means the socket is empty. */
     cr_assert_eq(p.tp.ops->read(&p.tp, buf, sizeof buf), 300);
     cr_assert_not(p.tp.ops->pending(&p.tp));
     cr_assert_eq(p.tp.ops->read(&p.tp, buf, sizeof buf), -EAGAIN);
     /* Into a small buffer: the rest is held above the socket, and
      * pending() says so. */
-    for (int i = 0; i < 3; i++)
-        SSL_write(p.c, rec, sizeof rec);
+    client_records(&p, 3);
     cr_assert_eq(p.tp.ops->read(&p.tp, buf, 150), 150);
     cr_assert(p.tp.ops->pending(&p.tp));
     cr_assert_eq(p.tp.ops->read(&p.tp, buf, sizeof buf), 150);
@@ -203,17 +209,15 @@ Test(tls_conn, a_short_read_empties_the_socket)
     struct pair p;
     open_pair(&p);
     handshake(&p);
-    char rec[100], buf[4096];
-    memset(rec, 'r', sizeof rec);
-    for (int i = 0; i < 3; i++)
-        cr_assert_eq(SSL_write(p.c, rec, sizeof rec), (int)sizeof rec);
+    char buf[4096];
+    client_records(&p, 3);
     long base = reads_made();
     base = reads_made() - base; /* what one look costs */
     long r0 = reads_made();
     cr_assert_eq(p.tp.ops->read(&p.tp, buf, sizeof buf), 300);
     cr_assert_eq(reads_made() - r0 - base, 1, "one read(), not one more to meet EAGAIN");
     /* The next transport read asks the kernel again, and sees what came. */
-    cr_assert_eq(SSL_write(p.c, rec, sizeof rec), (int)sizeof rec);
+    client_records(&p, 1);
     cr_assert_eq(p.tp.ops->read(&p.tp, buf, sizeof buf), 100);
     r0 = reads_made();
     cr_assert_eq(p.tp.ops->read(&p.tp, buf, sizeof buf), -EAGAIN);
