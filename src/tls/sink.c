@@ -115,9 +115,10 @@ int tls__sink_end(struct tls__sink *s, bool last)
         return tls__sink_flush(s);
     if (old + len == 0)
         return 0;
-    struct iovec iov[2] = {{s->held + s->held_off, old}, {gather, len}};
-    ssize_t n = old ? send_iov(s->fd, iov, 2, last ? MSG_MORE : 0)
-                    : send_iov(s->fd, iov + 1, 1, last ? MSG_MORE : 0);
+    struct iovec iov[2] = {{NULL, old}, {gather, len}};
+    if (old) /* held is NULL when nothing is */
+        iov[0].iov_base = s->held + s->held_off;
+    ssize_t n = send_iov(s->fd, iov + !old, 2 - !old, last ? MSG_MORE : 0);
     if (n < 0)
         return (int)n;
     size_t sent = (size_t)n;
