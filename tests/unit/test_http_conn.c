@@ -1,12 +1,15 @@
-/* test_http_conn.c — the HTTP core's connections over a socketpair: heads split at every byte, pipelining, streaming, back-pressure, checked header fields, the lingering close. */
+/* test_http_conn.c — the HTTP core's connections over a socketpair: heads split at every byte, pipelining, streaming, back-pressure, checked header fields, the lingering close; the plain transport's file slices. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "conn_support.h"
+#include "http/transport.h"
 
 TestSuite(conn, .init = th_config, .fini = th_fini, .timeout = 30);
 TestSuite(res, .init = th_config, .fini = th_fini, .timeout = 30);
@@ -472,4 +475,41 @@ Test(res, open_exchanges_are_aborted_when_the_server_stops)
     http_server_free(th.s); /* a worker that stops aborts what is open */
     th.s = NULL;
     cr_assert(aborted);
+}
+
+/* ---- the plain transport ---- */
+
+/* A file's slice follows the TCP connection's MSS, read while it moves;
+ * once two reads agree, the figure serves 16 slices before the next read. */
+Test(conn, slices_read_the_mss_only_while_it_moves)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(l >= 0 && c >= 0);
+    cr_assert_eq(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(l, 1), 0);
+    cr_assert_eq(getsockname(l, (struct sockaddr *)&a, &len), 0);
+    cr_assert_eq(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+    int s = accept(l, NULL, NULL);
+    cr_assert_geq(s, 0);
+    struct http_tp tp = {.ops = &http_tp_plain, .fd = s};
+    size_t first = tp.ops->slice(&tp);
+    cr_assert_gt(first, 0);
+    cr_assert_eq(tp.slice_uses, 0, "one read is not yet a settled figure");
+    cr_assert_eq(tp.ops->slice(&tp), first);
+    cr_assert_eq(tp.slice_uses, 16, "two reads agree: kept");
+    for (int i = 0; i < 16; i++)
+        cr_assert_eq(tp.ops->slice(&tp), first);
+    cr_assert_eq(tp.slice_uses, 0);
+    cr_assert_eq(tp.ops->slice(&tp), first); /* read again */
+    cr_assert_eq(tp.slice_uses, 16);
+    /* A figure that moved is read again at the next slice. */
+    tp.slice = 1;
+    tp.slice_uses = 0;
+    cr_assert_eq(tp.ops->slice(&tp), first);
+    cr_assert_eq(tp.slice_uses, 0, "it moved: read again next time");
+    close(s);
+    close(c);
+    close(l);
 }
