@@ -54,8 +54,10 @@ struct http_tp {
     bool read_needs_write; /* see the rules above */
     bool cut; /* set before close: the connection ends in the middle of an
                  exchange, so the transport must not say it ended cleanly */
-    unsigned slice_uses; /* the plain transport's: how many more slices its */
-    size_t slice;        /* last figure serves before it reads the MSS again */
+    /* The plain transport's file slice (transport.c): the last figure, and
+     * how many more slices it serves before the MSS is read again. */
+    size_t slice;
+    unsigned slice_uses;
 };
 
 /* Chooses each new connection's transport: open() is given tp with the
