@@ -10,10 +10,10 @@ From a shell: python3 -m prefork [OPTIONS] MODULE:CALLABLE (see --help).
 """
 from ._prefork import FileWrapper, version as __version__
 from ._prefork import worker as _worker
-from .server import load, serve, serve_wsgi
+from .server import Worker, load, serve, serve_wsgi
 
 __all__ = ["serve", "serve_wsgi", "load", "worker_index", "generation", "FileWrapper",
-           "__version__"]
+           "Worker", "__version__"]
 
 
 def worker_index():

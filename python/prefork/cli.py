@@ -3,7 +3,7 @@ import argparse
 import os
 import sys
 
-from . import _prefork
+from . import _prefork, config
 from .server import HTTP_OPTIONS, POOL_OPTIONS, TLS_OPTIONS, WSGI_OPTIONS, serve_wsgi
 
 DESCRIPTION = """\
@@ -11,6 +11,11 @@ Serve the WSGI application MODULE:CALLABLE (or MODULE:factory()) over
 HTTP/1.1 on a pool of worker processes. The master supervises; each worker
 imports the application (again after each HUP, unless --preload) and calls
 it once a request and its body are complete.
+
+A configuration file (-c FILE) is Python: each option by its long name with
+underscores (workers = 4, bind = ["127.0.0.1:8000"], wsgi_app = "app:app"),
+and the hooks on_starting(), post_fork(worker), post_worker_init(worker),
+worker_exit(worker), on_exit(). The command line wins over the file.
 
 Signals to the master: TERM/INT graceful stop, QUIT fast stop, HUP reload
 the code with a new generation of workers, USR1 reopen logs, USR2 upgrade,
@@ -84,8 +89,9 @@ HTTP = [
 def parser():
     p = Parser(prog="python3 -m prefork", usage="%(prog)s [OPTIONS] MODULE:CALLABLE",
                description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("target", metavar="MODULE:CALLABLE",
-                   help="the WSGI application, e.g. myapp:app or myapp:create_app()")
+    p.add_argument("target", metavar="MODULE:CALLABLE", nargs="?",
+                   help="the WSGI application, e.g. myapp:app or myapp:create_app() "
+                   "(or wsgi_app in the configuration file)")
     g = p.add_argument_group("pool options (as prefork serve)")
     g.add_argument("-l", "--listen", "-b", "--bind", action="append", metavar="ADDR",
                    dest="listen", help="HOST:PORT, [V6]:PORT, :PORT, unix:PATH, fd:N "
@@ -122,6 +128,9 @@ def parser():
                    help="TLS 1.2 sessions kept for clients that resume by session ID, shared "
                    "by every worker (20000; 0: none)")
     y = p.add_argument_group("Python options")
+    y.add_argument("-c", "--config", metavar="FILE",
+                   help="a configuration file (Python): settings by their long names with "
+                   "underscores, and hooks; read once at start (USR2 reads it again)")
     y.add_argument("--preload", action="store_true",
                    help="import the application once in the master before forking "
                    "(memory shared copy-on-write; HUP then does not reload the code)")
@@ -134,15 +143,37 @@ def parser():
     return p
 
 
+def merge(args, settings):
+    """The configuration file's settings where the command line gave none."""
+    listen = settings.pop("listen", []) + settings.pop("bind", [])
+    if listen and not args.listen:
+        args.listen = listen
+    for name, value in settings.items():
+        if getattr(args, name, None) in (None, False):
+            setattr(args, name, value)
+
+
 def main(argv=None):
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    hooks = {}
+    if args.config:
+        try:
+            settings, hooks = config.load(args.config)
+        except config.ConfigError as e:
+            p.error(str(e))
+        args.target = args.target or settings.pop("wsgi_app", None)
+        merge(args, settings)
+    if not args.target:
+        p.error("the following arguments are required: MODULE:CALLABLE")
     opts = {name: getattr(args, name)
             for name in POOL_OPTIONS + HTTP_OPTIONS + WSGI_OPTIONS + TLS_OPTIONS}
     try:
         return serve_wsgi(args.target, preload=args.preload, listen=args.listen or [],
                           access_log=args.access_log, error_log=args.error_log,
                           pidfile=args.pidfile, user=args.user, group=args.group,
-                          chdir=args.chdir, quiet=args.quiet, verbose=args.verbose, **opts)
+                          chdir=args.chdir, quiet=args.quiet, verbose=args.verbose,
+                          **hooks, **opts)
     except ValueError as e:
         sys.stderr.write(f"prefork: {e}\n")
         return 2

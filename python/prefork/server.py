@@ -1,8 +1,10 @@
 """prefork.server: serve_wsgi() and serve(), whose keyword arguments mirror the command line."""
 import ast
+import collections
 import gc
 import grp
 import importlib
+import inspect
 import os
 import pwd
 import sys
@@ -26,6 +28,82 @@ HTTP_OPTIONS = (
 # lists, the n-th key going with the n-th certificate).
 WSGI_OPTIONS = ("threads",)
 TLS_OPTIONS = ("tls_cert", "tls_key", "tls_ocsp", "tls_ticket_rotate", "tls_session_cache")
+
+# The hooks, keyword arguments of serve_wsgi() and serve() and names in a
+# configuration file, with the arguments each is called with: where, when.
+HOOKS = {
+    "on_starting": (),             # the master, before the listeners (and --preload)
+    "post_fork": ("worker",),      # each worker, before it loads the application
+    "post_worker_init": ("worker",),  # each worker, the application loaded
+    "worker_exit": ("worker",),    # each worker leaving cleanly: stop, reload, recycle
+    "on_exit": (),                 # the master, the pool stopped
+}
+
+Worker = collections.namedtuple("Worker", "index generation pid")
+Worker.__doc__ = """The worker a hook runs in: its index (0 to workers-1, taken
+over by its replacement), its generation (1, then one more with each HUP)
+and its process id."""
+
+
+def check_hook(name, fn):
+    """ValueError unless fn can be called as the hook name is."""
+    if not callable(fn):
+        raise ValueError(f"{name}: {fn!r} is not callable")
+    args = HOOKS[name]
+    try:
+        inspect.signature(fn).bind(*args)
+    except TypeError:
+        want = f"one argument ({args[0]})" if args else "no argument"
+        raise ValueError(f"{name}: {getattr(fn, '__qualname__', fn)!r} must take {want}") from None
+    except ValueError:  # no signature to read (some built-ins): called as it is
+        pass
+
+
+def _hooks(options):
+    """The hooks among options (taken out of them), checked."""
+    hooks = {name: options.pop(name) for name in HOOKS if options.get(name) is not None}
+    for name in HOOKS:
+        options.pop(name, None)
+    for name, fn in hooks.items():
+        check_hook(name, fn)
+    return hooks
+
+
+def _call(hooks, name, *args):
+    fn = hooks.get(name)
+    if fn is None:
+        return
+    try:
+        fn(*args)
+    except Exception as e:
+        e.add_note(f"(raised by the {name} hook)")
+        raise
+
+
+def _this_worker():
+    index, generation = _prefork.worker()
+    return Worker(index, generation, os.getpid())
+
+
+def _worker_start(app, loader, hooks):
+    """What each worker calls to get its application: post_fork, the
+    application (loaded, or the preloaded one), post_worker_init."""
+    if "post_fork" not in hooks and "post_worker_init" not in hooks:
+        return loader
+
+    def start():
+        w = _this_worker()
+        _call(hooks, "post_fork", w)
+        a = loader() if loader is not None else app
+        _call(hooks, "post_worker_init", w)
+        return a
+    return start
+
+
+def _worker_exit(hooks):
+    if "worker_exit" not in hooks:
+        return None
+    return lambda: _call(hooks, "worker_exit", _this_worker())
 
 
 def load(target):
@@ -98,7 +176,7 @@ def _ids(user, group):
     return uid, gid
 
 
-def _run(kind, app, loader, what, *, listen=None, bind=None, access_log=None,
+def _run(kind, app, loader, what, hooks, *, listen=None, bind=None, access_log=None,
          error_log=None, pidfile=None, user=None, group=None, chdir=None,
          quiet=False, verbose=False, **opts):
     unknown = (set(opts) - set(POOL_OPTIONS) - set(HTTP_OPTIONS) - set(WSGI_OPTIONS)
@@ -123,9 +201,13 @@ def _run(kind, app, loader, what, *, listen=None, bind=None, access_log=None,
         sys.path.insert(0, here)
     level = -1 if quiet else 1 if verbose else 0
     argv = [sys.executable] + sys.orig_argv[1:]
-    return _prefork.run(kind, app, loader, options, _listeners(listen, bind), what,
-                        access_log=access_log, error_log=error_log, pidfile=pidfile,
-                        uid=uid, gid=gid, upgrade_argv=argv, level=level)
+    try:
+        return _prefork.run(kind, app, _worker_start(app, loader, hooks), options,
+                            _listeners(listen, bind), what, access_log=access_log,
+                            error_log=error_log, pidfile=pidfile, uid=uid, gid=gid,
+                            upgrade_argv=argv, level=level, worker_exit=_worker_exit(hooks))
+    finally:
+        _call(hooks, "on_exit")
 
 
 def serve_wsgi(app, *, preload=False, **options):
@@ -134,7 +216,11 @@ def serve_wsgi(app, *, preload=False, **options):
     string: then each generation of workers imports it afresh (HUP reloads
     the code) unless preload=True. Keyword arguments are the command-line
     options with underscores: listen, workers, threads, mode, max_requests,
-    timeout, access_log, max_body_bytes..."""
+    timeout, access_log, max_body_bytes..., and the hooks: on_starting(),
+    post_fork(worker), post_worker_init(worker), worker_exit(worker),
+    on_exit() (worker: a prefork.Worker)."""
+    hooks = _hooks(options)
+    _call(hooks, "on_starting")
     loader = None
     what = app if isinstance(app, str) else getattr(app, "__qualname__", repr(app))
     if isinstance(app, str):
@@ -152,7 +238,7 @@ def serve_wsgi(app, *, preload=False, **options):
         # otherwise touch them in every worker and unshare their pages.
         gc.collect()
         gc.freeze()
-    return _run("wsgi", app, loader, what, **options)
+    return _run("wsgi", app, loader, what, hooks, **options)
 
 
 def serve(handler, *, mode="dispatch", **options):
@@ -160,8 +246,10 @@ def serve(handler, *, mode="dispatch", **options):
     a blocking socket.socket the handler owns (closed after it returns,
     unless the handler kept a reference). In the default dispatch mode the
     master passes each connection to an idle worker. Keyword arguments as
-    serve_wsgi's."""
+    serve_wsgi's, hooks too."""
+    hooks = _hooks(options)
+    _call(hooks, "on_starting")
     gc.collect()
     gc.freeze()
     what = getattr(handler, "__qualname__", repr(handler))
-    return _run("socket", handler, None, what, mode=mode, **options)
+    return _run("socket", handler, None, what, hooks, mode=mode, **options)

@@ -45,8 +45,9 @@ void py_watch_leave(int slot);                               /* ... and returned
 /* ---- py_pool.c: the pool, run from Python ---- */
 /* What a worker serves, set by the master before forking. */
 struct py_serve {
-    PyObject *app;     /* the WSGI callable or socket handler; NULL: load it */
-    PyObject *loader;  /* called with no argument in each worker for app */
+    PyObject *app;     /* the WSGI callable or socket handler (preloaded), or NULL */
+    PyObject *loader;  /* NULL, or called with no argument in each worker: the app */
+    PyObject *worker_exit; /* NULL, or called with no argument in a worker leaving cleanly */
     unsigned timeout_ms;
     unsigned threads;  /* > 1: the app runs in this many threads per worker */
     struct http_config http;
@@ -54,8 +55,10 @@ struct py_serve {
 };
 extern struct py_serve py_serve;
 
-/* Each worker's common start: after-fork hooks, then the application
- * (loaded here unless preloaded), then the watchdog. 0 or -errno. */
+/* Each worker's common start: after-fork hooks, then the loader (which
+ * runs the post_fork and post_worker_init hooks around loading the
+ * application, or returns the preloaded one), then the watchdog. 0 or
+ * -errno. */
 int py_worker_init(pf_worker *w);
 void py_worker_fini(void);
 

@@ -6,8 +6,11 @@ PyMODINIT_FUNC PyInit__prefork(void);
 static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))py_run, METH_VARARGS | METH_KEYWORDS,
      "run(kind, app, loader, options, listen, what, access_log=None, error_log=None,\n"
-     "    pidfile=None, uid=-1, gid=-1, upgrade_argv=None, level=0) -> exit status\n\n"
-     "Run the pool until it stops (prefork.serve_wsgi and prefork.serve call it)."},
+     "    pidfile=None, uid=-1, gid=-1, upgrade_argv=None, level=0, worker_exit=None)\n"
+     "    -> exit status\n\n"
+     "Run the pool until it stops (prefork.serve_wsgi and prefork.serve call it).\n"
+     "loader() runs in each worker and returns the application; worker_exit() runs\n"
+     "in a worker that leaves cleanly."},
     {"worker", py_worker, METH_NOARGS,
      "worker() -> (index, generation) in a worker process, None elsewhere\n\n"
      "index counts from 0 to workers-1 and is reused by a worker's replacement;\n"

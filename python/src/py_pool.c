@@ -67,12 +67,13 @@ int py_worker_init(pf_worker *w)
         worker_generation = pf_worker_generation(w);
         set_environ();
     }
-    if (!py_serve.app) {
-        py_serve.app = PyObject_CallNoArgs(py_serve.loader);
-        if (!py_serve.app) {
-            py_log_exception("cannot load the application:");
+    if (py_serve.loader) {
+        PyObject *app = PyObject_CallNoArgs(py_serve.loader);
+        if (!app) {
+            py_log_exception("cannot start the worker:");
             return -EINVAL;
         }
+        Py_XSETREF(py_serve.app, app);
     }
     int err = py_watch_start(py_serve.timeout_ms, 1 + (int)py_serve.threads, w);
     if (err < 0)
@@ -89,10 +90,17 @@ static void flush_stream(const char *name)
     Py_XDECREF(r);
 }
 
-/* What Python printed is flushed: the worker leaves with _exit. */
+/* A worker leaving cleanly runs the worker_exit hook, then what Python
+ * printed is flushed: the worker leaves with _exit. */
 void py_worker_fini(void)
 {
     py_gil_worker_end();
+    if (py_serve.worker_exit) {
+        PyObject *r = PyObject_CallNoArgs(py_serve.worker_exit);
+        if (!r)
+            py_log_exception("the worker_exit hook failed:");
+        Py_XDECREF(r);
+    }
     flush_stream("stdout");
     flush_stream("stderr");
 }
@@ -401,16 +409,17 @@ PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"kind", "app", "loader", "options", "listen", "what",
                             "access_log", "error_log", "pidfile", "uid", "gid",
-                            "upgrade_argv", "level", NULL};
+                            "upgrade_argv", "level", "worker_exit", NULL};
     PyObject *kind, *app, *loader, *options, *listen, *access_log = Py_None,
-             *error_log = Py_None, *pidfile = Py_None, *argv = Py_None;
+             *error_log = Py_None, *pidfile = Py_None, *argv = Py_None,
+             *worker_exit = Py_None;
     const char *what;
     int uid = -1, gid = -1, level = 0;
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOOO!O!s|OOOiiOi:run", names, &kind, &app,
-                                     &loader, &PyDict_Type, &options, &PyList_Type, &listen,
-                                     &what, &access_log, &error_log, &pidfile, &uid, &gid,
-                                     &argv, &level))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOOO!O!s|OOOiiOiO:run", names, &kind,
+                                     &app, &loader, &PyDict_Type, &options, &PyList_Type,
+                                     &listen, &what, &access_log, &error_log, &pidfile, &uid,
+                                     &gid, &argv, &level, &worker_exit))
         return NULL;
     if (py_serve.loader || py_serve.app)
         return PyErr_Format(PyExc_RuntimeError, "one pool per process");
@@ -418,7 +427,8 @@ PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw)
     if (setup(kind, options, listen, access_log, error_log, pidfile, uid, gid, level, &svc) < 0)
         return NULL;
     py_serve.app = app == Py_None ? NULL : Py_NewRef(app);
-    py_serve.loader = Py_NewRef(loader);
+    py_serve.loader = loader == Py_None ? NULL : Py_NewRef(loader);
+    py_serve.worker_exit = worker_exit == Py_None ? NULL : Py_NewRef(worker_exit);
     pf_pool *pool;
     int err = pf_pool_new(&pool, &cfg, &svc);
     if (err < 0)

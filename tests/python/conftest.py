@@ -63,7 +63,7 @@ class Server:
         e = py_env(f"{PYPATH}:{cwd}", **(env or {}))
         cmd = [python or sys.executable, "-m", "prefork", "-l", listen, "-w",
                str(workers), "--error-log", str(self.log), "--pidfile", str(self.pidfile),
-               *args, target]
+               *args, *([target] if target else [])]
         with open(self.out, "wb") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
                                          env=e)

@@ -1,0 +1,195 @@
+"""test_config.py — python3 -m prefork -c FILE: settings and hooks from a Python file, the command line winning, its errors in one line."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import APPS, PYPATH, py_env, wait_for
+
+HOOKS = '''
+import os, sys
+_marks = {marks!r}
+
+def _mark(what, worker):
+    # what, the worker, and whether the application module is loaded yet
+    name = f"{{what}}.{{worker.index}}.{{worker.generation}}"
+    with open(os.path.join(_marks, name), "w") as f:
+        f.write(f"{{worker.pid}} {{'conform' in sys.modules}}")
+
+def post_fork(worker):
+    _mark("fork", worker)
+
+def post_worker_init(worker):
+    _mark("init", worker)
+
+def worker_exit(worker):
+    _mark("exit", worker)
+
+def on_starting():
+    open(os.path.join(_marks, "starting"), "w").write(str(os.getpid()))
+
+def on_exit():
+    open(os.path.join(_marks, "on_exit"), "w").write(str(os.getpid()))
+'''
+
+
+def config(tmp_path, body, hooks=True):
+    marks = tmp_path / "marks"
+    marks.mkdir(exist_ok=True)
+    f = tmp_path / "prefork_conf.py"
+    f.write_text(textwrap.dedent(body) + (HOOKS.format(marks=str(marks)) if hooks else ""))
+    return f, marks
+
+
+def mark(marks, name):
+    p = marks / name
+    return p.read_text().split() if p.exists() else None
+
+
+def test_settings_and_hooks_from_the_file(server, tmp_path):
+    f, marks = config(tmp_path, '''
+        import multiprocessing             # modules and imports are the file's own
+        from os.path import join
+        workers = 2
+        wsgi_app = "conform:app"
+        access_log = "-"
+        max_requests = 1000
+        _helper = "a name of its own"
+    ''')
+    s = server(None, "-c", str(f))
+    assert s.get("/ping")[1] == b"pong"
+    assert mark(marks, "starting") == [str(s.pid)]
+    pids = sorted(s.worker_pids())
+    assert len(pids) == 2
+    # post_fork before the application is imported, post_worker_init after.
+    for i in (0, 1):
+        assert mark(marks, f"fork.{i}.1")[1] == "False"
+        assert mark(marks, f"init.{i}.1")[1] == "True"
+    assert sorted(int(mark(marks, f"init.{i}.1")[0]) for i in (0, 1)) == pids
+    wait_for(lambda: "GET /ping" in s.out.read_text(), 10, "the access log line")  # from the file
+    # A reload: the new generation runs the start hooks, the old one worker_exit.
+    s.send(signal.SIGHUP)
+    wait_for(lambda: all(mark(marks, f"{w}.{i}.{g}") for w, g in (("init", 2), ("exit", 1))
+                         for i in (0, 1)), 20, "generation 2 and generation 1's exit hooks")
+    assert sorted(int(mark(marks, f"exit.{i}.1")[0]) for i in (0, 1)) == pids
+    assert s.stop() == 0
+    assert all(mark(marks, f"exit.{i}.2") for i in (0, 1))
+    assert mark(marks, "on_exit") == [str(s.pid)]
+
+
+def test_preload_runs_the_worker_hooks_after_the_import(server, tmp_path):
+    f, marks = config(tmp_path, '''
+        preload = True
+        workers = 1
+    ''')
+    s = server("conform:app", "-c", str(f), workers=1)
+    assert s.get("/ping")[1] == b"pong"
+    assert mark(marks, "fork.0.1")[1] == "True"
+    assert s.stop() == 0
+
+
+def test_the_command_line_wins(server, tmp_path):
+    f, _ = config(tmp_path, '''
+        workers = 3
+        bind = ["127.0.0.1:9", "127.0.0.1:10"]
+        wsgi_app = "nosuchmodule:app"
+    ''', hooks=False)
+    s = server("conform:app", "-c", str(f), workers=1)
+    assert s.get("/ping")[1] == b"pong"
+    assert len(s.worker_pids()) == 1
+    out = s.out.read_text()
+    assert ":9/" not in out and ":10/" not in out
+    assert s.stop() == 0
+
+
+@pytest.mark.parametrize("body,message", [
+    ("worker = 4\n", "unknown setting 'worker' (a name of your own? start it with _)"),
+    ("preload_app = True\n", "unknown setting 'preload_app' (gunicorn's name; here: preload)"),
+    ("def when_ready(server):\n    pass\n", "unknown setting 'when_ready'"),
+    ("workers = [2]\n", "workers = [2]: expected a string or a number"),
+    ("preload = 'yes'\n", "preload = 'yes': expected True or False"),
+    ("bind = 8000\n", "bind = 8000: expected a string or a list of strings"),
+    ("def post_fork(server, worker):\n    pass\n", "post_fork: 'post_fork' must take one "
+     "argument (worker)"),
+    ("on_exit = 3\n", "on_exit: 3 is not callable"),
+    ("workers = (\n", "line 1: "),
+    ("x = 1\n_y = 1 / 0\n", "line 2: ZeroDivisionError: division by zero"),
+])
+def test_errors_in_one_line(tmp_path, body, message):
+    f = tmp_path / "c.py"
+    f.write_text(body)
+    r = subprocess.run([sys.executable, "-m", "prefork", "-c", str(f), "conform:app"],
+                       env=py_env(f"{PYPATH}:{APPS}"), capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"prefork: --config '{f}': "), r.stderr
+    assert message in lines[0], r.stderr
+
+
+def test_a_missing_file_and_a_missing_application(tmp_path):
+    env = py_env(f"{PYPATH}:{APPS}")
+    r = subprocess.run([sys.executable, "-m", "prefork", "-c", str(tmp_path / "none.py")],
+                       env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "No such file or directory" in r.stderr, r.stderr
+    f = tmp_path / "c.py"
+    f.write_text("workers = 1\n")
+    r = subprocess.run([sys.executable, "-m", "prefork", "-c", str(f)], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "MODULE:CALLABLE" in r.stderr, r.stderr
+
+
+def test_a_failing_post_fork_fails_the_start(tmp_path):
+    f = tmp_path / "c.py"
+    f.write_text("def post_fork(worker):\n    raise RuntimeError('no database')\n")
+    log = tmp_path / "error.log"
+    r = subprocess.run([sys.executable, "-m", "prefork", "-c", str(f), "-w", "1",
+                        "-l", "127.0.0.1:0", "--max-start-failures", "1", "--error-log",
+                        str(log), "conform:app"], env=py_env(f"{PYPATH}:{APPS}"),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    text = log.read_text()
+    assert "cannot start the worker:" in text
+    assert "RuntimeError: no database" in text and "(raised by the post_fork hook)" in text
+    assert "giving up" in text
+
+
+def test_hooks_from_python_code(tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent(f'''
+        import os, sys, prefork
+
+        def handler(sock, address):
+            sock.sendall(b"hello")
+
+        def post_fork(worker):
+            open(os.path.join({str(marks)!r}, f"fork.{{worker.index}}"), "w").write(
+                str(worker.pid))
+
+        try:
+            prefork.serve(handler, post_fork=lambda: None)
+        except ValueError as e:
+            print("refused:", e, flush=True)
+        sys.exit(prefork.serve(handler, listen="127.0.0.1:0", workers=2,
+                               pidfile={str(tmp_path / "pid")!r}, post_fork=post_fork))
+    '''))
+    out = tmp_path / "out"
+    with open(out, "wb") as o:
+        p = subprocess.Popen([sys.executable, str(script)], stdout=o, stderr=subprocess.STDOUT,
+                             env=py_env(str(PYPATH)))
+    try:
+        wait_for((tmp_path / "pid").exists, 15, "the workers")
+        assert "refused: post_fork: " in out.read_text()
+        assert "must take one argument (worker)" in out.read_text()
+        wait_for(lambda: all((marks / f"fork.{i}").exists() for i in (0, 1)), 10, "the hooks")
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
