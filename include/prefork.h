@@ -136,6 +136,10 @@ struct pf_cidr {
 };
 /* 0, or -EINVAL with *why set (also for host bits past the prefix). */
 int pf_cidr_parse(const char *spec, struct pf_cidr *out, const char **why);
+/* A comma-separated list of ranges into out[0..max), or "*" (every IPv4,
+ * IPv6 and Unix peer). Returns how many, or -EINVAL with *why set (an empty
+ * item, a bad range, more than max). */
+int pf_cidr_parse_list(const char *spec, struct pf_cidr *out, int max, const char **why);
 bool pf_cidr_match(const struct pf_cidr *c, const struct sockaddr *sa, socklen_t len);
 bool pf_cidr_match_any(const struct pf_cidr *list, int n, const struct sockaddr *sa,
                        socklen_t len);

@@ -79,3 +79,23 @@ Test(cidr, bad, .timeout = 10)
         cr_assert_not_null(why);
     }
 }
+
+Test(cidr, lists, .timeout = 10)
+{
+    struct pf_cidr l[4];
+    const char *why = NULL;
+    cr_assert_eq(pf_cidr_parse_list("10.0.0.0/8,::1,unix", l, 4, &why), 3);
+    cr_assert_eq(l[0].family, AF_INET);
+    cr_assert_eq(l[1].family, AF_INET6);
+    cr_assert_eq(l[2].family, AF_UNIX);
+    cr_assert_eq(pf_cidr_parse_list("*", l, 4, &why), 3); /* every family */
+    cr_assert_eq(l[0].bits, 0);
+    cr_assert_eq(pf_cidr_parse_list("127.0.0.1", l, 1, &why), 1);
+    static const char *bad[] = {"", ",", "10.0.0.0/8,", ",::1", "10.0.0.0/8,,::1", "x",
+                                "1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4,5.5.5.5"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why = NULL;
+        cr_assert_eq(pf_cidr_parse_list(bad[i], l, 4, &why), -EINVAL, "%s", bad[i]);
+        cr_assert_not_null(why);
+    }
+}

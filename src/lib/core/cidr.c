@@ -1,4 +1,4 @@
-/* cidr.c — address ranges ("10.0.0.0/8", "::1", "unix"): parsed from text, matched against a peer's address. */
+/* cidr.c — address ranges ("10.0.0.0/8", "::1", "unix"): parsed from text, alone or in lists, matched against a peer's address. */
 #include "prefork.h"
 
 #include <arpa/inet.h>
@@ -62,6 +62,28 @@ int pf_cidr_parse(const char *spec, struct pf_cidr *out, const char **why)
         if (out->addr[i / 8] & (0x80 >> (i % 8)))
             return fail(why, "address has bits set past its prefix length");
     return 0;
+}
+
+int pf_cidr_parse_list(const char *spec, struct pf_cidr *out, int max, const char **why)
+{
+    if (strcmp(spec, "*") == 0)
+        spec = "0.0.0.0/0,::/0,unix";
+    int n = 0;
+    char item[64];
+    for (const char *p = spec;; p++) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len >= sizeof item)
+            return fail(why, "expected CIDR[,CIDR...], e.g. 10.0.0.0/8,::1");
+        if (n == max)
+            return fail(why, "too many ranges");
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (pf_cidr_parse(item, &out[n++], why) < 0)
+            return -EINVAL;
+        p += len;
+        if (!*p)
+            return n;
+    }
 }
 
 static bool prefix_eq(const unsigned char *a, const unsigned char *b, unsigned bits)

@@ -50,29 +50,10 @@ void pf_config_init(struct pf_config *cfg)
 /* "10.0.0.0/8,::1,unix", or "*": every source (IPv4, IPv6, Unix). */
 static int set_proxy_allow(struct pf_config *cfg, const char *value, const char **why)
 {
-    if (strcmp(value, "*") == 0)
-        value = "0.0.0.0/0,::/0,unix";
     struct pf_cidr list[PF_MAX_PROXY_ALLOW];
-    int n = 0;
-    char item[64];
-    for (const char *p = value;; p++) {
-        size_t len = strcspn(p, ",");
-        if (len == 0 || len >= sizeof item) {
-            *why = "expected CIDR[,CIDR...], e.g. 10.0.0.0/8,::1";
-            return -EINVAL;
-        }
-        if (n == PF_MAX_PROXY_ALLOW) {
-            *why = "at most 32 ranges";
-            return -EINVAL;
-        }
-        memcpy(item, p, len);
-        item[len] = '\0';
-        if (pf_cidr_parse(item, &list[n++], why) < 0)
-            return -EINVAL;
-        p += len;
-        if (!*p)
-            break;
-    }
+    int n = pf_cidr_parse_list(value, list, PF_MAX_PROXY_ALLOW, why);
+    if (n < 0)
+        return n;
     memcpy(cfg->proxy_allow, list, (size_t)n * sizeof list[0]);
     cfg->nproxy_allow = n;
     return 0;
