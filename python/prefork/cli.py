@@ -139,6 +139,11 @@ def parser():
                    "(on a database, an API); the event loop stays in C (default 1: the "
                    "application runs on the worker's loop thread, fastest when it does not wait)")
     y.add_argument("--chdir", metavar="DIR", help="change to DIR before loading the application")
+    y.add_argument("--forwarded-allow-ips", metavar="CIDR[,CIDR...]",
+                   help="the proxies believed when they say the client used HTTPS "
+                   "(X-Forwarded-Proto: https, X-Forwarded-Protocol: ssl, X-Forwarded-Ssl: on):"
+                   " wsgi.url_scheme is then https (default 127.0.0.1,::1,unix; * for any; "
+                   "'' for none)")
     p.add_argument("-V", "--version", action="version", version=f"prefork {_prefork.version}")
     return p
 

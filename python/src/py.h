@@ -95,6 +95,15 @@ int pyw_environ_init(bool multithread);
 PyObject *pyw_environ(const struct http_request *q, const struct sockaddr *peer,
                       socklen_t peerlen, bool secure, PyObject *input, uint64_t body_size);
 
+/* The request's scheme: 1 HTTPS (over TLS, or so forwarded by a proxy in
+ * --forwarded-allow-ips), 0 HTTP, -EPROTO when forwarded headers disagree
+ * (a 400). pyw_forwarded_init sets the default proxies (loopback, Unix);
+ * pyw_forwarded_allow takes the option's CIDR list ("" for none), 0 or
+ * -EINVAL with *why set. */
+void pyw_forwarded_init(void);
+int pyw_forwarded_allow(const char *spec, const char **why);
+int pyw_scheme(struct http_exchange *x);
+
 /* wsgi.errors: one object per worker. */
 extern PyObject *pyw_errors;
 PyObject *pyw_errors_new(void);
@@ -140,7 +149,7 @@ struct pyw_job {
  * for x (its head copied, its abort watched), NULL when out of memory. */
 int pyw_threads_start(struct http_server *s, unsigned n);
 void pyw_threads_stop(void); /* GIL not held */
-struct pyw_job *pyw_job_new(struct http_exchange *x);
+struct pyw_job *pyw_job_new(struct http_exchange *x, bool secure);
 void pyw_job_push(struct pyw_job *j);
 void pyw_job_free(struct pyw_job *j);
 
@@ -180,8 +189,9 @@ struct pyw_req {
 };
 
 /* A request answered on the loop's thread, or in a thread of --threads
- * (the job's body moves into the request). NULL with an exception set. */
-struct pyw_req *pyw_req_new(struct http_exchange *x);
+ * (the job's body moves into the request); secure: HTTPS (pyw_scheme).
+ * NULL with an exception set. */
+struct pyw_req *pyw_req_new(struct http_exchange *x, bool secure);
 struct pyw_req *pyw_req_new_job(struct pyw_job *j);
 /* Build the environ, call the application, answer with what it returns;
  * slot: the --timeout watch slot of the calling thread. */

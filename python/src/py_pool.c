@@ -133,7 +133,9 @@ static int set_option(PyObject *name, PyObject *value)
         return -1;
     }
     const char *why = "bad value";
-    int err = strcmp(n, "threads") == 0 ? set_threads(v, &why) : pf_config_set(&cfg, n, v, &why);
+    int err = strcmp(n, "threads") == 0              ? set_threads(v, &why)
+              : strcmp(n, "forwarded-allow-ips") == 0 ? pyw_forwarded_allow(v, &why)
+                                                      : pf_config_set(&cfg, n, v, &why);
     if (err == -ENOENT)
         err = http_config_set(&py_serve.http, n, v, &why);
     if (err == -ENOENT && strncmp(n, "tls-", 4) == 0) { /* file names: kept as given */
@@ -357,6 +359,7 @@ static int setup(PyObject *kind, PyObject *options, PyObject *listen, PyObject *
     pf_log_set_level(cfg.log_level);
     http_config_init(&py_serve.http);
     py_serve.threads = 1;
+    pyw_forwarded_init();
     py_serve.http.max_body = 100u << 20; /* uploads: spilled to disk past 256 KiB */
     cfg.tcp_nodelay = true;
     cfg.defer_accept = true;

@@ -59,8 +59,13 @@ static void on_body(struct http_exchange *x, const char *p, size_t n, int status
 static void on_request(struct http_exchange *x, void *ud)
 {
     (void)ud;
+    int https = pyw_scheme(x);
+    if (https < 0) {
+        http_res_error(x, 400); /* forwarded headers that disagree */
+        return;
+    }
     py_enter();
-    struct pyw_req *r = pyw_req_new(x);
+    struct pyw_req *r = pyw_req_new(x, https);
     if (!r) {
         PyErr_Clear();
         http_res_error(x, 500);
@@ -98,7 +103,12 @@ static void on_job_body(struct http_exchange *x, const char *p, size_t n, int st
 static void on_job_request(struct http_exchange *x, void *ud)
 {
     (void)ud;
-    struct pyw_job *j = pyw_job_new(x);
+    int https = pyw_scheme(x);
+    if (https < 0) {
+        http_res_error(x, 400);
+        return;
+    }
+    struct pyw_job *j = pyw_job_new(x, https);
     if (!j) {
         pf_log(PF_LOG_ERROR, "no memory for a request; answering 500");
         http_res_error(x, 500);

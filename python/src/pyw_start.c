@@ -60,7 +60,7 @@ static struct pyw_req *req_new(void)
     return r;
 }
 
-struct pyw_req *pyw_req_new(struct http_exchange *x)
+struct pyw_req *pyw_req_new(struct http_exchange *x, bool secure)
 {
     struct pyw_req *r = req_new();
     if (!r)
@@ -68,7 +68,7 @@ struct pyw_req *pyw_req_new(struct http_exchange *x)
     r->x = x;
     r->q = http_ex_request(x);
     r->peer = http_ex_peer(x, &r->peerlen);
-    r->secure = http_ex_secure(x);
+    r->secure = secure;
     http_ex_on_abort(x, req_abort, r);
     return r;
 }

@@ -63,7 +63,7 @@ static void op_reset(struct pyw_op *o)
 
 static void job_abort(struct http_exchange *x, void *ud);
 
-struct pyw_job *pyw_job_new(struct http_exchange *x)
+struct pyw_job *pyw_job_new(struct http_exchange *x, bool secure)
 {
     struct pyw_job *j = calloc(1, sizeof *j);
     if (!j || !(j->q = http_request_dup(http_ex_request(x)))) {
@@ -74,7 +74,7 @@ struct pyw_job *pyw_job_new(struct http_exchange *x)
     const struct sockaddr *sa = http_ex_peer(x, &len);
     j->peerlen = len <= sizeof j->peer ? len : 0;
     memcpy(&j->peer, sa, j->peerlen);
-    j->secure = http_ex_secure(x);
+    j->secure = secure;
     j->x = x;
     j->op.fd = -1;
     pyw_body_init(&j->body);

@@ -37,6 +37,7 @@ def test_help_lists_every_option(python):
     (["--mode", "fast", "m:app"], "--mode 'fast'"),
     (["--max-body-bytes", "-1", "m:app"], "--max-body-bytes '-1'"),
     (["--listen", "nowhere", "m:app"], "--listen 'nowhere'"),
+    (["--forwarded-allow-ips", "10.0.0.1/8", "m:app"], "--forwarded-allow-ips '10.0.0.1/8'"),
     (["--nope", "m:app"], "--nope"),
     ([], "MODULE:CALLABLE"),
 ])

@@ -53,6 +53,19 @@ def test_wsgi_over_https(server, cert, tmp_path, threads):
     assert s.stop() == 0
 
 
+def test_over_tls_a_forwarded_http_changes_nothing(server, cert):
+    crt, key = cert
+    s = server("conform:app", "--tls-cert", str(crt), "--tls-key", str(key),
+               listen="127.0.0.1:0,tls")
+    ctx = ssl.create_default_context(cafile=str(crt))
+    c = http.client.HTTPSConnection("127.0.0.1", s.port, context=ctx, timeout=30)
+    c.request("GET", "/env", headers={"X-Forwarded-Proto": "http"})
+    e = json.loads(c.getresponse().read())
+    c.close()
+    assert e["wsgi.url_scheme"] == "https" and e["HTTPS"] == "on"
+    assert s.stop() == 0
+
+
 def test_plain_listener_beside_says_http(server, cert):
     crt, key = cert
     s = server("conform:app", "--tls-cert", str(crt), "--tls-key", str(key), "-l",
