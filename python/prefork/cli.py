@@ -128,6 +128,11 @@ def parser():
                    help="TLS 1.2 sessions kept for clients that resume by session ID, shared "
                    "by every worker (20000; 0: none)")
     y = p.add_argument_group("Python options")
+    y.add_argument("--reload", action="store_true",
+                   help="for development: a change to the application's code (any module "
+                   "imported) reloads the pool, as HUP does; not with --preload")
+    y.add_argument("--reload-extra-file", action="append", metavar="FILE",
+                   dest="reload_extra_files", help="with --reload, watch FILE too (repeatable)")
     y.add_argument("-c", "--config", metavar="FILE",
                    help="a configuration file (Python): settings by their long names with "
                    "underscores, and hooks; read once at start (USR2 reads it again)")
@@ -174,7 +179,8 @@ def main(argv=None):
     opts = {name: getattr(args, name)
             for name in POOL_OPTIONS + HTTP_OPTIONS + WSGI_OPTIONS + TLS_OPTIONS}
     try:
-        return serve_wsgi(args.target, preload=args.preload, listen=args.listen or [],
+        return serve_wsgi(args.target, preload=args.preload, reload=args.reload,
+                          reload_extra_files=args.reload_extra_files, listen=args.listen or [],
                           access_log=args.access_log, error_log=args.error_log,
                           pidfile=args.pidfile, user=args.user, group=args.group,
                           chdir=args.chdir, quiet=args.quiet, verbose=args.verbose,

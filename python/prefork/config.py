@@ -8,8 +8,8 @@ import types
 from .server import HOOKS, HTTP_OPTIONS, POOL_OPTIONS, TLS_OPTIONS, WSGI_OPTIONS, check_hook
 
 # The settings a file may give: the long options, dashes as underscores.
-FLAGS = ("preload", "quiet", "verbose")
-LISTS = ("listen", "bind", "tls_cert", "tls_key", "tls_ocsp")
+FLAGS = ("preload", "quiet", "verbose", "reload")
+LISTS = ("listen", "bind", "tls_cert", "tls_key", "tls_ocsp", "reload_extra_files")
 VALUES = tuple(n for n in POOL_OPTIONS + HTTP_OPTIONS + WSGI_OPTIONS + TLS_OPTIONS
                if n not in LISTS) + (
     "access_log", "error_log", "pidfile", "user", "group", "chdir", "wsgi_app")

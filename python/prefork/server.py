@@ -210,7 +210,27 @@ def _run(kind, app, loader, what, hooks, *, listen=None, bind=None, access_log=N
         _call(hooks, "on_exit")
 
 
-def serve_wsgi(app, *, preload=False, **options):
+def _reloading(hooks, app, preload, user, group, extra):
+    """--reload: worker 0 of each generation watches the files (reload.py),
+    after the post_worker_init hook."""
+    if preload or not isinstance(app, str):
+        raise ValueError("--reload needs the application by name (MODULE:CALLABLE) and no "
+                         "--preload: each generation imports it afresh")
+    if user is not None or group is not None:
+        raise ValueError("--reload is for development: not with --user/--group (a worker "
+                         "could not signal its master)")
+    from . import reload
+    user_init = hooks.get("post_worker_init")
+
+    def init(worker):
+        if user_init is not None:
+            user_init(worker)
+        if worker.index == 0:
+            reload.start(extra)
+    hooks["post_worker_init"] = init
+
+
+def serve_wsgi(app, *, preload=False, reload=False, reload_extra_files=(), **options):
     """Serve a WSGI application on the pool until it is stopped (TERM, INT,
     QUIT); returns the exit status. app is a callable, or a "MODULE:CALLABLE"
     string: then each generation of workers imports it afresh (HUP reloads
@@ -218,8 +238,12 @@ def serve_wsgi(app, *, preload=False, **options):
     options with underscores: listen, workers, threads, mode, max_requests,
     timeout, access_log, max_body_bytes..., and the hooks: on_starting(),
     post_fork(worker), post_worker_init(worker), worker_exit(worker),
-    on_exit() (worker: a prefork.Worker)."""
+    on_exit() (worker: a prefork.Worker). reload=True (development): a
+    change to the code's files, or to reload_extra_files, reloads the pool."""
     hooks = _hooks(options)
+    if reload:
+        _reloading(hooks, app, preload, options.get("user"), options.get("group"),
+                   [os.path.abspath(f) for f in reload_extra_files or ()])
     _call(hooks, "on_starting")
     loader = None
     what = app if isinstance(app, str) else getattr(app, "__qualname__", repr(app))

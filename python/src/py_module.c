@@ -1,7 +1,29 @@
-/* py_module.c — the prefork._prefork extension module: its types and its one entry point, run(). */
+/* py_module.c — the prefork._prefork extension module: its types, run() and the small calls beside it. */
+#include <string.h>
+
 #include "py.h"
 
 PyMODINIT_FUNC PyInit__prefork(void);
+
+/* log(level, text): text into the error log at "error", "warn", "info" or
+ * "debug", one log line per line. */
+static PyObject *py_log(PyObject *self, PyObject *args)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    static const enum pf_log_level levels[] = {PF_LOG_ERROR, PF_LOG_WARN, PF_LOG_INFO,
+                                               PF_LOG_DEBUG};
+    const char *level, *text;
+    Py_ssize_t n;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "ss#:log", &level, &text, &n))
+        return NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(level, names[i]) == 0) {
+            py_log_text(levels[i], text, (size_t)n);
+            Py_RETURN_NONE;
+        }
+    return PyErr_Format(PyExc_ValueError, "log level '%s': error, warn, info or debug", level);
+}
 
 static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))py_run, METH_VARARGS | METH_KEYWORDS,
@@ -15,6 +37,9 @@ static PyMethodDef methods[] = {
      "worker() -> (index, generation) in a worker process, None elsewhere\n\n"
      "index counts from 0 to workers-1 and is reused by a worker's replacement;\n"
      "generation starts at 1 and grows with each reload (HUP)."},
+    {"log", py_log, METH_VARARGS,
+     "log(level, text): text into the pool's error log, level \"error\", \"warn\",\n"
+     "\"info\" or \"debug\", one log line per line of text."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -28,7 +28,8 @@ def test_help_lists_every_option(python):
     for opt in ("--listen", "--bind", "--workers", "--mode", "--max-requests",
                 "--max-requests-jitter", "--timeout", "--graceful-timeout", "--pidfile",
                 "--user", "--group", "--error-log", "--access-log", "--preload", "--chdir",
-                "--max-body-bytes", "--body-timeout", "--config", "MODULE:CALLABLE"):
+                "--max-body-bytes", "--body-timeout", "--config", "--reload",
+                "--forwarded-allow-ips", "MODULE:CALLABLE"):
         assert opt in r.stdout, opt
 
 
