@@ -144,6 +144,9 @@ def parser():
                    "(on a database, an API); the event loop stays in C (default 1: the "
                    "application runs on the worker's loop thread, fastest when it does not wait)")
     y.add_argument("--chdir", metavar="DIR", help="change to DIR before loading the application")
+    y.add_argument("-e", "--env", action="append", metavar="NAME=VALUE",
+                   help="set NAME in os.environ before loading the application, e.g. "
+                   "DJANGO_SETTINGS_MODULE=mysite.settings (repeatable)")
     y.add_argument("--forwarded-allow-ips", metavar="CIDR[,CIDR...]",
                    help="the proxies believed when they say the client used HTTPS "
                    "(X-Forwarded-Proto: https, X-Forwarded-Protocol: ssl, X-Forwarded-Ssl: on):"
@@ -176,6 +179,11 @@ def main(argv=None):
         merge(args, settings)
     if not args.target:
         p.error("the following arguments are required: MODULE:CALLABLE")
+    for item in args.env or []:
+        name, eq, value = item.partition("=")
+        if not eq or not name or "\0" in item:
+            p.error(f"--env '{item}': expected NAME=VALUE")
+        os.environ[name] = value
     opts = {name: getattr(args, name)
             for name in POOL_OPTIONS + HTTP_OPTIONS + WSGI_OPTIONS + TLS_OPTIONS}
     try:

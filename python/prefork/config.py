@@ -9,7 +9,7 @@ from .server import HOOKS, HTTP_OPTIONS, POOL_OPTIONS, TLS_OPTIONS, WSGI_OPTIONS
 
 # The settings a file may give: the long options, dashes as underscores.
 FLAGS = ("preload", "quiet", "verbose", "reload")
-LISTS = ("listen", "bind", "tls_cert", "tls_key", "tls_ocsp", "reload_extra_files")
+LISTS = ("listen", "bind", "tls_cert", "tls_key", "tls_ocsp", "reload_extra_files", "env")
 VALUES = tuple(n for n in POOL_OPTIONS + HTTP_OPTIONS + WSGI_OPTIONS + TLS_OPTIONS
                if n not in LISTS) + (
     "access_log", "error_log", "pidfile", "user", "group", "chdir", "wsgi_app")
@@ -20,6 +20,7 @@ GUNICORN = {
     "keepalive": "keepalive_timeout", "worker_connections": "max_conns",
     "limit_request_fields": "max_headers", "limit_request_line": "max_uri_bytes",
     "certfile": "tls_cert", "keyfile": "tls_key", "loglevel": "quiet or verbose",
+    "raw_env": "env",
 }
 
 RUN_NAME = "__prefork_config__"

@@ -40,6 +40,8 @@ def test_help_lists_every_option(python):
     (["--listen", "nowhere", "m:app"], "--listen 'nowhere'"),
     (["--forwarded-allow-ips", "10.0.0.1/8", "m:app"], "--forwarded-allow-ips '10.0.0.1/8'"),
     (["--nope", "m:app"], "--nope"),
+    (["--env", "NOEQUALS", "m:app"], "--env 'NOEQUALS': expected NAME=VALUE"),
+    (["-e", "=x", "m:app"], "--env '=x': expected NAME=VALUE"),
     ([], "MODULE:CALLABLE"),
 ])
 def test_usage_errors(args, message):
@@ -61,3 +63,18 @@ def test_serves_with_each_interpreter(server, python):
     # The access log: the Combined Log Format, then the worker's index.
     line = next(l for l in out.splitlines() if "GET /ping" in l)
     assert '"GET /ping HTTP/1.1" 200 4' in line
+
+
+def test_env_sets_os_environ_before_the_import(server, tmp_path):
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "envapp.py").write_text(
+        "import os\n"
+        "AT_IMPORT = os.environ.get('GREETING')\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [f\"{AT_IMPORT} {os.environ.get('EMPTY')!r} {os.environ.get('A')}\".encode()]\n")
+    s = server("envapp:app", "-e", "GREETING=hello world", "--env", "EMPTY=", "-e",
+               "A=b=c", cwd=code)
+    assert s.get("/")[1] == b"hello world '' b=c"
+    assert s.stop() == 0
