@@ -577,6 +577,11 @@ int pf_pool_run(pf_pool *pool);
  * Typically the caller's own /proc/self/exe (resolved at start) and argv. */
 void pf_pool_set_upgrade(pf_pool *pool, const char *path, char *const *argv);
 
+/* The directory the upgrade's program starts in (it must outlive the pool).
+ * Without it, the master's current one: a program that changes directory
+ * after reading its arguments names here the one they were relative to. */
+void pf_pool_set_upgrade_dir(pf_pool *pool, const char *dir);
+
 /* ------------------------------------------------------------------------ */
 /* Scoreboard (read side, for status tools and tests)                       */
 /* ------------------------------------------------------------------------ */

@@ -176,8 +176,8 @@ def _ids(user, group):
     return uid, gid
 
 
-def _run(kind, app, loader, what, hooks, *, listen=None, bind=None, access_log=None,
-         error_log=None, pidfile=None, user=None, group=None, chdir=None,
+def _run(kind, app, loader, what, hooks, start_dir, *, listen=None, bind=None,
+         access_log=None, error_log=None, pidfile=None, user=None, group=None, chdir=None,
          quiet=False, verbose=False, **opts):
     unknown = (set(opts) - set(POOL_OPTIONS) - set(HTTP_OPTIONS) - set(WSGI_OPTIONS)
                - set(TLS_OPTIONS))
@@ -205,7 +205,8 @@ def _run(kind, app, loader, what, hooks, *, listen=None, bind=None, access_log=N
         return _prefork.run(kind, app, _worker_start(app, loader, hooks), options,
                             _listeners(listen, bind), what, access_log=access_log,
                             error_log=error_log, pidfile=pidfile, uid=uid, gid=gid,
-                            upgrade_argv=argv, level=level, worker_exit=_worker_exit(hooks))
+                            upgrade_argv=argv, upgrade_dir=start_dir, level=level,
+                            worker_exit=_worker_exit(hooks))
     finally:
         _call(hooks, "on_exit")
 
@@ -240,6 +241,7 @@ def serve_wsgi(app, *, preload=False, reload=False, reload_extra_files=(), **opt
     post_fork(worker), post_worker_init(worker), worker_exit(worker),
     on_exit() (worker: a prefork.Worker). reload=True (development): a
     change to the code's files, or to reload_extra_files, reloads the pool."""
+    start_dir = os.getcwd()  # where an upgrade (USR2) starts again: argv is relative to it
     hooks = _hooks(options)
     if reload:
         _reloading(hooks, app, preload, options.get("user"), options.get("group"),
@@ -262,7 +264,7 @@ def serve_wsgi(app, *, preload=False, reload=False, reload_extra_files=(), **opt
         # otherwise touch them in every worker and unshare their pages.
         gc.collect()
         gc.freeze()
-    return _run("wsgi", app, loader, what, hooks, **options)
+    return _run("wsgi", app, loader, what, hooks, start_dir, **options)
 
 
 def serve(handler, *, mode="dispatch", **options):
@@ -271,9 +273,10 @@ def serve(handler, *, mode="dispatch", **options):
     unless the handler kept a reference). In the default dispatch mode the
     master passes each connection to an idle worker. Keyword arguments as
     serve_wsgi's, hooks too."""
+    start_dir = os.getcwd()
     hooks = _hooks(options)
     _call(hooks, "on_starting")
     gc.collect()
     gc.freeze()
     what = getattr(handler, "__qualname__", repr(handler))
-    return _run("socket", handler, None, what, hooks, mode=mode, **options)
+    return _run("socket", handler, None, what, hooks, start_dir, mode=mode, **options)

@@ -28,7 +28,8 @@ static PyObject *py_log(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))py_run, METH_VARARGS | METH_KEYWORDS,
      "run(kind, app, loader, options, listen, what, access_log=None, error_log=None,\n"
-     "    pidfile=None, uid=-1, gid=-1, upgrade_argv=None, level=0, worker_exit=None)\n"
+     "    pidfile=None, uid=-1, gid=-1, upgrade_argv=None, level=0, worker_exit=None,\n"
+     "    upgrade_dir=None)\n"
      "    -> exit status\n\n"
      "Run the pool until it stops (prefork.serve_wsgi and prefork.serve call it).\n"
      "loader() runs in each worker and returns the application; worker_exit() runs\n"

@@ -233,10 +233,16 @@ static int open_error_log(PyObject *path)
 }
 
 /* argv for USR2: a NULL-terminated copy that outlives the pool. */
-static int set_upgrade(pf_pool *pool, PyObject *argv)
+static int set_upgrade(pf_pool *pool, PyObject *argv, PyObject *dir)
 {
     if (argv == Py_None)
         return 0;
+    if (dir != Py_None) {
+        const char *kept = keep(dir);
+        if (!kept)
+            return -1;
+        pf_pool_set_upgrade_dir(pool, kept);
+    }
     Py_ssize_t n = PyList_Size(argv);
     if (n < 1)
         return PyErr_Occurred() ? -1 : 0;
@@ -412,17 +418,17 @@ PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"kind", "app", "loader", "options", "listen", "what",
                             "access_log", "error_log", "pidfile", "uid", "gid",
-                            "upgrade_argv", "level", "worker_exit", NULL};
+                            "upgrade_argv", "level", "worker_exit", "upgrade_dir", NULL};
     PyObject *kind, *app, *loader, *options, *listen, *access_log = Py_None,
              *error_log = Py_None, *pidfile = Py_None, *argv = Py_None,
-             *worker_exit = Py_None;
+             *worker_exit = Py_None, *upgrade_dir = Py_None;
     const char *what;
     int uid = -1, gid = -1, level = 0;
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOOO!O!s|OOOiiOiO:run", names, &kind,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOOO!O!s|OOOiiOiOO:run", names, &kind,
                                      &app, &loader, &PyDict_Type, &options, &PyList_Type,
                                      &listen, &what, &access_log, &error_log, &pidfile, &uid,
-                                     &gid, &argv, &level, &worker_exit))
+                                     &gid, &argv, &level, &worker_exit, &upgrade_dir))
         return NULL;
     if (py_serve.loader || py_serve.app)
         return PyErr_Format(PyExc_RuntimeError, "one pool per process");
@@ -437,7 +443,7 @@ PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw)
     if (err < 0)
         return PyErr_Format(PyExc_OSError, "cannot create the pool: %s", strerror(-err));
     char why[256];
-    if (bind_all(pool, listen) < 0 || set_upgrade(pool, argv) < 0) {
+    if (bind_all(pool, listen) < 0 || set_upgrade(pool, argv, upgrade_dir) < 0) {
         pf_pool_free(pool);
         return NULL;
     }

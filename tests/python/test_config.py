@@ -193,3 +193,29 @@ def test_hooks_from_python_code(tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_an_upgrade_after_chdir_finds_the_relative_paths(server, tmp_path):
+    """USR2 starts a new master with the same argv, in the directory the
+    first one started in: a relative -c and a chdir in the file both hold."""
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "upapp.py").write_text(
+        "import os\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [str(os.getppid()).encode()]\n")
+    (tmp_path / "up.py").write_text('chdir = "code"\nwsgi_app = "upapp:app"\n')
+    s = server(None, "-c", "up.py", workers=1, cwd=tmp_path)
+    old = s.pid
+    assert s.get("/")[1] == str(old).encode()
+    s.send(signal.SIGUSR2)
+    new = wait_for(lambda: (s.pidfile.exists() and int(s.pidfile.read_text() or 0) != old
+                            and int(s.pidfile.read_text())), 20, "the new master")
+    try:
+        assert s.proc.wait(30) == 0  # the old master hands over and leaves
+        assert s.get("/")[1] == str(new).encode()
+        assert "upgrade failed" not in s.log_text()
+    finally:
+        os.kill(new, signal.SIGTERM)
+        wait_for(lambda: not os.path.exists(f"/proc/{new}") or
+                 open(f"/proc/{new}/stat").read().split(") ")[1][0] == "Z", 30, "the new master")

@@ -34,6 +34,11 @@ void pf_pool_set_upgrade(pf_pool *p, const char *path, char *const *argv)
     p->upgrade_argv = argv;
 }
 
+void pf_pool_set_upgrade_dir(pf_pool *p, const char *dir)
+{
+    p->upgrade_dir = dir;
+}
+
 void pf_pool_free(pf_pool *p)
 {
     if (!p)

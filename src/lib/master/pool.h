@@ -122,6 +122,7 @@ struct pf_pool {
     int ninherited;
     const char *upgrade_path;        /* pf_pool_set_upgrade */
     char *const *upgrade_argv;
+    const char *upgrade_dir;         /* pf_pool_set_upgrade_dir, or NULL */
     /* master state, while pf_pool_run runs */
     const struct pf__spawn_ops *ops;
     pf_loop *loop;

@@ -173,6 +173,10 @@ _Noreturn static void exec_heir(pf_pool *p, int n, int pipe_w)
         _exit(127);
     }
     set_env(n);
+    if (p->upgrade_dir && chdir(p->upgrade_dir) < 0) {
+        pf_log(PF_LOG_ERROR, "upgrade: chdir %s: %s", p->upgrade_dir, strerror(errno));
+        _exit(127);
+    }
     execv(p->upgrade_path, p->upgrade_argv);
     pf_log(PF_LOG_ERROR, "upgrade: exec %s: %s", p->upgrade_path, strerror(errno));
     _exit(127);
