@@ -219,3 +219,15 @@ def test_an_upgrade_after_chdir_finds_the_relative_paths(server, tmp_path):
         os.kill(new, signal.SIGTERM)
         wait_for(lambda: not os.path.exists(f"/proc/{new}") or
                  open(f"/proc/{new}/stat").read().split(") ")[1][0] == "Z", 30, "the new master")
+
+
+def test_the_example_file_is_valid():
+    example = APPS.parents[2] / "examples" / "python" / "prefork_conf.py"
+    r = subprocess.run([sys.executable, "-c", "import sys; from prefork import config; "
+                        "s, h = config.load(sys.argv[1]); print(s['wsgi_app'], s['workers'], "
+                        "sorted(h))", str(example)], env=py_env(str(PYPATH)),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    app, workers, hooks = r.stdout.split(" ", 2)
+    assert app == "flask_app:app" and int(workers) >= 1
+    assert hooks.strip() == "['post_fork', 'worker_exit']"
