@@ -61,9 +61,7 @@ def check_hook(name, fn):
 
 def _hooks(options):
     """The hooks among options (taken out of them), checked."""
-    hooks = {name: options.pop(name) for name in HOOKS if options.get(name) is not None}
-    for name in HOOKS:
-        options.pop(name, None)
+    hooks = {name: fn for name in HOOKS if (fn := options.pop(name, None)) is not None}
     for name, fn in hooks.items():
         check_hook(name, fn)
     return hooks

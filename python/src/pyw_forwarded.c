@@ -1,6 +1,5 @@
 /* pyw_forwarded.c — the scheme a proxy in front says the client used (X-Forwarded-Proto and its kin), believed from --forwarded-allow-ips only. */
 #include <errno.h>
-#include <string.h>
 
 #include "py.h"
 
@@ -23,14 +22,16 @@
 static struct pf_cidr allow[MAX_ALLOW];
 static int nallow;
 
+#define LIT(s) s, sizeof s - 1
 static const struct {
     const char *name; /* lower case */
-    size_t len;
+    size_t name_len;
     const char *https; /* the value that means HTTPS, lower case */
+    size_t https_len;
 } schemes[] = {
-    {"x-forwarded-proto", 17, "https"},
-    {"x-forwarded-protocol", 20, "ssl"},
-    {"x-forwarded-ssl", 15, "on"},
+    {LIT("x-forwarded-proto"), LIT("https")},
+    {LIT("x-forwarded-protocol"), LIT("ssl")},
+    {LIT("x-forwarded-ssl"), LIT("on")},
 };
 
 void pyw_forwarded_init(void)
@@ -51,11 +52,6 @@ int pyw_forwarded_allow(const char *spec, const char **why)
     return 0;
 }
 
-static bool value_is(const struct http_header *h, const char *lower)
-{
-    return http_name_is(h->value, h->value_len, lower, strlen(lower));
-}
-
 /* 1 HTTPS, 0 HTTP, -1 no such header; -EPROTO for two that disagree. */
 static int said(const struct http_request *q)
 {
@@ -63,9 +59,10 @@ static int said(const struct http_request *q)
     for (size_t i = 0; i < q->nheaders; i++) {
         const struct http_header *h = &q->headers[i];
         for (size_t k = 0; k < sizeof schemes / sizeof schemes[0]; k++) {
-            if (!http_name_is(h->name, h->name_len, schemes[k].name, schemes[k].len))
+            if (!http_name_is(h->name, h->name_len, schemes[k].name, schemes[k].name_len))
                 continue;
-            int this = value_is(h, schemes[k].https);
+            int this = http_name_is(h->value, h->value_len, schemes[k].https,
+                                    schemes[k].https_len);
             if (scheme >= 0 && this != scheme)
                 return -EPROTO;
             scheme = this;
