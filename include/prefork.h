@@ -386,6 +386,21 @@ int pf_worker_exec(pf_worker *w, char *const argv[]);
 
 /* What a service provides. All callbacks are optional except that one of
  * on_conn and main must be set. They run in the worker process. */
+/* What the master tells a service about its pool (pf_service.on_master_event). */
+enum pf_event_kind {
+    PF_EVENT_READY,       /* the first generation is all ready: the pool serves
+                             (after the pidfile is written) */
+    PF_EVENT_RELOADED,    /* a reload's generation is all ready; the old one drains */
+    PF_EVENT_WORKER_EXIT, /* a worker has exited, for any cause, and was reaped */
+};
+struct pf_event {
+    enum pf_event_kind kind;
+    unsigned generation;  /* READY, RELOADED: the one now serving; WORKER_EXIT: the worker's */
+    int index;            /* WORKER_EXIT: the worker's index; else -1 */
+    pid_t pid;            /* WORKER_EXIT: its pid; else 0 */
+    int status;           /* WORKER_EXIT: its wait status (WIFEXITED, WTERMSIG ...) */
+};
+
 struct pf_service {
     /* After fork, before serving. A negative return makes the worker exit
      * with status 1 (a start failure, respawned with back-off). */
@@ -416,6 +431,8 @@ struct pf_service {
      * as rotating keys the workers share). */
     void (*on_master_tick)(void *ud);
     unsigned master_tick_ms;
+    /* In the master: the pool's events, from its loop (keep it short). */
+    void (*on_master_event)(void *ud, const struct pf_event *ev);
     void *ud;
 };
 

@@ -57,8 +57,8 @@ done
 # in network namespaces; it skips with one line where it cannot make them).
 # Under sanitizers the extension is preloaded with ASan's runtime into the
 # interpreters the tests start (conftest.py), and the WSGI conformance (on
-# the loop and in threads), fault, thread, TLS, PROXY, hook and forwarded
-# scheme tests run: the rest drive the same C paths.
+# the loop and in threads), fault, thread, TLS, PROXY, hook, forwarded
+# scheme and captured output tests run: the rest drive the same C paths.
 run_pytest() {
     local python=${PYTHON:-/usr/bin/python3} out rc line p f e tests=(tests/python tests/fleet)
     if ! "$python" -c 'import pytest' 2>/dev/null; then
@@ -70,7 +70,7 @@ run_pytest() {
         export PF_PY_PRELOAD=$(${CC:-cc} -print-file-name=libasan.so)
         tests=(tests/python/test_wsgi.py tests/python/test_faults.py tests/python/test_threads.py
                tests/python/test_tls.py tests/python/test_proxy.py tests/python/test_config.py
-               tests/python/test_forwarded.py)
+               tests/python/test_forwarded.py tests/python/test_cli.py::test_capture_output)
     fi
     out=$(mktemp)
     "$python" -m pytest -q -p no:cacheprovider "${tests[@]}" 2>&1 | tee "$out"

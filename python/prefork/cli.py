@@ -15,7 +15,8 @@ it once a request and its body are complete.
 A configuration file (-c FILE) is Python: each option by its long name with
 underscores (workers = 4, bind = ["127.0.0.1:8000"], wsgi_app = "app:app"),
 and the hooks on_starting(), post_fork(worker), post_worker_init(worker),
-worker_exit(worker), on_exit(). The command line wins over the file.
+worker_exit(worker), when_ready(), on_reload(), child_exit(worker), on_exit().
+The command line wins over the file.
 
 Signals to the master: TERM/INT graceful stop, QUIT fast stop, HUP reload
 the code with a new generation of workers, USR1 reopen logs, USR2 upgrade,
@@ -105,6 +106,9 @@ def parser():
     g.add_argument("--pidfile", metavar="FILE", help="written once ready, replaced on upgrade")
     g.add_argument("--error-log", metavar="FILE|-",
                    help="where log lines go, wsgi.errors too (default: stderr; USR1 reopens)")
+    g.add_argument("--capture-output", action="store_true",
+                   help="what the workers print (stdout, stderr) goes to the error log, "
+                   "a line each, tagged with the worker (default: left on the master's)")
     g.add_argument("-q", "--quiet", action="store_true", help="fewer log lines")
     g.add_argument("-v", "--verbose", action="store_true", help="more log lines")
     h = p.add_argument_group("HTTP options (as prefork serve)")
@@ -192,6 +196,7 @@ def main(argv=None):
                           access_log=args.access_log, error_log=args.error_log,
                           pidfile=args.pidfile, user=args.user, group=args.group,
                           chdir=args.chdir, quiet=args.quiet, verbose=args.verbose,
+                          capture_output=args.capture_output,
                           **hooks, **opts)
     except ValueError as e:
         sys.stderr.write(f"prefork: {e}\n")

@@ -8,7 +8,7 @@ import types
 from .server import HOOKS, HTTP_OPTIONS, POOL_OPTIONS, TLS_OPTIONS, WSGI_OPTIONS, check_hook
 
 # The settings a file may give: the long options, dashes as underscores.
-FLAGS = ("preload", "quiet", "verbose", "reload")
+FLAGS = ("preload", "quiet", "verbose", "reload", "capture_output")
 LISTS = ("listen", "bind", "tls_cert", "tls_key", "tls_ocsp", "reload_extra_files", "env")
 VALUES = tuple(n for n in POOL_OPTIONS + HTTP_OPTIONS + WSGI_OPTIONS + TLS_OPTIONS
                if n not in LISTS) + (

@@ -36,13 +36,19 @@ HOOKS = {
     "post_fork": ("worker",),      # each worker, before it loads the application
     "post_worker_init": ("worker",),  # each worker, the application loaded
     "worker_exit": ("worker",),    # each worker leaving cleanly: stop, reload, recycle
+    "when_ready": (),              # the master, every worker ready (after the pidfile)
+    "on_reload": (),               # the master, on HUP before the new generation; raising
+                                   # fails the reload
+    "child_exit": ("worker",),     # the master, a worker gone for any cause
     "on_exit": (),                 # the master, the pool stopped
 }
+MASTER_HOOKS = ("when_ready", "on_reload", "child_exit")
 
-Worker = collections.namedtuple("Worker", "index generation pid")
-Worker.__doc__ = """The worker a hook runs in: its index (0 to workers-1, taken
-over by its replacement), its generation (1, then one more with each HUP)
-and its process id."""
+Worker = collections.namedtuple("Worker", "index generation pid exitcode", defaults=(None,))
+Worker.__doc__ = """The worker a hook runs in or is about: its index (0 to
+workers-1, taken over by its replacement), its generation (1, then one more
+with each HUP), its process id, and in child_exit its exit code (minus the
+signal that killed it, as subprocess's returncode); None elsewhere."""
 
 
 def check_hook(name, fn):
@@ -96,6 +102,23 @@ def _worker_start(app, loader, hooks):
         _call(hooks, "post_worker_init", w)
         return a
     return start
+
+
+def _master_event(hooks):
+    """What the master calls on the pool's events (py_master.c), if a
+    master hook is set."""
+    if not any(name in hooks for name in MASTER_HOOKS):
+        return None
+
+    def event(kind, index, generation, pid, status):
+        if kind == "ready":
+            _call(hooks, "when_ready")
+        elif kind == "reload":
+            _call(hooks, "on_reload")
+        elif kind == "worker_exit":
+            _call(hooks, "child_exit",
+                  Worker(index, generation, pid, os.waitstatus_to_exitcode(status)))
+    return event
 
 
 def _worker_exit(hooks):
@@ -176,7 +199,7 @@ def _ids(user, group):
 
 def _run(kind, app, loader, what, hooks, start_dir, *, listen=None, bind=None,
          access_log=None, error_log=None, pidfile=None, user=None, group=None, chdir=None,
-         quiet=False, verbose=False, **opts):
+         quiet=False, verbose=False, capture_output=False, **opts):
     unknown = (set(opts) - set(POOL_OPTIONS) - set(HTTP_OPTIONS) - set(WSGI_OPTIONS)
                - set(TLS_OPTIONS))
     if unknown:
@@ -199,12 +222,18 @@ def _run(kind, app, loader, what, hooks, start_dir, *, listen=None, bind=None,
         sys.path.insert(0, here)
     level = -1 if quiet else 1 if verbose else 0
     argv = [sys.executable] + sys.orig_argv[1:]
+    if capture_output and sys.stdout is not None:
+        # A pipe's stream is written a block at a time; the workers inherit
+        # this one, and a print should reach the log when it is made.
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         return _prefork.run(kind, app, _worker_start(app, loader, hooks), options,
                             _listeners(listen, bind), what, access_log=access_log,
                             error_log=error_log, pidfile=pidfile, uid=uid, gid=gid,
                             upgrade_argv=argv, upgrade_dir=start_dir, level=level,
-                            worker_exit=_worker_exit(hooks))
+                            worker_exit=_worker_exit(hooks),
+                            capture_output=bool(capture_output),
+                            master_event=_master_event(hooks))
     finally:
         _call(hooks, "on_exit")
 
@@ -235,9 +264,10 @@ def serve_wsgi(app, *, preload=False, reload=False, reload_extra_files=(), **opt
     string: then each generation of workers imports it afresh (HUP reloads
     the code) unless preload=True. Keyword arguments are the command-line
     options with underscores: listen, workers, threads, mode, max_requests,
-    timeout, access_log, max_body_bytes..., and the hooks: on_starting(),
+    timeout, access_log, capture_output, max_body_bytes..., and the hooks: on_starting(),
     post_fork(worker), post_worker_init(worker), worker_exit(worker),
-    on_exit() (worker: a prefork.Worker). reload=True (development): a
+    when_ready(), on_reload(), child_exit(worker), on_exit() (worker: a
+    prefork.Worker). reload=True (development): a
     change to the code's files, or to reload_extra_files, reloads the pool."""
     start_dir = os.getcwd()  # where an upgrade (USR2) starts again: argv is relative to it
     hooks = _hooks(options)

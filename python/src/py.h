@@ -42,6 +42,12 @@ void py_watch_enter(int slot, const struct http_request *q); /* the app is calle
                                                                 or NULL: a connection) ... */
 void py_watch_leave(int slot);                               /* ... and returned */
 
+/* ---- py_master.c: the hooks that run in the master ---- */
+/* fn (None: no hooks) is called as fn(kind, index, generation, pid, status) on
+ * the pool's events, kind "ready", "reloaded", "worker_exit", and "reload" on
+ * HUP (an exception fails the reload). After tls_service: it chains TLS's. */
+void py_master_hooks(PyObject *fn, struct pf_service *svc);
+
 /* ---- py_pool.c: the pool, run from Python ---- */
 /* What a worker serves, set by the master before forking. */
 struct py_serve {

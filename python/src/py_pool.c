@@ -204,7 +204,13 @@ static int open_access_log(PyObject *path)
     if (strcmp(p, "off") == 0)
         return 0;
     if (strcmp(p, "-") == 0) {
-        py_serve.http.access_log_fd = STDOUT_FILENO;
+        /* a copy: with --capture-output a worker's stdout becomes a pipe */
+        int fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        py_serve.http.access_log_fd = fd;
         return 0;
     }
     int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -418,23 +424,29 @@ PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"kind", "app", "loader", "options", "listen", "what",
                             "access_log", "error_log", "pidfile", "uid", "gid",
-                            "upgrade_argv", "level", "worker_exit", "upgrade_dir", NULL};
+                            "upgrade_argv", "level", "worker_exit", "upgrade_dir",
+                            "capture_output", "master_event", NULL};
     PyObject *kind, *app, *loader, *options, *listen, *access_log = Py_None,
              *error_log = Py_None, *pidfile = Py_None, *argv = Py_None,
-             *worker_exit = Py_None, *upgrade_dir = Py_None;
+             *worker_exit = Py_None, *upgrade_dir = Py_None, *master_event = Py_None;
     const char *what;
-    int uid = -1, gid = -1, level = 0;
+    int uid = -1, gid = -1, level = 0, capture = 0;
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOOO!O!s|OOOiiOiOO:run", names, &kind,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOOO!O!s|OOOiiOiOOpO:run", names, &kind,
                                      &app, &loader, &PyDict_Type, &options, &PyList_Type,
                                      &listen, &what, &access_log, &error_log, &pidfile, &uid,
-                                     &gid, &argv, &level, &worker_exit, &upgrade_dir))
+                                     &gid, &argv, &level, &worker_exit, &upgrade_dir, &capture,
+                                     &master_event))
         return NULL;
+    if (master_event != Py_None && !PyCallable_Check(master_event))
+        return PyErr_Format(PyExc_TypeError, "master_event must be callable");
     if (py_serve.loader || py_serve.app)
         return PyErr_Format(PyExc_RuntimeError, "one pool per process");
     struct pf_service svc;
     if (setup(kind, options, listen, access_log, error_log, pidfile, uid, gid, level, &svc) < 0)
         return NULL;
+    cfg.capture_output = capture; /* each line a worker prints: a log line of the master's */
+    py_master_hooks(master_event, &svc);
     py_serve.app = app == Py_None ? NULL : Py_NewRef(app);
     py_serve.loader = loader == Py_None ? NULL : Py_NewRef(loader);
     py_serve.worker_exit = worker_exit == Py_None ? NULL : Py_NewRef(worker_exit);

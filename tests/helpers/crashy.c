@@ -1,4 +1,4 @@
-/* crashy.c — a test service whose workers always fail to start, to exercise the master's back-off and giving up. */
+/* crashy.c — a test service whose workers always fail to start, to exercise the master's back-off, giving up and exit events. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -12,6 +12,7 @@
  * Every worker fails in init, before it could say ready: with -EIO by
  * default (the worker exits with status 1), or by abort() with --abort
  * (killed by SIGABRT). Exits 2 on a usage error, 1 when the pool gives up.
+ * The master logs each event it reports (pf_service.on_master_event).
  */
 
 static bool crash;
@@ -31,6 +32,18 @@ static void on_conn(pf_worker *w, int fd, const struct sockaddr *peer,
     pf_worker_close_conn(w, fd);
 }
 
+/* The master's events, each a log line the tests count. */
+static void on_event(void *ud, const struct pf_event *ev)
+{
+    (void)ud;
+    if (ev->kind == PF_EVENT_WORKER_EXIT)
+        pf_log(PF_LOG_INFO, "event: worker %d (pid %d) of generation %u exited, wait status %#x",
+               ev->index, (int)ev->pid, ev->generation, (unsigned)ev->status);
+    else
+        pf_log(PF_LOG_INFO, "event: %s, generation %u",
+               ev->kind == PF_EVENT_READY ? "ready" : "reloaded", ev->generation);
+}
+
 static int usage_error(const char *what)
 {
     fprintf(stderr, "crashy: %s\n", what);
@@ -47,7 +60,7 @@ int main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     struct pf_config cfg;
-    struct pf_service svc = {.init = init_fails, .on_conn = on_conn};
+    struct pf_service svc = {.init = init_fails, .on_conn = on_conn, .on_master_event = on_event};
     const char *listen = "127.0.0.1:0", *why;
     int opt;
     pf_config_init(&cfg);

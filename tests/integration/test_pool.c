@@ -476,6 +476,10 @@ Test(pool, start_failures_back_off_then_give_up, .timeout = 60)
     expect_backoff(log, "exited with status 1 after", 4);
     free(log);
     ts_assert(ts_log_count(m, "respawning") == 3, "not exactly 3 respawns");
+    /* Each death reported to the service, with its status; never ready. */
+    ts_assert(ts_log_count(m, "event: worker 0 \\(pid [0-9]+\\) of generation 1 exited, "
+                              "wait status 0x100") == 4, "not 4 exit events with status 1");
+    ts_assert(ts_log_count(m, "event: ready") == 0, "a ready event");
     expect_no_children();
 }
 
@@ -484,6 +488,9 @@ Test(pool, workers_that_abort_back_off_then_give_up, .timeout = 60)
     struct ts_proc *m = TS_START(CRASHY, "-w", "2", "--max-start-failures", "3", "--abort");
     expect_exit(m, 30000, 1);
     ts_assert(ts_log_count(m, "killed by signal 6 \\(SIGABRT\\)") >= 3, "no SIGABRT deaths");
+    ts_assert(ts_log_count(m, "event: worker [01] \\(pid [0-9]+\\) of generation 1 exited, "
+                              "wait status 0x(6|86)$") ==
+                  ts_log_count(m, "killed by signal 6"), "an exit event per SIGABRT death");
     ts_assert(ts_log_count(m, "failed to start 3 times in a row; giving up") >= 1,
               "did not give up");
     expect_no_children();

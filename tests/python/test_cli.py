@@ -1,4 +1,4 @@
-"""test_cli.py — python3 -m prefork's command line: --help with each interpreter, usage errors, the start-up line."""
+"""test_cli.py — python3 -m prefork's command line: --help with each interpreter, usage errors, the start-up line, --env, --capture-output."""
 import os
 import shutil
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import APPS, PYPATH
+from conftest import APPS, PYPATH, wait_for
 
 ENV = dict(os.environ, PYTHONPATH=str(PYPATH))
 
@@ -29,7 +29,7 @@ def test_help_lists_every_option(python):
                 "--max-requests-jitter", "--timeout", "--graceful-timeout", "--pidfile",
                 "--user", "--group", "--error-log", "--access-log", "--preload", "--chdir",
                 "--max-body-bytes", "--body-timeout", "--config", "--reload",
-                "--forwarded-allow-ips", "MODULE:CALLABLE"):
+                "--forwarded-allow-ips", "--capture-output", "MODULE:CALLABLE"):
         assert opt in r.stdout, opt
 
 
@@ -78,3 +78,46 @@ def test_env_sets_os_environ_before_the_import(server, tmp_path):
                "A=b=c", cwd=code)
     assert s.get("/")[1] == b"hello world '' b=c"
     assert s.stop() == 0
+
+
+PRINTING_APP = (
+    "import os, sys\n"
+    "def app(environ, start_response):\n"
+    "    if environ['PATH_INFO'] == '/fail':\n"
+    "        raise RuntimeError('boom')\n"
+    "    print('printed by', os.getpid())\n"
+    "    print('to stderr by', os.getpid(), file=sys.stderr)\n"
+    "    sys.stdout.write('no newline')\n"
+    "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+    "    return [str(os.getpid()).encode()]\n")
+
+
+@pytest.mark.parametrize("captured", [True, False])
+def test_capture_output(server, tmp_path, captured):
+    """--capture-output: what a worker prints is a line of the error log
+    tagged with that worker, when printed (no block buffering); the
+    worker's own lines (a traceback) and the access log are not relayed
+    through it. Without it, prints stay on the master's stdout."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "printapp.py").write_text(PRINTING_APP)
+    s = server("printapp:app", "--access-log", "-", *(["--capture-output"] if captured else []),
+               cwd=code, workers=1)
+    pid = int(s.get("/")[1])
+    assert s.get("/fail")[0].status == 500
+    tag = f"worker 0 (pid {pid})  info  "
+    if captured:
+        wait_for(lambda: f"{tag}printed by {pid}" in s.log_text(), 10, "the printed line")
+        assert f"{tag}to stderr by {pid}" in s.log_text()
+    assert s.stop() == 0
+    log, out = s.log_text(), s.out.read_text()
+    if captured:
+        assert f"{tag}no newline" in log  # the rest, once the worker has gone
+        assert "printed by" not in out
+        # The traceback: the worker's own lines, each tagged once.
+        tb = [l for l in log.splitlines() if "RuntimeError: boom" in l]
+        assert len(tb) == 1 and tb[0].count("worker 0") == 1, tb
+    else:
+        assert "printed by" not in log and f"printed by {pid}" in out
+    assert sum('"GET / HTTP/1.1" 200' in l for l in out.splitlines()) == 1
+    assert '"GET / HTTP/1.1"' not in log

@@ -57,6 +57,7 @@ def test_settings_and_hooks_from_the_file(server, tmp_path):
         wsgi_app = "conform:app"
         access_log = "-"
         max_requests = 1000
+        capture_output = True              # a flag: checked in test_cli
         _helper = "a name of its own"
     ''')
     s = server(None, "-c", str(f))
@@ -108,7 +109,11 @@ def test_the_command_line_wins(server, tmp_path):
 @pytest.mark.parametrize("body,message", [
     ("worker = 4\n", "unknown setting 'worker' (a name of your own? start it with _)"),
     ("preload_app = True\n", "unknown setting 'preload_app' (gunicorn's name; here: preload)"),
-    ("def when_ready(server):\n    pass\n", "unknown setting 'when_ready'"),
+    ("def nworkers_changed(server, new, old):\n    pass\n",
+     "unknown setting 'nworkers_changed'"),
+    ("def child_exit(server, worker):\n    pass\n", "child_exit: 'child_exit' must take one "
+     "argument (worker)"),  # gunicorn's signature, refused rather than misread
+    ("def when_ready(server):\n    pass\n", "when_ready: 'when_ready' must take no argument"),
     ("workers = [2]\n", "workers = [2]: expected a string or a number"),
     ("preload = 'yes'\n", "preload = 'yes': expected True or False"),
     ("bind = 8000\n", "bind = 8000: expected a string or a list of strings"),
@@ -193,6 +198,72 @@ def test_hooks_from_python_code(tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+MASTER_HOOKS = '''
+import os
+_marks = {marks!r}
+
+def _add(name, text):
+    with open(os.path.join(_marks, name), "a") as f:
+        f.write(text + "\\n")
+
+def when_ready():
+    _add("ready", f"{{os.getpid()}} {{os.path.exists({pidfile!r})}}")
+
+def on_reload():
+    _add("reload", str(os.getpid()))
+    if os.path.exists(os.path.join(_marks, "refuse")):
+        raise RuntimeError("not now")
+
+def child_exit(worker):
+    _add("exits", f"{{worker.index}} {{worker.generation}} {{worker.pid}} {{worker.exitcode}} "
+                  f"{{os.getpid()}}")
+'''
+
+
+def test_master_hooks(server, tmp_path):
+    """when_ready once every worker is ready, after the pidfile; child_exit
+    for every worker gone (killed, reloaded, stopped) with its exit code;
+    on_reload on HUP, and an on_reload that raises fails the reload: the
+    serving generation stays. All in the master."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    f = tmp_path / "conf.py"
+    f.write_text(MASTER_HOOKS.format(marks=str(marks), pidfile=str(tmp_path / "s0" / "pid")))
+    s = server("conform:app", "-c", str(f))
+
+    def lines(name):
+        p = marks / name
+        return [l.split() for l in p.read_text().splitlines()] if p.exists() else []
+    wait_for(lambda: lines("ready"), 10, "when_ready")
+    assert lines("ready") == [[str(s.pid), "True"]]
+    gen1 = sorted(s.worker_pids())
+    os.kill(gen1[0], signal.SIGKILL)
+    wait_for(lambda: lines("exits"), 10, "child_exit")
+    index, gen, pid, code, where = lines("exits")[0]
+    assert (gen, int(pid), code, int(where)) == ("1", gen1[0], "-9", s.pid)
+    wait_for(lambda: len(s.worker_pids()) == 2, 10, "the replacement")
+    gen1 = sorted(s.worker_pids())
+
+    s.send(signal.SIGHUP)  # a reload: generation 1 exits cleanly
+    wait_for(lambda: len(lines("exits")) == 3, 20, "generation 1's exits")
+    assert lines("reload") == [[str(s.pid)]]
+    assert sorted((int(e[2]), e[1], e[3]) for e in lines("exits")[1:]) == \
+        [(p, "1", "0") for p in gen1]
+    gen2 = sorted(s.worker_pids())
+
+    (marks / "refuse").touch()  # on_reload raises: the reload fails
+    s.send(signal.SIGHUP)
+    wait_for(lambda: "reload failed" in s.log_text(), 10, "the failed reload")
+    assert "RuntimeError: not now" in s.log_text()
+    assert len(lines("reload")) == 2 and sorted(s.worker_pids()) == gen2
+    assert s.get("/ping")[1] == b"pong"
+    assert len(lines("ready")) == 1
+
+    assert s.stop() == 0
+    assert sorted((int(e[2]), e[1], e[3]) for e in lines("exits")[3:]) == \
+        [(p, "2", "0") for p in gen2]
 
 
 def test_an_upgrade_after_chdir_finds_the_relative_paths(server, tmp_path):

@@ -57,6 +57,13 @@ static void forked(struct pf__slot *s, int worker_end, const int out[2])
 
 static void slot_event(struct pf__slot *s) { (void)s; }
 
+static int cleared_status = -1;
+static void cleared(struct pf__slot *s, int status)
+{
+    cr_expect(s->pid > 0, "cleared before the slot forgets its pid");
+    cleared_status = status;
+}
+
 static bool died(struct pf__slot *s, int status)
 {
     (void)s;
@@ -78,7 +85,7 @@ static void reaped(pf_pool *p)
 }
 
 static struct pf__spawn_ops ops = {
-    .prepare = prepare_ok, .child = child_exits, .forked = forked, .cleared = slot_event,
+    .prepare = prepare_ok, .child = child_exits, .forked = forked, .cleared = cleared,
     .ready = slot_event, .recycle = slot_event, .died = died, .give_up = give_up,
     .reaped = reaped,
 };
@@ -144,6 +151,8 @@ Test(spawn, a_death_is_reported_through_the_ops)
     cr_assert_eq(pf_loop_run(p->loop), 0); /* until reaped() stops it */
     cr_expect_eq(deaths, 1);
     cr_expect_eq(reaps, 1);
+    cr_expect(WIFEXITED(cleared_status) && WEXITSTATUS(cleared_status) == 3,
+              "cleared with the wait status: %#x", cleared_status);
     cr_expect_eq(s->pid, 0, "the slot is empty again");
     cr_expect_eq(p->running, 0);
     cr_expect_not(s->waiting, "handled by the policy: no respawn");

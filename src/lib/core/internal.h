@@ -146,6 +146,9 @@ struct pf__peer_rec {
 
 /* log.c: reopen the error log at the path it was opened with (USR1). */
 int pf__log_reopen(void);
+/* log.c: a worker about to lend its stderr to captured output keeps a copy
+ * of it for its own lines. */
+int pf__log_keep_stderr(void);
 /* log.c: log n bytes of text as if from another source (a worker's output). */
 void pf__log_as(const char *source, enum pf_log_level level, const char *text, size_t n);
 

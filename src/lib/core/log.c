@@ -50,6 +50,20 @@ int pf_log_open(const char *path)
     return 0;
 }
 
+/* A worker whose stdout and stderr become a pipe to the master (captured
+ * output) keeps its own lines on the stderr it had: they are lines already,
+ * and the master would tag them twice. */
+int pf__log_keep_stderr(void)
+{
+    if (log_fd != STDERR_FILENO)
+        return 0;
+    int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0)
+        return -errno;
+    log_fd = fd;
+    return 0;
+}
+
 /* logrotate moved the file away: open the path again, keep the old
  * descriptor if that fails (lines still go somewhere). */
 int pf__log_reopen(void)

@@ -30,6 +30,7 @@ static void started(pf_pool *p)
     pf_log(PF_LOG_DEBUG, "all %d workers ready", p->workers);
     pf__notify("READY=1\nMAINPID=%d", (int)getpid());
     pf__upgrade_ready(p);
+    pf__event(p, PF_EVENT_READY, NULL, 0);
 }
 
 static bool all_ready(const pf_pool *p)
@@ -96,6 +97,7 @@ static void reload_done(pf_pool *p)
            p->workers, old);
     pf__notify("READY=1");
     enforce_cap(p);
+    pf__event(p, PF_EVENT_RELOADED, NULL, 0);
     if (p->reload_pending) {
         p->reload_pending = false;
         pf__reload(p);

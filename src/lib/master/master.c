@@ -30,6 +30,17 @@ void pf__finish_if_done(pf_pool *p)
     }
 }
 
+/* Tell the service (pf_service.on_master_event); s: the worker, or NULL. */
+void pf__event(pf_pool *p, enum pf_event_kind kind, const struct pf__slot *s, int status)
+{
+    if (!p->svc.on_master_event)
+        return;
+    struct pf_event ev = {.kind = kind, .generation = s ? s->generation : p->serving,
+                          .index = s ? s->index : -1, .pid = s ? s->pid : 0,
+                          .status = status};
+    p->svc.on_master_event(p->svc.ud, &ev);
+}
+
 static void stop_timers(pf_pool *p)
 {
     pf_timer_stop(p->loop, &p->tick);

@@ -96,9 +96,9 @@ struct pf__spawn_ops {
     /* In the master after the fork; worker_end is the child's end of the
      * control socketpair, closed by the caller after this. */
     void (*forked)(struct pf__slot *s, int worker_end, const int out[2]);
-    /* Reaped: release what was the worker's (connections not taken yet,
-     * its output). */
-    void (*cleared)(struct pf__slot *s);
+    /* Reaped, with its wait status: release what was the worker's
+     * (connections not taken yet, its output). */
+    void (*cleared)(struct pf__slot *s, int status);
     /* The worker said READY (or the master said it for a program). */
     void (*ready)(struct pf__slot *s);
     /* The worker asked to be replaced (max-requests). */
@@ -204,6 +204,7 @@ void pf__become_worker(struct pf__slot *s, int ctl, pid_t master, const int out[
 void pf__stop_graceful(pf_pool *p, const char *why);
 void pf__give_up(pf_pool *p);
 void pf__finish_if_done(pf_pool *p);
+void pf__event(pf_pool *p, enum pf_event_kind kind, const struct pf__slot *s, int status);
 
 /* generations.c */
 void pf__on_ready(struct pf__slot *s);

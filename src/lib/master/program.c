@@ -223,6 +223,7 @@ void pf__program_child(struct pf__slot *s, const int out[2])
         setenv("NOTIFY_SOCKET", name, 1);
     }
     if (out[1] >= 0) {
+        pf__log_keep_stderr(); /* on failure its lines are relayed: tagged twice */
         dup2(out[1], STDOUT_FILENO);
         dup2(out[1], STDERR_FILENO);
         close(out[0]);

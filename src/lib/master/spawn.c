@@ -130,10 +130,10 @@ static void log_exit(const struct pf__slot *s, int status, uint64_t uptime)
         pf_log(PF_LOG_INFO, "worker %d (pid %d) exited after %s", s->index, (int)s->pid, up);
 }
 
-static void slot_clear(struct pf__slot *s)
+static void slot_clear(struct pf__slot *s, int status)
 {
     pf_pool *p = s->pool;
-    p->ops->cleared(s);
+    p->ops->cleared(s, status);
     pf_loop_del(p->loop, s->pidfd);
     close(s->pidfd);
     pf_loop_del(p->loop, s->ctl);
@@ -210,7 +210,7 @@ static void on_pidfd(pf_loop *loop, int fd, unsigned events, void *ud)
     log_exit(s, status, uptime);
     if (s->pool->phase == PF__RUNNING && !s->retiring)
         pf__count_restart(s->pool, PF_RESTART_CRASH);
-    slot_clear(s);
+    slot_clear(s, status);
     if (s->pool->phase == PF__RUNNING && !s->retiring && !s->pool->ops->died(s, status))
         after_death(s, status, uptime);
     s->pool->ops->reaped(s->pool);
@@ -333,8 +333,9 @@ void pf__spawn(struct pf__slot *s, int index, unsigned generation)
         /* Unsupervised, it would be a worker nobody reaps: end it now. */
         pf_log(PF_LOG_ERROR, "pidfd_open/epoll_ctl for worker %d: %s", index, strerror(-err));
         kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        slot_clear(s);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        slot_clear(s, status);
         goto retry;
     }
     return;

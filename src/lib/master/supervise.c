@@ -31,10 +31,11 @@ static void forked(struct pf__slot *s, int worker_end, const int out[2])
     pf__program_parent(s, out);
 }
 
-static void cleared(struct pf__slot *s)
+static void cleared(struct pf__slot *s, int status)
 {
     pf__handoff_recover(s);
     pf__program_gone(s);
+    pf__event(s->pool, PF_EVENT_WORKER_EXIT, s, status);
 }
 
 const struct pf__spawn_ops pf__supervise = {
