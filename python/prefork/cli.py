@@ -131,6 +131,11 @@ def parser():
     t.add_argument("--tls-session-cache", metavar="N",
                    help="TLS 1.2 sessions kept for clients that resume by session ID, shared "
                    "by every worker (20000; 0: none)")
+    t.add_argument("--tls-min-version", metavar="1.2|1.3",
+                   help="1.2 (the default: TLS 1.2 and 1.3) or 1.3 (TLS 1.3 only)")
+    t.add_argument("--tls-ciphers", metavar="LIST",
+                   help="TLS 1.2 suites in OpenSSL's syntax (default: Mozilla's intermediate "
+                   "list)")
     y = p.add_argument_group("Python options")
     y.add_argument("--reload", action="store_true",
                    help="for development: a change to the application's code (any module "

@@ -20,7 +20,7 @@ GUNICORN = {
     "keepalive": "keepalive_timeout", "worker_connections": "max_conns",
     "limit_request_fields": "max_headers", "limit_request_line": "max_uri_bytes",
     "certfile": "tls_cert", "keyfile": "tls_key", "loglevel": "quiet or verbose",
-    "raw_env": "env",
+    "raw_env": "env", "ciphers": "tls_ciphers", "ssl_version": "tls_min_version",
 }
 
 RUN_NAME = "__prefork_config__"

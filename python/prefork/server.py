@@ -27,7 +27,8 @@ HTTP_OPTIONS = (
 # The WSGI server's own, and HTTPS's (tls_cert and tls_key repeatable:
 # lists, the n-th key going with the n-th certificate).
 WSGI_OPTIONS = ("threads", "forwarded_allow_ips")
-TLS_OPTIONS = ("tls_cert", "tls_key", "tls_ocsp", "tls_ticket_rotate", "tls_session_cache")
+TLS_OPTIONS = ("tls_cert", "tls_key", "tls_ocsp", "tls_ticket_rotate", "tls_session_cache",
+               "tls_min_version", "tls_ciphers")
 
 # The hooks, keyword arguments of serve_wsgi() and serve() and names in a
 # configuration file, with the arguments each is called with: where, when.

@@ -28,6 +28,8 @@ static void event(void *ud, const struct pf_event *ev)
         [PF_EVENT_WORKER_EXIT] = "worker_exit",
     };
     (void)ud;
+    if ((size_t)ev->kind >= sizeof kinds / sizeof *kinds)
+        return; /* an event of a newer library: no hook for it */
     PyObject *r = call(kinds[ev->kind], ev->index, ev->generation, ev->pid, ev->status);
     if (!r)
         py_log_exception("a hook failed in the master:");

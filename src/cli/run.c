@@ -55,6 +55,8 @@ static const struct option run_options[] = {
     {"tls-ticket-rotate", required_argument, NULL, OPT_TLS},
     {"tls-ocsp", required_argument, NULL, OPT_TLS},
     {"tls-session-cache", required_argument, NULL, OPT_TLS},
+    {"tls-min-version", required_argument, NULL, OPT_TLS},
+    {"tls-ciphers", required_argument, NULL, OPT_TLS},
     {"help", no_argument, NULL, 'h'},
 };
 

@@ -102,6 +102,8 @@ static const struct option serve_options[] = {
     {"tls-ticket-rotate", required_argument, NULL, OPT_TLS},
     {"tls-ocsp", required_argument, NULL, OPT_TLS},
     {"tls-session-cache", required_argument, NULL, OPT_TLS},
+    {"tls-min-version", required_argument, NULL, OPT_TLS},
+    {"tls-ciphers", required_argument, NULL, OPT_TLS},
     {"https-redirect", no_argument, NULL, OPT_REDIRECT},
     {"help", no_argument, NULL, 'h'},
 };

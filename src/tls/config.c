@@ -1,4 +1,4 @@
-/* config.c — the TLS options (--tls-cert, --tls-key, --tls-ocsp, --tls-ticket-rotate, --tls-session-cache) parsed by name, as every face of prefork spells them. */
+/* config.c — the TLS options (--tls-cert, --tls-key, --tls-ocsp, --tls-ticket-rotate, --tls-session-cache, --tls-min-version, --tls-ciphers) parsed by name, as every face of prefork spells them. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,13 +23,40 @@ const char tls_help[] =
     "                               resumes for two periods at least\n"
     "      --tls-session-cache N    TLS 1.2 sessions kept for clients that resume by\n"
     "                               session ID, not ticket, shared by every worker\n"
-    "                               (default 20000, 512 bytes each; 0: none)\n";
+    "                               (default 20000, 512 bytes each; 0: none)\n"
+    "      --tls-min-version V      1.2 (the default: TLS 1.2 and 1.3) or 1.3 (TLS 1.3\n"
+    "                               only: Mozilla's \"modern\" setting)\n"
+    "      --tls-ciphers LIST       TLS 1.2 suites, in OpenSSL's syntax (default:\n"
+    "                               Mozilla's intermediate list, forward secret and\n"
+    "                               AEAD only); TLS 1.3 keeps its three\n";
 
 void tls_config_init(struct tls_config *tc)
 {
     memset(tc, 0, sizeof *tc);
     tc->ticket_rotate_s = 3600;
     tc->session_cache = 20000;
+    tc->min_version = 12;
+}
+
+static int set_min_version(struct tls_config *tc, const char *value, const char **why)
+{
+    if (strcmp(value, "1.2") != 0 && strcmp(value, "1.3") != 0) {
+        *why = "must be 1.2 or 1.3 (older versions are never served)";
+        return -EINVAL;
+    }
+    tc->min_version = value[2] == '2' ? 12 : 13;
+    return 0;
+}
+
+static int set_ciphers(struct tls_config *tc, const char *value, const char **why)
+{
+    if (*value == '\0' || strlen(value) > 4096) {
+        *why = "must be a list of suites in OpenSSL's syntax, such as "
+               "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384";
+        return -EINVAL;
+    }
+    tc->ciphers = value;
+    return 0;
 }
 
 static int set_rotate(struct tls_config *tc, const char *value, const char **why)
@@ -84,6 +111,10 @@ static int set_one(struct tls_config *tc, const char *name, const char *value,
         return tls_config_set_ocsp(tc, tc->ncerts - 1, value, why);
     if (strcmp(name, "tls-session-cache") == 0)
         return set_cache(tc, value, why);
+    if (strcmp(name, "tls-min-version") == 0)
+        return set_min_version(tc, value, why);
+    if (strcmp(name, "tls-ciphers") == 0)
+        return set_ciphers(tc, value, why);
     if (!cert && strcmp(name, "tls-key") != 0)
         return -ENOENT;
     int *n = cert ? &tc->ncerts : &tc->nkeys;

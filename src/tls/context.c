@@ -67,9 +67,9 @@ static int no_passphrase(char *buf, int size, int rw, void *ud)
     return -1;
 }
 
-static void defaults(SSL_CTX *ctx, bool ktls, unsigned rotate_s)
+static void defaults(SSL_CTX *ctx, bool ktls, unsigned rotate_s, unsigned min_version)
 {
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_min_proto_version(ctx, min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
     /* No renegotiation either way (OpenSSL 3 refuses a client's unless
      * SSL_OP_ALLOW_CLIENT_RENEGOTIATION; this also stops our own). A peer
@@ -103,13 +103,25 @@ static void defaults(SSL_CTX *ctx, bool ktls, unsigned rotate_s)
     tls__keys_use(ctx);
 }
 
-static int suites(SSL_CTX *ctx)
+/* --tls-ciphers: OpenSSL takes a list if it knows one suite of it. */
+static int suites(SSL_CTX *ctx, const char *ciphers, char *why, size_t size)
 {
-    return SSL_CTX_set_cipher_list(ctx, CIPHERS_12) == 1 &&
-                   SSL_CTX_set_ciphersuites(ctx, CIPHERS_13) == 1 &&
-                   SSL_CTX_set1_groups_list(ctx, GROUPS) == 1
-               ? 0
-               : -EINVAL;
+    if (SSL_CTX_set_cipher_list(ctx, ciphers ? ciphers : CIPHERS_12) != 1) {
+        ERR_clear_error();
+        if (ciphers)
+            snprintf(why, size, "--tls-ciphers '%.200s': OpenSSL knows no TLS 1.2 suite in "
+                     "it (`openssl ciphers -v LIST` shows what it takes)", ciphers);
+        else
+            snprintf(why, size, "OpenSSL refuses the default TLS 1.2 suites");
+        return -EINVAL;
+    }
+    if (SSL_CTX_set_ciphersuites(ctx, CIPHERS_13) != 1 ||
+        SSL_CTX_set1_groups_list(ctx, GROUPS) != 1) {
+        ERR_clear_error();
+        snprintf(why, size, "OpenSSL refuses the TLS 1.3 suites or the groups");
+        return -EINVAL;
+    }
+    return 0;
 }
 
 /* The chain, then its key, then whether they belong together: each
@@ -174,10 +186,8 @@ static int make_ctx(const struct tls_config *tc, int i, bool ktls, SSL_CTX **out
         snprintf(why, size, "SSL_CTX_new: out of memory");
         return -ENOMEM;
     }
-    defaults(ctx, ktls, tc->ticket_rotate_s);
-    int err = suites(ctx);
-    if (err < 0)
-        snprintf(why, size, "OpenSSL refuses the cipher list");
+    defaults(ctx, ktls, tc->ticket_rotate_s, tc->min_version);
+    int err = suites(ctx, tc->ciphers, why, size);
     if (!err)
         err = load_pair(ctx, p, why, size);
     if (err < 0) {

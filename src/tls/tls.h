@@ -58,6 +58,9 @@ struct tls_config {
     int ncerts, nkeys;
     unsigned ticket_rotate_s;             /* default 3600 */
     unsigned session_cache;               /* sessions kept by ID (default 20000; 0: none) */
+    unsigned min_version;                 /* 12: TLS 1.2 and 1.3 (the default); 13: 1.3 only */
+    const char *ciphers;                  /* TLS 1.2 suites (OpenSSL's syntax); NULL:
+                                             Mozilla's intermediate ones */
     char first[24];                       /* the first option set by name, for messages */
 };
 
@@ -68,7 +71,8 @@ void tls_config_init(struct tls_config *tc);
  * certificate), tls-ocsp FILE (a DER OCSP response for the certificate
  * given last, stapled to handshakes that ask; read again on HUP, so the
  * user's own tooling refreshes it), tls-ticket-rotate SEC,
- * tls-session-cache N. Returns 0,
+ * tls-session-cache N, tls-min-version 1.2|1.3, tls-ciphers LIST (checked
+ * by tls_load: OpenSSL must know a suite of it). Returns 0,
  * -ENOENT (not one of these), or -EINVAL with *why set to a static reason. */
 int tls_config_set(struct tls_config *tc, const char *name, const char *value,
                    const char **why);

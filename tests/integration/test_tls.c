@@ -168,6 +168,36 @@ Test(tls, versions)
     }
 }
 
+/* --tls-min-version 1.3 refuses TLS 1.2; --tls-ciphers narrows TLS 1.2's
+ * suites to the list, and a client that offers none of them is refused. */
+Test(tls, min_version_and_ciphers)
+{
+    hs_tree("tls");
+    tl_certs();
+    port = TL_SERVE(NULL, "-w", "1", "--tls-min-version", "1.3");
+    char *out = tl_client(port, "-tls1_2");
+    ts_assert(strstr(out, "alert protocol version") && !strstr(out, "HTTP/1.1 200"),
+              "TLS 1.2 accepted with --tls-min-version 1.3: %s", out);
+    free(out);
+    out = tl_client(port, "-tls1_3");
+    ts_assert(strstr(out, "TLSv1.3") && strstr(out, "HTTP/1.1 200"), "TLS 1.3: %s", out);
+    free(out);
+
+    port = TL_SERVE(NULL, "-w", "1", "--tls-ciphers", "ECDHE-ECDSA-AES256-GCM-SHA384");
+    out = tl_client(port, "-tls1_2");
+    ts_assert(strstr(out, "ECDHE-ECDSA-AES256-GCM-SHA384") && strstr(out, "HTTP/1.1 200"),
+              "the one suite listed: %s", out);
+    free(out);
+    out = tl_client(port, "-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256");
+    ts_assert(strstr(out, "handshake failure") && !strstr(out, "HTTP/1.1 200"),
+              "a suite not listed: %s", out);
+    free(out);
+    out = tl_client(port, "-tls1_3");
+    ts_assert(strstr(out, "TLSv1.3") && strstr(out, "HTTP/1.1 200"), "TLS 1.3 keeps its "
+              "suites: %s", out);
+    free(out);
+}
+
 Test(tls, alpn)
 {
     serve();
@@ -270,6 +300,14 @@ Test(tls, usage_errors)
                  "'%s' --tls-session-cache 1000001", hs_root, tl_file("a.pem"), tl_file("a.key"));
     expect_usage("--tls-session-cache", "serve '%s' -l 127.0.0.1:0,tls --tls-cert '%s' --tls-key "
                  "'%s' --tls-session-cache -1", hs_root, tl_file("a.pem"), tl_file("a.key"));
+    expect_usage("--tls-min-version '1.0': must be 1.2 or 1.3", "serve '%s' -l "
+                 "127.0.0.1:0,tls --tls-cert '%s' --tls-key '%s' --tls-min-version 1.0", hs_root,
+                 tl_file("a.pem"), tl_file("a.key"));
+    expect_usage("--tls-ciphers 'RC4-NOPE': OpenSSL knows no TLS 1.2 suite", "serve '%s' -l "
+                 "127.0.0.1:0,tls --tls-cert '%s' --tls-key '%s' --tls-ciphers RC4-NOPE", hs_root,
+                 tl_file("a.pem"), tl_file("a.key"));
+    expect_usage("--tls-ciphers is for listeners with ,tls", "serve '%s' -l 127.0.0.1:0 "
+                 "--tls-ciphers HIGH", hs_root);
     expect_usage("cannot terminate TLS", "run -l 127.0.0.1:0,tls -- /bin/true");
     expect_usage("cannot terminate TLS", "run --tls-cert '%s' -- /bin/true", tl_file("a.pem"));
 }

@@ -161,6 +161,10 @@ def test_ocsp_responses_go_with_their_certificates(cert, tmp_path):
      "nonexistent"),
     (["-l", "127.0.0.1:0,tls", "--tls-cert", "{crt}", "--tls-key", "{key}",
       "--tls-session-cache", "many"], "tls-session-cache"),
+    (["-l", "127.0.0.1:0,tls", "--tls-cert", "{crt}", "--tls-key", "{key}",
+      "--tls-min-version", "1.1"], "--tls-min-version '1.1': must be 1.2 or 1.3"),
+    (["-l", "127.0.0.1:0,tls", "--tls-cert", "{crt}", "--tls-key", "{key}",
+      "--tls-ciphers", "NO-SUCH-SUITE"], "--tls-ciphers 'NO-SUCH-SUITE': OpenSSL knows no"),
 ])
 def test_usage_errors(cert, args, says):
     crt, key = cert
@@ -209,4 +213,19 @@ def test_close_notify_only_after_a_whole_response(server, cert):
     data, clean = read_to_end(s.port, crt, b"GET /error-late HTTP/1.0\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 200") and b"xxxx" in data, data[:200]
     assert not clean
+    assert s.stop() == 0
+
+
+def test_tls13_only(server, cert):
+    """--tls-min-version 1.3: a TLS 1.2 client is refused, a 1.3 one served."""
+    crt, key = cert
+    s = server("conform:app", "--tls-cert", str(crt), "--tls-key", str(key),
+               "--tls-min-version", "1.3", listen="127.0.0.1:0,tls")
+    ctx = ssl.create_default_context(cafile=str(crt))
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION|protocol version"):
+        with socket.create_connection(("127.0.0.1", s.port), timeout=30) as raw:
+            ctx.wrap_socket(raw, server_hostname="localhost")
+    r, data = https(s, crt, "GET", "/ping")
+    assert data == b"pong"
     assert s.stop() == 0
