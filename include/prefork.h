@@ -537,6 +537,7 @@ int pf_config_check(const struct pf_config *cfg, const char **why);
  *                               must name a CPU this process may run on)
  *   metrics-listen ADDR (HOST:PORT or unix:PATH, as pf_addr_parse reads it)
  *   proxy-allow-from CIDR[,CIDR...] (pf_cidr_parse; "*" for any source)
+ *   log-level error|warning|info|debug (also warn, and critical for error)
  * Returns 0; -ENOENT for an unknown name; -EINVAL with *why set to a static
  * reason ("must be a whole number from 1 to 1024") for a bad value. */
 int pf_config_set(struct pf_config *cfg, const char *name, const char *value,

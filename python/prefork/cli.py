@@ -69,6 +69,8 @@ POOL = [
      "PROXY header from; others are closed (default 127.0.0.1,::1)"),
     (("--metrics-listen",), "ADDR", "the master answers GET /metrics there, in Prometheus "
      "text format (default: off)"),
+    (("--log-level",), "LEVEL", "error, warning, info (the default) or debug; wins over -q "
+     "(warning) and -v (debug)"),
 ]
 HTTP = [
     (("--header-timeout",), "SEC", "a request head must arrive within (default 10)"),
@@ -136,6 +138,12 @@ def parser():
     t.add_argument("--tls-ciphers", metavar="LIST",
                    help="TLS 1.2 suites in OpenSSL's syntax (default: Mozilla's intermediate "
                    "list)")
+    t.add_argument("--tls-client-ca", metavar="FILE",
+                   help="ask clients for a certificate from an authority in FILE (PEM); the "
+                   "application sees SSL_CLIENT_S_DN and SSL_CLIENT_VERIFY")
+    t.add_argument("--tls-verify-client", metavar="MODE",
+                   help="required (the default: no valid certificate, no connection) or "
+                   "optional")
     y = p.add_argument_group("Python options")
     y.add_argument("--reload", action="store_true",
                    help="for development: a change to the application's code (any module "

@@ -19,8 +19,9 @@ GUNICORN = {
     "preload_app": "preload", "accesslog": "access_log", "errorlog": "error_log",
     "keepalive": "keepalive_timeout", "worker_connections": "max_conns",
     "limit_request_fields": "max_headers", "limit_request_line": "max_uri_bytes",
-    "certfile": "tls_cert", "keyfile": "tls_key", "loglevel": "quiet or verbose",
+    "certfile": "tls_cert", "keyfile": "tls_key", "loglevel": "log_level",
     "raw_env": "env", "ciphers": "tls_ciphers", "ssl_version": "tls_min_version",
+    "ca_certs": "tls_client_ca", "cert_reqs": "tls_verify_client",
 }
 
 RUN_NAME = "__prefork_config__"

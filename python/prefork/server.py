@@ -17,7 +17,7 @@ POOL_OPTIONS = (
     "workers", "mode", "backlog", "max_conns", "accept_batch", "graceful_timeout",
     "max_start_failures", "max_requests", "max_requests_jitter", "timeout",
     "ready_timeout", "pre_stop_delay", "max_generations", "cpu_affinity", "metrics_listen",
-    "proxy_allow_from",
+    "proxy_allow_from", "log_level",
 )
 HTTP_OPTIONS = (
     "header_timeout", "keepalive_timeout", "send_timeout", "body_timeout",
@@ -28,7 +28,7 @@ HTTP_OPTIONS = (
 # lists, the n-th key going with the n-th certificate).
 WSGI_OPTIONS = ("threads", "forwarded_allow_ips")
 TLS_OPTIONS = ("tls_cert", "tls_key", "tls_ocsp", "tls_ticket_rotate", "tls_session_cache",
-               "tls_min_version", "tls_ciphers")
+               "tls_min_version", "tls_ciphers", "tls_client_ca", "tls_verify_client")
 
 # The hooks, keyword arguments of serve_wsgi() and serve() and names in a
 # configuration file, with the arguments each is called with: where, when.

@@ -100,6 +100,12 @@ PyObject *pyw_input_new(struct pyw_body *b);
 int pyw_environ_init(bool multithread);
 PyObject *pyw_environ(const struct http_request *q, const struct sockaddr *peer,
                       socklen_t peerlen, bool secure, PyObject *input, uint64_t body_size);
+/* A client certificate that verified (--tls-client-ca): its subject, a
+ * copy (free()) or NULL for none; then into the environ as mod_ssl names
+ * it, SSL_CLIENT_S_DN and SSL_CLIENT_VERIFY=SUCCESS (0, or -1 with an
+ * exception set). */
+char *pyw_client_dn(struct http_exchange *x);
+int pyw_environ_client(PyObject *env, const char *dn);
 
 /* The request's scheme: 1 HTTPS (over TLS, or so forwarded by a proxy in
  * --forwarded-allow-ips), 0 HTTP, -EPROTO when forwarded headers disagree
@@ -142,6 +148,7 @@ struct pyw_job {
     struct sockaddr_storage peer;
     socklen_t peerlen;
     bool secure;
+    char *client_dn;         /* as pyw_req's, moved to it */
     struct pyw_body body;
     struct pyw_op op;
     bool waiting;            /* the loop's: the op waits for room */
@@ -183,6 +190,7 @@ struct pyw_req {
     socklen_t peerlen;
     bool secure;             /* it came over TLS */
     bool open;               /* the response may still be written */
+    char *client_dn;         /* over TLS, the client certificate's subject; NULL: none */
     struct pyw_body body;
     PyObject *status;        /* str, from start_response */
     PyObject *headers;       /* list of (str, str) */

@@ -381,6 +381,7 @@ static int setup(PyObject *kind, PyObject *options, PyObject *listen, PyObject *
     if (set_options(options) < 0 || open_access_log(access_log) < 0 ||
         open_error_log(error_log) < 0)
         return -1;
+    pf_log_set_level(cfg.log_level); /* --log-level, if given, over -q / -v */
     cfg.proxy_timeout_ms = py_serve.http.header_timeout_ms; /* the header is part of the head */
     if (!wsgi && py_serve.threads > 1) {
         PyErr_SetString(PyExc_ValueError, "--threads is for WSGI applications: a socket "

@@ -370,6 +370,26 @@ static int field(PyObject *env, const struct http_header *h, uint64_t *seen)
     return err;
 }
 
+char *pyw_client_dn(struct http_exchange *x)
+{
+    char dn[1024];
+    return http_ex_client_dn(x, dn, sizeof dn) ? strdup(dn) : NULL;
+}
+
+int pyw_environ_client(PyObject *env, const char *dn)
+{
+    /* A subject's text is UTF-8 with RFC 2253's escapes; a native string
+     * holds bytes as latin-1 (PEP 3333), as a header's value does. */
+    PyObject *v = PyUnicode_DecodeLatin1(dn, (Py_ssize_t)strlen(dn), NULL);
+    PyObject *ok = v ? PyUnicode_FromString("SUCCESS") : NULL;
+    int err = ok ? PyDict_SetItemString(env, "SSL_CLIENT_S_DN", v) |
+                       PyDict_SetItemString(env, "SSL_CLIENT_VERIFY", ok)
+                 : -1;
+    Py_XDECREF(v);
+    Py_XDECREF(ok);
+    return err < 0 ? -1 : 0;
+}
+
 PyObject *pyw_environ(const struct http_request *q, const struct sockaddr *sa, socklen_t salen,
                       bool secure, PyObject *input, uint64_t body_size)
 {

@@ -11,6 +11,8 @@ void pyw_call_app(struct pyw_req *r, int slot)
     PyObject *env =
         input ? pyw_environ(r->q, r->peer, r->peerlen, r->secure, input, size) : NULL;
     Py_XDECREF(input);
+    if (env && r->client_dn && pyw_environ_client(env, r->client_dn) < 0)
+        Py_CLEAR(env);
     if (!env) {
         py_log_exception("cannot build the WSGI environ:");
         pyw_fail(r);

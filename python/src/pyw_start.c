@@ -1,6 +1,7 @@
 /* pyw_start.c — start_response and write(): the state of one request as the WSGI application sees it (PEP 3333). */
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "py.h"
@@ -42,6 +43,7 @@ static void req_clear(struct pyw_req *r)
     r->length = -1;
     r->written = 0;
     r->head_sent = false;
+    r->client_dn = NULL;
 }
 
 static struct pyw_req *req_new(void)
@@ -69,6 +71,7 @@ struct pyw_req *pyw_req_new(struct http_exchange *x, bool secure)
     r->q = http_ex_request(x);
     r->peer = http_ex_peer(x, &r->peerlen);
     r->secure = secure;
+    r->client_dn = pyw_client_dn(x);
     http_ex_on_abort(x, req_abort, r);
     return r;
 }
@@ -83,6 +86,8 @@ struct pyw_req *pyw_req_new_job(struct pyw_job *j)
     r->peer = (const struct sockaddr *)&j->peer;
     r->peerlen = j->peerlen;
     r->secure = j->secure;
+    r->client_dn = j->client_dn;
+    j->client_dn = NULL;
     r->body = j->body;
     pyw_body_init(&j->body);
     return r;
@@ -113,6 +118,8 @@ void pyw_req_done(struct pyw_req *r)
     Py_CLEAR(r->status);
     Py_CLEAR(r->headers);
     pyw_body_free(&r->body);
+    free(r->client_dn);
+    r->client_dn = NULL;
     r->x = NULL;
     r->open = false;
     if (r->job) {
@@ -201,6 +208,7 @@ static void start_dealloc(PyObject *self)
     Py_CLEAR(r->status);
     Py_CLEAR(r->headers);
     pyw_body_free(&r->body);
+    free(r->client_dn);
     PyObject_Free(self);
 }
 

@@ -75,6 +75,7 @@ struct pyw_job *pyw_job_new(struct http_exchange *x, bool secure)
     j->peerlen = len <= sizeof j->peer ? len : 0;
     memcpy(&j->peer, sa, j->peerlen);
     j->secure = secure;
+    j->client_dn = pyw_client_dn(x);
     j->x = x;
     j->op.fd = -1;
     pyw_body_init(&j->body);
@@ -89,6 +90,7 @@ void pyw_job_free(struct pyw_job *j)
     free(j->op.iov);
     free(j->op.copy);
     pyw_body_free(&j->body);
+    free(j->client_dn);
     free(j->q);
     free(j);
 }

@@ -36,6 +36,7 @@ const struct option cli_pool_options[] = {
     {"pidfile", required_argument, NULL, OPT_PIDFILE},
     {"user", required_argument, NULL, OPT_USER},
     {"group", required_argument, NULL, OPT_GROUP},
+    {"log-level", required_argument, NULL, OPT_POOL},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
 };
@@ -78,7 +79,9 @@ const char cli_pool_help[] =
     "      --user USER, --group GROUP  workers run as USER/GROUP (bind as root first)\n"
     "      --pidfile FILE           written once ready, replaced on upgrade\n"
     "      --error-log FILE|-       where log lines go (default: stderr; USR1 reopens)\n"
-    "  -q, --quiet / -v, --verbose  fewer / more log lines\n";
+    "  -q, --quiet / -v, --verbose  fewer / more log lines (--log-level warning /\n"
+    "                               debug)\n"
+    "      --log-level LEVEL        error, warning, info (the default) or debug\n";
 
 char **cli_main_argv;
 

@@ -17,7 +17,7 @@ struct cli_pool {
 
 /* getopt_long entries of the common options, ending with a zero entry;
  * a command copies them in front of its own. Their `val`s are >= 0x100. */
-#define CLI_POOL_OPTIONS 23
+#define CLI_POOL_OPTIONS 24
 extern const struct option cli_pool_options[CLI_POOL_OPTIONS];
 #define CLI_POOL_SHORT "l:w:qv"
 

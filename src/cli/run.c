@@ -57,6 +57,8 @@ static const struct option run_options[] = {
     {"tls-session-cache", required_argument, NULL, OPT_TLS},
     {"tls-min-version", required_argument, NULL, OPT_TLS},
     {"tls-ciphers", required_argument, NULL, OPT_TLS},
+    {"tls-client-ca", required_argument, NULL, OPT_TLS},
+    {"tls-verify-client", required_argument, NULL, OPT_TLS},
     {"help", no_argument, NULL, 'h'},
 };
 

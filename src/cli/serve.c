@@ -104,6 +104,8 @@ static const struct option serve_options[] = {
     {"tls-session-cache", required_argument, NULL, OPT_TLS},
     {"tls-min-version", required_argument, NULL, OPT_TLS},
     {"tls-ciphers", required_argument, NULL, OPT_TLS},
+    {"tls-client-ca", required_argument, NULL, OPT_TLS},
+    {"tls-verify-client", required_argument, NULL, OPT_TLS},
     {"https-redirect", no_argument, NULL, OPT_REDIRECT},
     {"help", no_argument, NULL, 'h'},
 };

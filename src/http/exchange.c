@@ -96,6 +96,12 @@ bool http_ex_secure(const struct http_exchange *x)
     return x->c->tp.ops->secure;
 }
 
+size_t http_ex_client_dn(const struct http_exchange *x, char *buf, size_t size)
+{
+    const struct http_tp_ops *ops = x->c->tp.ops;
+    return ops->client_dn ? ops->client_dn(&x->c->tp, buf, size) : 0;
+}
+
 void http_ex_on_abort(struct http_exchange *x, http_ex_fn *fn, void *ud)
 {
     x->on_abort = fn;

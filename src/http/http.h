@@ -142,6 +142,9 @@ struct http_server *http_ex_server(const struct http_exchange *x);
  * service needs for URLs it builds, for WSGI's wsgi.url_scheme "https"
  * and HTTPS=on, or to refuse plain HTTP. */
 bool http_ex_secure(const struct http_exchange *x);
+/* The verified client certificate's subject (RFC 2253) into buf, NUL
+ * terminated: its length, 0 when the client gave none (or not over TLS). */
+size_t http_ex_client_dn(const struct http_exchange *x, char *buf, size_t size);
 
 /* The exchange ended before http_res_end: the client went, a timeout, a
  * failed write. fn runs once; x is gone when it returns, and fn may not

@@ -44,6 +44,10 @@ struct http_tp_ops {
     /* How many bytes of a file to send in one loop iteration. */
     size_t (*slice)(struct http_tp *tp);
     void (*close)(struct http_tp *tp);
+    /* The subject of the certificate the client gave and the server
+     * verified (RFC 2253 text) into buf: its length, 0 when none (NULL:
+     * never one). */
+    size_t (*client_dn)(struct http_tp *tp, char *buf, size_t size);
     bool secure; /* the bytes are encrypted (TLS): http_ex_secure says so */
 };
 

@@ -1,4 +1,4 @@
-/* config.c — the TLS options (--tls-cert, --tls-key, --tls-ocsp, --tls-ticket-rotate, --tls-session-cache, --tls-min-version, --tls-ciphers) parsed by name, as every face of prefork spells them. */
+/* config.c — the TLS options (certificates, OCSP, tickets and sessions, versions and suites, client certificates) parsed by name, as every face of prefork spells them. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +28,13 @@ const char tls_help[] =
     "                               only: Mozilla's \"modern\" setting)\n"
     "      --tls-ciphers LIST       TLS 1.2 suites, in OpenSSL's syntax (default:\n"
     "                               Mozilla's intermediate list, forward secret and\n"
-    "                               AEAD only); TLS 1.3 keeps its three\n";
+    "                               AEAD only); TLS 1.3 keeps its three\n"
+    "      --tls-client-ca FILE     ask each client for a certificate issued by an\n"
+    "                               authority in FILE (PEM); read by the master,\n"
+    "                               again on HUP\n"
+    "      --tls-verify-client MODE required (the default with --tls-client-ca: a\n"
+    "                               client without a valid certificate is refused)\n"
+    "                               or optional (one without any is served too)\n";
 
 void tls_config_init(struct tls_config *tc)
 {
@@ -56,6 +62,17 @@ static int set_ciphers(struct tls_config *tc, const char *value, const char **wh
         return -EINVAL;
     }
     tc->ciphers = value;
+    return 0;
+}
+
+static int set_verify(struct tls_config *tc, const char *value, const char **why)
+{
+    if (strcmp(value, "required") != 0 && strcmp(value, "optional") != 0) {
+        *why = "must be required or optional";
+        return -EINVAL;
+    }
+    tc->client_optional = value[0] == 'o';
+    tc->verify_named = true;
     return 0;
 }
 
@@ -115,6 +132,16 @@ static int set_one(struct tls_config *tc, const char *name, const char *value,
         return set_min_version(tc, value, why);
     if (strcmp(name, "tls-ciphers") == 0)
         return set_ciphers(tc, value, why);
+    if (strcmp(name, "tls-verify-client") == 0)
+        return set_verify(tc, value, why);
+    if (strcmp(name, "tls-client-ca") == 0) {
+        if (*value == '\0') {
+            *why = "must be a file name";
+            return -EINVAL;
+        }
+        tc->client_ca = value;
+        return 0;
+    }
     if (!cert && strcmp(name, "tls-key") != 0)
         return -ENOENT;
     int *n = cert ? &tc->ncerts : &tc->nkeys;

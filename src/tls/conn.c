@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
 
 #include "tls/internal.h"
 
@@ -334,6 +335,23 @@ static size_t tls_slice(struct http_tp *tp)
     return WRITE_MAX;
 }
 
+/* Only a certificate that verified: with SSL_VERIFY_PEER a bad one has
+ * failed the handshake already; a resumed session keeps its client's. */
+static size_t tls_client_dn(struct http_tp *tp, char *buf, size_t size)
+{
+    struct tls_conn *t = tp->state;
+    X509 *cert = SSL_get0_peer_certificate(t->ssl);
+    if (!cert || SSL_get_verify_result(t->ssl) != X509_V_OK || size == 0)
+        return 0;
+    BIO *b = BIO_new(BIO_s_mem());
+    int n = b ? X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) : -1;
+    int got = n > 0 ? BIO_read(b, buf, (int)(size - 1)) : 0;
+    BIO_free(b);
+    ERR_clear_error();
+    buf[got > 0 ? got : 0] = '\0';
+    return got > 0 ? (size_t)got : 0;
+}
+
 static void tls_close(struct http_tp *tp)
 {
     struct tls_conn *t = tp->state;
@@ -356,6 +374,7 @@ const struct http_tp_ops tls__tp = {
     .pending = tls_pending,
     .slice = tls_slice,
     .close = tls_close,
+    .client_dn = tls_client_dn,
     .secure = true,
 };
 

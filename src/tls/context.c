@@ -177,6 +177,29 @@ static int load_pair(SSL_CTX *ctx, const struct tls_pair *p, char *why, size_t s
     return 0;
 }
 
+/* --tls-client-ca: the authorities a client certificate must chain to,
+ * named to the client in the request (so it picks the right one). A
+ * certificate that does not verify fails the handshake in either mode. */
+static int client_certs(SSL_CTX *ctx, const struct tls_config *tc, char *why, size_t size)
+{
+    char err[160];
+    if (!tc->client_ca)
+        return 0;
+    if (readable("--tls-client-ca", tc->client_ca, why, size) < 0)
+        return -EINVAL;
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(tc->client_ca);
+    if (!names || SSL_CTX_load_verify_locations(ctx, tc->client_ca, NULL) != 1) {
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+        snprintf(why, size, "--tls-client-ca %s: %s", tc->client_ca,
+                 ERR_peek_error() ? tls__error(err, sizeof err) : "no certificate in it");
+        return -EINVAL;
+    }
+    SSL_CTX_set_client_CA_list(ctx, names);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (tc->client_optional ? 0 :
+                                               SSL_VERIFY_FAIL_IF_NO_PEER_CERT), NULL);
+    return 0;
+}
+
 static int make_ctx(const struct tls_config *tc, int i, bool ktls, SSL_CTX **out, char *why,
                     size_t size)
 {
@@ -190,6 +213,8 @@ static int make_ctx(const struct tls_config *tc, int i, bool ktls, SSL_CTX **out
     int err = suites(ctx, tc->ciphers, why, size);
     if (!err)
         err = load_pair(ctx, p, why, size);
+    if (!err)
+        err = client_certs(ctx, tc, why, size);
     if (err < 0) {
         SSL_CTX_free(ctx);
         return err;

@@ -20,6 +20,9 @@ static int check_pairs(const struct tls_config *tc, char *why, size_t size)
     else if (tc->ncerts != tc->nkeys)
         snprintf(why, size, "--tls-cert and --tls-key come in pairs: %d certificate%s, %d key%s",
                  tc->ncerts, tc->ncerts == 1 ? "" : "s", tc->nkeys, tc->nkeys == 1 ? "" : "s");
+    else if (tc->verify_named && !tc->client_ca)
+        snprintf(why, size, "--tls-verify-client needs --tls-client-ca FILE (the authorities "
+                 "client certificates must come from)");
     else
         return 0;
     return -EINVAL;

@@ -61,6 +61,10 @@ struct tls_config {
     unsigned min_version;                 /* 12: TLS 1.2 and 1.3 (the default); 13: 1.3 only */
     const char *ciphers;                  /* TLS 1.2 suites (OpenSSL's syntax); NULL:
                                              Mozilla's intermediate ones */
+    const char *client_ca;                /* PEM: ask clients for a certificate it
+                                             signed; NULL: none asked */
+    bool client_optional;                 /* a client may come without one */
+    bool verify_named;                    /* tls-verify-client was given */
     char first[24];                       /* the first option set by name, for messages */
 };
 
@@ -72,7 +76,9 @@ void tls_config_init(struct tls_config *tc);
  * given last, stapled to handshakes that ask; read again on HUP, so the
  * user's own tooling refreshes it), tls-ticket-rotate SEC,
  * tls-session-cache N, tls-min-version 1.2|1.3, tls-ciphers LIST (checked
- * by tls_load: OpenSSL must know a suite of it). Returns 0,
+ * by tls_load: OpenSSL must know a suite of it), tls-client-ca FILE (client
+ * certificates: asked for, checked against FILE's authorities, required),
+ * tls-verify-client required|optional. Returns 0,
  * -ENOENT (not one of these), or -EINVAL with *why set to a static reason. */
 int tls_config_set(struct tls_config *tc, const char *name, const char *value,
                    const char **why);

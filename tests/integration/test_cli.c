@@ -189,6 +189,9 @@ Test(cli, prefork_usage_errors, .timeout = 60)
     EXPECT_PREFORK(2, "--cache-ttl '-1'", "serve", "--cache-ttl", "-1");
     EXPECT_PREFORK(2, "--max-header-bytes '10'", "serve", "--max-header-bytes", "10");
     EXPECT_PREFORK(2, "--header-timeout 'x'", "serve", "--header-timeout", "x");
+    EXPECT_PREFORK(2, "--log-level 'loud': must be error, warning, info or debug", "serve",
+                   "--log-level", "loud");
+    EXPECT_PREFORK(2, "--log-level 'DEBUG'", "run", "--log-level", "DEBUG", "--", "true");
     EXPECT_PREFORK(2, "--access-log", "serve", "--access-log");
     EXPECT_PREFORK(2, "--header 'Cache-Control: no-cache': the pattern must start with",
                    "serve", "--header", "Cache-Control: no-cache");

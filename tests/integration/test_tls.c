@@ -198,6 +198,44 @@ Test(tls, min_version_and_ciphers)
     free(out);
 }
 
+/* --tls-client-ca: a certificate from its authority is required; none, or
+ * one from elsewhere, fails the handshake; optional serves a client without
+ * one, never one with a bad one. */
+Test(tls, client_certificates)
+{
+    hs_tree("tls");
+    tl_certs();
+    tl_client_certs();
+    char ca[512];
+    snprintf(ca, sizeof ca, "%s", tl_file("ca.pem")); /* tl_file's buffers are reused */
+    port = TL_SERVE(NULL, "-w", "1", "--tls-client-ca", ca);
+    char *out = tl_client(port, "-cert '%s' -key '%s'", tl_file("client.pem"),
+                          tl_file("client.key"));
+    ts_assert(strstr(out, "HTTP/1.1 200"), "with the client's certificate: %s", out);
+    free(out);
+    out = tl_client(port, "-tls1_3");
+    ts_assert(strstr(out, "certificate required") && !strstr(out, "HTTP/1.1 200"),
+              "TLS 1.3 without a certificate: %s", out);
+    free(out);
+    out = tl_client(port, "-tls1_2");
+    ts_assert(strstr(out, "alert handshake failure") && !strstr(out, "HTTP/1.1 200"),
+              "TLS 1.2 without a certificate: %s", out);
+    free(out);
+    out = tl_client(port, "-cert '%s' -key '%s'", tl_file("rogue.pem"), tl_file("rogue.key"));
+    ts_assert(strstr(out, "unknown ca") && !strstr(out, "HTTP/1.1 200"),
+              "a certificate from another authority: %s", out);
+    free(out);
+
+    port = TL_SERVE(NULL, "-w", "1", "--tls-client-ca", ca, "--tls-verify-client", "optional");
+    out = tl_client(port, "-tls1_3");
+    ts_assert(strstr(out, "HTTP/1.1 200"), "optional, without a certificate: %s", out);
+    free(out);
+    out = tl_client(port, "-cert '%s' -key '%s'", tl_file("rogue.pem"), tl_file("rogue.key"));
+    ts_assert(strstr(out, "unknown ca") && !strstr(out, "HTTP/1.1 200"),
+              "optional, a certificate from another authority: %s", out);
+    free(out);
+}
+
 Test(tls, alpn)
 {
     serve();
@@ -308,6 +346,18 @@ Test(tls, usage_errors)
                  tl_file("a.pem"), tl_file("a.key"));
     expect_usage("--tls-ciphers is for listeners with ,tls", "serve '%s' -l 127.0.0.1:0 "
                  "--tls-ciphers HIGH", hs_root);
+    expect_usage("--tls-verify-client needs --tls-client-ca", "serve '%s' -l 127.0.0.1:0,tls "
+                 "--tls-cert '%s' --tls-key '%s' --tls-verify-client optional", hs_root,
+                 tl_file("a.pem"), tl_file("a.key"));
+    expect_usage("--tls-verify-client 'maybe': must be required or optional", "serve '%s' -l "
+                 "127.0.0.1:0,tls --tls-cert '%s' --tls-key '%s' --tls-verify-client maybe",
+                 hs_root, tl_file("a.pem"), tl_file("a.key"));
+    expect_usage("--tls-client-ca /nonexistent.pem: No such file", "serve '%s' -l "
+                 "127.0.0.1:0,tls --tls-cert '%s' --tls-key '%s' --tls-client-ca "
+                 "/nonexistent.pem", hs_root, tl_file("a.pem"), tl_file("a.key"));
+    expect_usage("--tls-client-ca", "serve '%s' -l 127.0.0.1:0,tls --tls-cert '%s' --tls-key "
+                 "'%s' --tls-client-ca '%s'", hs_root, tl_file("a.pem"), tl_file("a.key"),
+                 tl_file("a.key"));
     expect_usage("cannot terminate TLS", "run -l 127.0.0.1:0,tls -- /bin/true");
     expect_usage("cannot terminate TLS", "run --tls-cert '%s' -- /bin/true", tl_file("a.pem"));
 }

@@ -74,6 +74,17 @@ void tl_certs(void)
     leaf("c", "localhost-2", "DNS:localhost,IP:127.0.0.1", ec);
 }
 
+void tl_client_certs(void)
+{
+    leaf("client", "client one", "DNS:client.test", "ec -pkeyopt ec_paramgen_curve:P-256");
+    char *out;
+    int st = tl_sh(&out, CERT_MS,
+                   "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+                   "-nodes -keyout rogue.key -out rogue.pem -days 2 -subj '/CN=rogue'", hs_tmp);
+    ts_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "making rogue.pem: %s", out);
+    free(out);
+}
+
 int tl_serve(struct ts_proc **srv, const char *const *args)
 {
     const char *argv[48] = {"prefork", "serve", hs_root, "-l", "127.0.0.1:0,tls",

@@ -13,6 +13,10 @@
  */
 void tl_certs(void);
 
+/* After tl_certs: client.pem / client.key (CN "client one") under the test
+ * CA, and rogue.pem / rogue.key, self-signed (CN rogue). */
+void tl_client_certs(void);
+
 /* The full path of a file in hs_tmp, in a static buffer (one of 8 in turn). */
 const char *tl_file(const char *name);
 

@@ -42,6 +42,7 @@ def test_help_lists_every_option(python):
     (["--nope", "m:app"], "--nope"),
     (["--env", "NOEQUALS", "m:app"], "--env 'NOEQUALS': expected NAME=VALUE"),
     (["-e", "=x", "m:app"], "--env '=x': expected NAME=VALUE"),
+    (["--log-level", "loud", "m:app"], "--log-level 'loud': must be error, warning, info or"),
     ([], "MODULE:CALLABLE"),
 ])
 def test_usage_errors(args, message):
@@ -121,3 +122,16 @@ def test_capture_output(server, tmp_path, captured):
         assert "printed by" not in log and f"printed by {pid}" in out
     assert sum('"GET / HTTP/1.1" 200' in l for l in out.splitlines()) == 1
     assert '"GET / HTTP/1.1"' not in log
+
+
+@pytest.mark.parametrize("level", ["error", "debug"])
+def test_log_level(server, level):
+    """--log-level error: the start-up's info lines are gone; debug: the
+    workers' readiness is there too. A failed request is logged either way."""
+    s = server("conform:app", "-q", "--log-level", level)  # --log-level wins over -q
+    assert s.get("/error")[0].status == 500
+    assert s.stop() == 0
+    log = s.log_text()
+    assert "error in the application" in log
+    assert ("started 2 workers" in log) == (level == "debug")
+    assert (" debug " in log) == (level == "debug")

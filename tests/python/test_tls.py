@@ -229,3 +229,75 @@ def test_tls13_only(server, cert):
     r, data = https(s, crt, "GET", "/ping")
     assert data == b"pong"
     assert s.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def client_ca(tmp_path_factory):
+    """A CA, the server's certificate under it, and a client's (CN client one)."""
+    d = tmp_path_factory.mktemp("ca")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60, cwd=d)
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+        "-subj", "/CN=test CA")
+    for name, cn in (("server", "localhost"), ("client", "client one")):
+        run("req", "-new", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+            "-subj", f"/CN={cn}")
+        (d / f"{name}.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "1", "-extfile", f"{name}.ext", "-out", f"{name}.pem")
+    return d
+
+
+@pytest.mark.parametrize("threads", [[], ["--threads", "2"]], ids=["loop", "threads"])
+def test_client_certificates(server, client_ca, threads):
+    """--tls-client-ca: the application sees the verified client's subject
+    (SSL_CLIENT_S_DN, SSL_CLIENT_VERIFY=SUCCESS); with optional, a client
+    without a certificate is served and sees neither."""
+    d = client_ca
+    s = server("conform:app", "--tls-cert", str(d / "server.pem"), "--tls-key",
+               str(d / "server.key"), "--tls-client-ca", str(d / "ca.pem"),
+               "--tls-verify-client", "optional", *threads, listen="127.0.0.1:0,tls")
+
+    def env(cert):
+        ctx = ssl.create_default_context(cafile=str(d / "ca.pem"))
+        if cert:
+            ctx.load_cert_chain(str(d / "client.pem"), str(d / "client.key"))
+        c = http.client.HTTPSConnection("127.0.0.1", s.port, context=ctx, timeout=30)
+        c.request("GET", "/env")
+        e = json.loads(c.getresponse().read())
+        c.close()
+        return e
+    e = env(True)
+    assert e["SSL_CLIENT_S_DN"] == "CN=client one" and e["SSL_CLIENT_VERIFY"] == "SUCCESS"
+    e = env(False)
+    assert "SSL_CLIENT_S_DN" not in e and "SSL_CLIENT_VERIFY" not in e
+    assert e["wsgi.url_scheme"] == "https"
+    assert s.stop() == 0
+
+
+def test_a_resumed_session_keeps_its_client(server, client_ca):
+    """A session resumed from a ticket (on any worker) still names the
+    client its certificate named."""
+    d = client_ca
+    s = server("conform:app", "--tls-cert", str(d / "server.pem"), "--tls-key",
+               str(d / "server.key"), "--tls-client-ca", str(d / "ca.pem"),
+               listen="127.0.0.1:0,tls")
+    ctx = ssl.create_default_context(cafile=str(d / "ca.pem"))
+    ctx.load_cert_chain(str(d / "client.pem"), str(d / "client.key"))
+
+    def get_env(session):
+        with socket.create_connection(("127.0.0.1", s.port), timeout=30) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as t:
+                t.sendall(b"GET /env HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                data = b""
+                while chunk := t.recv(65536):
+                    data += chunk
+                return json.loads(data.split(b"\r\n\r\n", 1)[1]), t.session, t.session_reused
+    e, session, reused = get_env(None)
+    assert e["SSL_CLIENT_S_DN"] == "CN=client one" and not reused
+    for _ in range(4):  # two workers: both have resumed it by now, most likely
+        e, _, reused = get_env(session)
+        assert reused and e["SSL_CLIENT_S_DN"] == "CN=client one"
+    assert s.stop() == 0

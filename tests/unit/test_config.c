@@ -60,7 +60,8 @@ Test(config, default_workers_follow_cpu_affinity, .timeout = 10)
 
 /* ---- pf_config_set: a table of good and bad values for every name ---- */
 
-enum field { F_WORKERS, F_MODE, F_BACKLOG, F_MAXCONNS, F_BATCH, F_GRACE, F_UPTIME, F_FAILS };
+enum field { F_WORKERS, F_MODE, F_BACKLOG, F_MAXCONNS, F_BATCH, F_GRACE, F_UPTIME, F_FAILS,
+             F_LEVEL };
 
 static long field_value(const struct pf_config *c, enum field f)
 {
@@ -73,6 +74,7 @@ static long field_value(const struct pf_config *c, enum field f)
     case F_GRACE: return (long)c->graceful_timeout_ms;
     case F_UPTIME: return (long)c->min_uptime_ms;
     case F_FAILS: return (long)c->max_start_failures;
+    case F_LEVEL: return (long)c->log_level;
     }
     return -1;
 }
@@ -112,6 +114,12 @@ static const struct good goods[] = {
     {"min-uptime", "3600", F_UPTIME, 3600000},
     {"max-start-failures", "1", F_FAILS, 1},
     {"max-start-failures", "1000", F_FAILS, 1000},
+    {"log-level", "error", F_LEVEL, PF_LOG_ERROR},
+    {"log-level", "critical", F_LEVEL, PF_LOG_ERROR},
+    {"log-level", "warning", F_LEVEL, PF_LOG_WARN},
+    {"log-level", "warn", F_LEVEL, PF_LOG_WARN},
+    {"log-level", "info", F_LEVEL, PF_LOG_INFO},
+    {"log-level", "debug", F_LEVEL, PF_LOG_DEBUG},
 };
 
 Test(config, set_accepts_good_values, .timeout = 10)
@@ -194,6 +202,10 @@ static const struct bad bads[] = {
     {"max-start-failures", "1001", F_FAILS},
     {"max-start-failures", "-1", F_FAILS},
     {"max-start-failures", "many", F_FAILS},
+    {"log-level", "", F_LEVEL},
+    {"log-level", "DEBUG", F_LEVEL},
+    {"log-level", "trace", F_LEVEL},
+    {"log-level", "3", F_LEVEL},
 };
 
 Test(config, set_rejects_bad_values_and_changes_nothing, .timeout = 10)
@@ -244,7 +256,7 @@ Test(config, set_without_a_why_pointer, .timeout = 10)
 
 Test(config, set_unknown_name_is_enoent, .timeout = 10)
 {
-    static const char *const names[] = {"worker", "Workers", "", "workers ", "log-level",
+    static const char *const names[] = {"worker", "Workers", "", "workers ", "loglevel",
                                         "name", "graceful_timeout", "backoff-max", "-workers",
                                         "--workers"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

@@ -306,6 +306,23 @@ static int set_lifecycle(struct pf_config *cfg, const char *name, const char *va
     return set_program(cfg, name, value, why);
 }
 
+/* gunicorn's and syslog's names too: warning for warn, critical for error. */
+static int set_log_level(struct pf_config *cfg, const char *value, const char **why)
+{
+    static const struct {
+        const char *name;
+        enum pf_log_level level;
+    } levels[] = {{"error", PF_LOG_ERROR}, {"critical", PF_LOG_ERROR}, {"warn", PF_LOG_WARN},
+                  {"warning", PF_LOG_WARN}, {"info", PF_LOG_INFO}, {"debug", PF_LOG_DEBUG}};
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (strcmp(value, levels[i].name) == 0) {
+            cfg->log_level = levels[i].level;
+            return 0;
+        }
+    *why = "must be error, warning, info or debug";
+    return -EINVAL;
+}
+
 int pf_config_set(struct pf_config *cfg, const char *name, const char *value,
                   const char **why)
 {
@@ -340,5 +357,7 @@ int pf_config_set(struct pf_config *cfg, const char *name, const char *value,
     if (strcmp(name, "min-uptime") == 0)
         return set_seconds(&cfg->min_uptime_ms, value, 3600, why,
                            "must be seconds from 0 to 3600 (e.g. 1 or 0.5)");
+    if (strcmp(name, "log-level") == 0)
+        return set_log_level(cfg, value, why);
     return set_lifecycle(cfg, name, value, why);
 }
