@@ -372,7 +372,7 @@ static int field(PyObject *env, const struct http_header *h, uint64_t *seen)
 
 char *pyw_client_dn(struct http_exchange *x)
 {
-    char dn[1024];
+    char dn[4096]; /* a subject is a few hundred bytes; a longer one is cut here */
     return http_ex_client_dn(x, dn, sizeof dn) ? strdup(dn) : NULL;
 }
 
