@@ -1,4 +1,4 @@
-/* test_tls_reload.c — HTTPS across workers and generations: session resumption (tickets and session IDs) on every worker and after HUP, ticket keys rotated, certificates replaced by HUP (under load, and broken ones refused). */
+/* test_tls_reload.c — HTTPS across workers and generations: session resumption (tickets and session IDs) on every worker and after HUP, ticket keys rotated, certificates and client authorities replaced by HUP (under load, and broken ones refused). */
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -132,6 +132,36 @@ Test(tls_reload, resumes_after_hup_with_new_certificate)
     out = tl_client(port, "-servername localhost");
     ts_assert(strstr(out, "CN = localhost-2") && strstr(out, "HTTP/1.1 200"),
               "new connections see the new chain: %s", out);
+    free(out);
+}
+
+/* --tls-client-ca is read again on HUP: after the file names another
+ * authority, the old client's certificate is refused and the new one's
+ * served. */
+Test(tls_reload, client_ca_replaced_by_hup)
+{
+    hs_tree("tlsr");
+    tl_certs();
+    tl_client_certs();
+    char *out;
+    int st = tl_sh(&out, 10000, "cp '%s' '%s'", tl_file("ca.pem"), tl_file("clients.pem"));
+    ts_assert(st == 0, "cp: %s", out);
+    free(out);
+    port = TL_SERVE(&srv, "-w", "1", "--tls-client-ca", tl_file("clients.pem"));
+    out = tl_client(port, "-cert '%s' -key '%s'", tl_file("client.pem"), tl_file("client.key"));
+    ts_assert(strstr(out, "HTTP/1.1 200"), "the CA's client: %s", out);
+    free(out);
+    st = tl_sh(&out, 10000, "cp '%s' '%s'", tl_file("rogue.pem"), tl_file("clients.pem"));
+    ts_assert(st == 0, "cp: %s", out);
+    free(out);
+    ts_assert(ts_kill(srv->pid, SIGHUP) == 0);
+    tl_wait_generation(srv, 2);
+    out = tl_client(port, "-cert '%s' -key '%s'", tl_file("client.pem"), tl_file("client.key"));
+    ts_assert(strstr(out, "unknown ca") && !strstr(out, "HTTP/1.1 200"),
+              "the old CA's client after HUP: %s", out);
+    free(out);
+    out = tl_client(port, "-cert '%s' -key '%s'", tl_file("rogue.pem"), tl_file("rogue.key"));
+    ts_assert(strstr(out, "HTTP/1.1 200"), "the new authority's client after HUP: %s", out);
     free(out);
 }
 
