@@ -301,4 +301,4 @@ def test_the_example_file_is_valid():
     assert r.returncode == 0, r.stderr
     app, workers, hooks = r.stdout.split(" ", 2)
     assert app == "flask_app:app" and int(workers) >= 1
-    assert hooks.strip() == "['post_fork', 'worker_exit']"
+    assert hooks.strip() == "['child_exit', 'post_fork', 'when_ready', 'worker_exit']"
