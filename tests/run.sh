@@ -70,7 +70,8 @@ run_pytest() {
         export PF_PY_PRELOAD=$(${CC:-cc} -print-file-name=libasan.so)
         tests=(tests/python/test_wsgi.py tests/python/test_faults.py tests/python/test_threads.py
                tests/python/test_tls.py tests/python/test_proxy.py tests/python/test_config.py
-               tests/python/test_forwarded.py tests/python/test_cli.py::test_capture_output)
+               tests/python/test_forwarded.py tests/python/test_cli.py::test_capture_output
+               tests/python/test_cli.py::test_check_config)
     fi
     out=$(mktemp)
     "$python" -m pytest -q -p no:cacheprovider "${tests[@]}" 2>&1 | tee "$out"

@@ -153,6 +153,9 @@ def parser():
     y.add_argument("-c", "--config", metavar="FILE",
                    help="a configuration file (Python): settings by their long names with "
                    "underscores, and hooks; read once at start (USR2 reads it again)")
+    y.add_argument("--check-config", action="store_true",
+                   help="import the application and check every option (the configuration "
+                   "file, the certificates) without serving: exit 0 when all is well")
     y.add_argument("--preload", action="store_true",
                    help="import the application once in the master before forking "
                    "(memory shared copy-on-write; HUP then does not reload the code)")
@@ -204,13 +207,16 @@ def main(argv=None):
     opts = {name: getattr(args, name)
             for name in POOL_OPTIONS + HTTP_OPTIONS + WSGI_OPTIONS + TLS_OPTIONS}
     try:
-        return serve_wsgi(args.target, preload=args.preload, reload=args.reload,
-                          reload_extra_files=args.reload_extra_files, listen=args.listen or [],
-                          access_log=args.access_log, error_log=args.error_log,
-                          pidfile=args.pidfile, user=args.user, group=args.group,
-                          chdir=args.chdir, quiet=args.quiet, verbose=args.verbose,
-                          capture_output=args.capture_output,
-                          **hooks, **opts)
+        rc = serve_wsgi(args.target, preload=args.preload, reload=args.reload,
+                        reload_extra_files=args.reload_extra_files, listen=args.listen or [],
+                        access_log=args.access_log, error_log=args.error_log,
+                        pidfile=args.pidfile, user=args.user, group=args.group,
+                        chdir=args.chdir, quiet=args.quiet, verbose=args.verbose,
+                        capture_output=args.capture_output, check_config=args.check_config,
+                        **hooks, **opts)
+        if args.check_config and rc == 0:
+            print(f"prefork: {args.target}: the application imports and the options hold")
+        return rc
     except ValueError as e:
         sys.stderr.write(f"prefork: {e}\n")
         return 2

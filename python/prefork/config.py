@@ -22,6 +22,10 @@ GUNICORN = {
     "certfile": "tls_cert", "keyfile": "tls_key", "loglevel": "log_level",
     "raw_env": "env", "ciphers": "tls_ciphers", "ssl_version": "tls_min_version",
     "ca_certs": "tls_client_ca", "cert_reqs": "tls_verify_client",
+    "worker_class": "threads (gthread's threads; sync is the default)",
+    "reuse_port": "mode = 'reuseport'", "proxy_protocol": "listen 'ADDR,proxy'",
+    "proxy_allow_ips": "proxy_allow_from", "limit_request_field_size": "max_header_bytes",
+    "access_log_format": "none: one format, as prefork serve writes it",
 }
 
 RUN_NAME = "__prefork_config__"

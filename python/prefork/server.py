@@ -200,7 +200,7 @@ def _ids(user, group):
 
 def _run(kind, app, loader, what, hooks, start_dir, *, listen=None, bind=None,
          access_log=None, error_log=None, pidfile=None, user=None, group=None, chdir=None,
-         quiet=False, verbose=False, capture_output=False, **opts):
+         quiet=False, verbose=False, capture_output=False, check=False, **opts):
     unknown = (set(opts) - set(POOL_OPTIONS) - set(HTTP_OPTIONS) - set(WSGI_OPTIONS)
                - set(TLS_OPTIONS))
     if unknown:
@@ -223,6 +223,10 @@ def _run(kind, app, loader, what, hooks, start_dir, *, listen=None, bind=None,
         sys.path.insert(0, here)
     level = -1 if quiet else 1 if verbose else 0
     argv = [sys.executable] + sys.orig_argv[1:]
+    if check:
+        return _prefork.run(kind, app, None, options, _listeners(listen, bind), what,
+                            access_log=access_log, error_log=error_log, pidfile=pidfile,
+                            uid=uid, gid=gid, level=level, check=True)
     if capture_output and sys.stdout is not None:
         # A pipe's stream is written a block at a time; the workers inherit
         # this one, and a print should reach the log when it is made.
@@ -259,7 +263,8 @@ def _reloading(hooks, app, preload, user, group, extra):
     hooks["post_worker_init"] = init
 
 
-def serve_wsgi(app, *, preload=False, reload=False, reload_extra_files=(), **options):
+def serve_wsgi(app, *, preload=False, reload=False, reload_extra_files=(), check_config=False,
+               **options):
     """Serve a WSGI application on the pool until it is stopped (TERM, INT,
     QUIT); returns the exit status. app is a callable, or a "MODULE:CALLABLE"
     string: then each generation of workers imports it afresh (HUP reloads
@@ -269,9 +274,13 @@ def serve_wsgi(app, *, preload=False, reload=False, reload_extra_files=(), **opt
     post_fork(worker), post_worker_init(worker), worker_exit(worker),
     when_ready(), on_reload(), child_exit(worker), on_exit() (worker: a
     prefork.Worker). reload=True (development): a
-    change to the code's files, or to reload_extra_files, reloads the pool."""
+    change to the code's files, or to reload_extra_files, reloads the pool.
+    check_config=True: import the application and check every option (the
+    certificates too) without serving or running a hook; returns 0."""
     start_dir = os.getcwd()  # where an upgrade (USR2) starts again: argv is relative to it
     hooks = _hooks(options)
+    if check_config:
+        return _check(app, options)
     if reload:
         _reloading(hooks, app, preload, options.get("user"), options.get("group"),
                    [os.path.abspath(f) for f in reload_extra_files or ()])
@@ -294,6 +303,17 @@ def serve_wsgi(app, *, preload=False, reload=False, reload_extra_files=(), **opt
         gc.collect()
         gc.freeze()
     return _run("wsgi", app, loader, what, hooks, start_dir, **options)
+
+
+def _check(app, options):
+    what = app if isinstance(app, str) else getattr(app, "__qualname__", repr(app))
+    if isinstance(app, str):
+        if options.get("chdir"):
+            os.chdir(options.pop("chdir"))
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        load(app)  # what the workers would import; an error propagates
+    return _run("wsgi", None, None, what, {}, os.getcwd(), check=True, **options)
 
 
 def serve(handler, *, mode="dispatch", **options):

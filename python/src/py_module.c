@@ -29,7 +29,7 @@ static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))py_run, METH_VARARGS | METH_KEYWORDS,
      "run(kind, app, loader, options, listen, what, access_log=None, error_log=None,\n"
      "    pidfile=None, uid=-1, gid=-1, upgrade_argv=None, level=0, worker_exit=None,\n"
-     "    upgrade_dir=None, capture_output=False, master_event=None)\n"
+     "    upgrade_dir=None, capture_output=False, master_event=None, check=False)\n"
      "    -> exit status\n\n"
      "Run the pool until it stops (prefork.serve_wsgi and prefork.serve call it).\n"
      "loader() runs in each worker and returns the application; worker_exit() runs\n"
@@ -37,7 +37,8 @@ static PyMethodDef methods[] = {
      "(stdout, stderr) becomes a line of the error log, tagged with its worker;\n"
      "master_event(kind, index, generation, pid, status) runs in the master on the\n"
      "pool's events: \"ready\", \"reloaded\", \"worker_exit\" (status: the wait status),\n"
-     "and \"reload\" on HUP, before the new generation (an exception fails the reload)."},
+     "and \"reload\" on HUP, before the new generation (an exception fails the reload);\n"
+     "check: read and check every option (certificates too) and return 0, serving nothing."},
     {"worker", py_worker, METH_NOARGS,
      "worker() -> (index, generation) in a worker process, None elsewhere\n\n"
      "index counts from 0 to workers-1 and is reused by a worker's replacement;\n"

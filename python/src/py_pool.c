@@ -409,6 +409,21 @@ static int setup(PyObject *kind, PyObject *options, PyObject *listen, PyObject *
     return setup_tls(listen, wsgi, svc);
 }
 
+/* --check-config: each address parses (none is bound); 0 then. */
+static PyObject *check_listeners(PyObject *listen)
+{
+    for (Py_ssize_t i = 0; i < PyList_Size(listen); i++) {
+        const char *spec = PyUnicode_AsUTF8(PyList_GET_ITEM(listen, i)), *why = "bad address";
+        struct pf_addr a;
+        if (!spec)
+            return NULL;
+        if (pf_addr_parse(spec, &a, &why) < 0)
+            return PyErr_Format(PyExc_ValueError, "--listen '%s': %s", spec, why);
+    }
+    tls_unload();
+    return PyLong_FromLong(0);
+}
+
 /* The pool forks with the GIL held by this thread, as fork() from Python
  * would: PyOS_BeforeFork once (the import lock stays held in the master,
  * which imports nothing meanwhile), PyOS_AfterFork_Child in each worker,
@@ -426,18 +441,18 @@ PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw)
     static char *names[] = {"kind", "app", "loader", "options", "listen", "what",
                             "access_log", "error_log", "pidfile", "uid", "gid",
                             "upgrade_argv", "level", "worker_exit", "upgrade_dir",
-                            "capture_output", "master_event", NULL};
+                            "capture_output", "master_event", "check", NULL};
     PyObject *kind, *app, *loader, *options, *listen, *access_log = Py_None,
              *error_log = Py_None, *pidfile = Py_None, *argv = Py_None,
              *worker_exit = Py_None, *upgrade_dir = Py_None, *master_event = Py_None;
     const char *what;
-    int uid = -1, gid = -1, level = 0, capture = 0;
+    int uid = -1, gid = -1, level = 0, capture = 0, check = 0;
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOOO!O!s|OOOiiOiOOpO:run", names, &kind,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOOO!O!s|OOOiiOiOOpOp:run", names, &kind,
                                      &app, &loader, &PyDict_Type, &options, &PyList_Type,
                                      &listen, &what, &access_log, &error_log, &pidfile, &uid,
                                      &gid, &argv, &level, &worker_exit, &upgrade_dir, &capture,
-                                     &master_event))
+                                     &master_event, &check))
         return NULL;
     if (master_event != Py_None && !PyCallable_Check(master_event))
         return PyErr_Format(PyExc_TypeError, "master_event must be callable");
@@ -446,6 +461,8 @@ PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw)
     struct pf_service svc;
     if (setup(kind, options, listen, access_log, error_log, pidfile, uid, gid, level, &svc) < 0)
         return NULL;
+    if (check) /* --check-config: the options, the certificates and the addresses hold */
+        return check_listeners(listen);
     cfg.capture_output = capture; /* each line a worker prints: a log line of the master's */
     py_master_hooks(master_event, &svc);
     py_serve.app = app == Py_None ? NULL : Py_NewRef(app);

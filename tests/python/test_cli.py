@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import APPS, PYPATH, wait_for
+from conftest import APPS, PYPATH, py_env, wait_for
 
 ENV = dict(os.environ, PYTHONPATH=str(PYPATH))
 
@@ -29,7 +29,8 @@ def test_help_lists_every_option(python):
                 "--max-requests-jitter", "--timeout", "--graceful-timeout", "--pidfile",
                 "--user", "--group", "--error-log", "--access-log", "--preload", "--chdir",
                 "--max-body-bytes", "--body-timeout", "--config", "--reload",
-                "--forwarded-allow-ips", "--capture-output", "MODULE:CALLABLE"):
+                "--forwarded-allow-ips", "--capture-output", "--log-level", "--check-config",
+                "--tls-client-ca", "MODULE:CALLABLE"):
         assert opt in r.stdout, opt
 
 
@@ -135,3 +136,25 @@ def test_log_level(server, level):
     assert "error in the application" in log
     assert ("started 2 workers" in log) == (level == "debug")
     assert (" debug " in log) == (level == "debug")
+
+
+@pytest.mark.parametrize("args, rc, says", [
+    (["conform:app"], 0, "prefork: conform:app: the application imports and the options hold"),
+    (["nosuch:app"], 1, "ModuleNotFoundError: No module named 'nosuch'"),
+    (["conform:nothing"], 2, "no 'nothing' in"),
+    (["--max-conns", "0", "conform:app"], 2, "--max-conns '0'"),
+    (["-l", "nowhere", "conform:app"], 2, "--listen 'nowhere'"),
+    (["-l", "127.0.0.1:0,tls", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key",
+      "conform:app"], 2, "--tls-cert /nonexistent.pem"),
+])
+def test_check_config(tmp_path, args, rc, says):
+    """--check-config: the application imported, every option checked (the
+    certificates too), nothing served and no hook run."""
+    conf = tmp_path / "c.py"
+    conf.write_text(f"def on_starting():\n    open({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    r = subprocess.run([sys.executable, "-m", "prefork", "--check-config", "-c", str(conf),
+                        "-l", "127.0.0.1:0", *args], env=py_env(f"{PYPATH}:{APPS}"),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == rc, r.stderr
+    assert says in (r.stdout if rc == 0 else r.stderr)
+    assert not (tmp_path / "ran").exists()

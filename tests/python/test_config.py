@@ -109,6 +109,7 @@ def test_the_command_line_wins(server, tmp_path):
 @pytest.mark.parametrize("body,message", [
     ("worker = 4\n", "unknown setting 'worker' (a name of your own? start it with _)"),
     ("preload_app = True\n", "unknown setting 'preload_app' (gunicorn's name; here: preload)"),
+    ("worker_class = 'gthread'\n", "'worker_class' (gunicorn's name; here: threads"),
     ("def nworkers_changed(server, new, old):\n    pass\n",
      "unknown setting 'nworkers_changed'"),
     ("def child_exit(server, worker):\n    pass\n", "child_exit: 'child_exit' must take one "
