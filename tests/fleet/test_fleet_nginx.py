@@ -79,7 +79,7 @@ class Nginx:
         for pid in pids:
             try:
                 title = open(f"/proc/{pid}/cmdline", "rb").read()
-            except FileNotFoundError:
+            except (FileNotFoundError, ProcessLookupError):  # gone, or going while read
                 continue
             if title.rstrip(b"\0").endswith(b"worker process"):
                 alive.add(int(pid))

@@ -114,7 +114,7 @@ class Server:
         try:
             with open(f"/proc/{self.pid}/task/{self.pid}/children") as f:
                 return [int(p) for p in f.read().split()]
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # gone, or going while read
             return []
 
     def send(self, sig):
