@@ -88,6 +88,21 @@ HTTP = [
      "close)"),
 ]
 
+TLS = [
+    (("--tls-ticket-rotate",), "SEC", "session-ticket keys, shared by every worker, rotate "
+     "every SEC (3600)"),
+    (("--tls-session-cache",), "N", "TLS 1.2 sessions kept for clients that resume by session "
+     "ID, shared by every worker (20000; 0: none)"),
+    (("--tls-min-version",), "1.2|1.3", "1.2 (the default: TLS 1.2 and 1.3) or 1.3 (TLS 1.3 "
+     "only)"),
+    (("--tls-ciphers",), "LIST", "TLS 1.2 suites in OpenSSL's syntax (default: Mozilla's "
+     "intermediate list)"),
+    (("--tls-client-ca",), "FILE", "ask clients for a certificate from an authority in FILE "
+     "(PEM); the application sees SSL_CLIENT_S_DN and SSL_CLIENT_VERIFY"),
+    (("--tls-verify-client",), "MODE", "required (the default: no valid certificate, no "
+     "connection) or optional"),
+]
+
 
 def parser():
     p = Parser(prog="python3 -m prefork", usage="%(prog)s [OPTIONS] MODULE:CALLABLE",
@@ -128,22 +143,8 @@ def parser():
     t.add_argument("--tls-ocsp", action=_OcspAfterCert, metavar="FILE",
                    help="an OCSP response (DER) for the --tls-cert given before it, stapled "
                    "to handshakes that ask; read again on HUP (your tooling refreshes it)")
-    t.add_argument("--tls-ticket-rotate", metavar="SEC",
-                   help="session-ticket keys, shared by every worker, rotate every SEC (3600)")
-    t.add_argument("--tls-session-cache", metavar="N",
-                   help="TLS 1.2 sessions kept for clients that resume by session ID, shared "
-                   "by every worker (20000; 0: none)")
-    t.add_argument("--tls-min-version", metavar="1.2|1.3",
-                   help="1.2 (the default: TLS 1.2 and 1.3) or 1.3 (TLS 1.3 only)")
-    t.add_argument("--tls-ciphers", metavar="LIST",
-                   help="TLS 1.2 suites in OpenSSL's syntax (default: Mozilla's intermediate "
-                   "list)")
-    t.add_argument("--tls-client-ca", metavar="FILE",
-                   help="ask clients for a certificate from an authority in FILE (PEM); the "
-                   "application sees SSL_CLIENT_S_DN and SSL_CLIENT_VERIFY")
-    t.add_argument("--tls-verify-client", metavar="MODE",
-                   help="required (the default: no valid certificate, no connection) or "
-                   "optional")
+    for flags, metavar, text in TLS:
+        t.add_argument(*flags, metavar=metavar, help=text)
     y = p.add_argument_group("Python options")
     y.add_argument("--reload", action="store_true",
                    help="for development: a change to the application's code (any module "

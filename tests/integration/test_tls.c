@@ -168,6 +168,24 @@ Test(tls, versions)
     }
 }
 
+/* s_client on port with the options fmt makes: its output must hold want,
+ * and an answer (served) or none (refused: want is then the alert). */
+static void expect_client(bool served, const char *want, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void expect_client(bool served, const char *want, const char *fmt, ...)
+{
+    char opts[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(opts, sizeof opts, fmt, ap);
+    va_end(ap);
+    char *out = tl_client(port, "%s", opts);
+    ts_assert(strstr(out, want) && !strstr(out, "HTTP/1.1 200") == !served,
+              "s_client %s: %s expected, with \"%s\": %s", opts, served ? "served" : "refused",
+              want, out);
+    free(out);
+}
+
 /* --tls-min-version 1.3 refuses TLS 1.2; --tls-ciphers narrows TLS 1.2's
  * suites to the list, and a client that offers none of them is refused. */
 Test(tls, min_version_and_ciphers)
@@ -175,27 +193,13 @@ Test(tls, min_version_and_ciphers)
     hs_tree("tls");
     tl_certs();
     port = TL_SERVE(NULL, "-w", "1", "--tls-min-version", "1.3");
-    char *out = tl_client(port, "-tls1_2");
-    ts_assert(strstr(out, "alert protocol version") && !strstr(out, "HTTP/1.1 200"),
-              "TLS 1.2 accepted with --tls-min-version 1.3: %s", out);
-    free(out);
-    out = tl_client(port, "-tls1_3");
-    ts_assert(strstr(out, "TLSv1.3") && strstr(out, "HTTP/1.1 200"), "TLS 1.3: %s", out);
-    free(out);
+    expect_client(false, "alert protocol version", "-tls1_2");
+    expect_client(true, "TLSv1.3", "-tls1_3");
 
     port = TL_SERVE(NULL, "-w", "1", "--tls-ciphers", "ECDHE-ECDSA-AES256-GCM-SHA384");
-    out = tl_client(port, "-tls1_2");
-    ts_assert(strstr(out, "ECDHE-ECDSA-AES256-GCM-SHA384") && strstr(out, "HTTP/1.1 200"),
-              "the one suite listed: %s", out);
-    free(out);
-    out = tl_client(port, "-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256");
-    ts_assert(strstr(out, "handshake failure") && !strstr(out, "HTTP/1.1 200"),
-              "a suite not listed: %s", out);
-    free(out);
-    out = tl_client(port, "-tls1_3");
-    ts_assert(strstr(out, "TLSv1.3") && strstr(out, "HTTP/1.1 200"), "TLS 1.3 keeps its "
-              "suites: %s", out);
-    free(out);
+    expect_client(true, "ECDHE-ECDSA-AES256-GCM-SHA384", "-tls1_2");
+    expect_client(false, "handshake failure", "-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256");
+    expect_client(true, "TLSv1.3", "-tls1_3"); /* TLS 1.3 keeps its suites */
 }
 
 /* --tls-client-ca: a certificate from its authority is required; none, or
@@ -206,34 +210,21 @@ Test(tls, client_certificates)
     hs_tree("tls");
     tl_certs();
     tl_client_certs();
-    char ca[512];
+    char ca[512], client[1100], rogue[1100];
     snprintf(ca, sizeof ca, "%s", tl_file("ca.pem")); /* tl_file's buffers are reused */
+    snprintf(client, sizeof client, "-cert '%s' -key '%s'", tl_file("client.pem"),
+             tl_file("client.key"));
+    snprintf(rogue, sizeof rogue, "-cert '%s' -key '%s'", tl_file("rogue.pem"),
+             tl_file("rogue.key"));
     port = TL_SERVE(NULL, "-w", "1", "--tls-client-ca", ca);
-    char *out = tl_client(port, "-cert '%s' -key '%s'", tl_file("client.pem"),
-                          tl_file("client.key"));
-    ts_assert(strstr(out, "HTTP/1.1 200"), "with the client's certificate: %s", out);
-    free(out);
-    out = tl_client(port, "-tls1_3");
-    ts_assert(strstr(out, "certificate required") && !strstr(out, "HTTP/1.1 200"),
-              "TLS 1.3 without a certificate: %s", out);
-    free(out);
-    out = tl_client(port, "-tls1_2");
-    ts_assert(strstr(out, "alert handshake failure") && !strstr(out, "HTTP/1.1 200"),
-              "TLS 1.2 without a certificate: %s", out);
-    free(out);
-    out = tl_client(port, "-cert '%s' -key '%s'", tl_file("rogue.pem"), tl_file("rogue.key"));
-    ts_assert(strstr(out, "unknown ca") && !strstr(out, "HTTP/1.1 200"),
-              "a certificate from another authority: %s", out);
-    free(out);
+    expect_client(true, "TLSv1.3", "%s", client);
+    expect_client(false, "certificate required", "-tls1_3");
+    expect_client(false, "alert handshake failure", "-tls1_2");
+    expect_client(false, "unknown ca", "%s", rogue);
 
     port = TL_SERVE(NULL, "-w", "1", "--tls-client-ca", ca, "--tls-verify-client", "optional");
-    out = tl_client(port, "-tls1_3");
-    ts_assert(strstr(out, "HTTP/1.1 200"), "optional, without a certificate: %s", out);
-    free(out);
-    out = tl_client(port, "-cert '%s' -key '%s'", tl_file("rogue.pem"), tl_file("rogue.key"));
-    ts_assert(strstr(out, "unknown ca") && !strstr(out, "HTTP/1.1 200"),
-              "optional, a certificate from another authority: %s", out);
-    free(out);
+    expect_client(true, "TLSv1.3", "-tls1_3");
+    expect_client(false, "unknown ca", "%s", rogue);
 }
 
 Test(tls, alpn)
