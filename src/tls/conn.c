@@ -46,6 +46,7 @@ struct tls_conn {
     bool slow;          /* a gather met a full socket: one record each from then on */
     size_t held_plain;  /* the plaintext of records held in the sink, not yet said to have gone */
     struct tls__sink sink;
+    char *client_dn;    /* the verified client's subject, made at its first request */
 };
 
 /* One worker serves one connection at a time: one buffer for them all. */
@@ -335,21 +336,36 @@ static size_t tls_slice(struct http_tp *tp)
     return WRITE_MAX;
 }
 
-/* Only a certificate that verified: with SSL_VERIFY_PEER a bad one has
- * failed the handshake already; a resumed session keeps its client's. */
+/* The subject as RFC 2253 text (malloc'd), or NULL. Only a certificate
+ * that verified: with SSL_VERIFY_PEER a bad one has failed the handshake
+ * already; a resumed session keeps its client's. */
+static char *subject_of(SSL *ssl)
+{
+    X509 *cert = SSL_get0_peer_certificate(ssl);
+    if (!cert || SSL_get_verify_result(ssl) != X509_V_OK)
+        return NULL;
+    BIO *b = BIO_new(BIO_s_mem());
+    char *text = NULL;
+    if (b && X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) > 0 &&
+        BIO_write(b, "", 1) == 1) /* the NUL */
+        BIO_get_mem_data(b, &text);
+    text = text ? strdup(text) : NULL;
+    BIO_free(b);
+    ERR_clear_error();
+    return text;
+}
+
+/* A connection's client never changes (no renegotiation): its subject is
+ * made once, at the first request that asks, not at each. */
 static size_t tls_client_dn(struct http_tp *tp, char *buf, size_t size)
 {
     struct tls_conn *t = tp->state;
-    X509 *cert = SSL_get0_peer_certificate(t->ssl);
-    if (!cert || SSL_get_verify_result(t->ssl) != X509_V_OK || size == 0)
+    if (!t->client_dn && SSL_get0_peer_certificate(t->ssl))
+        t->client_dn = subject_of(t->ssl);
+    if (!t->client_dn || size == 0)
         return 0;
-    BIO *b = BIO_new(BIO_s_mem());
-    int n = b ? X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) : -1;
-    int got = n > 0 ? BIO_read(b, buf, (int)(size - 1)) : 0;
-    BIO_free(b);
-    ERR_clear_error();
-    buf[got > 0 ? got : 0] = '\0';
-    return got > 0 ? (size_t)got : 0;
+    int n = snprintf(buf, size, "%s", t->client_dn);
+    return n > 0 ? ((size_t)n < size ? (size_t)n : size - 1) : 0;
 }
 
 static void tls_close(struct http_tp *tp)
@@ -361,6 +377,7 @@ static void tls_close(struct http_tp *tp)
         notify(t);
     SSL_free(t->ssl);
     tls__sink_close(&t->sink);
+    free(t->client_dn);
     free(t);
     tp->state = NULL;
 }
